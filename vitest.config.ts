@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts", "lib/**/*.test.ts", "hooks/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // the contract tests need dist/ from `npm run build`; globalSetup checks it is fresh
+    globalSetup: ["test/global-setup.ts"],
+  },
+});
