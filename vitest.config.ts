@@ -5,7 +5,5 @@ export default defineConfig({
     include: ["test/**/*.test.ts", "lib/**/*.test.ts", "hooks/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    // the contract tests need dist/ from `npm run build`; globalSetup checks it is fresh
-    globalSetup: ["test/global-setup.ts"],
   },
 });

@@ -68,11 +68,7 @@ export interface ModuleHookConfig {
 }
 
 export type LifecycleBinding =
-  | "onStartup"
-  | "beforeHelm"
-  | "afterHelm"
-  | "beforeDeleteHelm"
-  | "afterDeleteHelm";
+  "onStartup" | "beforeHelm" | "afterHelm" | "beforeDeleteHelm" | "afterDeleteHelm";
 
 /** Item of `objects` and of snapshot arrays (`ObjectAndFilterResult`). */
 export interface ObjectAndFilterResult {
@@ -113,8 +109,7 @@ export interface KubeObject {
 
 /** JSON Patch operations addon-operator accepts in VALUES_JSON_PATCH_PATH. */
 export type ValuesPatchOperation =
-  | { op: "add"; path: string; value: unknown }
-  | { op: "remove"; path: string };
+  { op: "add"; path: string; value: unknown } | { op: "remove"; path: string };
 
 /** One line of KUBERNETES_PATCH_PATH (shell-operator object_patch operation spec). */
 export type KubernetesOperation =

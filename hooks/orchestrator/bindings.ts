@@ -1,0 +1,386 @@
+// Kubernetes bindings of the orchestrator (spec §5.1), with the registry settings read straight
+// from ModuleConfig/deckhouse instead of the `registry-config` secret. Every binding projects
+// what the orchestrator needs in its jqFilter (snapshots of 1000 nodes stay small) and keeps no
+// full objects; the narrowing functions check that projection and fail closed on anything else.
+import type { KubernetesBinding } from "../../lib/runtime/define-hook";
+import {
+  filterObject,
+  NarrowError,
+  optionalBoolean,
+  optionalNumber,
+  optionalString,
+  record,
+  secretValue,
+  string,
+} from "../../lib/runtime/narrow";
+
+export const NAMESPACE = "d8-system";
+const inNamespace = { namespace: { nameSelector: { matchNames: [NAMESPACE] } } };
+
+/** Snapshot-only: the hook runs on beforeHelm and on any change of what it watches. */
+const watch = { keepFullObjectsInMemory: false } as const;
+
+function secret<R>(name: string, jqFilter: string, narrow: (f: Record<string, unknown>) => R) {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    nameSelector: { matchNames: [name] },
+    ...inNamespace,
+    jqFilter,
+    ...watch,
+    narrow: item => narrow(filterObject(item, `Secret ${NAMESPACE}/${name}`)),
+  } satisfies KubernetesBinding<R>;
+}
+
+export interface ModuleConfigSnapshot {
+  generation: number;
+  /** `spec.settings.registry` as written (undefined when the section is absent). */
+  registry: unknown;
+}
+
+export const moduleConfig: KubernetesBinding<ModuleConfigSnapshot> = {
+  apiVersion: "deckhouse.io/v1alpha1",
+  kind: "ModuleConfig",
+  nameSelector: { matchNames: ["deckhouse"] },
+  jqFilter: "{generation: .metadata.generation, registry: .spec.settings.registry}",
+  ...watch,
+  narrow: item => {
+    const f = filterObject(item, "ModuleConfig deckhouse");
+    return {
+      generation: optionalNumber(f.generation, "ModuleConfig deckhouse metadata.generation") ?? 0,
+      registry: f.registry ?? undefined,
+    };
+  },
+};
+
+export interface StateSecretSnapshot {
+  /** The YAML document of `data.state`, undefined when the key is missing. */
+  state: string | undefined;
+}
+
+export const stateSecret = secret<StateSecretSnapshot>(
+  "registry-state",
+  "{data: {state: .data.state}}",
+  f => ({ state: secretValue(f.data, "state", "Secret registry-state") }),
+);
+
+export interface DeckhouseRegistrySnapshot {
+  address?: string;
+  path?: string;
+  scheme?: string;
+  ca?: string;
+  dockerConfigJson?: string;
+}
+
+export const deckhouseRegistrySecret = secret<DeckhouseRegistrySnapshot>(
+  "deckhouse-registry",
+  '{data: (.data // {} | {address, path, scheme, ca, ".dockerconfigjson"})}',
+  f => {
+    const what = "Secret deckhouse-registry";
+    const out: DeckhouseRegistrySnapshot = {};
+    const address = secretValue(f.data, "address", what);
+    const path = secretValue(f.data, "path", what);
+    const scheme = secretValue(f.data, "scheme", what);
+    const ca = secretValue(f.data, "ca", what);
+    const dockerConfigJson = secretValue(f.data, ".dockerconfigjson", what);
+    if (address !== undefined) out.address = address;
+    if (path !== undefined) out.path = path;
+    if (scheme !== undefined) out.scheme = scheme;
+    if (ca !== undefined) out.ca = ca;
+    if (dockerConfigJson !== undefined) out.dockerConfigJson = dockerConfigJson;
+    return out;
+  },
+);
+
+export interface CertKey {
+  cert: string;
+  key: string;
+}
+
+export interface PkiSnapshot {
+  ca?: CertKey;
+  token?: CertKey;
+}
+
+/** A pair is usable only when both halves are present (spec §5.1). */
+function pair(cert: string | undefined, key: string | undefined): CertKey | undefined {
+  return cert && key ? { cert, key } : undefined;
+}
+
+export const pkiSecret = secret<PkiSnapshot>(
+  "registry-pki",
+  '{data: (.data // {} | {"ca.crt", "ca.key", "token.crt", "token.key"})}',
+  f => {
+    const what = "Secret registry-pki";
+    const out: PkiSnapshot = {};
+    const ca = pair(secretValue(f.data, "ca.crt", what), secretValue(f.data, "ca.key", what));
+    const token = pair(
+      secretValue(f.data, "token.crt", what),
+      secretValue(f.data, "token.key", what),
+    );
+    if (ca) out.ca = ca;
+    if (token) out.token = token;
+    return out;
+  },
+);
+
+export const USER_SECRETS = [
+  "registry-user-ro",
+  "registry-user-rw",
+  "registry-user-mirror-puller",
+  "registry-user-mirror-pusher",
+] as const;
+
+export interface UserSnapshot {
+  secretName: (typeof USER_SECRETS)[number];
+  name: string;
+  password: string;
+  passwordHash: string;
+}
+
+export const userSecrets: KubernetesBinding<UserSnapshot> = {
+  apiVersion: "v1",
+  kind: "Secret",
+  nameSelector: { matchNames: [...USER_SECRETS] },
+  ...inNamespace,
+  jqFilter: "{secretName: .metadata.name, data: (.data // {} | {name, password, passwordHash})}",
+  ...watch,
+  narrow: item => {
+    const f = filterObject(item, "user Secret");
+    const secretName = string(f.secretName, "user Secret metadata.name");
+    if (!(USER_SECRETS as readonly string[]).includes(secretName)) {
+      throw new NarrowError(`user Secret ${secretName}: not a registry user secret`);
+    }
+    const what = `Secret ${secretName}`;
+    return {
+      secretName: secretName as UserSnapshot["secretName"],
+      name: secretValue(f.data, "name", what) ?? "",
+      password: secretValue(f.data, "password", what) ?? "",
+      passwordHash: secretValue(f.data, "passwordHash", what) ?? "",
+    };
+  },
+};
+
+const exists = (item: unknown, what: string): true => {
+  record(item, what);
+  return true;
+};
+
+export const registryService: KubernetesBinding<true> = {
+  apiVersion: "v1",
+  kind: "Service",
+  nameSelector: { matchNames: ["registry"] },
+  ...inNamespace,
+  jqFilter: "{name: .metadata.name}",
+  ...watch,
+  narrow: item => exists(item.filterResult, "Service registry"),
+};
+
+export interface WorkloadReadiness {
+  ready: boolean;
+  readyMessage: string;
+  version: string | undefined;
+}
+
+export const inClusterProxy: KubernetesBinding<WorkloadReadiness> = {
+  apiVersion: "apps/v1",
+  kind: "Deployment",
+  nameSelector: { matchNames: ["registry-incluster-proxy"] },
+  ...inNamespace,
+  jqFilter: `{
+    version: .metadata.annotations["registry.deckhouse.io/version"],
+    replicas: (.spec.replicas // 1),
+    updated: (.status.updatedReplicas // 0),
+    available: (.status.availableReplicas // 0),
+    observed: ((.status.observedGeneration // 0) >= (.metadata.generation // 0))
+  }`,
+  ...watch,
+  narrow: item => {
+    const what = "Deployment registry-incluster-proxy";
+    const f = filterObject(item, what);
+    const replicas = optionalNumber(f.replicas, `${what} spec.replicas`) ?? 1;
+    const updated = optionalNumber(f.updated, `${what} status.updatedReplicas`) ?? 0;
+    const available = optionalNumber(f.available, `${what} status.availableReplicas`) ?? 0;
+    const observed = optionalBoolean(f.observed, `${what} status.observedGeneration`) ?? false;
+    const ready = observed && updated >= replicas && available >= replicas;
+    return {
+      ready,
+      readyMessage: ready
+        ? "Deployment is ready"
+        : `Deployment is not ready: ${available}/${replicas} available, ${updated} updated`,
+      version: optionalString(f.version, `${what} version annotation`),
+    };
+  },
+};
+
+export interface SwitcherPodSnapshot {
+  ready: boolean;
+  readyMessage: string;
+  registryVersion: string | undefined;
+}
+
+export const registrySwitcher: KubernetesBinding<SwitcherPodSnapshot> = {
+  apiVersion: "v1",
+  kind: "Pod",
+  labelSelector: { matchLabels: { app: "deckhouse", leader: "true" } },
+  ...inNamespace,
+  jqFilter: `{
+    phase: .status.phase,
+    ready: ([.status.conditions[]? | select(.type == "Ready" and .status == "True")] | length > 0),
+    registryVersion: .metadata.annotations["checksum/registry-version"]
+  }`,
+  ...watch,
+  narrow: item => {
+    const what = "deckhouse leader Pod";
+    const f = filterObject(item, what);
+    const ready = optionalBoolean(f.ready, `${what} Ready condition`) ?? false;
+    const phase = optionalString(f.phase, `${what} status.phase`) ?? "Unknown";
+    return {
+      ready,
+      readyMessage: ready ? "Pod is ready" : `Pod phase is ${phase}`,
+      registryVersion: optionalString(f.registryVersion, `${what} checksum/registry-version`),
+    };
+  },
+};
+
+export interface NodeSnapshot {
+  name: string;
+  isMaster: boolean;
+  /** `registry.deckhouse.io/version` annotation, "unknown" when absent (spec §5.1). */
+  version: string;
+  internalIP: string | undefined;
+  containerdConfigMode: string | undefined;
+}
+
+export const bashibleNodes: KubernetesBinding<NodeSnapshot> = {
+  apiVersion: "v1",
+  kind: "Node",
+  jqFilter: `{
+    name: .metadata.name,
+    isMaster: (.metadata.labels // {} | has("node-role.kubernetes.io/control-plane")),
+    version: .metadata.annotations["registry.deckhouse.io/version"],
+    internalIP: ([.status.addresses[]? | select(.type == "InternalIP") | .address][0]),
+    containerdConfigMode: .metadata.labels["node.deckhouse.io/containerd-config-registry"]
+  }`,
+  ...watch,
+  narrow: item => {
+    const f = filterObject(item, "Node");
+    const name = string(f.name, "Node metadata.name");
+    const what = `Node ${name}`;
+    return {
+      name,
+      isMaster: optionalBoolean(f.isMaster, `${what} control-plane label`) ?? false,
+      version: optionalString(f.version, `${what} registry.deckhouse.io/version`) ?? "unknown",
+      internalIP: optionalString(f.internalIP, `${what} InternalIP`),
+      containerdConfigMode: optionalString(f.containerdConfigMode, `${what} containerd label`),
+    };
+  },
+};
+
+export const bashibleSecret: KubernetesBinding<true> = {
+  ...secret("registry-bashible-config", "{name: .metadata.name}", () => true as const),
+};
+
+export interface MasterNodeSnapshot {
+  name: string;
+  ip: string | undefined;
+  ready: boolean;
+}
+
+export const masterNodes: KubernetesBinding<MasterNodeSnapshot> = {
+  apiVersion: "v1",
+  kind: "Node",
+  labelSelector: { matchLabels: { "node-role.kubernetes.io/control-plane": "" } },
+  jqFilter: `{
+    name: .metadata.name,
+    ip: ([.status.addresses[]? | select(.type == "InternalIP") | .address][0]),
+    ready: ([.status.conditions[]? | select(.type == "Ready" and .status == "True")] | length > 0)
+  }`,
+  ...watch,
+  narrow: item => {
+    const f = filterObject(item, "master Node");
+    const name = string(f.name, "master Node metadata.name");
+    return {
+      name,
+      ip: optionalString(f.ip, `master Node ${name} InternalIP`),
+      ready: optionalBoolean(f.ready, `master Node ${name} Ready`) ?? false,
+    };
+  },
+};
+
+export interface StaticPodSnapshot {
+  name: string;
+  node: string;
+  ready: boolean;
+  version: string | undefined;
+}
+
+export const staticPods: KubernetesBinding<StaticPodSnapshot | null> = {
+  apiVersion: "v1",
+  kind: "Pod",
+  labelSelector: {
+    matchLabels: {
+      "app.kubernetes.io/managed-by": "registry-nodeservices",
+      heritage: "deckhouse",
+      app: "registry",
+      module: "registry",
+      component: "registry-service",
+      type: "node-services",
+    },
+  },
+  ...inNamespace,
+  // Only mirror pods of static pods (owned by their Node) count; others filter to null.
+  jqFilter: `if ([.metadata.ownerReferences[]? | select(.kind == "Node")] | length > 0) then {
+    name: .metadata.name,
+    node: .spec.nodeName,
+    ready: ([.status.conditions[]? | select(.type == "Ready" and .status == "True")] | length > 0),
+    version: .metadata.annotations["registry.deckhouse.io/config-version"]
+  } else null end`,
+  ...watch,
+  narrow: item => {
+    if (item.filterResult === null || item.filterResult === undefined) return null;
+    const f = filterObject(item, "node services Pod");
+    const name = string(f.name, "node services Pod metadata.name");
+    return {
+      name,
+      node: string(f.node, `Pod ${name} spec.nodeName`),
+      ready: optionalBoolean(f.ready, `Pod ${name} Ready`) ?? false,
+      version: optionalString(f.version, `Pod ${name} registry.deckhouse.io/config-version`),
+    };
+  },
+};
+
+export interface NodeConfigSecretSnapshot {
+  node: string;
+}
+
+const NODE_CONFIG_PREFIX = "registry-node-config-";
+
+export const nodeConfigSecrets: KubernetesBinding<NodeConfigSecretSnapshot | null> = {
+  apiVersion: "v1",
+  kind: "Secret",
+  labelSelector: { matchLabels: { app: "registry", type: "registry-node-services-config" } },
+  ...inNamespace,
+  jqFilter: "{name: .metadata.name}",
+  ...watch,
+  narrow: item => {
+    const name = string(filterObject(item, "node config Secret").name, "Secret metadata.name");
+    return name.startsWith(NODE_CONFIG_PREFIX)
+      ? { node: name.slice(NODE_CONFIG_PREFIX.length) }
+      : null;
+  },
+};
+
+export interface InitSecretSnapshot {
+  applied: boolean;
+  config: string | undefined;
+}
+
+export const initSecret = secret<InitSecretSnapshot>(
+  "registry-init",
+  '{applied: (.metadata.annotations // {} | has("registry.deckhouse.io/is-applied")), data: {config: .data.config}}',
+  f => ({
+    applied: optionalBoolean(f.applied, "Secret registry-init is-applied annotation") ?? false,
+    config: secretValue(f.data, "config", "Secret registry-init"),
+  }),
+);

@@ -1,0 +1,65 @@
+// Small guards for snapshot narrowing: each names what it expected, so a snapshot that cannot be
+// trusted fails the run with a message that says which field was wrong.
+import type { ObjectAndFilterResult } from "./types";
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export class NarrowError extends Error {
+  override name = "NarrowError";
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+export function record(value: unknown, what: string): Record<string, unknown> {
+  if (!isRecord(value)) throw new NarrowError(`${what}: expected an object, got ${kind(value)}`);
+  return value;
+}
+
+export function optionalString(value: unknown, what: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string")
+    throw new NarrowError(`${what}: expected a string, got ${kind(value)}`);
+  return value;
+}
+
+export function string(value: unknown, what: string): string {
+  const s = optionalString(value, what);
+  if (s === undefined) throw new NarrowError(`${what}: required`);
+  return s;
+}
+
+export function optionalBoolean(value: unknown, what: string): boolean | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "boolean")
+    throw new NarrowError(`${what}: expected a boolean, got ${kind(value)}`);
+  return value;
+}
+
+export function optionalNumber(value: unknown, what: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number")
+    throw new NarrowError(`${what}: expected a number, got ${kind(value)}`);
+  return value;
+}
+
+/** The filter result of a binding that always declares a jqFilter producing an object. */
+export function filterObject(item: ObjectAndFilterResult, what: string): Record<string, unknown> {
+  return record(item.filterResult, `${what} filterResult`);
+}
+
+/** Decodes a base64 Secret data value; undefined when the key is absent or empty. */
+export function secretValue(data: unknown, key: string, what: string): string | undefined {
+  const encoded = optionalString(isRecord(data) ? data[key] : undefined, `${what}.data.${key}`);
+  if (!encoded) return undefined;
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) {
+    throw new NarrowError(`${what}.data.${key}: not base64`);
+  }
+  return Buffer.from(encoded, "base64").toString("utf8");
+}
+
+function kind(value: unknown): string {
+  if (value === null) return "null";
+  return Array.isArray(value) ? "array" : typeof value;
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// Builds dist/: the assembled module (dist/module) whose hooks run with no Node.js on the host
+// (a Node single executable application, docs/adr/0001), and the CLI (dist/cli).
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(root, "dist");
+const work = join(dist, "build");
+const moduleDir = join(dist, "module");
+const HOOKS_EXE = "registry-hooks";
+// The fuse postject flips so node runs the injected blob instead of its usual CLI.
+const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
+
+const log = msg => process.stderr.write(`build: ${msg}\n`);
+
+async function bundleHooks() {
+  await build({
+    entryPoints: [join(root, "hooks/main.ts")],
+    outfile: join(work, "hooks.cjs"),
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    minify: true,
+    legalComments: "none",
+    logLevel: "warning",
+  });
+}
+
+function buildExecutable() {
+  const blob = join(work, "hooks.blob");
+  const seaConfig = join(work, "sea-config.json");
+  writeFileSync(
+    seaConfig,
+    JSON.stringify({
+      main: join(work, "hooks.cjs"),
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: true,
+    }),
+  );
+  execFileSync(process.execPath, ["--experimental-sea-config", seaConfig], { stdio: "inherit" });
+  const exe = join(moduleDir, "hooks", HOOKS_EXE);
+  mkdirSync(dirname(exe), { recursive: true });
+  copyFileSync(process.execPath, exe);
+  chmodSync(exe, 0o755);
+  execFileSync(
+    process.execPath,
+    [
+      join(root, "node_modules/postject/dist/cli.js"),
+      exe,
+      "NODE_SEA_BLOB",
+      blob,
+      "--sentinel-fuse",
+      SEA_FUSE,
+    ],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  return exe;
+}
+
+/** Per-hook launchers for plain shell-operator, outside hooks/ so addon-operator ignores them. */
+async function writeShellHookLaunchers() {
+  const { hooks } = await import(join(work, "hooks-list.mjs"));
+  const dir = join(moduleDir, "shell-hooks");
+  mkdirSync(dir, { recursive: true });
+  for (const name of hooks) {
+    const launcher = join(dir, name);
+    // ${0%/*} instead of dirname: the launcher must work with no PATH at all.
+    writeFileSync(
+      launcher,
+      `#!/bin/sh\nREGISTRY_HOOK=${name} exec "\${0%/*}/../hooks/${HOOKS_EXE}" "$@"\n`,
+    );
+    chmodSync(launcher, 0o755);
+  }
+}
+
+async function listHookNames() {
+  await build({
+    stdin: {
+      contents: `import { hooks as h } from "./hooks/index"; export const hooks = h.map(x => x.name);`,
+      resolveDir: root,
+      loader: "ts",
+    },
+    outfile: join(work, "hooks-list.mjs"),
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    packages: "external",
+    logLevel: "warning",
+  });
+}
+
+function assembleModule() {
+  for (const file of ["module.yaml", "Chart.yaml", "enabled"]) {
+    copyFileSync(join(root, file), join(moduleDir, file));
+  }
+  chmodSync(join(moduleDir, "enabled"), 0o755);
+  cpSync(join(root, "openapi"), join(moduleDir, "openapi"), { recursive: true });
+  if (existsSync(join(root, "templates"))) {
+    cpSync(join(root, "templates"), join(moduleDir, "templates"), { recursive: true });
+  }
+}
+
+async function bundleCli() {
+  await build({
+    entryPoints: [join(root, "cli/registry-module.ts")],
+    outfile: join(dist, "cli/registry-module.mjs"),
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    packages: "external",
+    banner: { js: "#!/usr/bin/env node" },
+    logLevel: "warning",
+  });
+  chmodSync(join(dist, "cli/registry-module.mjs"), 0o755);
+}
+
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+mkdirSync(moduleDir, { recursive: true });
+await bundleHooks();
+const exe = buildExecutable();
+await listHookNames();
+await writeShellHookLaunchers();
+assembleModule();
+await bundleCli();
+log(`wrote ${exe} and dist/cli/registry-module.mjs`);
