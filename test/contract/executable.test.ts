@@ -1,0 +1,71 @@
+// The built hooks executable, run as addon-operator and shell-operator run it: no Node.js on
+// PATH, cwd "/", only the contract's environment.
+import { readFileSync } from "node:fs";
+import Ajv from "ajv";
+import { parse } from "yaml";
+import { beforeAll, describe, expect, it } from "vitest";
+import { hooks } from "../../hooks/index";
+import { HOOKS_EXE, requireBuild, runBare, shellHook } from "./built";
+
+const moduleHookSchema = parse(
+  readFileSync("test/fixtures/protocol/addon-operator-module-hook-config-v1.yaml", "utf8"),
+) as object;
+
+beforeAll(requireBuild);
+
+describe("dist/module/hooks/registry-hooks", () => {
+  it("answers `hook list` with no Node.js on the host", () => {
+    const r = runBare(HOOKS_EXE, ["hook", "list"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Found ([1-9][0-9]{0,3}) items:\n/);
+    expect(r.stdout.trim().split("\n").slice(1)).toEqual(hooks.map((h, i) => `${i} - ${h.name}`));
+  });
+
+  it("`hook config` and `hook list` agree, and each hook config is what its launcher prints", () => {
+    const r = runBare(HOOKS_EXE, ["hook", "config"]);
+    expect(r.status).toBe(0);
+    const batch = JSON.parse(r.stdout) as {
+      version: string;
+      hooks: { metadata: { name: string } }[];
+    };
+    expect(batch.version).toBe("v1");
+    expect(batch.hooks.map(h => h.metadata.name)).toEqual(hooks.map(h => h.name));
+  });
+
+  it.each(hooks.map(h => h.name))(
+    "per-hook `--config` of %s validates against addon-operator's module hook schema",
+    name => {
+      const r = runBare(shellHook(name), ["--config"]);
+      expect(r.stderr).toBe("");
+      expect(r.status).toBe(0);
+      const config = JSON.parse(r.stdout) as unknown;
+      const validate = new Ajv({ strict: false, allErrors: true }).compile(moduleHookSchema);
+      expect(validate(config), JSON.stringify(validate.errors)).toBe(true);
+      expect(config).toEqual(hooks.find(h => h.name === name)?.config());
+    },
+  );
+
+  it("the schema the test holds does refuse what addon-operator refuses", () => {
+    const validate = new Ajv({ strict: false }).compile(moduleHookSchema);
+    expect(validate({ configVersion: "v1", beforeHelm: 10, beforeAll: 1 })).toBe(false);
+    expect(validate({ configVersion: "v1" })).toBe(false);
+    expect(validate({ configVersion: "v1", kubernetes: [{ kind: "Pod", bogus: 1 }] })).toBe(false);
+  });
+
+  it.each([
+    [[]],
+    [["--config"]],
+    [["hook"]],
+    [["hook", "bogus"]],
+    [["hook", "run", "99"]],
+    [["version"]],
+  ])(
+    "fails fast on the foreign argument vector %j: non-zero exit, no stdout, one stderr line",
+    argv => {
+      const r = runBare(HOOKS_EXE, argv);
+      expect(r.status).not.toBe(0);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    },
+  );
+});
