@@ -1,0 +1,259 @@
+// Registry parameters from `ModuleConfig/deckhouse` `spec.settings.registry` (as carried by the
+// `d8-system/registry-config` Secret): typed, defaulted and checked with the rules of the Go side
+// (go_lib/registry/models/moduleconfig) and of the orchestrator (`Params.Validate`).
+//
+// Pure and cheap to import (only node:crypto): the hook runtime loads it at start-up. The schema
+// and CEL validation of the same settings is in lib/openapi/registry-settings.ts.
+
+import { X509Certificate } from "node:crypto";
+
+export type RegistryMode = "Unmanaged" | "Direct" | "Proxy" | "Local";
+export type CheckMode = "Default" | "Relax";
+export type Scheme = "HTTP" | "HTTPS";
+export interface UpstreamParams {
+  imagesRepo: string;
+  scheme: Scheme;
+  username?: string;
+  password?: string;
+  ca?: string;
+  checkMode: CheckMode;
+  ttl?: string;
+}
+export interface RegistryParams {
+  mode: RegistryMode;
+  generation: number;
+  /** absent for Local and legacy (non-configurable) Unmanaged */
+  upstream?: UpstreamParams;
+}
+
+export const REGISTRY_MODES: readonly RegistryMode[] = ["Unmanaged", "Direct", "Proxy", "Local"];
+export const DEFAULT_REGISTRY_MODE: RegistryMode = "Unmanaged";
+export const DEFAULT_SCHEME: Scheme = "HTTPS";
+export const DEFAULT_CHECK_MODE: CheckMode = "Default";
+/** Fixed user name that goes with a licence key. */
+export const LICENSE_USERNAME = "license-token";
+/** Smallest cache TTL of the Proxy mode, in seconds (5m). */
+export const MIN_PROXY_TTL_SECONDS = 5 * 60;
+export const TTL_PATTERN = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+
+/** Settings sections and the mode each belongs to (Local has none). */
+const SECTIONS = [
+  ["direct", "Direct"],
+  ["unmanaged", "Unmanaged"],
+  ["proxy", "Proxy"],
+] as const satisfies readonly (readonly [string, RegistryMode])[];
+type Section = (typeof SECTIONS)[number][0];
+
+/** A settings problem; `field` is the path of the offending setting, also the message prefix. */
+export class SettingsError extends Error {
+  readonly field: string;
+  readonly reason: string;
+  constructor(field: string, reason: string) {
+    super(`${field}: ${reason}`);
+    this.name = "SettingsError";
+    this.field = field;
+    this.reason = reason;
+  }
+}
+
+export function isRegistryMode(v: unknown): v is RegistryMode {
+  return typeof v === "string" && (REGISTRY_MODES as readonly string[]).includes(v);
+}
+
+/** `relax` in any letter case ⇒ Relax; anything else (including absent) ⇒ Default. */
+export function normalizeCheckMode(v: unknown): CheckMode {
+  return typeof v === "string" && v.toLowerCase() === "relax" ? "Relax" : "Default";
+}
+
+/** Trims spaces and every trailing `/`, as the Go side does before applying defaults. */
+export function normalizeImagesRepo(v: string): string {
+  return v.trim().replace(/\/+$/, "");
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Optional string field: absent, null and "" all mean "not set". */
+function optString(obj: Record<string, unknown>, key: string, field: string): string | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string")
+    throw new SettingsError(`${field}.${key}`, `must be a string, got ${typeof v}`);
+  return v === "" ? undefined : v;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * Checks that `pem` holds at least one PEM `CERTIFICATE` block and that every such block decodes
+ * as an X.509 certificate. Returns the reason it does not, or undefined.
+ */
+export function pemCertificateProblem(pem: string): string | undefined {
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) return "no PEM CERTIFICATE block found";
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      const what = blocks.length > 1 ? `certificate #${i + 1}` : "certificate";
+      return `${what} does not decode: ${(err as Error).message}`;
+    }
+  }
+  return undefined;
+}
+
+/** Seconds of a TTL string of the form `<n>h<n>m<n>s` (each part optional). */
+function ttlSeconds(ttl: string): number | undefined {
+  const m = TTL_PATTERN.exec(ttl);
+  if (m === null) return undefined;
+  const [h, min, s] = [m[1], m[2], m[3]].map(x => (x === undefined ? 0 : Number(x))) as [
+    number,
+    number,
+    number,
+  ];
+  return h * 3600 + min * 60 + s;
+}
+
+function parseUpstream(raw: unknown, section: Section): UpstreamParams {
+  const field = `registry.${section}`;
+  if (!isObject(raw)) throw new SettingsError(field, "must be an object");
+
+  const imagesRepoRaw = optString(raw, "imagesRepo", field);
+  const imagesRepo = imagesRepoRaw === undefined ? "" : normalizeImagesRepo(imagesRepoRaw);
+  if (imagesRepo === "")
+    throw new SettingsError(`${field}.imagesRepo`, "Field 'imagesRepo' is required");
+
+  const schemeRaw = optString(raw, "scheme", field) ?? DEFAULT_SCHEME;
+  if (schemeRaw !== "HTTP" && schemeRaw !== "HTTPS") {
+    throw new SettingsError(
+      `${field}.scheme`,
+      `Invalid scheme '${schemeRaw}'; expected 'HTTP' or 'HTTPS'`,
+    );
+  }
+  const scheme: Scheme = schemeRaw;
+
+  let username = optString(raw, "username", field);
+  let password = optString(raw, "password", field);
+  const license = optString(raw, "license", field);
+  if (password !== undefined && username === undefined) {
+    throw new SettingsError(`${field}.username`, "Username is required when password is provided");
+  }
+  if (username !== undefined && password === undefined) {
+    throw new SettingsError(`${field}.password`, "Password is required when username is provided");
+  }
+  if (license !== undefined) {
+    if (username !== undefined || password !== undefined) {
+      throw new SettingsError(
+        `${field}.license`,
+        "License field must be empty when using credentials (username/password)",
+      );
+    }
+    username = LICENSE_USERNAME;
+    password = license;
+  }
+
+  const ca = optString(raw, "ca", field);
+  if (ca !== undefined) {
+    if (scheme === "HTTP")
+      throw new SettingsError(`${field}.ca`, "CA is not allowed when scheme is 'HTTP'");
+    const problem = pemCertificateProblem(ca);
+    if (problem !== undefined)
+      throw new SettingsError(`${field}.ca`, `Cannot decode CA certificate: ${problem}`);
+  }
+
+  const checkModeRaw = raw.checkMode;
+  if (checkModeRaw !== undefined && checkModeRaw !== null && typeof checkModeRaw !== "string") {
+    throw new SettingsError(`${field}.checkMode`, `must be a string, got ${typeof checkModeRaw}`);
+  }
+
+  const upstream: UpstreamParams = {
+    imagesRepo,
+    scheme,
+    checkMode: normalizeCheckMode(checkModeRaw),
+  };
+  if (username !== undefined) upstream.username = username;
+  if (password !== undefined) upstream.password = password;
+  if (ca !== undefined) upstream.ca = ca;
+
+  if (section === "proxy") {
+    const ttl = optString(raw, "ttl", field);
+    if (ttl !== undefined) {
+      const seconds = ttlSeconds(ttl);
+      if (seconds === undefined) {
+        throw new SettingsError(
+          `${field}.ttl`,
+          `invalid ttl format ${JSON.stringify(ttl)}: does not match required pattern ${JSON.stringify(TTL_PATTERN.source)}`,
+        );
+      }
+      if (seconds < MIN_PROXY_TTL_SECONDS) {
+        throw new SettingsError(
+          `${field}.ttl`,
+          `invalid ttl format ${JSON.stringify(ttl)}: must be at least "5m0s"`,
+        );
+      }
+      upstream.ttl = ttl;
+    }
+  }
+  return upstream;
+}
+
+/**
+ * Turns `spec.settings.registry` (user settings, with or without schema defaults applied) into
+ * typed registry parameters. Throws SettingsError naming the offending field:
+ *   * mode (default `Unmanaged`) must be one of the four — `Unknown registry mode: "<mode>"`;
+ *   * the section of the mode is required for Direct/Proxy, the sections of other modes must be
+ *     absent — `Section 'direct' is required when mode is 'Direct'`,
+ *     `Section 'direct' must be empty when mode is not 'Direct'` (same for unmanaged/proxy);
+ *   * Direct, Proxy and configurable Unmanaged (with an `unmanaged` section) need `imagesRepo`
+ *     (trimmed of spaces and trailing `/`), scheme `HTTP`/`HTTPS` (default HTTPS), username and
+ *     password together, no licence with them (a licence becomes user `license-token`), no CA with
+ *     HTTP, a CA that decodes; Proxy's `ttl` must be `<n>h<n>m<n>s` and at least 5m;
+ *   * Local and legacy Unmanaged (no `unmanaged` section) carry no upstream.
+ */
+export function parseRegistrySettings(settings: unknown, generation: number): RegistryParams {
+  const raw = settings === undefined || settings === null ? {} : settings;
+  if (!isObject(raw)) throw new SettingsError("registry", "must be an object");
+
+  const modeRaw = raw.mode === undefined || raw.mode === null ? DEFAULT_REGISTRY_MODE : raw.mode;
+  if (!isRegistryMode(modeRaw)) {
+    const shown = typeof modeRaw === "string" ? modeRaw : JSON.stringify(modeRaw);
+    throw new SettingsError("registry.mode", `Unknown registry mode: ${JSON.stringify(shown)}`);
+  }
+  const mode = modeRaw;
+
+  for (const [section, owner] of SECTIONS) {
+    const present = raw[section] !== undefined && raw[section] !== null;
+    if (mode === owner) {
+      if (!present && owner !== "Unmanaged") {
+        throw new SettingsError(
+          `registry.${section}`,
+          `Section '${section}' is required when mode is '${owner}'`,
+        );
+      }
+    } else if (present) {
+      throw new SettingsError(
+        `registry.${section}`,
+        `Section '${section}' must be empty when mode is not '${owner}'`,
+      );
+    }
+  }
+
+  const params: RegistryParams = { mode, generation };
+  switch (mode) {
+    case "Direct":
+      params.upstream = parseUpstream(raw.direct, "direct");
+      break;
+    case "Proxy":
+      params.upstream = parseUpstream(raw.proxy, "proxy");
+      break;
+    case "Unmanaged":
+      if (raw.unmanaged !== undefined && raw.unmanaged !== null) {
+        params.upstream = parseUpstream(raw.unmanaged, "unmanaged");
+      }
+      break;
+    case "Local":
+      break;
+  }
+  return params;
+}
