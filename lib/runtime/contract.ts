@@ -6,7 +6,7 @@
 // Any other argument vector fails fast with no stdout, so addon-operator's batch probing of an
 // extensionless file never mistakes us for something we are not.
 import { readFileSync, writeFileSync } from "node:fs";
-import type { HookDefinition } from "./define-hook";
+import type { AnyHook } from "./define-hook";
 import { executeHook, HookRunError } from "./define-hook";
 import type { LogRecord } from "./logger";
 import { redactText } from "./redact";
@@ -21,7 +21,7 @@ export const HOOK_NAME_ENV = "REGISTRY_HOOK";
 
 /** Exit codes: 0 success, 1 hook failure, 2 usage (unknown argument vector). */
 export async function runContract(
-  hooks: readonly HookDefinition[],
+  hooks: readonly AnyHook[],
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
   io: ProcessIO,
@@ -102,7 +102,7 @@ function readObject(env: NodeJS.ProcessEnv, name: string): Record<string, unknow
   return value as Record<string, unknown>;
 }
 
-async function runFromFiles(hook: HookDefinition, env: NodeJS.ProcessEnv, io: ProcessIO) {
+async function runFromFiles(hook: AnyHook, env: NodeJS.ProcessEnv, io: ProcessIO) {
   const bindingContexts = readJson(env, "BINDING_CONTEXT_PATH");
   if (!Array.isArray(bindingContexts)) {
     throw new HookRunError("BINDING_CONTEXT_PATH: must hold a JSON array");
@@ -129,7 +129,7 @@ async function runFromFiles(hook: HookDefinition, env: NodeJS.ProcessEnv, io: Pr
  * module-sdk's batch config. addon-operator puts every kubernetes/schedule binding of a batch
  * hook into group "main" and reads `executeHookOnEvent` as a boolean there.
  */
-export function batchConfig(hooks: readonly HookDefinition[]): unknown {
+export function batchConfig(hooks: readonly AnyHook[]): unknown {
   return {
     version: "v1",
     hooks: hooks.map(hook => batchHookConfig(hook.name, hook.config())),

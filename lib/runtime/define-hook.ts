@@ -68,6 +68,10 @@ export interface HookDefinition<
   config(): ModuleHookConfig;
 }
 
+/** Any hook, whatever its bindings (for lists of hooks: the contract, the harness). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- handlers are contravariant in K
+export type AnyHook = HookDefinition<any>;
+
 export function defineHook<K extends Record<string, AnyBinding>>(
   spec: HookSpec<K>,
 ): HookDefinition<K> {

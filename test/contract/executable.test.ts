@@ -1,6 +1,8 @@
 // The built hooks executable, run as addon-operator and shell-operator run it: no Node.js on
 // PATH, cwd "/", only the contract's environment.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Ajv from "ajv";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -68,4 +70,30 @@ describe("dist/module/hooks/registry-hooks", () => {
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
     },
   );
+});
+
+describe("`hook check` (module-sdk settings check)", () => {
+  const check = (settings: unknown) => {
+    const dir = mkdtempSync(join(tmpdir(), "check-"));
+    writeFileSync(join(dir, "settings.json"), JSON.stringify(settings));
+    return runBare(HOOKS_EXE, ["hook", "check"], { SETTINGS_PATH: join(dir, "settings.json") });
+  };
+
+  it("accepts valid settings silently", () => {
+    const r = check({ ingressClass: "nginx", whitelistSourceRanges: ["10.0.0.0/8"] });
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      status: 0,
+      stdout: "",
+      stderr: "",
+    });
+  });
+
+  it("refuses invalid settings with the JSON addon-operator parses, naming the field", () => {
+    const r = check({ https: { mode: "Bogus" }, somethingInConfig: true });
+    expect(r.status).toBe(1);
+    const verdict = JSON.parse(r.stderr) as { valid: boolean; message: string };
+    expect(verdict.valid).toBe(false);
+    expect(verdict.message).toContain("registry.https.mode");
+    expect(verdict.message).toContain("somethingInConfig");
+  });
 });
