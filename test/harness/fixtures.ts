@@ -1,0 +1,13 @@
+// Reading the shared protocol fixtures (hook-protocol.md reference set).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+export const FIXTURES = "/work/shared/reference/fixtures";
+
+export function fixtureText(path: string): string {
+  return readFileSync(join(FIXTURES, path), "utf8");
+}
+
+export function fixtureJson<T = unknown>(path: string): T {
+  return JSON.parse(fixtureText(path)) as T;
+}
