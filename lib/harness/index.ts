@@ -9,6 +9,7 @@
 //
 // The pieces are separate: BindingContextEngine (snapshots + contexts), runners (in-process,
 // executable), ValuesStore, MetricsStore, ClusterState, applyHookRun.
+import { loadModuleSchemas } from "../openapi/schemas";
 import type { ModuleSchemas } from "../openapi/types";
 import type { AnyHook } from "../runtime/define-hook";
 import type { BindingContext, KubeObject, ModuleHookConfig, Snapshots } from "../runtime/types";
@@ -37,8 +38,10 @@ export interface HookTestOptions {
   hook: AnyHook | (ExecutableHook & { config?: ModuleHookConfig });
   /** Treat the hook as a batch (module-sdk) hook: group "main", keepFullObjectsInMemory false by default. */
   batch?: boolean;
-  /** Module schemas: defaults and validation. Without them values are neither defaulted nor validated. */
+  /** Module schemas: defaults and validation. Without them (and without openapiDir) values are neither defaulted nor validated. */
   schemas?: ModuleSchemas;
+  /** Directory with config-values.yaml / values.yaml, loaded with loadModuleSchemas when `schemas` is not given. */
+  openapiDir?: string;
   /** Global values (`global.enabledModules` gets the module added and is sorted). */
   globalValues?: Record<string, unknown>;
   /** Global user config (CONFIG_VALUES_PATH `global`). */
@@ -123,10 +126,16 @@ export async function createHookTest(options: HookTestOptions): Promise<HookTest
   const config = normalizeHookConfig(wire, { batch });
   const cluster = new ClusterState(new KindRegistry(options.kinds));
   const engine = new BindingContextEngine(config, cluster, jq, harnessLog);
+  const moduleKey = options.moduleKey ?? MODULE_VALUES_KEY;
+  const schemas =
+    options.schemas ??
+    (options.openapiDir === undefined
+      ? undefined
+      : loadModuleSchemas(options.openapiDir, { valuesKey: moduleKey }));
   const values = new ValuesStore({
-    moduleKey: options.moduleKey ?? MODULE_VALUES_KEY,
+    moduleKey,
     moduleName: MODULE_NAME,
-    schemas: options.schemas,
+    schemas,
     globalValues: options.globalValues,
     globalConfigValues: options.globalConfigValues,
     staticValues: options.values,
