@@ -2,7 +2,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-export const FIXTURES = "/work/shared/reference/fixtures";
+// Copied into the repository (test/fixtures/protocol/README.md) so CI needs nothing outside it.
+export const FIXTURES = "test/fixtures/protocol";
 
 export function fixtureText(path: string): string {
   return readFileSync(join(FIXTURES, path), "utf8");
