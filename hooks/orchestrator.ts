@@ -15,6 +15,7 @@ import {
 export default defineHook({
   name: "orchestrator",
   queue: "/modules/registry/orchestrator",
+  group: "main",
   beforeHelm: 10,
   kubernetes: {
     config: b.moduleConfig,
@@ -32,7 +33,9 @@ export default defineHook({
     "node-services-->configs": b.nodeConfigSecrets,
     "init-secret": b.initSecret,
   },
-  async handler({ snapshots, values, log }) {
+  async handler({ snapshots, hasSnapshot, values, log }) {
+    // Fail closed: a run without the settings snapshot cannot tell "absent" from "not delivered".
+    if (!hasSnapshot("config")) throw new Error("the run carries no snapshot of binding config");
     const current = narrowOrchestratorValues(values.get(ORCHESTRATOR_PATH));
     let state: OrchestratorState = current.state ?? {};
 

@@ -50,6 +50,12 @@ export interface HookSpec<K extends Record<string, AnyBinding>> {
   name: string;
   /** Queue for every kubernetes and schedule binding of this hook. */
   queue?: string;
+  /**
+   * Group for every kubernetes and schedule binding: each run then carries the snapshots of all
+   * bindings, as addon-operator gives batch hooks (group "main"). Hooks that recompute
+   * everything from snapshots want this under the per-hook protocol too.
+   */
+  group?: string;
   onStartup?: number;
   beforeHelm?: number;
   afterHelm?: number;
@@ -90,7 +96,10 @@ function hookConfig<K extends Record<string, AnyBinding>>(spec: HookSpec<K>): Mo
     const order = spec[key];
     if (order !== undefined) config[key] = order;
   }
-  const queue = spec.queue === undefined ? {} : { queue: spec.queue };
+  const queue = {
+    ...(spec.queue === undefined ? {} : { queue: spec.queue }),
+    ...(spec.group === undefined ? {} : { group: spec.group }),
+  };
   if (spec.kubernetes) {
     config.kubernetes = Object.entries(spec.kubernetes).map(([name, binding]) => {
       const { narrow: _narrow, ...wire } = binding;

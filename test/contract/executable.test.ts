@@ -97,3 +97,51 @@ describe("`hook check` (module-sdk settings check)", () => {
     expect(verdict.message).toContain("somethingInConfig");
   });
 });
+
+describe("`hook run` on inputs it cannot trust", () => {
+  const runWith = (files: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), "run-"));
+    const env: Record<string, string> = {};
+    const all = {
+      BINDING_CONTEXT_PATH: '[{"binding":"beforeHelm","snapshots":{"config":[]}}]',
+      VALUES_PATH: '{"global":{},"registry":{"internal":{}}}',
+      CONFIG_VALUES_PATH: '{"global":{},"registry":{}}',
+      VALUES_JSON_PATCH_PATH: "",
+      KUBERNETES_PATCH_PATH: "",
+      METRICS_PATH: "",
+      ...files,
+    };
+    for (const [name, content] of Object.entries(all)) {
+      env[name] = join(dir, name);
+      writeFileSync(env[name], content);
+    }
+    const r = runBare(HOOKS_EXE, ["hook", "run", "0"], env);
+    const outputs = ["VALUES_JSON_PATCH_PATH", "KUBERNETES_PATCH_PATH", "METRICS_PATH"].map(n =>
+      readFileSync(env[n] as string, "utf8"),
+    );
+    return { r, outputs };
+  };
+
+  it("runs on valid inputs (the control case)", () => {
+    const { r } = runWith({});
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  it.each([
+    ["malformed binding context JSON", { BINDING_CONTEXT_PATH: '[{"binding":' }],
+    [
+      "values violating the values schema",
+      {
+        VALUES_PATH: '{"global":{},"registry":{"internal":{"orchestrator":{"state":{"mode":5}}}}}',
+      },
+    ],
+    ["values that are not an object", { VALUES_PATH: "[]" }],
+  ])("%s: non-zero exit, one stderr line, no output written", (_, files) => {
+    const { r, outputs } = runWith(files);
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(outputs).toEqual(["", "", ""]);
+  });
+});

@@ -49,6 +49,18 @@ describe("orchestrator input side", () => {
     expect(out.valuesPatch).toEqual([{ op: "remove", path: "/registry/internal/orchestrator" }]);
   });
 
+  it("fails closed when the run carries no snapshots at all (cannot tell absent from unknown)", async () => {
+    const attempt = executeHook(orchestrator, {
+      bindingContexts: [{ binding: "beforeHelm" }],
+      values: {
+        global: {},
+        registry: { internal: { orchestrator: { state: { mode: "Direct" } } } },
+      },
+      configValues: { global: {}, registry: {} },
+    });
+    await expect(attempt).rejects.toThrow("the run carries no snapshot of binding config");
+  });
+
   it("writes nothing when it is absent and nothing was there", async () => {
     expect((await run({})).valuesPatch).toEqual([]);
   });
