@@ -1,7 +1,7 @@
 // KUBERNETES_PATCH_PATH: parsed as shell-operator's ParseOperations does (a JSON stream of
 // operation objects, else a multi-document YAML stream; a top-level array is neither), validated
 // per operation, and applied to the fake cluster with the semantics of hook-protocol.md §4.3.
-import { applyPatch } from "fast-json-patch";
+import jsonPatch from "fast-json-patch";
 import type { Operation } from "fast-json-patch";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 import type { KubeObject } from "../runtime/types";
@@ -9,6 +9,9 @@ import type { ClusterState } from "./cluster";
 import { describe } from "./cluster";
 import type { JqEngine } from "./jq";
 import { isRecord, jsonClone, jsonEqual, parseJsonStream } from "./json";
+
+// fast-json-patch is CommonJS: Node's ESM loader sees only its default export.
+const { applyPatch } = jsonPatch;
 
 export type KubeOperationName =
   | "Create"
