@@ -14,6 +14,7 @@ import {
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { templatesPlugin } from "./templates-plugin.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
@@ -22,6 +23,12 @@ const moduleDir = join(dist, "module");
 const HOOKS_EXE = "registry-hooks";
 // The fuse postject flips so node runs the injected blob instead of its usual CLI.
 const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
+
+const templates = templatesPlugin({
+  templatesDir: join(root, "templates"),
+  compiledModule: join(root, "lib/templates/compiled.ts"),
+  helpersPath: join(root, "lib/templates/helpers.ts"),
+});
 
 const log = msg => process.stderr.write(`build: ${msg}\n`);
 
@@ -36,6 +43,7 @@ async function bundleHooks() {
     minify: true,
     legalComments: "none",
     logLevel: "warning",
+    plugins: [templates],
   });
 }
 
@@ -109,9 +117,8 @@ function assembleModule() {
   }
   chmodSync(join(moduleDir, "enabled"), 0o755);
   cpSync(join(root, "openapi"), join(moduleDir, "openapi"), { recursive: true });
-  if (existsSync(join(root, "templates"))) {
-    cpSync(join(root, "templates"), join(moduleDir, "templates"), { recursive: true });
-  }
+  // templates/*.hbs are not copied: they are precompiled into the hooks executable, and Helm
+  // would render any file placed in the module's templates/ directory as a manifest.
 }
 
 async function bundleCli() {
@@ -125,6 +132,7 @@ async function bundleCli() {
     packages: "external",
     banner: { js: "#!/usr/bin/env node" },
     logLevel: "warning",
+    plugins: [templates],
   });
   chmodSync(join(dist, "cli/registry-module.mjs"), 0o755);
 }
