@@ -2,15 +2,7 @@
 // Builds dist/: the assembled module (dist/module) whose hooks run with no Node.js on the host
 // (a Node single executable application, docs/adr/0001), and the CLI (dist/cli).
 import { execFileSync } from "node:child_process";
-import {
-  chmodSync,
-  copyFileSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, copyFileSync, cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
