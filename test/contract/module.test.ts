@@ -1,0 +1,68 @@
+// module.yaml as Deckhouse reads it (spec §3.1; hook-protocol.md §5.2), and the assembled module.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { beforeAll, describe, expect, it } from "vitest";
+import { MODULE_DIR, requireBuild } from "./built";
+
+interface ModuleDefinition {
+  name: string;
+  weight: number;
+  stage: string;
+  critical: boolean;
+  namespace: string;
+  subsystems: string[];
+  requirements: Record<string, string>;
+  disable: { confirmation: boolean; message: string };
+  descriptions: { en: string; ru: string };
+}
+
+const definition = parse(readFileSync("module.yaml", "utf8")) as ModuleDefinition;
+
+beforeAll(requireBuild);
+
+describe("module.yaml", () => {
+  it("names the module as the platform knows it", () => {
+    expect(definition).toMatchObject({
+      name: "registry",
+      weight: 38,
+      stage: "Preview",
+      critical: true,
+      namespace: "d8-system",
+      subsystems: ["deckhouse", "infrastructure", "kubernetes"],
+      requirements: { deckhouse: ">= 1.71" },
+      disable: { confirmation: true },
+    });
+  });
+
+  it("describes the module and the disable confirmation in both languages", () => {
+    expect(definition.descriptions.en).toMatch(/registry\.d8-system\.svc:5001\/system\/deckhouse/);
+    expect(definition.descriptions.ru).toMatch(/registry\.d8-system\.svc:5001\/system\/deckhouse/);
+    expect(definition.disable.message.length).toBeGreaterThan(20);
+  });
+
+  it("has a name that survives addon-operator's kebab → camel → kebab round trip", () => {
+    expect(definition.name).toMatch(/^[a-z]+(-[a-z]+)*$/);
+  });
+});
+
+describe("dist/module", () => {
+  it.each([
+    "module.yaml",
+    "Chart.yaml",
+    "enabled",
+    "openapi/config-values.yaml",
+    "openapi/values.yaml",
+  ])("contains %s", file => expect(existsSync(join(MODULE_DIR, file))).toBe(true));
+
+  it.each(["enabled", "hooks/registry-hooks", "shell-hooks/orchestrator"])(
+    "%s is executable",
+    file => {
+      expect(statSync(join(MODULE_DIR, file)).mode & 0o111).toBe(0o111);
+    },
+  );
+
+  it("ships nothing under templates/ that Helm would render as a manifest", () => {
+    expect(existsSync(join(MODULE_DIR, "templates"))).toBe(false);
+  });
+});
