@@ -5,13 +5,7 @@
 import { Ajv } from "ajv";
 import { Cron } from "croner";
 import { parse as parseYaml } from "yaml";
-import type {
-  FieldSelectorRequirement,
-  LabelSelector,
-  ModuleHookConfig,
-  NameSelector,
-  WatchEvent,
-} from "../runtime/types";
+import type { ModuleHookConfig, ObjectSelector, WatchEvent } from "../runtime/types";
 import { isRecord, jsonClone } from "./json";
 
 export class HookConfigError extends Error {
@@ -26,14 +20,8 @@ export const LIFECYCLE_BINDINGS = [
 ] as const;
 export type ModuleLifecycle = (typeof LIFECYCLE_BINDINGS)[number];
 
-export interface KubernetesBinding {
+export interface KubernetesBinding extends ObjectSelector {
   name: string;
-  apiVersion?: string;
-  kind: string;
-  nameSelector?: NameSelector;
-  labelSelector?: LabelSelector;
-  fieldSelector?: { matchExpressions: FieldSelectorRequirement[] };
-  namespace?: { nameSelector?: NameSelector; labelSelector?: LabelSelector };
   jqFilter?: string;
   executeHookOnEvent: WatchEvent[];
   executeHookOnSynchronization: boolean;

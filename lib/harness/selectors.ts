@@ -4,19 +4,12 @@ import type {
   FieldSelectorRequirement,
   KubeObject,
   LabelSelector,
-  NameSelector,
+  ObjectSelector,
 } from "../runtime/types";
 import type { ClusterState } from "./cluster";
 import { isRecord } from "./json";
 
-export interface SelectorSpec {
-  apiVersion?: string;
-  kind: string;
-  nameSelector?: NameSelector;
-  labelSelector?: LabelSelector;
-  fieldSelector?: { matchExpressions: FieldSelectorRequirement[] };
-  namespace?: { nameSelector?: NameSelector; labelSelector?: LabelSelector };
-}
+export type SelectorSpec = ObjectSelector;
 
 export function matchLabels(
   selector: LabelSelector | undefined,

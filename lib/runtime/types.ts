@@ -25,15 +25,19 @@ export interface NameSelector {
   matchNames: string[];
 }
 
-/** One `kubernetes` binding exactly as it is printed on `--config`. */
-export interface KubernetesBindingConfig {
-  name: string;
+/** Which objects a kubernetes binding watches. */
+export interface ObjectSelector {
   apiVersion?: string;
   kind: string;
   nameSelector?: NameSelector;
   labelSelector?: LabelSelector;
   fieldSelector?: { matchExpressions: FieldSelectorRequirement[] };
   namespace?: { nameSelector?: NameSelector; labelSelector?: LabelSelector };
+}
+
+/** One `kubernetes` binding exactly as it is printed on `--config`. */
+export interface KubernetesBindingConfig extends ObjectSelector {
+  name: string;
   jqFilter?: string;
   executeHookOnEvent?: WatchEvent[];
   executeHookOnSynchronization?: boolean;
