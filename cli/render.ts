@@ -2,13 +2,12 @@
 // chart. One module run as addon-operator would do it: the `enabled` script, then for each hook
 // Synchronization and beforeHelm over the given objects. Until the module has templates, the
 // output is the module's computed values.
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { hooks } from "../hooks/index";
 import { createHookTest } from "../lib/harness/index";
 import { parseObjects } from "../lib/harness/cluster";
+import { runEnabledScript } from "../lib/harness/enabled";
 import { parseYaml } from "../lib/openapi/yaml";
 import type { KubeObject } from "../lib/runtime/types";
 
@@ -46,36 +45,6 @@ function readGlobalValues(file: string | undefined): Record<string, unknown> {
   return (global ?? {}) as Record<string, unknown>;
 }
 
-/** Runs the module's real `enabled` script (bash + jq), as addon-operator does at discovery. */
-function runEnabledScript(moduleDir: string, globalValues: Record<string, unknown>) {
-  const dir = mkdtempSync(join(tmpdir(), "registry-enabled-"));
-  try {
-    const env = {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      VALUES_PATH: join(dir, "values.json"),
-      CONFIG_VALUES_PATH: join(dir, "config-values.json"),
-      MODULE_ENABLED_RESULT: join(dir, "result"),
-      MODULE_ENABLED_REASON: join(dir, "reason"),
-    };
-    writeFileSync(env.VALUES_PATH, JSON.stringify({ global: globalValues, registry: {} }));
-    writeFileSync(env.CONFIG_VALUES_PATH, JSON.stringify({ global: {}, registry: {} }));
-    writeFileSync(env.MODULE_ENABLED_RESULT, "");
-    writeFileSync(env.MODULE_ENABLED_REASON, "");
-    const r = spawnSync(join(moduleDir, "enabled"), [], { env, encoding: "utf8" });
-    if (r.error) throw new CliError(`cannot run the enabled script: ${r.error.message}`);
-    if (r.status !== 0) {
-      const hint = /jq: (command )?not found/.test(r.stderr)
-        ? " (install jq: apt-get install -y jq)"
-        : "";
-      throw new CliError(`the enabled script failed: ${r.stderr.trim()}${hint}`);
-    }
-    const result = readFileSync(env.MODULE_ENABLED_RESULT, "utf8").trim();
-    return { enabled: result === "true", reason: readFileSync(env.MODULE_ENABLED_REASON, "utf8") };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 function moduleSettings(objects: KubeObject[]): Record<string, unknown> {
   const mc = objects.find(o => o.kind === "ModuleConfig" && o.metadata.name === "registry");
   const settings = (mc?.spec as { settings?: unknown } | undefined)?.settings;
@@ -85,7 +54,10 @@ function moduleSettings(objects: KubeObject[]): Record<string, unknown> {
 export async function render(input: RenderInput): Promise<RenderResult> {
   const objects = parseObjects(readFileSync(input.clusterFile, "utf8"));
   const globalValues = readGlobalValues(input.valuesFile);
-  const enabled = runEnabledScript(input.moduleDir, globalValues);
+  const enabled = runEnabledScript(join(input.moduleDir, "enabled"), {
+    global: globalValues,
+    registry: {},
+  });
   if (!enabled.enabled) return { enabled: false, reason: enabled.reason };
 
   let moduleValues: Record<string, unknown> = {};
