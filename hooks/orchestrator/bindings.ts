@@ -176,38 +176,46 @@ export const registryService: KubernetesBinding<true> = {
   narrow: item => exists(item.filterResult, "Service registry"),
 };
 
-export interface WorkloadReadiness {
-  ready: boolean;
-  readyMessage: string;
+/** The rollout numbers of a Deployment, as `kubectl rollout status` reads them. */
+export interface DeploymentRollout {
+  generation: number;
+  observedGeneration: number;
+  /** spec.replicas (default 1) */
+  desired: number;
+  /** status.replicas: all pods, old and new */
+  replicas: number;
+  updated: number;
+  available: number;
+  /** `registry.deckhouse.io/version` annotation */
   version: string | undefined;
 }
 
-export const inClusterProxy: KubernetesBinding<WorkloadReadiness> = {
+export const inClusterProxy: KubernetesBinding<DeploymentRollout> = {
   apiVersion: "apps/v1",
   kind: "Deployment",
   nameSelector: { matchNames: ["registry-incluster-proxy"] },
   ...inNamespace,
   jqFilter: `{
     version: .metadata.annotations["registry.deckhouse.io/version"],
-    replicas: (.spec.replicas // 1),
+    generation: (.metadata.generation // 0),
+    observedGeneration: (.status.observedGeneration // 0),
+    desired: (.spec.replicas // 1),
+    replicas: (.status.replicas // 0),
     updated: (.status.updatedReplicas // 0),
-    available: (.status.availableReplicas // 0),
-    observed: ((.status.observedGeneration // 0) >= (.metadata.generation // 0))
+    available: (.status.availableReplicas // 0)
   }`,
   ...watch,
   narrow: item => {
     const what = "Deployment registry-incluster-proxy";
     const f = filterObject(item, what);
-    const replicas = optionalNumber(f.replicas, `${what} spec.replicas`) ?? 1;
-    const updated = optionalNumber(f.updated, `${what} status.updatedReplicas`) ?? 0;
-    const available = optionalNumber(f.available, `${what} status.availableReplicas`) ?? 0;
-    const observed = optionalBoolean(f.observed, `${what} status.observedGeneration`) ?? false;
-    const ready = observed && updated >= replicas && available >= replicas;
+    const n = (key: string) => optionalNumber(f[key], `${what} ${key}`) ?? 0;
     return {
-      ready,
-      readyMessage: ready
-        ? "Deployment is ready"
-        : `Deployment is not ready: ${available}/${replicas} available, ${updated} updated`,
+      generation: n("generation"),
+      observedGeneration: n("observedGeneration"),
+      desired: optionalNumber(f.desired, `${what} spec.replicas`) ?? 1,
+      replicas: n("replicas"),
+      updated: n("updated"),
+      available: n("available"),
       version: optionalString(f.version, `${what} version annotation`),
     };
   },

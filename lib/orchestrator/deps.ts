@@ -1,0 +1,57 @@
+// What the state machine needs from outside pure logic: time, and key/secret material that must
+// be random. Injected so tests control time and can count generations; the default wiring
+// (./default-deps.ts) uses the real PKI and user code.
+
+export interface CertKey {
+  cert: string;
+  key: string;
+}
+
+export interface PkiState {
+  ca: CertKey;
+  token: CertKey;
+}
+
+export interface UserState {
+  name: string;
+  password: string;
+  password_hash: string;
+}
+
+export type UserKey = "ro" | "rw" | "mirror_puller" | "mirror_pusher";
+
+/** A user as the `registry-user-<name>` secret shows it. */
+export interface UserSecret {
+  name: string;
+  password: string;
+  passwordHash: string;
+}
+
+export interface LeafCertificates {
+  auth: CertKey;
+  distribution: CertKey;
+}
+
+export interface OrchestratorDeps {
+  now(): Date;
+  /** CA and token certificate, reused while valid; `seedCa` (bootstrap) replaces the CA. */
+  ensurePki(previous: Partial<PkiState> | undefined, seedCa?: CertKey): PkiState;
+  /** Server certificates for `hosts`, reused while they chain to `ca` and cover the hosts. */
+  ensureLeaves(
+    previous: Partial<LeafCertificates> | undefined,
+    ca: CertKey,
+    hosts: readonly string[],
+  ): LeafCertificates;
+  /** distribution's HTTP secret, kept while present. */
+  ensureHttpSecret(previous: string | undefined): string;
+  /** A module user, reused (state, then secret) while its hash matches its password. */
+  ensureUser(
+    key: UserKey,
+    previous: UserState | undefined,
+    secret: UserSecret | undefined,
+  ): UserState;
+  /** bcrypt of `password`, `previousHash` kept while it matches. */
+  ensurePasswordHash(password: string, previousHash: string | undefined): string;
+  /** Test hook: called before each step; a throw there simulates a crash at that step. */
+  beforeStep?(step: string): void;
+}

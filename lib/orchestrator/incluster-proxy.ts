@@ -1,0 +1,124 @@
+// In-cluster proxy (spec §7.1): the Direct mode's pull-through proxy for in-cluster clients,
+// a Deployment on masters behind Service `registry`. Its config lives in the state; its
+// readiness comes from the Deployment's rollout and version annotation.
+import type { DeploymentRollout } from "../../hooks/orchestrator/bindings";
+import type { UpstreamRegistryParams, StageResult } from "./bashible";
+import type { CertKey, OrchestratorDeps, UserState } from "./deps";
+import { computeHash } from "./hash";
+import { splitImagesRepo } from "./registry-address";
+
+export const INCLUSTER_PROXY_NAME = "registry-incluster-proxy";
+export const INCLUSTER_PROXY_HOSTS = ["127.0.0.1", "localhost", "registry.d8-system.svc"] as const;
+
+export interface InClusterProxyConfig {
+  ca: string;
+  auth_cert: string;
+  auth_key: string;
+  token_cert: string;
+  token_key: string;
+  distribution_cert: string;
+  distribution_key: string;
+  http_secret: string;
+  upstream: {
+    scheme: string;
+    host: string;
+    path: string;
+    ca?: string;
+    user: UserState;
+  };
+}
+
+export interface InClusterProxyState {
+  version: string;
+  config: InClusterProxyConfig;
+}
+
+export interface InClusterProxyInputs {
+  upstream: UpstreamRegistryParams;
+  ca: CertKey;
+  token: CertKey;
+  httpSecret: string;
+}
+
+export function inClusterProxyConfig(
+  previous: InClusterProxyState | undefined,
+  inputs: InClusterProxyInputs,
+  deps: OrchestratorDeps,
+): InClusterProxyState {
+  const prev = previous?.config;
+  const leaves = deps.ensureLeaves(
+    prev && {
+      auth: { cert: prev.auth_cert, key: prev.auth_key },
+      distribution: { cert: prev.distribution_cert, key: prev.distribution_key },
+    },
+    inputs.ca,
+    INCLUSTER_PROXY_HOSTS,
+  );
+  const { host, path } = splitImagesRepo(inputs.upstream.imagesRepo);
+  const name = inputs.upstream.username ?? "";
+  const password = inputs.upstream.password ?? "";
+  // Both empty: anonymous upstream, nothing to hash. A hash without a password is stale.
+  const passwordHash =
+    password === ""
+      ? ""
+      : deps.ensurePasswordHash(password, prev?.upstream.user.password_hash || undefined);
+  const config: InClusterProxyConfig = {
+    ca: inputs.ca.cert,
+    auth_cert: leaves.auth.cert,
+    auth_key: leaves.auth.key,
+    token_cert: inputs.token.cert,
+    token_key: inputs.token.key,
+    distribution_cert: leaves.distribution.cert,
+    distribution_key: leaves.distribution.key,
+    http_secret: inputs.httpSecret,
+    upstream: {
+      scheme: inputs.upstream.scheme.toLowerCase(),
+      host,
+      path,
+      ...(inputs.upstream.ca ? { ca: inputs.upstream.ca } : {}),
+      user: { name, password, password_hash: passwordHash },
+    },
+  };
+  return { version: computeHash(config), config };
+}
+
+/** The rollout message of the original (kubectl's rollout status, in its words). */
+export function rolloutProblem(d: DeploymentRollout): string | undefined {
+  const name = INCLUSTER_PROXY_NAME;
+  if (d.generation > d.observedGeneration) {
+    return "Deployment update is not yet observed by the controller";
+  }
+  if (d.updated < d.desired) {
+    return `Deployment "${name}": ${d.updated} of ${d.desired} Pods have been updated to the latest specification`;
+  }
+  if (d.replicas > d.updated) {
+    return `Deployment "${name}": ${d.replicas - d.updated} outdated Pods are still running`;
+  }
+  if (d.available < d.updated) {
+    return `Deployment "${name}": ${d.available} of ${d.updated} updated Pods are currently available`;
+  }
+  return undefined;
+}
+
+export function inClusterProxyReadiness(
+  expectedVersion: string,
+  deployment: DeploymentRollout | undefined,
+): StageResult {
+  if (!deployment) return { ready: false, message: "Deploying incluster-proxy..." };
+  if (deployment.version !== expectedVersion) {
+    return {
+      ready: false,
+      message: `Incluster-proxy deployment version mismatch: current ${deployment.version ?? ""}, expected ${expectedVersion}.`,
+    };
+  }
+  const problem = rolloutProblem(deployment);
+  if (problem)
+    return { ready: false, message: `Incluster-proxy deploying in progress: ${problem}.` };
+  return { ready: true, message: "Incluster-proxy deployed successfully." };
+}
+
+export function inClusterProxyCleanup(deployment: DeploymentRollout | undefined): StageResult {
+  return deployment
+    ? { ready: false, message: "Stopping incluster-proxy..." }
+    : { ready: true, message: "Incluster-proxy stopped successfully." };
+}

@@ -1,0 +1,588 @@
+// The mode state machine (spec §5.2–§6): pure and re-entrant. Every run re-evaluates every step
+// of the target's transition from the top; the first step that is not ready records its
+// condition and Ready=False; only when all pass does `state.mode` become the target. A thrown
+// error aborts the run (the hook fails and values stay as they were), which is what makes a crash
+// at any step safe: the next run starts again from the same state.
+import type {
+  DeckhouseRegistrySnapshot,
+  DeploymentRollout,
+  MasterNodeSnapshot,
+  NodeSnapshot,
+  StaticPodSnapshot,
+  SwitcherPodSnapshot,
+  UserSnapshot,
+} from "../../hooks/orchestrator/bindings";
+import type { RegistryMode, RegistryParams, UpstreamParams } from "../domain/settings";
+import type { ModeParams, StageResult, UpstreamRegistryParams } from "./bashible";
+import { finalConfig, nodesReadiness, preflight, sameParams, transitionConfig } from "./bashible";
+import type { CheckerParams, CheckerStatus } from "./checker-gate";
+import {
+  checkerReadiness,
+  emptyCheckerParams,
+  localCheckerParams,
+  upstreamCheckerParams,
+} from "./checker-gate";
+import type { Condition, ConditionType } from "./conditions";
+import { setCondition, setReadyCondition } from "./conditions";
+import type { CertKey, OrchestratorDeps, PkiState, UserKey, UserState } from "./deps";
+import {
+  inClusterProxyCleanup,
+  inClusterProxyConfig,
+  inClusterProxyReadiness,
+} from "./incluster-proxy";
+import type { NodeServicesMode } from "./node-services";
+import { nodeServicesCleanup, nodeServicesNodes, nodeServicesReadiness } from "./node-services";
+import type { State } from "./state";
+import { fromActualParams, toActualParams } from "./state";
+import type { RegistrySecretConfig, SwitchParams } from "./switcher";
+import {
+  desiredRegistrySecret,
+  registrySecretPatch,
+  sameRegistrySecret,
+  switchReadiness,
+} from "./switcher";
+
+export interface OrchestratorInputs {
+  params: RegistryParams;
+  currentRegistry: DeckhouseRegistrySnapshot;
+  pkiSecret?: { ca?: CertKey; token?: CertKey };
+  userSecrets: readonly UserSnapshot[];
+  inClusterProxy?: DeploymentRollout;
+  switcherPod?: SwitcherPodSnapshot;
+  nodes: readonly NodeSnapshot[];
+  bashibleSecretExists: boolean;
+  masters: readonly MasterNodeSnapshot[];
+  staticPods: readonly StaticPodSnapshot[];
+  /** Bootstrap seed (spec §13), present only while the init secret is not yet applied. */
+  init?: { ca?: CertKey };
+  checker: CheckerStatus;
+}
+
+export interface ReconcileResult {
+  state: State;
+  ready: boolean;
+  checkerParams: CheckerParams;
+  /** Merge patch of Secret d8-system/deckhouse-registry, when it must change. */
+  registrySecretPatch?: Record<string, unknown>;
+  /** The init secret was consumed this run: annotate it applied. */
+  initApplied: boolean;
+}
+
+export class TransitionNotSupported extends Error {
+  constructor(
+    readonly from: RegistryMode,
+    readonly to: RegistryMode,
+  ) {
+    super(`mode transition from ${from} to ${to} not supported`);
+    this.name = "TransitionNotSupported";
+  }
+}
+
+const USER_NAMES: Record<UserKey, string> = {
+  ro: "registry-user-ro",
+  rw: "registry-user-rw",
+  mirror_puller: "registry-user-mirror-puller",
+  mirror_pusher: "registry-user-mirror-pusher",
+};
+
+/** One run: the working copy of the state plus what the steps decide besides it. */
+class Run {
+  readonly state: State;
+  conditions: Condition[];
+  checkerParams: CheckerParams | undefined;
+  registrySecretPatch: Record<string, unknown> | undefined;
+  readonly now: Date;
+
+  constructor(
+    previous: State,
+    readonly inputs: OrchestratorInputs,
+    readonly deps: OrchestratorDeps,
+  ) {
+    this.state = structuredClone(previous);
+    this.conditions = this.state.conditions ?? [];
+    this.now = deps.now();
+  }
+
+  get generation(): number {
+    return this.inputs.params.generation;
+  }
+
+  /** Records a step's condition; true when the transition may go on. */
+  step(type: ConditionType, result: StageResult, readyReason?: "Ready"): boolean {
+    this.conditions = setCondition(
+      this.conditions,
+      result.ready
+        ? {
+            type,
+            status: "True",
+            ...(readyReason ? { reason: readyReason, message: result.message } : {}),
+          }
+        : { type, status: "False", reason: "Processing", message: result.message },
+      this.generation,
+      this.now,
+    );
+    return result.ready;
+  }
+
+  check(name: string): void {
+    this.deps.beforeStep?.(name);
+  }
+}
+
+export function reconcile(
+  previous: State,
+  inputs: OrchestratorInputs,
+  deps: OrchestratorDeps,
+): ReconcileResult {
+  const run = new Run(previous, inputs, deps);
+  const target = inputs.params.mode;
+  if (run.state.target_mode !== target) {
+    // A new target invalidates every step recorded for the old one.
+    run.state.target_mode = target;
+    run.conditions = [];
+  }
+  run.state.mode ??= "Unmanaged";
+  const initApplied = applyInit(run);
+
+  let done: boolean;
+  try {
+    done = transition(run);
+  } catch (err) {
+    if (!(err instanceof TransitionNotSupported)) throw err;
+    run.conditions = setCondition(
+      run.conditions,
+      { type: "ErrTransitionNotSupported", status: "True", reason: "Error", message: err.message },
+      run.generation,
+      run.now,
+    );
+    done = false;
+  }
+  run.conditions = setReadyCondition(run.conditions, done, target, run.generation, run.now);
+  run.state.conditions = run.conditions;
+  return {
+    state: run.state,
+    ready: done,
+    checkerParams: run.checkerParams ?? emptyCheckerParams(),
+    ...(run.registrySecretPatch ? { registrySecretPatch: run.registrySecretPatch } : {}),
+    initApplied,
+  };
+}
+
+function transition(run: Run): boolean {
+  const { params } = run.inputs;
+  const from = run.state.mode ?? "Unmanaged";
+  switch (params.mode) {
+    case "Direct":
+      return toDirect(run, upstreamOf(params));
+    case "Proxy":
+      if (from === "Local") throw new TransitionNotSupported(from, "Proxy");
+      return toProxy(run, upstreamOf(params), params.upstream as UpstreamParams);
+    case "Local":
+      if (from === "Proxy") throw new TransitionNotSupported(from, "Local");
+      return toLocal(run);
+    case "Unmanaged":
+      if (params.upstream) return toConfigurableUnmanaged(run, upstreamOf(params));
+      if (from !== "Unmanaged" && from !== "Proxy" && from !== "Direct") {
+        throw new TransitionNotSupported(from, "Unmanaged");
+      }
+      return toUnmanaged(run);
+  }
+}
+
+function upstreamOf(params: RegistryParams): UpstreamRegistryParams {
+  const u = params.upstream;
+  if (!u) throw new Error(`mode ${params.mode}: registry settings carry no upstream`);
+  return {
+    imagesRepo: u.imagesRepo,
+    scheme: u.scheme,
+    ...(u.ca ? { ca: u.ca } : {}),
+    ...(u.username ? { username: u.username } : {}),
+    ...(u.password ? { password: u.password } : {}),
+  };
+}
+
+// ---- shared steps ---------------------------------------------------------------------------
+
+function applyInit(run: Run): boolean {
+  const init = run.inputs.init;
+  if (!init) return false;
+  if (init.ca) {
+    run.state.pki = run.deps.ensurePki(run.state.pki, init.ca);
+  }
+  // The cluster was bootstrapped straight into these params: nodes already run them, so no
+  // transition stage is needed (spec §13).
+  const { params } = run.inputs;
+  if (params.upstream && (params.mode === "Direct" || params.mode === "Unmanaged")) {
+    const upstream = upstreamOf(params);
+    const mode: ModeParams =
+      params.mode === "Direct"
+        ? { mode: "Direct", direct: upstream }
+        : { mode: "Unmanaged", unmanaged: upstream };
+    run.state.bashible = {
+      ...run.state.bashible,
+      actual_params: toActualParams(mode),
+      unmanaged_params: upstream,
+    };
+  }
+  return true;
+}
+
+function gateChecker(run: Run, params: CheckerParams): boolean {
+  run.check("RegistryContainsRequiredImages");
+  run.checkerParams = params;
+  return run.step(
+    "RegistryContainsRequiredImages",
+    checkerReadiness(params, run.inputs.checker),
+    "Ready",
+  );
+}
+
+function gatePreflight(run: Run): boolean {
+  run.check("ContainerdConfigPreflightReady");
+  const nodes = run.inputs.nodes.map(n => ({
+    name: n.name,
+    version: n.version,
+    containerdConfigMode: n.containerdConfigMode,
+  }));
+  return run.step(
+    "ContainerdConfigPreflightReady",
+    preflight(run.inputs.bashibleSecretExists, nodes),
+  );
+}
+
+function ensurePki(run: Run): PkiState {
+  run.check("pki");
+  const fromSecret = run.inputs.pkiSecret;
+  const previous = run.state.pki?.ca ? run.state.pki : fromSecret;
+  const pki = run.deps.ensurePki(previous);
+  run.state.pki = pki;
+  run.state.secrets = { http: run.deps.ensureHttpSecret(run.state.secrets?.http) };
+  return pki;
+}
+
+function ensureUsers(run: Run, keys: readonly UserKey[]): Record<UserKey, UserState> {
+  run.check("users");
+  const users: Partial<Record<UserKey, UserState>> = {};
+  for (const key of keys) {
+    const secret = run.inputs.userSecrets.find(s => s.secretName === USER_NAMES[key]);
+    users[key] = run.deps.ensureUser(key, run.state.users?.[key], secret);
+  }
+  run.state.users = { ...run.state.users, ...users };
+  return users as Record<UserKey, UserState>;
+}
+
+/** What nodes have now; on first use, what `deckhouse-registry` says (spec §8.1). */
+function actualParams(run: Run): ModeParams {
+  const known = fromActualParams(run.state.bashible?.actual_params);
+  if (known) return known;
+  return { mode: "Unmanaged", unmanaged: paramsFromRegistrySecret(run.inputs.currentRegistry) };
+}
+
+export function paramsFromRegistrySecret(
+  secret: DeckhouseRegistrySnapshot,
+): UpstreamRegistryParams {
+  const address = secret.address ?? "";
+  if (!address) throw new Error("Secret d8-system/deckhouse-registry has no address");
+  const out: UpstreamRegistryParams = {
+    imagesRepo: `${address}${secret.path ?? ""}`.replace(/\/+$/, ""),
+    scheme: (secret.scheme ?? "https").toUpperCase(),
+  };
+  if (secret.ca) out.ca = secret.ca;
+  const creds = credentialsFor(secret.dockerConfigJson, address);
+  if (creds) Object.assign(out, creds);
+  return out;
+}
+
+function credentialsFor(
+  dockerConfigJson: string | undefined,
+  address: string,
+): { username: string; password: string } | undefined {
+  if (!dockerConfigJson) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(dockerConfigJson);
+  } catch {
+    throw new Error("Secret d8-system/deckhouse-registry: .dockerconfigjson is not JSON");
+  }
+  const auths = (parsed as { auths?: Record<string, Record<string, string>> }).auths ?? {};
+  const entry = auths[address];
+  if (!entry) return undefined;
+  if (entry.username || entry.password) {
+    return { username: entry.username ?? "", password: entry.password ?? "" };
+  }
+  if (entry.auth) {
+    const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    if (colon > 0) return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  }
+  return undefined;
+}
+
+function masterIPs(run: Run): string[] {
+  return run.inputs.masters.flatMap(m => (m.ip ? [m.ip] : []));
+}
+
+function bashibleTransition(run: Run, next: ModeParams): boolean {
+  run.check("TransitionContainerdConfigReady");
+  const actual = actualParams(run);
+  if (sameParams(actual, next)) {
+    return run.step("TransitionContainerdConfigReady", {
+      ready: true,
+      message: "Bashible already processed.",
+    });
+  }
+  const config = transitionConfig(actual, next, masterIPs(run));
+  run.state.bashible = {
+    ...run.state.bashible,
+    actual_params: toActualParams(actual),
+    config,
+  };
+  return run.step(
+    "TransitionContainerdConfigReady",
+    nodesReadiness(config, run.inputs.bashibleSecretExists, run.inputs.nodes),
+  );
+}
+
+function bashibleFinal(run: Run, next: ModeParams): boolean {
+  run.check("FinalContainerdConfigReady");
+  const config = finalConfig(next, masterIPs(run));
+  run.state.bashible = { ...run.state.bashible, actual_params: toActualParams(next), config };
+  return run.step(
+    "FinalContainerdConfigReady",
+    nodesReadiness(config, run.inputs.bashibleSecretExists, run.inputs.nodes),
+  );
+}
+
+function registrySwitch(run: Run, params: SwitchParams): boolean {
+  run.check("DeckhouseRegistrySwitchReady");
+  const desired: RegistrySecretConfig = desiredRegistrySecret(params);
+  if (!sameRegistrySecret(desired, run.inputs.currentRegistry)) {
+    run.registrySecretPatch = registrySecretPatch(desired);
+  }
+  return run.step(
+    "DeckhouseRegistrySwitchReady",
+    switchReadiness(desired, run.inputs.currentRegistry, run.inputs.switcherPod),
+  );
+}
+
+function stopInClusterProxy(run: Run): boolean {
+  run.check("CleanupInClusterProxy");
+  if (run.state.in_cluster_proxy) delete run.state.in_cluster_proxy;
+  return run.step("CleanupInClusterProxy", inClusterProxyCleanup(run.inputs.inClusterProxy));
+}
+
+function nodeServicesExist(run: Run): boolean {
+  const ns = run.state.node_services;
+  return (
+    ns?.run === true || Object.keys(ns?.nodes ?? {}).length > 0 || run.inputs.staticPods.length > 0
+  );
+}
+
+function stopNodeServices(run: Run): boolean {
+  if (!nodeServicesExist(run)) return true;
+  run.check("CleanupNodeServices");
+  // Config secrets go first: the managers then remove their static pods; the DaemonSet stays
+  // until no static pod remains.
+  run.state.node_services = { ...run.state.node_services, nodes: {} };
+  const result = nodeServicesCleanup(run.inputs.staticPods);
+  if (result.ready) run.state.node_services = { run: false, nodes: {} };
+  return run.step("CleanupNodeServices", result);
+}
+
+function startNodeServices(
+  run: Run,
+  pki: PkiState,
+  ro: UserState,
+  mode: NodeServicesMode,
+): boolean {
+  run.check("NodeServicesReady");
+  const nodes = nodeServicesNodes(
+    run.state.node_services,
+    {
+      masters: run.inputs.masters,
+      ca: pki.ca,
+      token: pki.token,
+      httpSecret: run.state.secrets?.http ?? "",
+      ro,
+      mode,
+    },
+    run.deps,
+  );
+  run.state.node_services = { run: true, nodes };
+  return run.step(
+    "NodeServicesReady",
+    nodeServicesReadiness(nodes, run.inputs.masters, run.inputs.staticPods),
+  );
+}
+
+function finish(run: Run, mode: RegistryMode): boolean {
+  run.state.mode = mode;
+  return true;
+}
+
+const moduleRegistry = (pki: PkiState, ro: UserState) => ({
+  ca: pki.ca.cert,
+  username: ro.name,
+  password: ro.password,
+});
+
+// ---- transitions (spec §6.2–§6.6) --------------------------------------------------------------
+
+function toDirect(run: Run, upstream: UpstreamRegistryParams): boolean {
+  const { checkMode } = run.inputs.params.upstream as UpstreamParams;
+  if (!gateChecker(run, upstreamCheckerParams(upstream, "Direct", checkMode))) return false;
+  if (!gatePreflight(run)) return false;
+  const pki = ensurePki(run);
+  const next: ModeParams = { mode: "Direct", direct: upstream };
+  if (!bashibleTransition(run, next)) return false;
+
+  // Configured only now: during Direct→Direct the nodes' transition config still relies on the
+  // old proxy until every node has the new mirrors.
+  run.check("InClusterProxyReady");
+  const proxy = inClusterProxyConfig(
+    run.state.in_cluster_proxy?.config,
+    { upstream, ca: pki.ca, token: pki.token, httpSecret: run.state.secrets?.http ?? "" },
+    run.deps,
+  );
+  run.state.in_cluster_proxy = { config: proxy };
+  const proxyReady = inClusterProxyReadiness(proxy.version, run.inputs.inClusterProxy);
+  if (!run.step("InClusterProxyReady", proxyReady)) return false;
+  run.state.registry_service = "incluster-proxy";
+
+  const managed = {
+    ca: pki.ca.cert,
+    username: upstream.username ?? "",
+    password: upstream.password ?? "",
+  };
+  if (!registrySwitch(run, { managed })) return false;
+  if (!bashibleFinal(run, next)) return false;
+
+  run.state.ingress_enabled = false;
+  if (!stopNodeServices(run)) return false;
+  delete run.state.users;
+  run.state.bashible = { ...run.state.bashible, unmanaged_params: upstream };
+  return finish(run, "Direct");
+}
+
+function toProxy(run: Run, upstream: UpstreamRegistryParams, settings: UpstreamParams): boolean {
+  if (!gateChecker(run, upstreamCheckerParams(upstream, "Proxy", settings.checkMode))) return false;
+  if (!gatePreflight(run)) return false;
+  const pki = ensurePki(run);
+  const { ro } = ensureUsers(run, ["ro"]);
+  const next: ModeParams = { mode: "Proxy", proxy: moduleRegistry(pki, ro) };
+  if (!bashibleTransition(run, next)) return false;
+
+  const proxyMode: NodeServicesMode = {
+    mode: "Proxy",
+    upstream: { ...upstream, ...(settings.ttl ? { ttl: settings.ttl } : {}) },
+  };
+  if (!startNodeServices(run, pki, ro, proxyMode)) return false;
+  run.state.registry_service = "node-services";
+  if (!registrySwitch(run, { managed: moduleRegistry(pki, ro) })) return false;
+  if (!bashibleFinal(run, next)) return false;
+  if (!stopInClusterProxy(run)) return false;
+
+  run.state.ingress_enabled = false;
+  run.state.users = { ro };
+  run.state.bashible = { ...run.state.bashible, unmanaged_params: upstream };
+  return finish(run, "Proxy");
+}
+
+function toLocal(run: Run): boolean {
+  // The push endpoint must exist before images can be pushed, i.e. before anything can pass.
+  run.state.ingress_enabled = true;
+  const pki = ensurePki(run);
+  const users = ensureUsers(run, ["ro", "rw", "mirror_puller", "mirror_pusher"]);
+  const localMode: NodeServicesMode = {
+    mode: "Local",
+    rw: users.rw,
+    puller: users.mirror_puller,
+    pusher: users.mirror_pusher,
+  };
+  if (!startNodeServices(run, pki, users.ro, localMode)) return false;
+  const checker = localCheckerParams(run.inputs.masters, pki.ca.cert, users.ro, "Default");
+  if (!gateChecker(run, checker)) return false;
+  if (!gatePreflight(run)) return false;
+  const next: ModeParams = { mode: "Local", local: moduleRegistry(pki, users.ro) };
+  if (!bashibleTransition(run, next)) return false;
+  run.state.registry_service = "node-services";
+  if (!registrySwitch(run, { managed: moduleRegistry(pki, users.ro) })) return false;
+  if (!bashibleFinal(run, next)) return false;
+  if (!stopInClusterProxy(run)) return false;
+  // Local has no upstream to return to: legacy Unmanaged is unreachable from here.
+  if (run.state.bashible) delete run.state.bashible.unmanaged_params;
+  return finish(run, "Local");
+}
+
+function clearManagedState(run: Run): void {
+  run.state.registry_service = "";
+  run.state.ingress_enabled = false;
+  delete run.state.pki;
+  delete run.state.secrets;
+  delete run.state.users;
+}
+
+function toConfigurableUnmanaged(run: Run, upstream: UpstreamRegistryParams): boolean {
+  const { checkMode } = run.inputs.params.upstream as UpstreamParams;
+  if (!gateChecker(run, upstreamCheckerParams(upstream, "Unmanaged", checkMode))) return false;
+  if (!gatePreflight(run)) return false;
+  const next: ModeParams = { mode: "Unmanaged", unmanaged: upstream };
+  if (!bashibleTransition(run, next)) return false;
+  if (!registrySwitch(run, { unmanaged: upstream })) return false;
+  if (!bashibleFinal(run, next)) return false;
+  run.state.registry_service = "";
+  run.state.ingress_enabled = false;
+  if (!stopInClusterProxy(run)) return false;
+  if (!stopNodeServices(run)) return false;
+  clearManagedState(run);
+  run.state.bashible = { ...run.state.bashible, unmanaged_params: upstream };
+  return finish(run, "Unmanaged");
+}
+
+function toUnmanaged(run: Run): boolean {
+  run.checkerParams = emptyCheckerParams();
+  const remembered = run.state.bashible?.unmanaged_params;
+  if (remembered && run.state.mode !== "Unmanaged") {
+    // Back to the upstream the cluster used before the module managed it.
+    const checker = upstreamCheckerParams(remembered, "Unmanaged", "Default");
+    if (!gateChecker(run, checker)) return false;
+    const next: ModeParams = { mode: "Unmanaged", unmanaged: remembered };
+    if (!bashibleTransition(run, next)) return false;
+    if (!registrySwitch(run, { unmanaged: remembered })) return false;
+    if (run.state.bashible) delete run.state.bashible.unmanaged_params;
+  }
+  if (!finalizeUnmanagedBashible(run)) return false;
+  run.state.registry_service = "";
+  run.state.ingress_enabled = false;
+  if (!stopInClusterProxy(run)) return false;
+  if (!stopNodeServices(run)) return false;
+  clearManagedState(run);
+  if (run.state.bashible) delete run.state.bashible.unmanaged_params;
+  return finish(run, "Unmanaged");
+}
+
+/**
+ * Without the secret, nodes already use the legacy config from deckhouse-registry: forget the
+ * bashible state so it is not rendered again. With it, keep the new format with what
+ * deckhouse-registry says (containerd keeps the registry.d layout).
+ */
+function finalizeUnmanagedBashible(run: Run): boolean {
+  run.check("FinalContainerdConfigReady");
+  if (!run.inputs.bashibleSecretExists) {
+    delete run.state.bashible;
+    return run.step("FinalContainerdConfigReady", {
+      ready: true,
+      message: `All ${run.inputs.nodes.length} node(s) use the Unmanaged config.`,
+    });
+  }
+  const next: ModeParams = {
+    mode: "Unmanaged",
+    unmanaged: paramsFromRegistrySecret(run.inputs.currentRegistry),
+  };
+  const config = finalConfig(next, masterIPs(run));
+  run.state.bashible = { ...run.state.bashible, actual_params: toActualParams(next), config };
+  return run.step(
+    "FinalContainerdConfigReady",
+    nodesReadiness(config, true, run.inputs.nodes, "unmanaged"),
+  );
+}
