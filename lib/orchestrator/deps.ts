@@ -35,13 +35,13 @@ export interface LeafCertificates {
 export interface OrchestratorDeps {
   now(): Date;
   /** CA and token certificate, reused while valid; `seedCa` (bootstrap) replaces the CA. */
-  ensurePki(previous: Partial<PkiState> | undefined, seedCa?: CertKey): PkiState;
+  ensurePki(previous: Partial<PkiState> | undefined, seedCa?: CertKey): Promise<PkiState>;
   /** Server certificates for `hosts`, reused while they chain to `ca` and cover the hosts. */
   ensureLeaves(
     previous: Partial<LeafCertificates> | undefined,
     ca: CertKey,
     hosts: readonly string[],
-  ): LeafCertificates;
+  ): Promise<LeafCertificates>;
   /** distribution's HTTP secret, kept while present. */
   ensureHttpSecret(previous: string | undefined): string;
   /** A module user, reused (state, then secret) while its hash matches its password. */
@@ -51,7 +51,7 @@ export interface OrchestratorDeps {
     secret: UserSecret | undefined,
   ): UserState;
   /** bcrypt of `password`, `previousHash` kept while it matches. */
-  ensurePasswordHash(password: string, previousHash: string | undefined): string;
+  ensurePasswordHash(password: string, previousHash: string | undefined): Promise<string>;
   /** Test hook: called before each step; a throw there simulates a crash at that step. */
   beforeStep?(step: string): void;
 }

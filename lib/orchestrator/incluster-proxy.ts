@@ -40,13 +40,13 @@ export interface InClusterProxyInputs {
   httpSecret: string;
 }
 
-export function inClusterProxyConfig(
+export async function inClusterProxyConfig(
   previous: InClusterProxyState | undefined,
   inputs: InClusterProxyInputs,
   deps: OrchestratorDeps,
-): InClusterProxyState {
+): Promise<InClusterProxyState> {
   const prev = previous?.config;
-  const leaves = deps.ensureLeaves(
+  const leaves = await deps.ensureLeaves(
     prev && {
       auth: { cert: prev.auth_cert, key: prev.auth_key },
       distribution: { cert: prev.distribution_cert, key: prev.distribution_key },
@@ -61,7 +61,7 @@ export function inClusterProxyConfig(
   const passwordHash =
     password === ""
       ? ""
-      : deps.ensurePasswordHash(password, prev?.upstream.user.password_hash || undefined);
+      : await deps.ensurePasswordHash(password, prev?.upstream.user.password_hash || undefined);
   const config: InClusterProxyConfig = {
     ca: inputs.ca.cert,
     auth_cert: leaves.auth.cert,

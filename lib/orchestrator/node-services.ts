@@ -133,16 +133,16 @@ function modeSection(
   }
 }
 
-export function nodeServicesNodes(
+export async function nodeServicesNodes(
   previous: NodeServicesState | undefined,
   inputs: NodeServicesInputs,
   deps: OrchestratorDeps,
-): Record<string, NodeServicesNode> {
+): Promise<Record<string, NodeServicesNode>> {
   const out: Record<string, NodeServicesNode> = {};
   for (const master of [...inputs.masters].sort((a, b) => a.name.localeCompare(b.name))) {
     if (!master.ip) throw new Error(`master node ${master.name} has no InternalIP address`);
     const prev = previous?.nodes?.[master.name]?.config;
-    const leaves = deps.ensureLeaves(
+    const leaves = await deps.ensureLeaves(
       prev && {
         auth: { cert: prev.auth_cert, key: prev.auth_key },
         distribution: { cert: prev.distribution_cert, key: prev.distribution_key },

@@ -129,11 +129,11 @@ class Run {
   }
 }
 
-export function reconcile(
+export async function reconcile(
   previous: State,
   inputs: OrchestratorInputs,
   deps: OrchestratorDeps,
-): ReconcileResult {
+): Promise<ReconcileResult> {
   const run = new Run(previous, inputs, deps);
   const target = inputs.params.mode;
   if (run.state.target_mode !== target) {
@@ -142,11 +142,11 @@ export function reconcile(
     run.conditions = [];
   }
   run.state.mode ??= "Unmanaged";
-  const initApplied = applyInit(run);
+  const initApplied = await applyInit(run);
 
   let done: boolean;
   try {
-    done = transition(run);
+    done = await transition(run);
   } catch (err) {
     if (!(err instanceof TransitionNotSupported)) throw err;
     run.conditions = setCondition(
@@ -168,7 +168,7 @@ export function reconcile(
   };
 }
 
-function transition(run: Run): boolean {
+async function transition(run: Run): Promise<boolean> {
   const { params } = run.inputs;
   const from = run.state.mode ?? "Unmanaged";
   switch (params.mode) {
@@ -203,11 +203,11 @@ function upstreamOf(params: RegistryParams): UpstreamRegistryParams {
 
 // ---- shared steps ---------------------------------------------------------------------------
 
-function applyInit(run: Run): boolean {
+async function applyInit(run: Run): Promise<boolean> {
   const init = run.inputs.init;
   if (!init) return false;
   if (init.ca) {
-    run.state.pki = run.deps.ensurePki(run.state.pki, init.ca);
+    run.state.pki = await run.deps.ensurePki(run.state.pki, init.ca);
   }
   // The cluster was bootstrapped straight into these params: nodes already run them, so no
   // transition stage is needed (spec §13).
@@ -250,22 +250,25 @@ function gatePreflight(run: Run): boolean {
   );
 }
 
-function ensurePki(run: Run): PkiState {
+async function ensurePki(run: Run): Promise<PkiState> {
   run.check("pki");
   const fromSecret = run.inputs.pkiSecret;
   const previous = run.state.pki?.ca ? run.state.pki : fromSecret;
-  const pki = run.deps.ensurePki(previous);
+  const pki = await run.deps.ensurePki(previous);
   run.state.pki = pki;
   run.state.secrets = { http: run.deps.ensureHttpSecret(run.state.secrets?.http) };
   return pki;
 }
 
-function ensureUsers(run: Run, keys: readonly UserKey[]): Record<UserKey, UserState> {
+async function ensureUsers(
+  run: Run,
+  keys: readonly UserKey[],
+): Promise<Record<UserKey, UserState>> {
   run.check("users");
   const users: Partial<Record<UserKey, UserState>> = {};
   for (const key of keys) {
     const secret = run.inputs.userSecrets.find(s => s.secretName === USER_NAMES[key]);
-    users[key] = run.deps.ensureUser(key, run.state.users?.[key], secret);
+    users[key] = await run.deps.ensureUser(key, run.state.users?.[key], secret);
   }
   run.state.users = { ...run.state.users, ...users };
   return users as Record<UserKey, UserState>;
@@ -389,14 +392,14 @@ function stopNodeServices(run: Run): boolean {
   return run.step("CleanupNodeServices", result);
 }
 
-function startNodeServices(
+async function startNodeServices(
   run: Run,
   pki: PkiState,
   ro: UserState,
   mode: NodeServicesMode,
-): boolean {
+): Promise<boolean> {
   run.check("NodeServicesReady");
-  const nodes = nodeServicesNodes(
+  const nodes = await nodeServicesNodes(
     run.state.node_services,
     {
       masters: run.inputs.masters,
@@ -428,18 +431,18 @@ const moduleRegistry = (pki: PkiState, ro: UserState) => ({
 
 // ---- transitions (spec §6.2–§6.6) --------------------------------------------------------------
 
-function toDirect(run: Run, upstream: UpstreamRegistryParams): boolean {
+async function toDirect(run: Run, upstream: UpstreamRegistryParams): Promise<boolean> {
   const { checkMode } = run.inputs.params.upstream as UpstreamParams;
   if (!gateChecker(run, upstreamCheckerParams(upstream, "Direct", checkMode))) return false;
   if (!gatePreflight(run)) return false;
-  const pki = ensurePki(run);
+  const pki = await ensurePki(run);
   const next: ModeParams = { mode: "Direct", direct: upstream };
   if (!bashibleTransition(run, next)) return false;
 
   // Configured only now: during Direct→Direct the nodes' transition config still relies on the
   // old proxy until every node has the new mirrors.
   run.check("InClusterProxyReady");
-  const proxy = inClusterProxyConfig(
+  const proxy = await inClusterProxyConfig(
     run.state.in_cluster_proxy?.config,
     { upstream, ca: pki.ca, token: pki.token, httpSecret: run.state.secrets?.http ?? "" },
     run.deps,
@@ -464,11 +467,15 @@ function toDirect(run: Run, upstream: UpstreamRegistryParams): boolean {
   return finish(run, "Direct");
 }
 
-function toProxy(run: Run, upstream: UpstreamRegistryParams, settings: UpstreamParams): boolean {
+async function toProxy(
+  run: Run,
+  upstream: UpstreamRegistryParams,
+  settings: UpstreamParams,
+): Promise<boolean> {
   if (!gateChecker(run, upstreamCheckerParams(upstream, "Proxy", settings.checkMode))) return false;
   if (!gatePreflight(run)) return false;
-  const pki = ensurePki(run);
-  const { ro } = ensureUsers(run, ["ro"]);
+  const pki = await ensurePki(run);
+  const { ro } = await ensureUsers(run, ["ro"]);
   const next: ModeParams = { mode: "Proxy", proxy: moduleRegistry(pki, ro) };
   if (!bashibleTransition(run, next)) return false;
 
@@ -476,7 +483,7 @@ function toProxy(run: Run, upstream: UpstreamRegistryParams, settings: UpstreamP
     mode: "Proxy",
     upstream: { ...upstream, ...(settings.ttl ? { ttl: settings.ttl } : {}) },
   };
-  if (!startNodeServices(run, pki, ro, proxyMode)) return false;
+  if (!(await startNodeServices(run, pki, ro, proxyMode))) return false;
   run.state.registry_service = "node-services";
   if (!registrySwitch(run, { managed: moduleRegistry(pki, ro) })) return false;
   if (!bashibleFinal(run, next)) return false;
@@ -488,18 +495,18 @@ function toProxy(run: Run, upstream: UpstreamRegistryParams, settings: UpstreamP
   return finish(run, "Proxy");
 }
 
-function toLocal(run: Run): boolean {
+async function toLocal(run: Run): Promise<boolean> {
   // The push endpoint must exist before images can be pushed, i.e. before anything can pass.
   run.state.ingress_enabled = true;
-  const pki = ensurePki(run);
-  const users = ensureUsers(run, ["ro", "rw", "mirror_puller", "mirror_pusher"]);
+  const pki = await ensurePki(run);
+  const users = await ensureUsers(run, ["ro", "rw", "mirror_puller", "mirror_pusher"]);
   const localMode: NodeServicesMode = {
     mode: "Local",
     rw: users.rw,
     puller: users.mirror_puller,
     pusher: users.mirror_pusher,
   };
-  if (!startNodeServices(run, pki, users.ro, localMode)) return false;
+  if (!(await startNodeServices(run, pki, users.ro, localMode))) return false;
   const checker = localCheckerParams(run.inputs.masters, pki.ca.cert, users.ro, "Default");
   if (!gateChecker(run, checker)) return false;
   if (!gatePreflight(run)) return false;
@@ -522,7 +529,10 @@ function clearManagedState(run: Run): void {
   delete run.state.users;
 }
 
-function toConfigurableUnmanaged(run: Run, upstream: UpstreamRegistryParams): boolean {
+async function toConfigurableUnmanaged(
+  run: Run,
+  upstream: UpstreamRegistryParams,
+): Promise<boolean> {
   const { checkMode } = run.inputs.params.upstream as UpstreamParams;
   if (!gateChecker(run, upstreamCheckerParams(upstream, "Unmanaged", checkMode))) return false;
   if (!gatePreflight(run)) return false;
@@ -539,7 +549,7 @@ function toConfigurableUnmanaged(run: Run, upstream: UpstreamRegistryParams): bo
   return finish(run, "Unmanaged");
 }
 
-function toUnmanaged(run: Run): boolean {
+async function toUnmanaged(run: Run): Promise<boolean> {
   run.checkerParams = emptyCheckerParams();
   const remembered = run.state.bashible?.unmanaged_params;
   if (remembered && run.state.mode !== "Unmanaged") {
