@@ -1,0 +1,119 @@
+// The bootstrap hand-over (spec §13): dhctl creates Secret `d8-system/registry-init` whose
+// `data.config` is YAML `{ca: {cert, key}, ro_user: {name, password, password_hash}, rw_user}`.
+// On the first run the orchestrator seeds the module CA and users from it (see `ensurePki`
+// `initCa` and `ensureUsers` `seed`). Only the shape is checked here; whether the CA is usable is
+// decided by `ensurePki`, which needs the clock.
+//
+// Error messages name the field and never quote values: they are keys and passwords.
+import type { CertKeyPem } from "./pki";
+import type { RegistryUser, UsersState } from "./users";
+
+export const INIT_CONFIG_FIELD = "Secret registry-init data.config";
+
+export class InitConfigError extends Error {
+  readonly field: string;
+  readonly reason: string;
+  constructor(field: string, reason: string) {
+    super(`${field}: ${reason}`);
+    this.name = "InitConfigError";
+    this.field = field;
+    this.reason = reason;
+  }
+}
+
+export interface InitConfig {
+  ca?: CertKeyPem;
+  ro_user?: RegistryUser;
+  rw_user?: RegistryUser;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function kind(v: unknown): string {
+  if (v === null) return "null";
+  return Array.isArray(v) ? "array" : typeof v;
+}
+
+/** A string field; absent, null and "" are all "not set". */
+function optionalString(obj: Record<string, unknown>, key: string, field: string) {
+  const v = obj[key];
+  if (v === undefined || v === null || v === "") return undefined;
+  if (typeof v !== "string") {
+    throw new InitConfigError(`${field}.${key}`, `must be a string, got ${kind(v)}`);
+  }
+  return v;
+}
+
+function section(doc: Record<string, unknown>, key: string, field: string) {
+  const v = doc[key];
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v))
+    throw new InitConfigError(`${field}.${key}`, `must be an object, got ${kind(v)}`);
+  return v;
+}
+
+function parseUser(raw: Record<string, unknown>, field: string): RegistryUser | undefined {
+  const name = optionalString(raw, "name", field);
+  const password = optionalString(raw, "password", field);
+  const passwordHash = optionalString(raw, "password_hash", field);
+  if (name === undefined && password === undefined && passwordHash === undefined) return undefined;
+  if (name === undefined) throw new InitConfigError(`${field}.name`, "required");
+  if (password === undefined) throw new InitConfigError(`${field}.password`, "required");
+  return { name, password, password_hash: passwordHash ?? "" };
+}
+
+/**
+ * The init config from an already parsed document. Unknown keys are ignored (newer dhctl
+ * versions may add some); an empty section counts as absent; a CA needs both `cert` and `key`,
+ * a user both `name` and `password` (`password_hash` is recomputed when missing or wrong).
+ */
+export function parseInitConfig(document: unknown, field = INIT_CONFIG_FIELD): InitConfig {
+  if (document === undefined || document === null) return {};
+  if (!isObject(document)) {
+    throw new InitConfigError(field, `must be an object, got ${kind(document)}`);
+  }
+  const out: InitConfig = {};
+  const ca = section(document, "ca", field);
+  if (ca !== undefined) {
+    const cert = optionalString(ca, "cert", `${field}.ca`);
+    const key = optionalString(ca, "key", `${field}.ca`);
+    if (cert !== undefined || key !== undefined) {
+      if (cert === undefined) throw new InitConfigError(`${field}.ca.cert`, "required with ca.key");
+      if (key === undefined) throw new InitConfigError(`${field}.ca.key`, "required with ca.cert");
+      out.ca = { cert, key };
+    }
+  }
+  for (const key of ["ro_user", "rw_user"] as const) {
+    const raw = section(document, key, field);
+    const user = raw === undefined ? undefined : parseUser(raw, `${field}.${key}`);
+    if (user !== undefined) out[key] = user;
+  }
+  return out;
+}
+
+/**
+ * Parses the YAML text of `data.config`. The YAML parser is loaded only here: the init secret is
+ * read once per cluster.
+ */
+export async function parseInitConfigYaml(text: string): Promise<InitConfig> {
+  const { parseDocument } = await import("yaml");
+  const doc = parseDocument(text, { prettyErrors: false });
+  const [error] = doc.errors;
+  if (error !== undefined) {
+    // The parser's own message quotes the offending source line, which may hold a key.
+    const at = error.linePos?.[0];
+    const where = at === undefined ? "" : ` at line ${at.line}, column ${at.col}`;
+    throw new InitConfigError(INIT_CONFIG_FIELD, `not valid YAML (${error.code}${where})`);
+  }
+  return parseInitConfig(doc.toJS());
+}
+
+/** The users the init config seeds, keyed as `state.users`. */
+export function initSeedUsers(config: InitConfig): UsersState {
+  const users: UsersState = {};
+  if (config.ro_user !== undefined) users.ro = config.ro_user;
+  if (config.rw_user !== undefined) users.rw = config.rw_user;
+  return users;
+}
