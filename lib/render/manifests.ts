@@ -1,0 +1,160 @@
+// Every Kubernetes object the module owns, rendered from its values (spec §9): this module
+// decides which templates apply and builds their contexts; the Handlebars templates under
+// templates/ place the values. The result goes to Helm through the pass-through chart
+// (docs/adr/0004), so Helm prunes what a later render no longer contains and uninstalls it all
+// on module disable, except objects annotated `helm.sh/resource-policy: keep`.
+import { parseAllDocuments, stringify } from "yaml";
+import { renderTemplate } from "../templates/index";
+import type { KubeObject } from "../runtime/types";
+import type { State } from "../orchestrator/state";
+import type { UserKey } from "../orchestrator/deps";
+
+export interface ModuleValues {
+  global: Record<string, unknown>;
+  registry: Record<string, unknown>;
+}
+
+export const MODULE_LABELS = { heritage: "deckhouse", module: "registry" } as const;
+
+const USER_SECRET: Record<UserKey, string> = {
+  ro: "registry-user-ro",
+  rw: "registry-user-rw",
+  mirror_puller: "registry-user-mirror-puller",
+  mirror_pusher: "registry-user-mirror-pusher",
+};
+
+export class RenderError extends Error {
+  override name = "RenderError";
+}
+
+function get(doc: unknown, path: string): unknown {
+  let cur: unknown = doc;
+  for (const key of path.split(".")) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+function objectsOf(name: string, text: string): KubeObject[] {
+  const out: KubeObject[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length > 0) {
+      throw new RenderError(`template ${name} produced invalid YAML: ${doc.errors[0]?.message}`);
+    }
+    const value = doc.toJS() as unknown;
+    if (value === null || value === undefined) continue;
+    out.push(value as KubeObject);
+  }
+  return out;
+}
+
+function render(name: string, context: Record<string, unknown>): KubeObject[] {
+  return objectsOf(name, renderTemplate(name, context));
+}
+
+interface Facts {
+  hash: string;
+  labels: Record<string, string>;
+}
+
+function stateObjects(state: State, facts: Facts): KubeObject[] {
+  const out: KubeObject[] = [];
+  const { conditions, ...rest } = state;
+  out.push(
+    ...render("state/registry-state.yaml", {
+      ...facts,
+      labels: { ...facts.labels, app: "registry" },
+      stateYaml: stringify(rest),
+      conditionsYaml: stringify(conditions ?? []),
+      mode: state.mode ?? "",
+      targetMode: state.target_mode ?? "",
+    }),
+  );
+  if (state.pki?.ca && state.pki.token) {
+    out.push(...render("state/registry-pki.yaml", { ...facts, pki: state.pki }));
+  }
+  for (const [key, user] of Object.entries(state.users ?? {}) as [UserKey, unknown][]) {
+    if (!user) continue;
+    out.push(
+      ...render("state/registry-user.yaml", { ...facts, secretName: USER_SECRET[key], user }),
+    );
+  }
+  if (state.bashible?.config) {
+    out.push(
+      ...render("state/registry-bashible-config.yaml", {
+        ...facts,
+        labels: { ...facts.labels, app: "registry", name: "registry-bashible-config" },
+        configYaml: stringify(state.bashible.config),
+      }),
+    );
+  }
+  if (state.registry_service) {
+    out.push(
+      ...render("service/registry.yaml", { ...facts, registryService: state.registry_service }),
+    );
+  }
+  return out;
+}
+
+function ingressObjects(state: State, values: ModuleValues, facts: Facts): KubeObject[] {
+  const template = get(values.global, "modules.publicDomainTemplate");
+  if (!state.ingress_enabled || typeof template !== "string" || !template.includes("%s")) return [];
+  const settings = values.registry;
+  const httpsMode =
+    (get(settings, "https.mode") as string | undefined) ??
+    (get(values.global, "modules.https.mode") as string | undefined) ??
+    "CertManager";
+  const issuer =
+    (get(settings, "https.certManager.clusterIssuerName") as string | undefined) ??
+    (get(values.global, "modules.https.certManager.clusterIssuerName") as string | undefined) ??
+    "letsencrypt";
+  const tlsSecretName =
+    httpsMode === "CertManager"
+      ? "registry-ingress-tls"
+      : httpsMode === "CustomCertificate"
+        ? "ingress-tls-customcertificate"
+        : null;
+  const ranges = get(settings, "whitelistSourceRanges");
+  return render("ingress/registry-push.yaml", {
+    ...facts,
+    host: template.replace("%s", "registry"),
+    ingressClass:
+      (get(settings, "ingressClass") as string | undefined) ??
+      (get(values.global, "modules.ingressClass") as string | undefined) ??
+      null,
+    whitelistSourceRanges: Array.isArray(ranges) && ranges.length > 0 ? ranges.join(",") : null,
+    tlsSecretName,
+    certManagerIssuer: httpsMode === "CertManager" ? issuer : null,
+  });
+}
+
+function admissionObjects(values: ModuleValues, facts: Facts): KubeObject[] {
+  const bootstrapped = get(values.global, "clusterIsBootstrapped") === true;
+  const clusterType = get(values.global, "clusterConfiguration.clusterType");
+  return render("admission/moduleconfig-registry-policy.yaml", {
+    ...facts,
+    clusterIsBootstrappedExpression: String(bootstrapped),
+    clusterIsStaticExpression: String(clusterType === "Static"),
+  });
+}
+
+export function renderManifests(values: ModuleValues): KubeObject[] {
+  const orchestrator = get(values.registry, "internal.orchestrator") as
+    { hash?: string; state?: State } | undefined;
+  const facts: Facts = { hash: orchestrator?.hash ?? "", labels: { ...MODULE_LABELS } };
+  const out: KubeObject[] = [...admissionObjects(values, facts)];
+  const state = orchestrator?.state;
+  if (state) {
+    out.push(...stateObjects(state, facts));
+    out.push(...ingressObjects(state, values, facts));
+    if (state.node_services?.run) {
+      out.push(
+        ...render("monitoring/prometheus-rules.yaml", {
+          monitoringLabels: { ...MODULE_LABELS, prometheus: "main", component: "rules" },
+        }),
+      );
+    }
+  }
+  return out;
+}
