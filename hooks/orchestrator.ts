@@ -1,9 +1,16 @@
-// Orchestrator hook: the mode state machine's input side (spec §5.1–§5.2 steps 1–4, 7, 11).
-// Bound on beforeHelm and on every watched object, in its own queue, because each run recomputes
-// from snapshots: events may be combined or skipped, and values patches are lost on restart.
+// Orchestrator hook: the mode state machine (spec §5). Bound on beforeHelm and on every watched
+// object, in its own queue, with all bindings in one group: each run recomputes from snapshots,
+// because events may be combined or skipped and values patches are lost on operator restart.
 import { createHash } from "node:crypto";
 import { parseRegistrySettings } from "../lib/domain/settings";
+import { createDefaultDeps } from "../lib/orchestrator/default-deps";
+import type { OrchestratorDeps } from "../lib/orchestrator/deps";
+import type { OrchestratorInputs } from "../lib/orchestrator/reconcile";
+import { reconcile } from "../lib/orchestrator/reconcile";
+import type { State } from "../lib/orchestrator/state";
+import type { AnyHook, HookInput } from "../lib/runtime/define-hook";
 import { defineHook } from "../lib/runtime/define-hook";
+import { isRecord, optionalBoolean, optionalString } from "../lib/runtime/narrow";
 import * as b from "./orchestrator/bindings";
 import type { OrchestratorState } from "./orchestrator/state";
 import {
@@ -12,58 +19,148 @@ import {
   parseStateDocument,
 } from "./orchestrator/state";
 
-export default defineHook({
-  name: "orchestrator",
-  queue: "/modules/registry/orchestrator",
-  group: "main",
-  beforeHelm: 10,
-  kubernetes: {
-    config: b.moduleConfig,
-    state: b.stateSecret,
-    "registry-secret": b.deckhouseRegistrySecret,
-    pki: b.pkiSecret,
-    users: b.userSecrets,
-    "registry-service": b.registryService,
-    "incluster-proxy": b.inClusterProxy,
-    "registry-switcher": b.registrySwitcher,
-    "bashible-->nodes": b.bashibleNodes,
-    "bashible-->secret": b.bashibleSecret,
-    "node-services-->master-nodes": b.masterNodes,
-    "node-services-->static-pods": b.staticPods,
-    "node-services-->configs": b.nodeConfigSecrets,
-    "init-secret": b.initSecret,
-  },
-  async handler({ snapshots, hasSnapshot, values, log }) {
-    // Fail closed: a run without the settings snapshot cannot tell "absent" from "not delivered".
-    if (!hasSnapshot("config")) throw new Error("the run carries no snapshot of binding config");
-    const current = narrowOrchestratorValues(values.get(ORCHESTRATOR_PATH));
-    let state: OrchestratorState = current.state ?? {};
+export const CHECKER_PARAMS_PATH = "registry.internal.checker.params";
+export const CHECKER_STATE_PATH = "registry.internal.checker.state";
 
-    if (!state.mode) {
-      state = await restoreState(snapshots.state[0]?.state, state, log.warn);
-      state.mode ??= "Unmanaged";
-    }
+const bindings = {
+  config: b.moduleConfig,
+  state: b.stateSecret,
+  "registry-secret": b.deckhouseRegistrySecret,
+  pki: b.pkiSecret,
+  users: b.userSecrets,
+  "registry-service": b.registryService,
+  "incluster-proxy": b.inClusterProxy,
+  "registry-switcher": b.registrySwitcher,
+  "bashible-->nodes": b.bashibleNodes,
+  "bashible-->secret": b.bashibleSecret,
+  "node-services-->master-nodes": b.masterNodes,
+  "node-services-->static-pods": b.staticPods,
+  "node-services-->configs": b.nodeConfigSecrets,
+  "init-secret": b.initSecret,
+};
 
-    const config = snapshots.config[0];
-    if (!config) {
-      // No ModuleConfig/deckhouse: nothing to orchestrate, and nothing stale may drive templates.
-      values.remove(ORCHESTRATOR_PATH);
-      log.info("ModuleConfig deckhouse is absent: orchestrator is idle");
-      return;
-    }
+type Input = HookInput<typeof bindings>;
 
-    // Invalid settings fail the run: the operator retries, and values stay as they were.
-    const params = parseRegistrySettings(config.registry ?? {}, config.generation);
-    log.addSecret(params.upstream?.password);
+/** The orchestrator with its dependencies given (tests inject a clock and count key generation). */
+export function createOrchestratorHook(makeDeps: () => OrchestratorDeps = createDefaultDeps) {
+  return defineHook({
+    name: "orchestrator",
+    queue: "/modules/registry/orchestrator",
+    group: "main",
+    beforeHelm: 10,
+    kubernetes: bindings,
+    handler: input => handle(input, makeDeps),
+  });
+}
 
-    const hash = inputsHash([params, snapshots, values.get("registry.internal.checker.state")]);
-    values.set(ORCHESTRATOR_PATH, {
-      ...(current.ready === undefined ? {} : { ready: current.ready }),
-      hash,
-      state,
+async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<void> {
+  const { snapshots, hasSnapshot, values, log, kubernetes } = input;
+  // Fail closed: a run without the settings snapshot cannot tell "absent" from "not delivered".
+  if (!hasSnapshot("config")) throw new Error("the run carries no snapshot of binding config");
+
+  const current = narrowOrchestratorValues(values.get(ORCHESTRATOR_PATH));
+  let state: OrchestratorState = current.state ?? {};
+  if (!state.mode) {
+    state = await restoreState(snapshots.state[0]?.state, state, log.warn);
+    state.mode ??= "Unmanaged";
+  }
+
+  const config = snapshots.config[0];
+  if (!config) {
+    // No ModuleConfig/deckhouse: nothing to orchestrate, and nothing stale may drive templates.
+    values.remove(ORCHESTRATOR_PATH);
+    log.info("ModuleConfig deckhouse is absent: orchestrator is idle");
+    return;
+  }
+
+  // Invalid settings fail the run: the operator retries, and values stay as they were.
+  const params = parseRegistrySettings(config.registry ?? {}, config.generation);
+  log.addSecret(params.upstream?.password);
+
+  const inputs = await assembleInputs(input, params);
+  const hash = inputsHash([params, snapshots, inputs.checker]);
+  const result = await reconcile(state as State, inputs, makeDeps());
+
+  values.set(ORCHESTRATOR_PATH, { hash, ready: result.ready, state: result.state });
+  values.set(CHECKER_PARAMS_PATH, result.checkerParams);
+  if (result.registrySecretPatch) {
+    kubernetes.mergePatch(
+      { apiVersion: "v1", kind: "Secret", namespace: b.NAMESPACE, name: "deckhouse-registry" },
+      result.registrySecretPatch,
+    );
+  }
+  if (result.initApplied) {
+    kubernetes.mergePatch(
+      { apiVersion: "v1", kind: "Secret", namespace: b.NAMESPACE, name: "registry-init" },
+      { metadata: { annotations: { "registry.deckhouse.io/is-applied": "" } } },
+    );
+  }
+  if (result.state.target_mode !== result.state.mode || !result.ready) {
+    const pending = result.state.conditions?.find(c => c.status === "False" && c.type !== "Ready");
+    log.info("registry mode transition in progress", {
+      mode: result.state.mode,
+      target_mode: result.state.target_mode,
+      waiting_for: pending?.type,
     });
-  },
-});
+  }
+}
+
+async function assembleInputs(
+  { snapshots, values }: Input,
+  params: OrchestratorInputs["params"],
+): Promise<OrchestratorInputs> {
+  const currentRegistry = snapshots["registry-secret"][0];
+  if (!currentRegistry) throw new Error("Secret d8-system/deckhouse-registry is missing");
+  const masters = snapshots["node-services-->master-nodes"];
+  const staticPods = snapshots["node-services-->static-pods"].flatMap(p => (p ? [p] : []));
+  for (const pod of staticPods) {
+    if (!masters.some(m => m.name === pod.node)) {
+      throw new Error(`cannot find Node "${pod.node}" for Pod "${pod.name}"`);
+    }
+  }
+  const pkiSecret = snapshots.pki[0];
+  const inClusterProxy = snapshots["incluster-proxy"][0];
+  const switcherPod = snapshots["registry-switcher"][0];
+  const init = await initSeed(snapshots["init-secret"][0]);
+  return {
+    params,
+    currentRegistry,
+    ...(pkiSecret ? { pkiSecret } : {}),
+    userSecrets: snapshots.users,
+    ...(inClusterProxy ? { inClusterProxy } : {}),
+    ...(switcherPod ? { switcherPod } : {}),
+    nodes: snapshots["bashible-->nodes"],
+    bashibleSecretExists: snapshots["bashible-->secret"].length > 0,
+    masters,
+    staticPods,
+    ...(init ? { init } : {}),
+    checker: checkerStatus(values.get(CHECKER_STATE_PATH)),
+  };
+}
+
+/** The bootstrap seed of an init secret not applied yet (spec §13). */
+async function initSeed(
+  secret: b.InitSecretSnapshot | undefined,
+): Promise<OrchestratorInputs["init"] | undefined> {
+  if (!secret || secret.applied) return undefined;
+  if (!secret.config) return {};
+  const { parseInitConfigYaml } = await import("../lib/domain/registry-init");
+  const config = await parseInitConfigYaml(secret.config);
+  return config.ca ? { ca: config.ca } : {};
+}
+
+function checkerStatus(value: unknown): OrchestratorInputs["checker"] {
+  if (!isRecord(value)) return {};
+  const field = CHECKER_STATE_PATH;
+  const version = optionalString(value.version, `${field}.version`);
+  const ready = optionalBoolean(value.ready, `${field}.ready`);
+  const message = optionalString(value.message, `${field}.message`);
+  return {
+    ...(version !== undefined ? { version } : {}),
+    ...(ready !== undefined ? { ready } : {}),
+    ...(message !== undefined ? { message } : {}),
+  };
+}
 
 async function restoreState(
   document: string | undefined,
@@ -86,3 +183,6 @@ function inputsHash(inputs: unknown[]): string {
   for (const input of inputs) hash.update(JSON.stringify(input) ?? "null");
   return hash.digest("hex");
 }
+
+const orchestrator: AnyHook = createOrchestratorHook();
+export default orchestrator;

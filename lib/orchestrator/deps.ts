@@ -34,8 +34,15 @@ export interface LeafCertificates {
 
 export interface OrchestratorDeps {
   now(): Date;
-  /** CA and token certificate, reused while valid; `seedCa` (bootstrap) replaces the CA. */
-  ensurePki(previous: Partial<PkiState> | undefined, seedCa?: CertKey): Promise<PkiState>;
+  /**
+   * CA and token certificate: the first usable of state and the `registry-pki` secret, else new;
+   * `initCa` (bootstrap, spec §13) replaces the CA.
+   */
+  ensurePki(inputs: {
+    state?: Partial<PkiState> | undefined;
+    secret?: Partial<PkiState> | undefined;
+    initCa?: CertKey | undefined;
+  }): Promise<PkiState>;
   /** Server certificates for `hosts`, reused while they chain to `ca` and cover the hosts. */
   ensureLeaves(
     previous: Partial<LeafCertificates> | undefined,
@@ -49,9 +56,16 @@ export interface OrchestratorDeps {
     key: UserKey,
     previous: UserState | undefined,
     secret: UserSecret | undefined,
-  ): UserState;
-  /** bcrypt of `password`, `previousHash` kept while it matches. */
-  ensurePasswordHash(password: string, previousHash: string | undefined): Promise<string>;
+  ): Promise<UserState>;
+  /**
+   * bcrypt of `password`, `previousHash` kept while it matches; when `previousPassword` (what the
+   * hash was made for) equals `password`, a well-formed hash is kept without running bcrypt.
+   */
+  ensurePasswordHash(
+    password: string,
+    previousHash: string | undefined,
+    previousPassword: string | undefined,
+  ): Promise<string>;
   /** Test hook: called before each step; a throw there simulates a crash at that step. */
   beforeStep?(step: string): void;
 }

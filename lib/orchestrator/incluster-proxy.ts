@@ -61,7 +61,11 @@ export async function inClusterProxyConfig(
   const passwordHash =
     password === ""
       ? ""
-      : await deps.ensurePasswordHash(password, prev?.upstream.user.password_hash || undefined);
+      : await deps.ensurePasswordHash(
+          password,
+          prev?.upstream.user.password_hash || undefined,
+          prev?.upstream.user.password,
+        );
   const config: InClusterProxyConfig = {
     ca: inputs.ca.cert,
     auth_cert: leaves.auth.cert,

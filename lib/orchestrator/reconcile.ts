@@ -207,7 +207,11 @@ async function applyInit(run: Run): Promise<boolean> {
   const init = run.inputs.init;
   if (!init) return false;
   if (init.ca) {
-    run.state.pki = await run.deps.ensurePki(run.state.pki, init.ca);
+    run.state.pki = await run.deps.ensurePki({
+      state: run.state.pki,
+      secret: run.inputs.pkiSecret,
+      initCa: init.ca,
+    });
   }
   // The cluster was bootstrapped straight into these params: nodes already run them, so no
   // transition stage is needed (spec §13).
@@ -252,9 +256,7 @@ function gatePreflight(run: Run): boolean {
 
 async function ensurePki(run: Run): Promise<PkiState> {
   run.check("pki");
-  const fromSecret = run.inputs.pkiSecret;
-  const previous = run.state.pki?.ca ? run.state.pki : fromSecret;
-  const pki = await run.deps.ensurePki(previous);
+  const pki = await run.deps.ensurePki({ state: run.state.pki, secret: run.inputs.pkiSecret });
   run.state.pki = pki;
   run.state.secrets = { http: run.deps.ensureHttpSecret(run.state.secrets?.http) };
   return pki;

@@ -91,6 +91,7 @@ describe.each(Object.entries(runners))("orchestrator through the harness (%s)", 
     f.kubeStateSet([...cluster({ nodes: 5, masters: 3 }), moduleConfig(undefined, 4)]);
     const r = await f.runHook(f.generateBeforeHelmContext());
     expect(r.error).toBeUndefined();
-    expect(f.valuesGet("registry.internal.orchestrator.state")).toEqual({ mode: "Unmanaged" });
+    expect(f.valuesGet("registry.internal.orchestrator.state.mode")).toBe("Unmanaged");
+    expect(f.valuesGet("registry.internal.orchestrator.ready")).toBe(true);
   });
 });

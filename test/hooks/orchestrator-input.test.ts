@@ -26,6 +26,17 @@ async function run(s: Situation) {
       s.stateSecret === undefined
         ? []
         : [{ filterResult: { data: { state: b64(s.stateSecret) } } }],
+    "registry-secret": [
+      {
+        filterResult: {
+          data: {
+            address: b64("registry.deckhouse.io"),
+            path: b64("/deckhouse/ce"),
+            scheme: b64("https"),
+          },
+        },
+      },
+    ],
   };
   const logs: LogRecord[] = [];
   const internal = s.orchestrator === undefined ? {} : { orchestrator: s.orchestrator };
@@ -35,7 +46,10 @@ async function run(s: Situation) {
     configValues: { global: {}, registry: {} },
     log: r => logs.push(r),
   });
-  return { ...output, logs };
+  const orchestratorOps = output.valuesPatch.filter(
+    op => op.path === "/registry/internal/orchestrator",
+  );
+  return { ...output, logs, orchestratorOps };
 }
 
 const direct = {
@@ -91,11 +105,11 @@ describe("orchestrator input side", () => {
       registry: direct,
       stateSecret: "mode: Direct\ntarget_mode: Direct\nconditions: []\n",
     });
-    expect(out.valuesPatch).toHaveLength(1);
-    expect(out.valuesPatch[0]).toMatchObject({
+    expect(out.orchestratorOps).toHaveLength(1);
+    expect(out.orchestratorOps[0]).toMatchObject({
       op: "add",
       path: "/registry/internal/orchestrator",
-      value: { state: { mode: "Direct", target_mode: "Direct", conditions: [] } },
+      value: { state: { mode: "Direct", target_mode: "Direct" } },
     });
   });
 
@@ -105,19 +119,19 @@ describe("orchestrator input side", () => {
       orchestrator: { state: { mode: "Proxy", target_mode: "Direct" } },
       stateSecret: "mode: Local\n",
     });
-    expect(out.valuesPatch[0]).toMatchObject({
+    expect(out.orchestratorOps[0]).toMatchObject({
       value: { state: { mode: "Proxy", target_mode: "Direct" } },
     });
   });
 
   it("starts from Unmanaged when there is no state anywhere", async () => {
     const out = await run({ registry: direct });
-    expect(out.valuesPatch.at(-1)).toMatchObject({ value: { state: { mode: "Unmanaged" } } });
+    expect(out.orchestratorOps[0]).toMatchObject({ value: { state: { mode: "Unmanaged" } } });
   });
 
   it("starts from Unmanaged, with a warning, when the state secret is damaged", async () => {
     const out = await run({ registry: direct, stateSecret: "mode: Sideways\n" });
-    expect(out.valuesPatch.at(-1)).toMatchObject({ value: { state: { mode: "Unmanaged" } } });
+    expect(out.orchestratorOps[0]).toMatchObject({ value: { state: { mode: "Unmanaged" } } });
     expect(out.logs).toContainEqual(
       expect.objectContaining({
         level: "warn",
@@ -135,7 +149,7 @@ describe("orchestrator input side", () => {
   it("hashes its inputs: same inputs, same hash; changed settings, new hash", async () => {
     const hashOf = async (registry: unknown, generation = 1) => {
       const out = await run({ registry, generation });
-      return (out.valuesPatch.at(-1) as { value: { hash: string } }).value.hash;
+      return (out.orchestratorOps[0] as { value: { hash: string } }).value.hash;
     };
     const first = await hashOf(direct);
     expect(first).toMatch(/^[0-9a-f]{64}$/);
