@@ -1,0 +1,9 @@
+// The one OCI distribution client of the module (checker, gateway upstream side, mirrorer,
+// mirror CLI). Start at client.ts (RegistryClient); references in reference.ts, manifests in
+// manifest.ts, errors in errors.ts. Decisions: docs/adr/0010-one-oci-client-on-undici.md.
+export * from "./challenge";
+export * from "./client";
+export * from "./errors";
+export * from "./manifest";
+export * from "./media-types";
+export * from "./reference";
