@@ -8,6 +8,7 @@ import { renderTemplate } from "../templates/index";
 import type { KubeObject } from "../runtime/types";
 import type { State } from "../orchestrator/state";
 import type { UserKey } from "../orchestrator/deps";
+import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
 
 export interface ModuleValues {
   global: Record<string, unknown>;
@@ -139,6 +140,109 @@ function admissionObjects(values: ModuleValues, facts: Facts): KubeObject[] {
   });
 }
 
+/** Our images, as Deckhouse lays out module image digests in global values. */
+const IMAGES = {
+  gateway: "registryGateway",
+  nodeservicesManager: "registryNodeservicesManager",
+  mirrorer: "registryMirrorer",
+  distribution: "registryDistribution",
+} as const;
+
+type Images = Record<keyof typeof IMAGES, string>;
+
+function images(values: ModuleValues): Images {
+  const base = get(values.global, "modulesImages.registry.base");
+  const out: Partial<Images> = {};
+  for (const [key, name] of Object.entries(IMAGES) as [keyof Images, string][]) {
+    const digest = get(values.global, `modulesImages.digests.registry.${name}`);
+    if (typeof base !== "string" || typeof digest !== "string") {
+      throw new RenderError(
+        `global.modulesImages.digests.registry.${name} (and modulesImages.registry.base): required to render the ${key} image`,
+      );
+    }
+    out[key] = `${base}@${digest}`;
+  }
+  return out as Images;
+}
+
+function mastersCount(values: ModuleValues): number {
+  const n = get(values.global, "discovery.clusterMasterCount");
+  return typeof n === "number" && n > 0 ? n : 1;
+}
+
+/** The gateway's config for the in-cluster proxy (format: images/gateway, docs/dataplane.md). */
+export function inClusterProxyGatewayConfig(proxy: InClusterProxyState): Record<string, unknown> {
+  const { config } = proxy;
+  const user = config.upstream.user;
+  return {
+    mode: "direct",
+    listen: {
+      address: "0.0.0.0:5001",
+      tls: { certificate: "/config/distribution.crt", key: "/config/distribution.key" },
+    },
+    monitoring: { address: "0.0.0.0:5002" },
+    realm: "Deckhouse registry",
+    localPath: "system/deckhouse",
+    // Clients authenticate with the credentials deckhouse-registry carries: the upstream's.
+    users:
+      user.name && user.password_hash
+        ? [{ name: user.name, passwordHash: user.password_hash, role: "ro" }]
+        : [],
+    upstream: {
+      scheme: config.upstream.scheme,
+      host: config.upstream.host,
+      path: config.upstream.path.replace(/^\//, ""),
+      ...(user.name ? { username: user.name, password: user.password } : {}),
+      ...(config.upstream.ca ? { ca: "/config/upstream-registry-ca.crt" } : {}),
+    },
+  };
+}
+
+function inClusterProxyObjects(proxy: InClusterProxyState, values: ModuleValues, facts: Facts) {
+  const replicas = mastersCount(values);
+  return render("incluster-proxy/registry-incluster-proxy.yaml", {
+    ...facts,
+    version: proxy.version,
+    config: proxy.config,
+    gatewayYaml: stringify(inClusterProxyGatewayConfig(proxy)),
+    images: images(values),
+    replicas,
+    maxUnavailable: replicas > 1 ? 1 : 0,
+  });
+}
+
+function nodeServicesObjects(state: State, values: ModuleValues, facts: Facts): KubeObject[] {
+  const ns = state.node_services;
+  const out: KubeObject[] = [];
+  for (const [node, { config, version }] of Object.entries(ns?.nodes ?? {})) {
+    out.push(
+      ...render("node-services/registry-node-config.yaml", {
+        ...facts,
+        name: `registry-node-config-${node}`,
+        labels: { ...facts.labels, app: "registry", type: "registry-node-services-config" },
+        configYaml: stringify(config),
+        version,
+      }),
+    );
+  }
+  if (ns?.run) {
+    const imgs = images(values);
+    out.push(
+      ...render("node-services/registry-nodeservices-manager.yaml", {
+        ...facts,
+        images: imgs,
+        imageHolders: [
+          { name: "image-holder-gateway", image: imgs.gateway },
+          { name: "image-holder-distribution", image: imgs.distribution },
+          { name: "image-holder-mirrorer", image: imgs.mirrorer },
+        ],
+        monitoringLabels: { ...MODULE_LABELS, prometheus: "main" },
+      }),
+    );
+  }
+  return out;
+}
+
 export function renderManifests(values: ModuleValues): KubeObject[] {
   const orchestrator = get(values.registry, "internal.orchestrator") as
     { hash?: string; state?: State } | undefined;
@@ -148,6 +252,10 @@ export function renderManifests(values: ModuleValues): KubeObject[] {
   if (state) {
     out.push(...stateObjects(state, facts));
     out.push(...ingressObjects(state, values, facts));
+    if (state.in_cluster_proxy?.config) {
+      out.push(...inClusterProxyObjects(state.in_cluster_proxy.config, values, facts));
+    }
+    out.push(...nodeServicesObjects(state, values, facts));
     if (state.node_services?.run) {
       out.push(
         ...render("monitoring/prometheus-rules.yaml", {
