@@ -2,5 +2,6 @@
 // batch protocol addresses hooks by index.
 import type { AnyHook } from "../lib/runtime/define-hook";
 import orchestrator from "./orchestrator";
+import render from "./render";
 
-export const hooks: readonly AnyHook[] = [orchestrator];
+export const hooks: readonly AnyHook[] = [orchestrator, render];

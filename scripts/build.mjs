@@ -109,8 +109,9 @@ function assembleModule() {
   }
   chmodSync(join(moduleDir, "enabled"), 0o755);
   cpSync(join(root, "openapi"), join(moduleDir, "openapi"), { recursive: true });
-  // templates/*.hbs are not copied: they are precompiled into the hooks executable, and Helm
-  // would render any file placed in the module's templates/ directory as a manifest.
+  // templates/*.hbs are precompiled into the hooks executable; Helm gets only the pass-through
+  // chart template (docs/adr/0004).
+  cpSync(join(root, "chart", "templates"), join(moduleDir, "templates"), { recursive: true });
 }
 
 async function bundleCli() {

@@ -1,5 +1,5 @@
 // module.yaml as Deckhouse reads it (spec §3.1; hook-protocol.md §5.2), and the assembled module.
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -62,7 +62,10 @@ describe("dist/module", () => {
     },
   );
 
-  it("ships nothing under templates/ that Helm would render as a manifest", () => {
-    expect(existsSync(join(MODULE_DIR, "templates"))).toBe(false);
+  it("gives Helm only the pass-through chart template, no Handlebars sources", () => {
+    expect(readdirSync(join(MODULE_DIR, "templates"))).toEqual(["manifests.yaml"]);
+    expect(readFileSync(join(MODULE_DIR, "templates", "manifests.yaml"), "utf8")).toContain(
+      "range .Values.registry.internal.manifests",
+    );
   });
 });
