@@ -103,9 +103,14 @@ export async function parseInitConfigYaml(text: string): Promise<InitConfig> {
   const [error] = doc.errors;
   if (error !== undefined) {
     // The parser's own message quotes the offending source line, which may hold a key.
-    const at = error.linePos?.[0];
-    const where = at === undefined ? "" : ` at line ${at.line}, column ${at.col}`;
-    throw new InitConfigError(INIT_CONFIG_FIELD, `not valid YAML (${error.code}${where})`);
+    const offset = Math.min(error.pos[0], text.length);
+    const before = text.slice(0, offset);
+    const line = before.split("\n").length;
+    const column = offset - before.lastIndexOf("\n");
+    throw new InitConfigError(
+      INIT_CONFIG_FIELD,
+      `not valid YAML (${error.code} at line ${line}, column ${column})`,
+    );
   }
   return parseInitConfig(doc.toJS());
 }
