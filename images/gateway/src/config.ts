@@ -1,0 +1,350 @@
+// The gateway's config file (docs/dataplane.md): types, validation, and loading of the files it
+// names. Rendered by nodeservices-manager (Proxy/Local static pod) or by the module templates
+// (Direct in-cluster proxy); `parseGatewayConfig` is what both renderers' tests call.
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import {
+  ConfigError,
+  formatHostPort,
+  type HostPort,
+  Problems,
+  type Section,
+} from "../../common/src/validate";
+
+export type GatewayMode = "direct" | "proxy" | "local";
+export const GATEWAY_MODES: readonly GatewayMode[] = ["direct", "proxy", "local"];
+
+/** Module users' roles (spec §7.2); the ACL of each is in acl.ts. */
+export type Role = "ro" | "rw" | "mirror-puller" | "mirror-pusher";
+export const ROLES: readonly Role[] = ["ro", "rw", "mirror-puller", "mirror-pusher"];
+
+export interface GatewayUser {
+  name: string;
+  /** bcrypt ($2a$, $2b$ or $2y$) */
+  passwordHash: string;
+  role: Role;
+}
+
+export interface Upstream {
+  scheme: "http" | "https";
+  /** host[:port] */
+  host: string;
+  /** repository path prefix at the upstream, no leading or trailing `/` (`deckhouse/ee`) */
+  path: string;
+  /** Basic credentials, also used to fetch Bearer tokens (a licence goes as `license-token`) */
+  username?: string;
+  password?: string;
+  /** PEM file with the CA(s) that sign the upstream's certificate */
+  ca?: string;
+}
+
+interface Common {
+  /** client-facing listener, always TLS */
+  listen: { address: HostPort; tls: { certificate: string; key: string } };
+  /** plain-HTTP listener for /metrics, /healthz, /readyz */
+  monitoring: { address: HostPort };
+  /** realm of the Basic challenge */
+  realm: string;
+  /** the repository path clients use for the platform images; aliased to `upstream.path` */
+  localPath: string;
+  users: GatewayUser[];
+}
+
+/** The stock distribution the gateway fronts. */
+export interface Distribution {
+  /** http://host:port, normally loopback */
+  url: string;
+}
+
+/**
+ * Mode proxy: the loopback listener the stock distribution uses as its `proxy.remoteurl`. It
+ * issues tokens to `username`/`password` (the `proxy.username/password` of distribution's config).
+ */
+export interface UpstreamListener {
+  address: HostPort;
+  username: string;
+  password: string;
+}
+
+export type GatewayConfig =
+  | (Common & { mode: "direct"; upstream: Upstream })
+  | (Common & {
+      mode: "proxy";
+      distribution: Distribution;
+      upstream: Upstream;
+      upstreamListener: UpstreamListener;
+    })
+  | (Common & { mode: "local"; distribution: Distribution });
+
+export const DEFAULT_LOCAL_PATH = "system/deckhouse";
+export const DEFAULT_REALM = "Deckhouse registry";
+
+/** distribution's repository name grammar (reference/regexp.go), path components joined by `/` */
+const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*";
+export const REPOSITORY_NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const NAME_RULE = "must be a repository path like deckhouse/ee (lower-case, no leading /)";
+const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
+
+/** Validates a parsed config document; throws ConfigError listing every problem. */
+export function parseGatewayConfig(raw: unknown, source = "gateway config"): GatewayConfig {
+  const p = new Problems(source);
+  const root = p.root(raw);
+  const mode = root.oneOf("mode", GATEWAY_MODES, { required: true });
+
+  const listen = root.section("listen", { required: true });
+  const address = listen?.address("address", { required: true });
+  const tls = listen?.section("tls", { required: true });
+  const certificate = tls?.path_("certificate", { required: true });
+  const key = tls?.path_("key", { required: true });
+  tls?.noOtherKeys();
+  listen?.noOtherKeys();
+
+  const monitoring = root.section("monitoring", { required: true });
+  const monitoringAddress = monitoring?.address("address", { required: true });
+  monitoring?.noOtherKeys();
+
+  const realm = root.string("realm", { pattern: /^[^"\\\r\n]+$/, rule: "must not contain quotes" });
+  const localPath = root.string("localPath", { pattern: REPOSITORY_NAME, rule: NAME_RULE });
+  const users = readUsers(root);
+
+  const wantsDistribution = mode === "proxy" || mode === "local";
+  const wantsUpstream = mode === "proxy" || mode === "direct";
+  let distribution: Distribution | undefined;
+  if (wantsDistribution) {
+    const d = root.section("distribution", { required: true });
+    const url = d?.string("url", {
+      required: true,
+      pattern: /^http:\/\/[^/@]+$/,
+      rule: "must be http://host:port (the stock distribution on loopback, no path)",
+    });
+    d?.noOtherKeys();
+    if (url) distribution = { url };
+  } else if (root.has("distribution")) {
+    root.reject("distribution", `not used in mode ${mode ?? "?"}`);
+  }
+
+  let upstream: Upstream | undefined;
+  if (wantsUpstream) {
+    const u = root.section("upstream", { required: true });
+    if (u) upstream = readUpstream(u);
+    u?.noOtherKeys();
+  } else if (root.has("upstream")) {
+    root.reject("upstream", `not used in mode ${mode ?? "?"}`);
+  }
+  let upstreamListener: UpstreamListener | undefined;
+  if (mode === "proxy") {
+    const l = root.section("upstreamListener", { required: true });
+    const listenAddress = l?.address("address", { required: true });
+    const username = l?.string("username", {
+      required: true,
+      pattern: /^[^:]+$/,
+      rule: "must not contain ':'",
+    });
+    const password = l?.string("password", { required: true });
+    l?.noOtherKeys();
+    if (listenAddress && username && password)
+      upstreamListener = { address: listenAddress, username, password };
+  } else if (root.has("upstreamListener")) {
+    root.reject("upstreamListener", `only used in mode proxy`);
+  }
+  root.noOtherKeys();
+  p.finish();
+
+  const common: Common = {
+    listen: {
+      address: address as HostPort,
+      tls: { certificate: certificate as string, key: key as string },
+    },
+    monitoring: { address: monitoringAddress as HostPort },
+    realm: realm ?? DEFAULT_REALM,
+    localPath: localPath ?? DEFAULT_LOCAL_PATH,
+    users: users ?? [],
+  };
+  switch (mode) {
+    case "direct":
+      return { ...common, mode, upstream: upstream as Upstream };
+    case "proxy":
+      return {
+        ...common,
+        mode,
+        distribution: distribution as Distribution,
+        upstream: upstream as Upstream,
+        upstreamListener: upstreamListener as UpstreamListener,
+      };
+    case "local":
+      return { ...common, mode, distribution: distribution as Distribution };
+    case undefined:
+      throw new ConfigError(source, [{ field: "mode", rule: "required" }]);
+  }
+}
+
+function readUsers(root: Section): GatewayUser[] | undefined {
+  const items = root.sections("users", { required: true, minItems: 1 });
+  if (!items) return undefined;
+  const names = new Set<string>();
+  const users: GatewayUser[] = [];
+  for (const item of items) {
+    const name = item.string("name", {
+      required: true,
+      pattern: /^[^:\s]+$/,
+      rule: "must not contain ':' or spaces",
+    });
+    const passwordHash = item.string("passwordHash", {
+      required: true,
+      pattern: BCRYPT,
+      rule: "must be a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)",
+    });
+    const role = item.oneOf("role", ROLES, { required: true });
+    item.noOtherKeys();
+    if (name !== undefined && names.has(name)) item.reject("name", `duplicate user ${name}`);
+    if (name) names.add(name);
+    if (name && passwordHash && role) users.push({ name, passwordHash, role });
+  }
+  return users;
+}
+
+function readUpstream(u: Section): Upstream | undefined {
+  const url = u.string("url", {
+    required: true,
+    pattern: /^https?:\/\/[^/@\s]+$/,
+    rule: "must be http(s)://host[:port] without path or credentials (the path goes in upstream.path)",
+  });
+  const path = u.string("path", { required: true, pattern: REPOSITORY_NAME, rule: NAME_RULE });
+  const username = u.string("username", { pattern: /^[^:]+$/, rule: "must not contain ':'" });
+  const password = u.string("password");
+  if (username !== undefined && password === undefined)
+    u.reject("password", "required when upstream.username is set");
+  if (password !== undefined && username === undefined)
+    u.reject("username", "required when upstream.password is set");
+  const ca = u.path_("ca");
+  let scheme: Upstream["scheme"] | undefined;
+  let host: string | undefined;
+  if (url) {
+    try {
+      const parsed = new URL(url);
+      scheme = parsed.protocol === "https:" ? "https" : "http";
+      host = parsed.host;
+    } catch {
+      u.reject("url", "is not a valid URL");
+    }
+  }
+  if (ca && scheme === "http") u.reject("ca", "not allowed when upstream.url is http://");
+  if (!scheme || !host || !path) return undefined;
+  return { scheme, host, path, username, password, ca };
+}
+
+/** The config as its file spells it: `parseGatewayConfig(formatGatewayConfig(c))` equals `c`. */
+export function formatGatewayConfig(c: GatewayConfig): Record<string, unknown> {
+  const base = {
+    mode: c.mode,
+    listen: {
+      address: formatHostPort(c.listen.address),
+      tls: c.listen.tls,
+    },
+    monitoring: { address: formatHostPort(c.monitoring.address) },
+    realm: c.realm,
+    localPath: c.localPath,
+    users: c.users,
+  };
+  switch (c.mode) {
+    case "local":
+      return { ...base, distribution: c.distribution };
+    case "direct":
+      return { ...base, upstream: formatUpstream(c.upstream) };
+    case "proxy":
+      return {
+        ...base,
+        distribution: c.distribution,
+        upstream: formatUpstream(c.upstream),
+        upstreamListener: {
+          address: formatHostPort(c.upstreamListener.address),
+          username: c.upstreamListener.username,
+          password: c.upstreamListener.password,
+        },
+      };
+  }
+}
+
+function formatUpstream(u: Upstream): Record<string, unknown> {
+  return {
+    url: `${u.scheme}://${u.host}`,
+    path: u.path,
+    ...(u.username !== undefined ? { username: u.username, password: u.password } : {}),
+    ...(u.ca ? { ca: u.ca } : {}),
+  };
+}
+
+/** PEM material the config refers to, read at start. */
+export interface GatewayFiles {
+  tlsCertificate: string;
+  tlsKey: string;
+  upstreamCa?: string;
+}
+
+/** Reads and parses the config file, then reads the files it names; every problem names a field. */
+export async function loadGatewayConfig(
+  file: string,
+): Promise<{ config: GatewayConfig; files: GatewayFiles }> {
+  const source = `gateway config ${file}`;
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(source, [{ field: "", rule: `cannot read: ${errorCode(e)}` }]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (e) {
+    // first line only: the code frame that follows quotes the file, which may hold a password
+    const reason = (e as Error).message.split("\n")[0] ?? "";
+    throw new ConfigError(source, [{ field: "", rule: `not YAML: ${reason}` }]);
+  }
+  const config = parseGatewayConfig(raw, source);
+  const p = new Problems(source);
+  const cert = await readPem(p, "listen.tls.certificate", config.listen.tls.certificate);
+  const key = await readPem(p, "listen.tls.key", config.listen.tls.key);
+  if (cert !== undefined) {
+    try {
+      const x = new X509Certificate(cert);
+      if (key !== undefined) {
+        try {
+          if (!x.checkPrivateKey(createPrivateKey(key)))
+            p.add("listen.tls.key", "does not match listen.tls.certificate");
+        } catch {
+          p.add("listen.tls.key", "is not a PEM private key");
+        }
+      }
+    } catch {
+      p.add("listen.tls.certificate", "is not a PEM certificate");
+    }
+  }
+  let upstreamCa: string | undefined;
+  if ((config.mode === "direct" || config.mode === "proxy") && config.upstream.ca) {
+    upstreamCa = await readPem(p, "upstream.ca", config.upstream.ca);
+    if (upstreamCa !== undefined) {
+      try {
+        new X509Certificate(upstreamCa);
+      } catch {
+        p.add("upstream.ca", "is not a PEM certificate");
+      }
+    }
+  }
+  p.finish();
+  return { config, files: { tlsCertificate: cert as string, tlsKey: key as string, upstreamCa } };
+}
+
+async function readPem(p: Problems, field: string, file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (e) {
+    p.add(field, `cannot read ${file}: ${errorCode(e)}`);
+    return undefined;
+  }
+}
+
+function errorCode(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code ?? (e as Error).message;
+}

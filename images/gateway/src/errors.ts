@@ -1,0 +1,57 @@
+// Error responses in the distribution API's shape (`{"errors":[{code,message,detail}]}`), so
+// clients (containerd, skopeo, go-containerregistry) print the same reasons as for a registry.
+import type { ServerResponse } from "node:http";
+
+export type ErrorCode =
+  | "UNAUTHORIZED"
+  | "DENIED"
+  | "UNSUPPORTED"
+  | "NAME_UNKNOWN"
+  | "NAME_INVALID"
+  | "TOOMANYREQUESTS"
+  | "UNAVAILABLE";
+
+const STATUS: Record<ErrorCode, number> = {
+  UNAUTHORIZED: 401,
+  DENIED: 403,
+  UNSUPPORTED: 405,
+  NAME_UNKNOWN: 404,
+  NAME_INVALID: 404,
+  TOOMANYREQUESTS: 429,
+  UNAVAILABLE: 503,
+};
+
+/** Messages as distribution's errcode package words them. */
+const MESSAGE: Record<ErrorCode, string> = {
+  UNAUTHORIZED: "authentication required",
+  DENIED: "requested access to the resource is denied",
+  UNSUPPORTED: "The operation is unsupported.",
+  NAME_UNKNOWN: "repository name not known to registry",
+  NAME_INVALID: "invalid repository name",
+  TOOMANYREQUESTS: "too many requests",
+  UNAVAILABLE: "service unavailable",
+};
+
+export function errorBody(code: ErrorCode, detail?: unknown): string {
+  return JSON.stringify({ errors: [{ code, message: MESSAGE[code], detail: detail ?? null }] });
+}
+
+export function sendError(
+  res: ServerResponse,
+  code: ErrorCode,
+  opts: {
+    status?: number;
+    headers?: Record<string, string>;
+    detail?: unknown;
+    head?: boolean;
+  } = {},
+): void {
+  const body = errorBody(code, opts.detail);
+  res.writeHead(opts.status ?? STATUS[code], {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    "docker-distribution-api-version": "registry/2.0",
+    ...opts.headers,
+  });
+  res.end(opts.head ? undefined : body);
+}

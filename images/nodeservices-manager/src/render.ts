@@ -1,0 +1,350 @@
+// Node config → the files of one master's node services: PKI, the configs of the stock
+// distribution, the gateway and the mirrorer, and the static pod that runs them. Pure: the same
+// inputs give byte-identical files, so unchanged configs never touch the disk or restart the pod.
+import { createHash, createHmac } from "node:crypto";
+import { stringify } from "yaml";
+import { formatGatewayConfig, type GatewayConfig } from "../../gateway/src/config";
+import { formatMirrorerConfig, type MirrorerConfig } from "../../mirrorer/src/config";
+import type { ManagerSettings, NodeConfig, NodeUser } from "./config";
+
+/** Host paths, relative to the manager's root directory. */
+export const PATHS = {
+  registryDir: "etc/kubernetes/registry",
+  pkiDir: "etc/kubernetes/registry/pki",
+  distributionDir: "etc/kubernetes/registry/distribution",
+  gatewayDir: "etc/kubernetes/registry/gateway",
+  mirrorerDir: "etc/kubernetes/registry/mirrorer",
+  manifest: "etc/kubernetes/manifests/registry-nodeservices.yaml",
+  /** storage of the stock distribution (not written by the manager, kept on stop) */
+  data: "opt/deckhouse/registry/local_data",
+} as const;
+
+/** Where each container sees its files. */
+export const MOUNTS = { pki: "/pki", config: "/config", data: "/data" } as const;
+
+/** Ports of the static pod (host network). Only the registry port listens on the node address. */
+export const PORTS = {
+  registry: 5001,
+  distribution: 5000,
+  distributionDebug: 5002,
+  gatewayMonitoring: 5003,
+  upstreamListener: 5004,
+  mirrorerMonitoring: 5005,
+} as const;
+
+export const STATIC_POD_LABELS = {
+  "app.kubernetes.io/managed-by": "registry-nodeservices",
+  heritage: "deckhouse",
+  app: "registry",
+  module: "registry",
+  component: "registry-service",
+  type: "node-services",
+  tier: "control-plane",
+} as const;
+
+export interface RenderedFile {
+  /** relative to the root directory */
+  path: string;
+  content: string;
+  mode: number;
+}
+
+/** Every file the manager may own, for removal when the services stop. */
+export const MANAGED_DIRS = [
+  PATHS.pkiDir,
+  PATHS.distributionDir,
+  PATHS.gatewayDir,
+  PATHS.mirrorerDir,
+];
+
+export function renderNodeFiles(cfg: NodeConfig, settings: ManagerSettings): RenderedFile[] {
+  const lo = settings.loopbackAddress;
+  const files: RenderedFile[] = [];
+  const pki = (name: string, content: string, mode = 0o644) =>
+    files.push({ path: `${PATHS.pkiDir}/${name}`, content, mode });
+  pki("ca.crt", cfg.ca);
+  pki("distribution.crt", cfg.distributionCert);
+  pki("distribution.key", cfg.distributionKey, 0o600);
+  if (cfg.mode.kind === "proxy" && cfg.mode.proxy.upstreamRegistryCa)
+    pki("upstream-registry-ca.crt", cfg.mode.proxy.upstreamRegistryCa);
+  if (cfg.mode.kind === "local" && cfg.mode.local.ingressClientCa)
+    pki("ingress-client-ca.crt", cfg.mode.local.ingressClientCa);
+
+  const listenerAuth = upstreamListenerCredentials(cfg.httpSecret);
+  files.push({
+    path: `${PATHS.distributionDir}/config.yaml`,
+    content: yaml(distributionConfig(cfg, lo, listenerAuth)),
+    mode: 0o600,
+  });
+  files.push({
+    path: `${PATHS.gatewayDir}/config.yaml`,
+    content: yaml(formatGatewayConfig(gatewayConfig(cfg, settings, listenerAuth))),
+    mode: 0o600,
+  });
+  const mirrorer = mirrorerConfig(cfg, settings);
+  if (mirrorer) {
+    files.push({
+      path: `${PATHS.mirrorerDir}/config.yaml`,
+      content: yaml(formatMirrorerConfig(mirrorer)),
+      mode: 0o600,
+    });
+  }
+  files.push({
+    path: PATHS.manifest,
+    content: yaml(staticPod(cfg, settings, configHash(files), mirrorer !== undefined)),
+    mode: 0o600,
+  });
+  return files;
+}
+
+/** sha256 over the files' own hashes, in path order: changes when any file changes. */
+export function configHash(files: readonly RenderedFile[]): string {
+  const h = createHash("sha256");
+  for (const f of [...files].sort((a, b) => a.path.localeCompare(b.path))) {
+    h.update(`${f.path}\0${createHash("sha256").update(f.content).digest("hex")}\n`);
+  }
+  return h.digest("hex");
+}
+
+/**
+ * The stock distribution authenticates to the gateway's upstream listener with these; derived from
+ * the HTTP secret so they are stable (no restart) and differ per cluster.
+ */
+export function upstreamListenerCredentials(httpSecret: string): {
+  username: string;
+  password: string;
+} {
+  return {
+    username: "distribution",
+    password: createHmac("sha256", httpSecret).update("registry-upstream-listener").digest("hex"),
+  };
+}
+
+function distributionConfig(
+  cfg: NodeConfig,
+  lo: string,
+  listenerAuth: { username: string; password: string },
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    version: 0.1,
+    log: { level: "info", formatter: "text" },
+    storage: {
+      filesystem: { rootdirectory: MOUNTS.data },
+      delete: { enabled: true },
+      redirect: { disable: true },
+      maintenance: { uploadpurging: { enabled: false } },
+      cache: { blobdescriptor: "inmemory" },
+    },
+    http: {
+      // behind the gateway only: loopback, plain HTTP, no auth (the gateway authenticates)
+      addr: `${lo}:${PORTS.distribution}`,
+      secret: cfg.httpSecret,
+      debug: {
+        addr: `${lo}:${PORTS.distributionDebug}`,
+        prometheus: { enabled: true, path: "/metrics" },
+      },
+      headers: { "X-Content-Type-Options": ["nosniff"] },
+    },
+    health: { storagedriver: { enabled: true, interval: "10s", threshold: 3 } },
+  };
+  if (cfg.mode.kind === "proxy") {
+    const ttl = cfg.mode.proxy.upstream.ttl;
+    out.proxy = {
+      remoteurl: `http://${lo}:${PORTS.upstreamListener}`,
+      username: listenerAuth.username,
+      password: listenerAuth.password,
+      // honoured by distribution ≥ 3 only; 2.8 keeps cached content 168h (e2e-lab §3.3)
+      ...(ttl ? { ttl } : {}),
+    };
+  }
+  return out;
+}
+
+function gatewayConfig(
+  cfg: NodeConfig,
+  settings: ManagerSettings,
+  listenerAuth: { username: string; password: string },
+): GatewayConfig {
+  const lo = settings.loopbackAddress;
+  const user = (u: NodeUser, role: GatewayConfig["users"][number]["role"]) => ({
+    name: u.name,
+    passwordHash: u.passwordHash,
+    role,
+  });
+  const common = {
+    listen: {
+      address: { host: settings.hostIP, port: PORTS.registry },
+      tls: { certificate: `${MOUNTS.pki}/distribution.crt`, key: `${MOUNTS.pki}/distribution.key` },
+    },
+    monitoring: { address: { host: lo, port: PORTS.gatewayMonitoring } },
+    realm: "Deckhouse registry",
+    localPath: "system/deckhouse",
+  };
+  const distribution = { url: `http://${lo}:${PORTS.distribution}` };
+  switch (cfg.mode.kind) {
+    case "proxy": {
+      const up = cfg.mode.proxy.upstream;
+      return {
+        ...common,
+        mode: "proxy",
+        users: [user(cfg.userRo, "ro")],
+        distribution,
+        upstream: {
+          scheme: up.scheme,
+          host: up.host,
+          path: up.path,
+          username: up.user,
+          password: up.password,
+          ca: cfg.mode.proxy.upstreamRegistryCa
+            ? `${MOUNTS.pki}/upstream-registry-ca.crt`
+            : undefined,
+        },
+        upstreamListener: { address: { host: lo, port: PORTS.upstreamListener }, ...listenerAuth },
+      };
+    }
+    case "local": {
+      const l = cfg.mode.local;
+      return {
+        ...common,
+        mode: "local",
+        users: [
+          user(cfg.userRo, "ro"),
+          user(l.userRw, "rw"),
+          user(l.userPuller, "mirror-puller"),
+          user(l.userPusher, "mirror-pusher"),
+        ],
+        distribution,
+      };
+    }
+  }
+}
+
+function mirrorerConfig(cfg: NodeConfig, settings: ManagerSettings): MirrorerConfig | undefined {
+  if (cfg.mode.kind !== "local") return undefined;
+  const remotes = cfg.mode.local.upstreams.filter(ip => ip !== settings.hostIP);
+  if (remotes.length === 0) return undefined;
+  return {
+    ca: `${MOUNTS.pki}/ca.crt`,
+    local: { host: settings.hostIP, port: PORTS.registry },
+    remotes: remotes.map(host => ({ host, port: PORTS.registry })),
+    puller: { name: cfg.mode.local.userPuller.name, password: cfg.mode.local.userPuller.password },
+    pusher: { name: cfg.mode.local.userPusher.name, password: cfg.mode.local.userPusher.password },
+    intervalMs: 60_000,
+    concurrency: 4,
+    monitoring: { address: { host: settings.loopbackAddress, port: PORTS.mirrorerMonitoring } },
+  };
+}
+
+function staticPod(
+  cfg: NodeConfig,
+  s: ManagerSettings,
+  hash: string,
+  withMirrorer: boolean,
+): Record<string, unknown> {
+  const lo = s.loopbackAddress;
+  const hostPath = (path: string, type: "Directory" | "DirectoryOrCreate") => ({
+    hostPath: { path: `/${path}`, type },
+  });
+  const probe = (port: number, path: string) => ({
+    httpGet: { host: lo, port, path, scheme: "HTTP" },
+    initialDelaySeconds: 5,
+    periodSeconds: 10,
+    timeoutSeconds: 5,
+    failureThreshold: 3,
+  });
+  const resources = { requests: { cpu: "10m", memory: "32Mi" } };
+  const containers: Record<string, unknown>[] = [
+    {
+      name: "distribution",
+      image: s.images.distribution,
+      imagePullPolicy: "IfNotPresent",
+      args: ["serve", `${MOUNTS.config}/config.yaml`],
+      ports: [
+        { name: "backend", containerPort: PORTS.distribution, protocol: "TCP" },
+        { name: "debug", containerPort: PORTS.distributionDebug, protocol: "TCP" },
+      ],
+      livenessProbe: probe(PORTS.distributionDebug, "/debug/health"),
+      readinessProbe: probe(PORTS.distributionDebug, "/debug/health"),
+      resources,
+      volumeMounts: [
+        { name: "distribution-config", mountPath: MOUNTS.config, readOnly: true },
+        { name: "data", mountPath: MOUNTS.data },
+      ],
+    },
+    {
+      name: "gateway",
+      image: s.images.gateway,
+      imagePullPolicy: "IfNotPresent",
+      command: ["/usr/local/bin/gateway"],
+      args: ["--config", `${MOUNTS.config}/config.yaml`],
+      // the Service `registry` and the push Ingress target the port named `distribution` (spec
+      // §7.4/§7.5): the gateway now owns it
+      ports: [
+        {
+          name: "distribution",
+          containerPort: PORTS.registry,
+          hostPort: PORTS.registry,
+          protocol: "TCP",
+        },
+        { name: "gw-monitoring", containerPort: PORTS.gatewayMonitoring, protocol: "TCP" },
+      ],
+      livenessProbe: probe(PORTS.gatewayMonitoring, "/healthz"),
+      readinessProbe: probe(PORTS.gatewayMonitoring, "/readyz"),
+      resources,
+      volumeMounts: [
+        { name: "gateway-config", mountPath: MOUNTS.config, readOnly: true },
+        { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
+      ],
+    },
+  ];
+  if (withMirrorer) {
+    containers.push({
+      name: "mirrorer",
+      image: s.images.mirrorer,
+      imagePullPolicy: "IfNotPresent",
+      command: ["/usr/local/bin/mirrorer"],
+      args: ["--config", `${MOUNTS.config}/config.yaml`],
+      ports: [{ name: "mr-monitoring", containerPort: PORTS.mirrorerMonitoring, protocol: "TCP" }],
+      livenessProbe: probe(PORTS.mirrorerMonitoring, "/healthz"),
+      resources,
+      volumeMounts: [
+        { name: "mirrorer-config", mountPath: MOUNTS.config, readOnly: true },
+        { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
+      ],
+    });
+  }
+  const volumes = [
+    { name: "pki", ...hostPath(PATHS.pkiDir, "Directory") },
+    { name: "distribution-config", ...hostPath(PATHS.distributionDir, "DirectoryOrCreate") },
+    { name: "gateway-config", ...hostPath(PATHS.gatewayDir, "DirectoryOrCreate") },
+    ...(withMirrorer
+      ? [{ name: "mirrorer-config", ...hostPath(PATHS.mirrorerDir, "DirectoryOrCreate") }]
+      : []),
+    { name: "data", ...hostPath(PATHS.data, "DirectoryOrCreate") },
+  ];
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: "registry-nodeservices",
+      namespace: s.namespace,
+      labels: { ...STATIC_POD_LABELS },
+      annotations: {
+        "registry.deckhouse.io/config-hash": hash,
+        "registry.deckhouse.io/config-version": cfg.version,
+      },
+    },
+    spec: {
+      hostNetwork: true,
+      dnsPolicy: "ClusterFirstWithHostNet",
+      priorityClassName: "system-node-critical",
+      securityContext: { runAsUser: 0, runAsGroup: 0, seccompProfile: { type: "RuntimeDefault" } },
+      containers,
+      volumes,
+    },
+  };
+}
+
+function yaml(doc: unknown): string {
+  return stringify(doc, { lineWidth: 0 });
+}
