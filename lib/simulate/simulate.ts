@@ -1,0 +1,203 @@
+// Runs the module on a cluster until it converges, as it would run in a real one: each round is
+// one ModuleRun (every hook on beforeHelm, Helm applying `registry.internal.manifests` with
+// pruning), then the other actors respond (./actors.ts). Stops when the orchestrator is Ready in
+// its target mode and a whole round changes nothing, or after `maxRuns`.
+import { createHash } from "node:crypto";
+import { createHookTest } from "../harness/index";
+import type { HookTest } from "../harness/index";
+import type { Condition } from "../orchestrator/conditions";
+import type { AnyHook } from "../runtime/define-hook";
+import type { KubeObject } from "../runtime/types";
+import {
+  checkerReportsReady,
+  deckhouseFollowsRegistry,
+  deploymentsRollOut,
+  keyOf,
+  mastersRunNodeServices,
+  nodesApplyBashible,
+} from "./actors";
+
+export interface RunRecord {
+  run: number;
+  mode: string | undefined;
+  target_mode: string | undefined;
+  ready: boolean;
+  conditions: { type: string; status: string; message?: string }[];
+}
+
+export interface SimulationOptions {
+  objects: readonly KubeObject[];
+  globalValues: Record<string, unknown>;
+  /** Module hooks in order (the module's own by default). */
+  hooks: readonly AnyHook[];
+  openapiDir: string;
+  maxRuns?: number;
+  onRun?: (record: RunRecord) => void;
+  /** Values the module starts with (a cluster that already ran the module). */
+  values?: Record<string, unknown>;
+}
+
+export interface SimulationResult {
+  converged: boolean;
+  runs: RunRecord[];
+  objects: KubeObject[];
+  values: Record<string, unknown>;
+  /** The first condition that is not True when the simulation gave up. */
+  stuck?: Condition | undefined;
+}
+
+export class SimulationError extends Error {
+  override name = "SimulationError";
+}
+
+interface Orchestrator {
+  ready?: boolean;
+  state?: { mode?: string; target_mode?: string; conditions?: Condition[] };
+}
+
+function digest(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex");
+}
+
+const keeps = (o: KubeObject) => o.metadata.annotations?.["helm.sh/resource-policy"] === "keep";
+
+export class Simulation {
+  readonly world = new Map<string, KubeObject>();
+  readonly runs: RunRecord[] = [];
+  #tests: HookTest[] = [];
+  #released = new Set<string>();
+  #moduleValues: Record<string, unknown>;
+
+  private constructor(private readonly options: SimulationOptions) {
+    for (const o of options.objects) this.world.set(keyOf(o), structuredClone(o));
+    this.#moduleValues = structuredClone(options.values ?? {});
+  }
+
+  static async start(options: SimulationOptions): Promise<Simulation> {
+    const sim = new Simulation(options);
+    for (const hook of options.hooks) {
+      sim.#tests.push(
+        await createHookTest({
+          hook,
+          openapiDir: options.openapiDir,
+          globalValues: options.globalValues,
+          values: sim.#moduleValues,
+        }),
+      );
+    }
+    return sim;
+  }
+
+  /** Replaces objects (e.g. a new ModuleConfig); the next round sees them. */
+  apply(objects: readonly KubeObject[]): void {
+    for (const o of objects) this.world.set(keyOf(o), structuredClone(o));
+  }
+
+  get orchestrator(): Orchestrator {
+    const values = this.#tests[0]?.values().registry as {
+      internal?: { orchestrator?: Orchestrator };
+    };
+    return values?.internal?.orchestrator ?? {};
+  }
+
+  values(): Record<string, unknown> {
+    return this.#tests[0]?.values() ?? {};
+  }
+
+  /** One ModuleRun plus the actors' response. */
+  async round(): Promise<RunRecord> {
+    let values: Record<string, unknown> | undefined;
+    for (const f of this.#tests) {
+      if (values) f.valuesSet("registry", values.registry);
+      f.kubeStateSet([...this.world.values()]);
+      const result = await f.runHook(f.generateBeforeHelmContext());
+      if (!result.ok) throw new SimulationError(`hook failed: ${result.error ?? "unknown error"}`);
+      // what the hook changed in the cluster (deckhouse-registry patch, init annotation)
+      this.world.clear();
+      for (const o of f.cluster.all()) this.world.set(keyOf(o), o);
+      values = f.values();
+    }
+    const registry = (values?.registry ?? {}) as {
+      internal?: { manifests?: KubeObject[]; checker?: { params?: unknown } };
+    };
+    this.#helmApply(registry.internal?.manifests ?? []);
+    nodesApplyBashible(this.world);
+    deckhouseFollowsRegistry(this.world);
+    deploymentsRollOut(this.world);
+    mastersRunNodeServices(this.world);
+    const report = checkerReportsReady(registry.internal?.checker?.params);
+    for (const f of this.#tests) {
+      if (values) f.valuesSet("registry", values.registry);
+      if (report) f.valuesSet("registry.internal.checker.state", report);
+    }
+    const o = this.orchestrator;
+    const record: RunRecord = {
+      run: this.runs.length + 1,
+      mode: o.state?.mode,
+      target_mode: o.state?.target_mode,
+      ready: o.ready === true,
+      conditions: (o.state?.conditions ?? []).map(c => ({
+        type: c.type,
+        status: c.status,
+        ...(c.message ? { message: c.message } : {}),
+      })),
+    };
+    this.runs.push(record);
+    this.options.onRun?.(record);
+    return record;
+  }
+
+  /** Rounds until converged or `maxRuns` rounds in all. */
+  async converge(maxRuns = this.options.maxRuns ?? 200): Promise<SimulationResult> {
+    let previous = "";
+    while (this.runs.length < maxRuns) {
+      const record = await this.round();
+      const fingerprint = digest([[...this.world.entries()].sort(), this.values()]);
+      const settled = record.ready && record.mode === record.target_mode;
+      if (settled && fingerprint === previous) return this.result(true);
+      previous = fingerprint;
+    }
+    return this.result(false);
+  }
+
+  result(converged: boolean): SimulationResult {
+    const conditions = this.orchestrator.state?.conditions ?? [];
+    return {
+      converged,
+      runs: this.runs,
+      objects: [...this.world.values()],
+      values: this.values(),
+      stuck: converged
+        ? undefined
+        : conditions.find(c => c.status !== "True" && c.type !== "Ready"),
+    };
+  }
+
+  /** Helm: apply what is rendered, prune what was released before and is gone now. */
+  #helmApply(manifests: readonly KubeObject[]): void {
+    const now = new Set<string>();
+    for (const m of manifests) {
+      const key = keyOf(m);
+      now.add(key);
+      const existing = this.world.get(key);
+      const next = structuredClone(m);
+      // status belongs to controllers, not to the chart
+      if (existing?.status !== undefined) next.status = existing.status;
+      if (existing?.metadata.generation !== undefined) {
+        const changed = JSON.stringify(existing.spec) !== JSON.stringify(m.spec);
+        next.metadata.generation = existing.metadata.generation + (changed ? 1 : 0);
+      }
+      this.world.set(key, next);
+    }
+    for (const key of this.#released) {
+      const o = this.world.get(key);
+      if (!now.has(key) && o && !keeps(o)) this.world.delete(key);
+    }
+    this.#released = now;
+  }
+}
+
+export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
+  const sim = await Simulation.start(options);
+  return sim.converge();
+}
