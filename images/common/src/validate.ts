@@ -128,12 +128,19 @@ export class Section {
     return ms;
   }
 
-  /** `host:port` where host is an IPv4 address, `[IPv6]` or a DNS name; port 1–65535. */
-  address(key: string, opt: Opt & { ipOnly?: boolean } = {}): HostPort | undefined {
+  /**
+   * `host:port` where host is an IPv4 address, `[IPv6]` or a DNS name; port 1–65535, or 0 for a
+   * `listener` (any free port, which the program logs).
+   */
+  address(
+    key: string,
+    opt: Opt & { ipOnly?: boolean; listener?: boolean } = {},
+  ): HostPort | undefined {
     const s = this.string(key, opt);
     if (s === undefined) return undefined;
-    const hp = parseHostPort(s);
-    if (!hp) return this.#bad(key, `must be host:port (port 1-65535), got ${JSON.stringify(s)}`);
+    const hp = parseHostPort(s, opt.listener);
+    const range = opt.listener ? "0-65535" : "1-65535";
+    if (!hp) return this.#bad(key, `must be host:port (port ${range}), got ${JSON.stringify(s)}`);
     if (opt.ipOnly && !isIP(hp.host))
       return this.#bad(key, `host must be an IP address, got ${JSON.stringify(hp.host)}`);
     return hp;
@@ -213,12 +220,12 @@ export interface HostPort {
 const HOSTNAME =
   /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 
-export function parseHostPort(s: string): HostPort | undefined {
+export function parseHostPort(s: string, allowPortZero = false): HostPort | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
   if (!m) return undefined;
   const host = m[1] ?? m[2] ?? "";
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
+  if (port < (allowPortZero ? 0 : 1) || port > 65535) return undefined;
   if (m[1] !== undefined ? isIP(host) !== 6 : !(isIP(host) === 4 || HOSTNAME.test(host)))
     return undefined;
   return { host, port };

@@ -93,7 +93,7 @@ export function parseGatewayConfig(raw: unknown, source = "gateway config"): Gat
   const mode = root.oneOf("mode", GATEWAY_MODES, { required: true });
 
   const listen = root.section("listen", { required: true });
-  const address = listen?.address("address", { required: true });
+  const address = listen?.address("address", { required: true, listener: true });
   const tls = listen?.section("tls", { required: true });
   const certificate = tls?.path_("certificate", { required: true });
   const key = tls?.path_("key", { required: true });
@@ -101,7 +101,7 @@ export function parseGatewayConfig(raw: unknown, source = "gateway config"): Gat
   listen?.noOtherKeys();
 
   const monitoring = root.section("monitoring", { required: true });
-  const monitoringAddress = monitoring?.address("address", { required: true });
+  const monitoringAddress = monitoring?.address("address", { required: true, listener: true });
   monitoring?.noOtherKeys();
 
   const realm = root.string("realm", { pattern: /^[^"\\\r\n]+$/, rule: "must not contain quotes" });
@@ -135,7 +135,7 @@ export function parseGatewayConfig(raw: unknown, source = "gateway config"): Gat
   let upstreamListener: UpstreamListener | undefined;
   if (mode === "proxy") {
     const l = root.section("upstreamListener", { required: true });
-    const listenAddress = l?.address("address", { required: true });
+    const listenAddress = l?.address("address", { required: true, listener: true });
     const username = l?.string("username", {
       required: true,
       pattern: /^[^:]+$/,

@@ -54,7 +54,7 @@ export function parseMirrorerConfig(raw: unknown, source = "mirrorer config"): M
   const intervalMs = root.duration("interval", { minMs: 1000 }) ?? 60_000;
   const concurrency = root.integer("concurrency", { min: 1, max: 64 }) ?? 4;
   const monitoring = root.section("monitoring", { required: true });
-  const monitoringAddress = monitoring?.address("address", { required: true });
+  const monitoringAddress = monitoring?.address("address", { required: true, listener: true });
   monitoring?.noOtherKeys();
   root.noOtherKeys();
   p.finish();

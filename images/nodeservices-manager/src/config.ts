@@ -50,7 +50,10 @@ export function parseManagerSettings(env: Record<string, string | undefined>): M
   const distribution = root.string("IMAGE_DISTRIBUTION", image);
   const mirrorer = root.string("IMAGE_MIRRORER", image);
   const rootDir = root.path_("ROOT_DIR") ?? "/";
-  const healthAddress = root.address("HEALTH_ADDRESS") ?? { host: "0.0.0.0", port: 8097 };
+  const healthAddress = root.address("HEALTH_ADDRESS", { listener: true }) ?? {
+    host: "0.0.0.0",
+    port: 8097,
+  };
   const loopbackAddress = root.string("LOOPBACK_ADDRESS", {
     pattern: /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/,
     rule: "must be an IPv4 loopback address (127.x.y.z)",

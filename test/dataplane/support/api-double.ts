@@ -122,33 +122,29 @@ export class ApiDouble {
     const query = Object.fromEntries(url.searchParams);
     this.requests.push({ method: req.method ?? "", path: url.pathname, query });
     if (req.headers.authorization !== "Bearer double-token") {
-      res
-        .writeHead(401, { "content-type": "application/json" })
-        .end(
-          JSON.stringify({
-            kind: "Status",
-            apiVersion: "v1",
-            status: "Failure",
-            code: 401,
-            reason: "Unauthorized",
-          }),
-        );
+      res.writeHead(401, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          kind: "Status",
+          apiVersion: "v1",
+          status: "Failure",
+          code: 401,
+          reason: "Unauthorized",
+        }),
+      );
       return;
     }
     const m =
       /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?(secrets|nodes|pods)$/.exec(url.pathname) ?? undefined;
     if (!m || req.method !== "GET") {
-      res
-        .writeHead(404, { "content-type": "application/json" })
-        .end(
-          JSON.stringify({
-            kind: "Status",
-            apiVersion: "v1",
-            status: "Failure",
-            code: 404,
-            reason: "NotFound",
-          }),
-        );
+      res.writeHead(404, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          kind: "Status",
+          apiVersion: "v1",
+          status: "Failure",
+          code: 404,
+          reason: "NotFound",
+        }),
+      );
       return;
     }
     const ns = m[1];
@@ -189,15 +185,13 @@ export class ApiDouble {
       .filter(([k, o]) => k.startsWith(`${kind}/`) && this.#matches(filter, kind, o))
       .map(([, o]) => o);
     const listKind = { secrets: "SecretList", nodes: "NodeList", pods: "PodList" }[kind];
-    res
-      .writeHead(200, { "content-type": "application/json" })
-      .end(
-        JSON.stringify({
-          kind: listKind,
-          apiVersion: "v1",
-          metadata: { resourceVersion: String(this.#rv) },
-          items,
-        }),
-      );
+    res.writeHead(200, { "content-type": "application/json" }).end(
+      JSON.stringify({
+        kind: listKind,
+        apiVersion: "v1",
+        metadata: { resourceVersion: String(this.#rv) },
+        items,
+      }),
+    );
   }
 }
