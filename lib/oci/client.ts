@@ -929,11 +929,10 @@ export class RegistryClient {
     status?: number,
     code?: string,
   ): OciError {
-    const message = redactText(`${op} ${describeTarget(target)}: ${why}`, [
-      ...this.#secrets,
-      ...this.#tokens.tokens(),
-    ]);
-    return new OciError(kind, message, target, status, code);
+    const secrets = [...this.#secrets, ...this.#tokens.tokens()];
+    const reason = redactText(why, secrets);
+    const message = redactText(`${op} ${describeTarget(target)}: ${why}`, secrets);
+    return new OciError(kind, message, target, status, code, reason);
   }
 }
 

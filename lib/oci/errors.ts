@@ -39,6 +39,8 @@ export class OciError extends Error {
     readonly status?: number,
     /** First registry error code of the body (`MANIFEST_UNKNOWN`, `UNAUTHORIZED`, …). */
     readonly code?: string,
+    /** The message without its `<operation> <target>: ` prefix (for lists that show the target). */
+    readonly reason: string = message,
   ) {
     super(message);
   }
