@@ -1,0 +1,133 @@
+// containerd hosts directory for one host key: hosts.toml plus one CA file per mirror with a CA
+// (spec §8.2). Two renderings, chosen by ContainerdFlavor (docs/adr/0021-*):
+//
+//   platform  the platform's containerd, patched to understand `[host."…".auth]` (auth = base64)
+//             and `[[host."…".rewrite]]` (regex → replace on the repository path)
+//   stock     stock containerd ≥ 1.6: credentials as a static `Authorization: Basic …` header;
+//             no rewrite (stock containerd silently ignores it), so a Direct upstream is
+//             reachable only when its path ends in `system/deckhouse`: the prefix becomes the
+//             host URL's path with `override_path = true`. Anything else is refused, loudly.
+//
+// Both: `server` = `https://<host key>` restricted to push (docs/adr/0022-*), CA paths relative
+// to the host directory (containerd resolves them against it), `skip_verify` for http mirrors.
+import type { MirrorAuth, RegistryHost, RegistryMirror } from "../domain/bashible-config";
+import { renderTemplate } from "../templates";
+
+export type ContainerdFlavor = "platform" | "stock";
+export const CONTAINERD_FLAVORS: readonly ContainerdFlavor[] = ["platform", "stock"];
+
+/** The repository path every managed image reference uses. */
+const MANAGED_PATH = "system/deckhouse";
+
+export class NodeRenderError extends Error {
+  readonly field: string;
+  readonly rule: string;
+  constructor(field: string, rule: string) {
+    super(`${field}: ${rule}`);
+    this.name = "NodeRenderError";
+    this.field = field;
+    this.rule = rule;
+  }
+}
+
+export interface HostFile {
+  /** file name inside registry.d/<host key>/ */
+  name: string;
+  mode: "0600" | "0644";
+  content: string;
+}
+
+/** `<scheme>-<mirror host>-ca.crt`, beside hosts.toml (spec §8.2). */
+export function caFileName(mirror: Pick<RegistryMirror, "scheme" | "host">): string {
+  return `${mirror.scheme}-${mirror.host}-ca.crt`;
+}
+
+/** The value containerd sends: base64 of `user:password`, or the ready `auth`. */
+export function basicAuth(auth: MirrorAuth | undefined): string | undefined {
+  if (!auth) return undefined;
+  if (auth.username) {
+    return Buffer.from(`${auth.username}:${auth.password ?? ""}`).toString("base64");
+  }
+  return auth.auth;
+}
+
+interface MirrorView {
+  url: string;
+  overridePath: boolean;
+  skipVerify: boolean;
+  caFile: string;
+  auth: string;
+  authorization: string;
+  rewrites: { regex: string; replace: string }[];
+}
+
+function stockUrl(mirror: RegistryMirror, field: string): { url: string; overridePath: boolean } {
+  const base = `${mirror.scheme}://${mirror.host}`;
+  const rewrites = mirror.rewrites ?? [];
+  if (rewrites.length === 0) return { url: base, overridePath: false };
+  const [only] = rewrites;
+  if (rewrites.length === 1 && only && only.from === `^${MANAGED_PATH}`) {
+    const to = only.to.replace(/^\/+|\/+$/g, "");
+    if (to === MANAGED_PATH) return { url: base, overridePath: false };
+    if (to.endsWith(`/${MANAGED_PATH}`)) {
+      const prefix = to.slice(0, -`/${MANAGED_PATH}`.length);
+      return { url: `${base}/v2/${prefix}`, overridePath: true };
+    }
+  }
+  throw new NodeRenderError(
+    `${field}.rewrites`,
+    `stock containerd cannot rewrite repository paths (it ignores \`rewrite\`): only an upstream ` +
+      `path ending in ${MANAGED_PATH} is reachable (as an override_path prefix), got ` +
+      JSON.stringify(rewrites) +
+      "; use the platform containerd rendering",
+  );
+}
+
+function mirrorView(mirror: RegistryMirror, flavor: ContainerdFlavor, field: string): MirrorView {
+  const { url, overridePath } =
+    flavor === "stock"
+      ? stockUrl(mirror, field)
+      : { url: `${mirror.scheme}://${mirror.host}`, overridePath: false };
+  const basic = basicAuth(mirror.auth) ?? "";
+  return {
+    url,
+    overridePath,
+    skipVerify: mirror.scheme === "http",
+    caFile: mirror.ca && mirror.scheme === "https" ? caFileName(mirror) : "",
+    auth: flavor === "platform" ? basic : "",
+    authorization: flavor === "stock" && basic ? `Basic ${basic}` : "",
+    rewrites:
+      flavor === "platform"
+        ? (mirror.rewrites ?? []).map(r => ({ regex: r.from, replace: r.to }))
+        : [],
+  };
+}
+
+/** hosts.toml for one host key. */
+export function renderHostsToml(key: string, host: RegistryHost, flavor: ContainerdFlavor): string {
+  const field = `hosts[${JSON.stringify(key)}]`;
+  return renderTemplate("node/hosts.toml", {
+    key,
+    flavor,
+    server: `https://${key}`,
+    mirrors: host.mirrors.map((m, i) => mirrorView(m, flavor, `${field}.mirrors[${i}]`)),
+  });
+}
+
+/** Every file of registry.d/<key>/: hosts.toml (0600: it holds credentials) and the CA files. */
+export function hostDirectoryFiles(
+  key: string,
+  host: RegistryHost,
+  flavor: ContainerdFlavor,
+): HostFile[] {
+  const files: HostFile[] = [
+    { name: "hosts.toml", mode: "0600", content: renderHostsToml(key, host, flavor) },
+  ];
+  for (const mirror of host.mirrors) {
+    if (mirror.ca && mirror.scheme === "https") {
+      const content = mirror.ca.endsWith("\n") ? mirror.ca : `${mirror.ca}\n`;
+      files.push({ name: caFileName(mirror), mode: "0644", content });
+    }
+  }
+  return files;
+}
