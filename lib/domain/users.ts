@@ -51,7 +51,8 @@ export type UsersState = Partial<Record<UserValuesKey, RegistryUser>>;
 
 /** A `registry-user-<name>` Secret as the orchestrator's users binding projects it. */
 export interface UserSecretSnapshot {
-  secretName: string;
+  /** When given, it must be `registry-user-<name>` of the user asked for, or the Secret is ignored. */
+  secretName?: string;
   name: string;
   password: string;
   passwordHash: string;
@@ -172,7 +173,8 @@ export async function ensureUser(
   const usable = (u: RegistryUser | undefined): u is RegistryUser =>
     u !== undefined && u.name === name && !isBlank(u.password);
   const fromSecret: RegistryUser | undefined =
-    inputs.secret !== undefined && inputs.secret.secretName === userSecretName(name)
+    inputs.secret !== undefined &&
+    (inputs.secret.secretName === undefined || inputs.secret.secretName === userSecretName(name))
       ? {
           name: inputs.secret.name,
           password: inputs.secret.password,

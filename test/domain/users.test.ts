@@ -109,6 +109,9 @@ describe("ensureUser (spec §12 processUser, §21.6)", () => {
     expect(othersSecret.source).toBe("generated");
     const misfiled = await ensureUser("ro", { secret: secretOf(ro, "registry-user-rw") }, random);
     expect(misfiled.source).toBe("generated");
+    // a snapshot handed over for this user without its Secret name is taken
+    const { secretName: _name, ...unnamed } = secretOf(ro);
+    expect((await ensureUser("ro", { secret: unnamed }, random)).source).toBe("secret");
   });
 
   it("stateChecked: a well-formed state hash is trusted without a bcrypt check", async () => {
