@@ -1,0 +1,71 @@
+// Checker init hook (spec §10.1): once per module start — while
+// `registry.internal.checker.initialized` is false — restore the checker's state and params
+// from Secret d8-system/registry-checker-state. A damaged state starts empty; params that fail
+// validation are reset to empty; both are logged, neither fails the run: the loop and the
+// orchestrator rebuild what is missing.
+import { parse, YAMLError } from "yaml";
+import { EMPTY_PARAMS, parseCheckerParams, type CheckerParams } from "../lib/checker/params";
+import {
+  EMPTY_STATE,
+  parseCheckerState,
+  stateToValues,
+  type CheckerState,
+} from "../lib/checker/state";
+import { defineHook } from "../lib/runtime/define-hook";
+import { isRecord } from "../lib/runtime/narrow";
+import { stateSecret, STATE_SECRET } from "./checker/bindings";
+import { INITIALIZED_PATH, PARAMS_PATH, paramsToValues, STATE_PATH } from "./checker/values";
+
+/** A YAML error without the document excerpt the parser adds (it may show a password). */
+function describe(err: unknown): string {
+  if (err instanceof YAMLError) {
+    const at = err.linePos?.[0];
+    return `invalid YAML (${err.code}${at ? ` at line ${at.line}, column ${at.col}` : ""})`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export default defineHook({
+  name: "checker-init",
+  queue: "/modules/registry/checker/init",
+  kubernetes: { state: stateSecret },
+  handler: ({ snapshots, values, log }) => {
+    if (values.get(INITIALIZED_PATH) === true) return;
+    log.info("Checker state not initialized, trying to restore it from the secret");
+    let state: CheckerState = EMPTY_STATE;
+    let params: CheckerParams = EMPTY_PARAMS;
+    const secret = snapshots.state[0];
+    if (!secret) {
+      log.info(`Secret ${STATE_SECRET} not found: starting with an empty checker state`);
+    } else {
+      if (secret.state) {
+        try {
+          state = parseCheckerState(parse(secret.state), "secret state");
+        } catch (err) {
+          log.warn("Cannot restore checker state from the secret: starting empty", {
+            error: describe(err),
+          });
+        }
+      }
+      if (secret.params) {
+        try {
+          const raw: unknown = parse(secret.params);
+          if (isRecord(raw) && isRecord(raw.registries)) {
+            for (const r of Object.values(raw.registries)) {
+              if (isRecord(r) && typeof r.password === "string") log.addSecret(r.password);
+            }
+          }
+          params = parseCheckerParams(raw, "secret params");
+        } catch (err) {
+          log.warn("Checker params from the secret failed validation: reset to empty", {
+            error: describe(err),
+          });
+        }
+      }
+      log.info(`Checker state restored from Secret ${STATE_SECRET}`);
+    }
+    values.set(STATE_PATH, stateToValues(state));
+    values.set(PARAMS_PATH, paramsToValues(params));
+    values.set(INITIALIZED_PATH, true);
+  },
+});

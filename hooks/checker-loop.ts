@@ -1,0 +1,105 @@
+// Checker loop hook (spec §10.2): every 10 s, check that each registry of
+// `registry.internal.checker.params` holds the images the cluster needs, report
+// `registry.internal.checker.state.{version, ready, message}` for the orchestrator, and persist
+// state and params in Secret d8-system/registry-checker-state when they changed.
+//
+// The orchestrator reads the result: `state.version === params.version && state.ready` means the
+// images are there; `state.message` is what it shows in `RegistryContainsRequiredImages`.
+import { openOciSession } from "../lib/checker/oci-session";
+import { parseCheckerParams } from "../lib/checker/params";
+import { collectRequiredImages } from "../lib/checker/required-images";
+import { parseCheckerState, stateToValues } from "../lib/checker/state";
+import {
+  DEFAULT_OPTIONS,
+  runTick,
+  type CheckerDeps,
+  type CheckerOptions,
+} from "../lib/checker/tick";
+import { defineHook } from "../lib/runtime/define-hook";
+import { isDeepStrictEqual } from "node:util";
+import { criticalModules, deckhouseDeployment, stateSecretForLoop } from "./checker/bindings";
+import {
+  INITIALIZED_PATH,
+  MODULE_DIGESTS_PATH,
+  PARAMS_PATH,
+  secretDocuments,
+  STATE_PATH,
+  stateSecretObject,
+} from "./checker/values";
+
+export interface CheckerLoopOptions extends CheckerOptions {
+  /** Clock and registry sessions; default: the system clock and lib/oci. */
+  deps?: Partial<CheckerDeps>;
+}
+
+const bindings = {
+  modules: criticalModules,
+  deckhouse: deckhouseDeployment,
+  state: stateSecretForLoop,
+};
+
+/** The loop hook with its budget, retry delay, workers per registry (3) or I/O given. */
+export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
+  const { deps: given, ...tickOptions } = options;
+  const budgetMs = tickOptions.budgetMs ?? DEFAULT_OPTIONS.budgetMs;
+  const deps: CheckerDeps = {
+    now: given?.now ?? (() => new Date()),
+    openRegistry: given?.openRegistry ?? ((_name, params) => openOciSession(params, budgetMs)),
+  };
+  return defineHook({
+    name: "checker-loop",
+    queue: "/modules/registry/checker/loop",
+    kubernetes: bindings,
+    schedule: [
+      {
+        name: "checker loop every 10 sec",
+        crontab: "*/10 * * * * *",
+        includeSnapshotsFrom: Object.keys(bindings),
+      },
+    ],
+    handler: async ({ snapshots, values, log, kubernetes }) => {
+      // the init hook restores state from the secret first; before that, writing would lose it
+      if (values.get(INITIALIZED_PATH) !== true) {
+        log.debug("checker not initialized yet: skipping this tick");
+        return;
+      }
+      const params = parseCheckerParams(values.get(PARAMS_PATH));
+      for (const r of Object.values(params.registries)) log.addSecret(r.password);
+      const previous = parseCheckerState(values.get(STATE_PATH));
+      const started = Date.now();
+      const result = await runTick(
+        previous,
+        params,
+        () =>
+          collectRequiredImages({
+            modules: snapshots.modules.filter((m): m is string => m !== null),
+            digests: values.get(MODULE_DIGESTS_PATH),
+            deckhouse: snapshots.deckhouse[0],
+          }),
+        deps,
+        tickOptions,
+      );
+      for (const e of result.events) log.info(`checker: ${e.event}`, { ...e });
+      const { state } = result;
+      if (state.ready !== previous.ready || result.checked > 0) {
+        log.info("Checker loop done", {
+          checked: result.checked,
+          found: result.found,
+          ready: state.ready,
+          message: state.message,
+          durationMs: Date.now() - started,
+        });
+      }
+      const next = stateToValues(state);
+      if (!isDeepStrictEqual(next, stateToValues(previous))) values.set(STATE_PATH, next);
+
+      const docs = secretDocuments(state, params);
+      const stored = snapshots.state[0];
+      if (stored?.state !== docs.state || stored?.params !== docs.params) {
+        kubernetes.createOrUpdate(stateSecretObject(docs));
+      }
+    },
+  });
+}
+
+export default createCheckerLoopHook();

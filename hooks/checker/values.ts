@@ -1,0 +1,45 @@
+// Where the checker lives in values, and its secret (spec §3.3, §9): the one place both checker
+// hooks and their tests take these names from.
+import { stringify } from "yaml";
+import type { CheckerParams } from "../../lib/checker/params";
+import { stateToValues, type CheckerState } from "../../lib/checker/state";
+import type { KubeObject } from "../../lib/runtime/types";
+import { NAMESPACE, STATE_SECRET } from "./bindings";
+
+export const CHECKER_PATH = "registry.internal.checker";
+export const INITIALIZED_PATH = `${CHECKER_PATH}.initialized`;
+export const PARAMS_PATH = `${CHECKER_PATH}.params`;
+export const STATE_PATH = `${CHECKER_PATH}.state`;
+export const MODULE_DIGESTS_PATH = "global.modulesImages.digests";
+
+/** Values form of params: the schema's layout, optional fields left out when empty. */
+export function paramsToValues(params: CheckerParams): Record<string, unknown> {
+  return {
+    registries: params.registries,
+    ...(params.version ? { version: params.version } : {}),
+    checkMode: params.checkMode,
+  };
+}
+
+/** The two YAML documents of the checker state secret. */
+export function secretDocuments(state: CheckerState, params: CheckerParams) {
+  return {
+    state: stringify(stateToValues(state), { lineWidth: 0 }),
+    params: stringify(paramsToValues(params), { lineWidth: 0 }),
+  };
+}
+
+export function stateSecretObject(docs: { state: string; params: string }): KubeObject {
+  const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "registry-checker/state",
+    metadata: {
+      name: STATE_SECRET,
+      namespace: NAMESPACE,
+      labels: { heritage: "deckhouse", module: "registry" },
+    },
+    data: { state: b64(docs.state), params: b64(docs.params) },
+  };
+}
