@@ -4,15 +4,25 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
-import { CliError, render } from "./render";
+import type { KubeObject } from "../lib/runtime/types";
+import { CliError, render, simulate } from "./render";
 
 const USAGE = `Usage:
-  registry-module render --cluster FILE [--values FILE] [-o yaml|json]
+  registry-module render   --cluster FILE [--values FILE] [-o yaml|json]
+  registry-module simulate --cluster FILE [--values FILE] [--then FILE]... [--max-runs N] [-o yaml|json]
 
     --cluster FILE   Kubernetes objects (multi-document YAML or a List): nodes, ModuleConfig
-                     deckhouse (spec.settings.registry), secrets …
-    --values FILE    global values, as {global: {clusterConfiguration: …, …}}
+                     deckhouse (spec.settings.registry), secrets, the deckhouse leader pod …
+    --values FILE    global values, as {global: {clusterConfiguration: …, modulesImages: …}}
+    --then FILE      simulate: objects applied once the previous state converged (e.g. a new
+                     ModuleConfig deckhouse); repeatable, in order
+    --max-runs N     simulate: module runs allowed per stage before giving up (default 200)
     -o, --output     yaml (default) or json
+
+  render prints the objects the module makes Helm apply for that cluster (one module run).
+  simulate runs the module until it converges, playing nodes, deckhouse-controller, the
+  Deployment controller, kubelet and the checker; it prints the final cluster (every object)
+  on stdout and one JSON line per run on stderr, and exits 3 if a stage does not converge.
 `;
 
 /** The module directory: the repository root from source or from dist/cli. */
@@ -26,13 +36,28 @@ function moduleDir(): string {
   throw new CliError(`cannot find the module directory (module.yaml, openapi/) above ${here}`);
 }
 
+function print(objects: readonly KubeObject[], output: string): void {
+  if (output === "json") {
+    process.stdout.write(
+      JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2) + "\n",
+    );
+  } else {
+    process.stdout.write(objects.map(o => stringify(o)).join("---\n"));
+  }
+}
+
+function disabled(reason: string): number {
+  process.stderr.write(`module registry is disabled: ${reason || "enabled script said false"}\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
-  if (command !== "render") {
+  if (command !== "render" && command !== "simulate") {
     process.stderr.write(`unknown command "${command}"\n${USAGE}`);
     return 2;
   }
@@ -42,29 +67,46 @@ async function main(argv: string[]): Promise<number> {
       cluster: { type: "string" },
       values: { type: "string" },
       output: { type: "string", short: "o", default: "yaml" },
+      ...(command === "simulate"
+        ? { then: { type: "string", multiple: true }, "max-runs": { type: "string" } }
+        : {}),
     },
     strict: true,
   });
-  if (!opts.cluster) throw new CliError("render: --cluster FILE is required");
-  if (opts.output !== "yaml" && opts.output !== "json") {
-    throw new CliError(`render: -o must be yaml or json, got "${opts.output}"`);
+  if (!opts.cluster) throw new CliError(`${command}: --cluster FILE is required`);
+  const output = String(opts.output);
+  if (output !== "yaml" && output !== "json") {
+    throw new CliError(`${command}: -o must be yaml or json, got "${output}"`);
   }
-  const result = await render({
-    clusterFile: opts.cluster,
-    valuesFile: opts.values,
-    moduleDir: moduleDir(),
-  });
-  if (!result.enabled) {
-    process.stderr.write(
-      `module registry is disabled: ${result.reason || "enabled script said false"}\n`,
-    );
+  const input = { clusterFile: opts.cluster, valuesFile: opts.values, moduleDir: moduleDir() };
+  if (command === "render") {
+    const r = await render(input);
+    if (!r.enabled) return disabled(r.reason);
+    print(r.objects ?? [], output);
     return 0;
   }
-  process.stdout.write(
-    opts.output === "json"
-      ? JSON.stringify(result.values, null, 2) + "\n"
-      : stringify(result.values),
-  );
+  const maxRunsText = (opts as { "max-runs"?: string })["max-runs"] ?? "200";
+  const maxRuns = Number(maxRunsText);
+  if (!Number.isInteger(maxRuns) || maxRuns < 1) {
+    throw new CliError(`simulate: --max-runs must be a positive integer, got "${maxRunsText}"`);
+  }
+  const r = await simulate({
+    ...input,
+    then: (opts as { then?: string[] }).then ?? [],
+    maxRuns,
+    onRun: record => process.stderr.write(JSON.stringify(record) + "\n"),
+  });
+  if (!r.enabled) return disabled(r.reason);
+  const result = r.result;
+  if (!result) return 0;
+  print(result.objects, output);
+  if (!result.converged) {
+    const stuck = result.stuck;
+    process.stderr.write(
+      `registry-module: did not converge; stuck at ${stuck ? `${stuck.type}: ${stuck.message ?? ""}` : "Ready"}\n`,
+    );
+    return 3;
+  }
   return 0;
 }
 

@@ -1,31 +1,29 @@
-// `registry-module render`: what the module computes for a cluster, like `helm template` for a
-// chart. One module run as addon-operator would do it: the `enabled` script, then for each hook
-// Synchronization and beforeHelm over the given objects. Until the module has templates, the
-// output is the module's computed values.
+// `registry-module render` and `simulate`: what the module does to a cluster, on this machine.
+//   render   — one ModuleRun (the `enabled` script, then every hook on beforeHelm): the objects
+//              Helm would apply, like `helm template` for a chart;
+//   simulate — ModuleRuns until the module converges, with the other actors of the cluster
+//              played in between (lib/simulate), optionally through a sequence of changes.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { hooks } from "../hooks/index";
-import { createHookTest } from "../lib/harness/index";
 import { parseObjects } from "../lib/harness/cluster";
 import { runEnabledScript } from "../lib/harness/enabled";
 import { parseYaml } from "../lib/openapi/yaml";
 import type { KubeObject } from "../lib/runtime/types";
+import type { RunRecord, SimulationResult } from "../lib/simulate/simulate";
+import { Simulation } from "../lib/simulate/simulate";
 
 export class CliError extends Error {
   override name = "CliError";
 }
 
-export interface RenderInput {
+export interface ModuleInput {
   clusterFile: string;
-  valuesFile?: string;
+  valuesFile?: string | undefined;
   moduleDir: string;
 }
 
-export interface RenderResult {
-  enabled: boolean;
-  reason?: string;
-  values?: Record<string, unknown>;
-}
+export type Enabled = { enabled: true } | { enabled: false; reason: string };
 
 function readGlobalValues(file: string | undefined): Record<string, unknown> {
   if (file === undefined) return {};
@@ -45,37 +43,66 @@ function readGlobalValues(file: string | undefined): Record<string, unknown> {
   return (global ?? {}) as Record<string, unknown>;
 }
 
-function moduleSettings(objects: KubeObject[]): Record<string, unknown> {
+function readObjects(file: string, flag: string): KubeObject[] {
+  try {
+    return parseObjects(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new CliError(`${flag} ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** ModuleConfig/registry's settings, as addon-operator passes them to the module. */
+function moduleSettings(objects: readonly KubeObject[]): Record<string, unknown> {
   const mc = objects.find(o => o.kind === "ModuleConfig" && o.metadata.name === "registry");
   const settings = (mc?.spec as { settings?: unknown } | undefined)?.settings;
   return settings && typeof settings === "object" ? (settings as Record<string, unknown>) : {};
 }
 
-export async function render(input: RenderInput): Promise<RenderResult> {
-  const objects = parseObjects(readFileSync(input.clusterFile, "utf8"));
+async function start(
+  input: ModuleInput,
+  onRun?: (record: RunRecord) => void,
+): Promise<Simulation | Enabled> {
+  const objects = readObjects(input.clusterFile, "--cluster");
   const globalValues = readGlobalValues(input.valuesFile);
-  const enabled = runEnabledScript(join(input.moduleDir, "enabled"), {
+  const verdict = runEnabledScript(join(input.moduleDir, "enabled"), {
     global: globalValues,
     registry: {},
   });
-  if (!enabled.enabled) return { enabled: false, reason: enabled.reason };
+  if (!verdict.enabled) return { enabled: false, reason: verdict.reason };
+  return Simulation.start({
+    objects,
+    globalValues,
+    hooks,
+    openapiDir: join(input.moduleDir, "openapi"),
+    configValues: moduleSettings(objects),
+    ...(onRun ? { onRun } : {}),
+  });
+}
 
-  let moduleValues: Record<string, unknown> = {};
-  for (const hook of hooks) {
-    const f = await createHookTest({
-      hook,
-      openapiDir: join(input.moduleDir, "openapi"),
-      globalValues,
-      configValues: moduleSettings(objects),
-      values: moduleValues,
-    });
-    for (const run of [f.kubeStateSet(objects), f.generateBeforeHelmContext()]) {
-      if (run.length === 0) continue;
-      const result = await f.runHook(run);
-      if (!result.ok)
-        throw new CliError(`hook ${hook.name} failed: ${result.error ?? "unknown error"}`);
-    }
-    moduleValues = f.values().registry as Record<string, unknown>;
+export async function render(input: ModuleInput): Promise<Enabled & { objects?: KubeObject[] }> {
+  const sim = await start(input);
+  if (!(sim instanceof Simulation)) return sim;
+  return { enabled: true, objects: await sim.moduleRun() };
+}
+
+export interface SimulateInput extends ModuleInput {
+  /** Files of objects applied, in order, each after the previous state converged. */
+  then: string[];
+  maxRuns: number;
+  onRun: (record: RunRecord) => void;
+}
+
+export async function simulate(
+  input: SimulateInput,
+): Promise<Enabled & { result?: SimulationResult }> {
+  const sim = await start(input, input.onRun);
+  if (!(sim instanceof Simulation)) return sim;
+  const stages = [undefined, ...input.then];
+  let result: SimulationResult | undefined;
+  for (const file of stages) {
+    if (file !== undefined) sim.apply(readObjects(file, "--then"));
+    result = await sim.converge(sim.runs.length + input.maxRuns);
+    if (!result.converged) break;
   }
-  return { enabled: true, values: { registry: moduleValues } };
+  return { enabled: true, ...(result ? { result } : {}) };
 }

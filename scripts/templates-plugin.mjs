@@ -23,7 +23,7 @@ export function precompiledModule(templatesDir, helpersPath) {
     return `  ${JSON.stringify(name)}: env.template(${spec}),`;
   });
   return [
-    `import Runtime from "handlebars/runtime";`,
+    `import Runtime from "handlebars/runtime.js";`,
     `import { helpers } from ${JSON.stringify(helpersPath)};`,
     `const env = Runtime.create();`,
     `env.registerHelper(helpers);`,

@@ -33,8 +33,8 @@ export interface SimulationOptions {
   openapiDir: string;
   maxRuns?: number;
   onRun?: (record: RunRecord) => void;
-  /** Values the module starts with (a cluster that already ran the module). */
-  values?: Record<string, unknown>;
+  /** The module's own settings (ModuleConfig/registry spec.settings). */
+  configValues?: Record<string, unknown>;
 }
 
 export interface SimulationResult {
@@ -66,11 +66,9 @@ export class Simulation {
   readonly runs: RunRecord[] = [];
   #tests: HookTest[] = [];
   #released = new Set<string>();
-  #moduleValues: Record<string, unknown>;
 
   private constructor(private readonly options: SimulationOptions) {
     for (const o of options.objects) this.world.set(keyOf(o), structuredClone(o));
-    this.#moduleValues = structuredClone(options.values ?? {});
   }
 
   static async start(options: SimulationOptions): Promise<Simulation> {
@@ -81,7 +79,7 @@ export class Simulation {
           hook,
           openapiDir: options.openapiDir,
           globalValues: options.globalValues,
-          values: sim.#moduleValues,
+          configValues: options.configValues ?? {},
         }),
       );
     }
@@ -104,8 +102,11 @@ export class Simulation {
     return this.#tests[0]?.values() ?? {};
   }
 
-  /** One ModuleRun plus the actors' response. */
-  async round(): Promise<RunRecord> {
+  /**
+   * One ModuleRun: every hook on beforeHelm (values passed from hook to hook), the cluster
+   * changes the hooks asked for, then Helm applying the rendered objects. Returns the manifests.
+   */
+  async moduleRun(): Promise<KubeObject[]> {
     let values: Record<string, unknown> | undefined;
     for (const f of this.#tests) {
       if (values) f.valuesSet("registry", values.registry);
@@ -117,19 +118,23 @@ export class Simulation {
       for (const o of f.cluster.all()) this.world.set(keyOf(o), o);
       values = f.values();
     }
-    const registry = (values?.registry ?? {}) as {
-      internal?: { manifests?: KubeObject[]; checker?: { params?: unknown } };
-    };
-    this.#helmApply(registry.internal?.manifests ?? []);
+    const registry = (values?.registry ?? {}) as { internal?: { manifests?: KubeObject[] } };
+    const manifests = registry.internal?.manifests ?? [];
+    this.#helmApply(manifests);
+    for (const f of this.#tests) if (values) f.valuesSet("registry", values.registry);
+    return manifests;
+  }
+
+  /** One ModuleRun plus the actors' response. */
+  async round(): Promise<RunRecord> {
+    await this.moduleRun();
+    const registry = this.values().registry as { internal?: { checker?: { params?: unknown } } };
     nodesApplyBashible(this.world);
     deckhouseFollowsRegistry(this.world);
     deploymentsRollOut(this.world);
     mastersRunNodeServices(this.world);
     const report = checkerReportsReady(registry.internal?.checker?.params);
-    for (const f of this.#tests) {
-      if (values) f.valuesSet("registry", values.registry);
-      if (report) f.valuesSet("registry.internal.checker.state", report);
-    }
+    if (report) for (const f of this.#tests) f.valuesSet("registry.internal.checker.state", report);
     const o = this.orchestrator;
     const record: RunRecord = {
       run: this.runs.length + 1,

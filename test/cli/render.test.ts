@@ -1,69 +1,59 @@
-// `registry-module render` as a user runs it: the built CLI (dist/cli), real files.
+// `registry-module render` and `simulate` as a user runs them: the built CLI (dist/cli), files.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { KubeObject } from "../../lib/runtime/types";
 import { requireBuild } from "../contract/built";
 import { cluster } from "../fixtures/clusters/generate";
 
 const CLI = "dist/cli/registry-module.mjs";
+const VALUES = ["--values", "examples/values.yaml"];
 
 function cli(...args: string[]) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
 }
 
-function clusterFile(registry: Record<string, unknown>): string {
+function clusterFile(registry: Record<string, unknown>, mutate?: (o: KubeObject) => void): string {
   const dir = mkdtempSync(join(tmpdir(), "render-"));
   const file = join(dir, "cluster.yaml");
-  writeFileSync(
-    file,
-    cluster({ nodes: 4, masters: 1, registry })
-      .map(o => stringify(o))
-      .join("---\n"),
-  );
+  const objects = cluster({ nodes: 4, masters: 1, registry });
+  if (mutate) objects.forEach(mutate);
+  writeFileSync(file, objects.map(o => stringify(o)).join("---\n"));
   return file;
 }
+
+const docs = (text: string) => parseAllDocuments(text).map(d => d.toJS() as KubeObject);
+const names = (objects: KubeObject[]) => objects.map(o => `${o.kind}/${o.metadata.name}`).sort();
 
 beforeAll(requireBuild);
 
 describe("registry-module render", () => {
-  it("prints the computed values for the example cluster", () => {
-    const r = cli(
-      "render",
-      "--cluster",
-      "examples/cluster.yaml",
-      "--values",
-      "examples/values.yaml",
-    );
+  it("prints the objects Helm would apply for the example cluster", () => {
+    const r = cli("render", "--cluster", "examples/cluster.yaml", ...VALUES);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    const out = parse(r.stdout) as {
-      registry: { internal: { orchestrator: { hash: string; state: unknown } } };
-    };
-    expect(out.registry.internal.orchestrator.hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(out.registry.internal.orchestrator.state).toMatchObject({ mode: "Unmanaged" });
+    const objects = docs(r.stdout);
+    expect(names(objects)).toEqual([
+      "Secret/registry-state",
+      "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse",
+      "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse",
+    ]);
+    const state = objects.find(o => o.metadata.name === "registry-state");
+    const data = state?.data as Record<string, string>;
+    expect(Buffer.from(data.mode ?? "", "base64").toString()).toBe("Unmanaged");
   });
 
-  it("-o json prints the same document as JSON", () => {
-    const yaml = cli(
-      "render",
-      "--cluster",
-      "examples/cluster.yaml",
-      "--values",
-      "examples/values.yaml",
-    );
-    const json = cli(
-      "render",
-      "--cluster",
-      "examples/cluster.yaml",
-      "--values",
-      "examples/values.yaml",
-      "-o",
-      "json",
-    );
-    expect(JSON.parse(json.stdout)).toEqual(parse(yaml.stdout));
+  it("-o json prints the same objects as a List", () => {
+    const yaml = cli("render", "--cluster", "examples/cluster.yaml", ...VALUES);
+    const json = cli("render", "--cluster", "examples/cluster.yaml", ...VALUES, "-o", "json");
+    // registry-state carries condition timestamps of its own run: compare everything else
+    const stable = (objects: KubeObject[]) =>
+      objects.map(o => (o.metadata.name === "registry-state" ? { ...o, data: {} } : o));
+    const items = (JSON.parse(json.stdout) as { items: KubeObject[] }).items;
+    expect(stable(items)).toEqual(stable(docs(yaml.stdout)));
   });
 
   it("says the module is disabled where the enabled script says so, and prints nothing", () => {
@@ -75,22 +65,79 @@ describe("registry-module render", () => {
     );
   });
 
-  it("fails with the settings rule's message on invalid settings", () => {
-    const file = clusterFile({ mode: "Proxy", proxy: { imagesRepo: "r.example/d", ttl: "1m" } });
-    const r = cli("render", "--cluster", file, "--values", "examples/values.yaml");
-    expect(r.status).toBe(1);
-    expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("registry.proxy.ttl");
-  });
+  it.each(["render", "simulate"])(
+    "%s fails with the settings rule's message on invalid settings",
+    cmd => {
+      const file = clusterFile({ mode: "Proxy", proxy: { imagesRepo: "r.example/d", ttl: "1m" } });
+      const r = cli(cmd, "--cluster", file, ...VALUES);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toContain("registry.proxy.ttl");
+    },
+  );
 
   it.each([
     [["render"], "--cluster FILE is required"],
     [["render", "--cluster", "examples/cluster.yaml", "-o", "xml"], "-o must be yaml or json"],
     [["render", "--bogus"], "Unknown option '--bogus'"],
+    [["render", "--cluster", "examples/cluster.yaml", "--then", "x"], "Unknown option '--then'"],
+    [
+      ["simulate", "--cluster", "examples/cluster.yaml", "--max-runs", "0"],
+      "--max-runs must be a positive integer",
+    ],
     [["frobnicate"], 'unknown command "frobnicate"'],
   ])("refuses bad usage %j with a clear message", (args, message) => {
     const r = cli(...args);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(message);
+  });
+});
+
+describe("registry-module simulate", () => {
+  it("runs the example switch (legacy Unmanaged → Direct → Proxy) to convergence", () => {
+    const r = cli(
+      "simulate",
+      "--cluster",
+      "examples/cluster.yaml",
+      ...VALUES,
+      "--then",
+      "examples/switch-to-direct.yaml",
+      "--then",
+      "examples/switch-to-proxy.yaml",
+    );
+    expect(r.status, r.stderr.slice(-500)).toBe(0);
+    const runs = r.stderr
+      .trim()
+      .split("\n")
+      .map(
+        l => JSON.parse(l) as { run: number; mode: string; target_mode: string; ready: boolean },
+      );
+    expect(runs.map(x => x.run)).toEqual(runs.map((_, i) => i + 1));
+    expect(runs.some(x => x.target_mode === "Direct" && !x.ready)).toBe(true);
+    expect(runs.at(-1)).toMatchObject({ mode: "Proxy", target_mode: "Proxy", ready: true });
+    const objects = docs(r.stdout);
+    expect(names(objects)).toContain("DaemonSet/registry-nodeservices-manager");
+    expect(names(objects)).toContain("ModuleConfig/deckhouse");
+    expect(names(objects)).not.toContain("Deployment/registry-incluster-proxy");
+  });
+
+  it("exits 3 naming the stuck condition when the cluster cannot converge", () => {
+    // a node with custom containerd registry configuration blocks the preflight for good
+    const file = clusterFile(
+      { mode: "Direct", direct: { imagesRepo: "r.example/deckhouse/ee" } },
+      o => {
+        if (o.kind === "Node" && o.metadata.name === "worker-0") {
+          o.metadata.labels = {
+            ...o.metadata.labels,
+            "node.deckhouse.io/containerd-config-registry": "custom",
+          };
+        }
+      },
+    );
+    const r = cli("simulate", "--cluster", file, ...VALUES, "--max-runs", "6");
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain("stuck at ContainerdConfigPreflightReady");
+    expect(r.stderr).toContain("worker-0: has custom toml merge containerd configuration");
+    expect(parse(r.stdout.split("---\n")[0] ?? "")).toBeTruthy();
   });
 });
