@@ -29,7 +29,10 @@ export default defineHook({
   name: "checker-init",
   queue: "/modules/registry/checker/init",
   kubernetes: { state: stateSecret },
-  handler: ({ snapshots, values, log }) => {
+  handler: ({ bindingContexts, snapshots, values, log }) => {
+    // restore only from a run that carries the secret's snapshot (its Synchronization): a run
+    // without it cannot tell "no secret" from "not delivered" and would reset the params
+    if (!bindingContexts.some(c => c.binding === "state")) return;
     if (values.get(INITIALIZED_PATH) === true) return;
     log.info("Checker state not initialized, trying to restore it from the secret");
     let state: CheckerState = EMPTY_STATE;

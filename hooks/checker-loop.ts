@@ -32,6 +32,8 @@ export interface CheckerLoopOptions extends CheckerOptions {
   deps?: Partial<CheckerDeps>;
 }
 
+export const SCHEDULE_NAME = "checker loop every 10 sec";
+
 const bindings = {
   modules: criticalModules,
   deckhouse: deckhouseDeployment,
@@ -52,12 +54,15 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
     kubernetes: bindings,
     schedule: [
       {
-        name: "checker loop every 10 sec",
+        name: SCHEDULE_NAME,
         crontab: "*/10 * * * * *",
         includeSnapshotsFrom: Object.keys(bindings),
       },
     ],
-    handler: async ({ snapshots, values, log, kubernetes }) => {
+    handler: async ({ bindingContexts, snapshots, values, log, kubernetes }) => {
+      // only the schedule ticks: a run for anything else (a lifecycle run of a simulator) is
+      // not a tick and must not spend a 30 s budget
+      if (!bindingContexts.some(c => c.binding === SCHEDULE_NAME)) return;
       // the init hook restores state from the secret first; before that, writing would lose it
       if (values.get(INITIALIZED_PATH) !== true) {
         log.debug("checker not initialized yet: skipping this tick");

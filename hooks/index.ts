@@ -1,7 +1,9 @@
 // Every hook of the module, in the order `hook list` numbers them. Keep the order stable: the
 // batch protocol addresses hooks by index.
 import type { AnyHook } from "../lib/runtime/define-hook";
+import checkerInit from "./checker-init";
+import checkerLoop from "./checker-loop";
 import orchestrator from "./orchestrator";
 import render from "./render";
 
-export const hooks: readonly AnyHook[] = [orchestrator, render];
+export const hooks: readonly AnyHook[] = [orchestrator, render, checkerInit, checkerLoop];

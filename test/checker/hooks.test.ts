@@ -76,6 +76,12 @@ describe("checker-init", () => {
     });
   });
 
+  it("a run without the secret's snapshot (not its binding) restores nothing", async () => {
+    const r = await f.runHook([{ binding: "beforeHelm" }]);
+    expect(r.ok).toBe(true);
+    expect(r.valuesPatch).toEqual([]);
+  });
+
   it("without a secret: empty state and params, initialized", async () => {
     f.kubeStateSet([]);
     const r = await f.runHook();
@@ -194,6 +200,13 @@ describe("checker-loop", () => {
       ["deckhouse", [], false],
       ["state", [], false],
     ]);
+  });
+
+  it("only schedule runs are ticks", async () => {
+    const r = await f.runHook([{ binding: "beforeHelm" }]);
+    expect(r.ok).toBe(true);
+    expect(r.valuesPatch).toEqual([]);
+    expect(seen).toEqual([]);
   });
 
   it("does nothing before the init hook has run", async () => {
