@@ -9,6 +9,12 @@ import type { KubeObject } from "../runtime/types";
 import type { State } from "../orchestrator/state";
 import type { UserKey } from "../orchestrator/deps";
 import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
+import type { GatewayConfig } from "../../images/gateway/src/config";
+import {
+  DEFAULT_LOCAL_PATH,
+  DEFAULT_REALM,
+  formatGatewayConfig,
+} from "../../images/gateway/src/config";
 
 export interface ModuleValues {
   global: Record<string, unknown>;
@@ -170,32 +176,33 @@ function mastersCount(values: ModuleValues): number {
   return typeof n === "number" && n > 0 ? n : 1;
 }
 
-/** The gateway's config for the in-cluster proxy (format: images/gateway, docs/dataplane.md). */
+/** The gateway's config for the in-cluster proxy, written by the gateway's own formatter. */
 export function inClusterProxyGatewayConfig(proxy: InClusterProxyState): Record<string, unknown> {
   const { config } = proxy;
   const user = config.upstream.user;
-  return {
+  const gateway: GatewayConfig = {
     mode: "direct",
     listen: {
-      address: "0.0.0.0:5001",
+      address: { host: "0.0.0.0", port: 5001 },
       tls: { certificate: "/config/distribution.crt", key: "/config/distribution.key" },
     },
-    monitoring: { address: "0.0.0.0:5002" },
-    realm: "Deckhouse registry",
-    localPath: "system/deckhouse",
+    monitoring: { address: { host: "0.0.0.0", port: 5002 } },
+    realm: DEFAULT_REALM,
+    localPath: DEFAULT_LOCAL_PATH,
     // Clients authenticate with the credentials deckhouse-registry carries: the upstream's.
     users:
       user.name && user.password_hash
         ? [{ name: user.name, passwordHash: user.password_hash, role: "ro" }]
         : [],
     upstream: {
-      scheme: config.upstream.scheme,
+      scheme: config.upstream.scheme === "http" ? "http" : "https",
       host: config.upstream.host,
       path: config.upstream.path.replace(/^\//, ""),
       ...(user.name ? { username: user.name, password: user.password } : {}),
       ...(config.upstream.ca ? { ca: "/config/upstream-registry-ca.crt" } : {}),
     },
   };
+  return formatGatewayConfig(gateway);
 }
 
 function inClusterProxyObjects(proxy: InClusterProxyState, values: ModuleValues, facts: Facts) {

@@ -12,6 +12,9 @@ import type { RunRecord } from "../../lib/simulate/simulate";
 import { Simulation } from "../../lib/simulate/simulate";
 import type { KubeObject } from "../../lib/runtime/types";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
+import { validateKubernetesObject } from "../support/kubernetes-schemas";
+import { parseGatewayConfig } from "../../images/gateway/src/config";
+import { parseNodeConfig } from "../../images/nodeservices-manager/src/config";
 
 const globalValues = (
   parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
@@ -28,6 +31,8 @@ interface Step {
   runs: RunRecord[];
   configs: BashibleConfig[];
   objects: KubeObject[];
+  /** what the module rendered (registry.internal.manifests) at the end of the step */
+  manifests: KubeObject[];
 }
 
 const fromB64 = (s: unknown) => Buffer.from(String(s), "base64").toString("utf8");
@@ -67,7 +72,13 @@ describe("switch chain on a 3-master + 2-worker static cluster", () => {
       }
     }
     expect(converged, `${name} did not converge: ${JSON.stringify(sim.runs.at(-1))}`).toBe(true);
-    steps[name] = { runs: sim.runs.slice(start), configs, objects: [...sim.world.values()] };
+    const moduleValues = sim.values().registry as { internal?: { manifests?: KubeObject[] } };
+    steps[name] = {
+      runs: sim.runs.slice(start),
+      configs,
+      objects: [...sim.world.values()],
+      manifests: moduleValues.internal?.manifests ?? [],
+    };
     return steps[name] as Step;
   }
 
@@ -290,6 +301,58 @@ describe("switch chain on a 3-master + 2-worker static cluster", () => {
     ).internal.orchestrator.state;
     expect(state.pki).toBeUndefined();
     expect(state.users).toBeUndefined();
+  });
+
+  it("every rendered object validates against the Kubernetes schemas", () => {
+    let count = 0;
+    for (const step of Object.values(steps)) {
+      for (const o of step.manifests) {
+        validateKubernetesObject(o);
+        count += 1;
+      }
+    }
+    expect(count).toBeGreaterThan(50);
+    // and the validation can refuse: a Service port must be a number
+    const service = steps.Direct?.manifests.find(o => o.kind === "Service");
+    const broken = structuredClone(service) as KubeObject & {
+      spec: { ports: { port: unknown }[] };
+    };
+    (broken.spec.ports[0] as { port: unknown }).port = "5001";
+    expect(() => validateKubernetesObject(broken)).toThrow(/port/);
+  });
+
+  it("the gateway and nodeservices-manager accept the configs rendered for them", () => {
+    const secretText = (o: KubeObject | undefined, key: string) =>
+      fromB64((o?.data as Record<string, string>)[key]);
+    const proxySecret = find(
+      (steps.Direct as Step).manifests,
+      "Secret",
+      "registry-incluster-proxy-config",
+    );
+    const gateway = parseGatewayConfig(parse(secretText(proxySecret, "gateway.yaml")));
+    expect(gateway).toMatchObject({
+      mode: "direct",
+      upstream: { host: "registry.example.com", path: "deckhouse/ee" },
+    });
+    for (const [name, mode] of [
+      ["Proxy", "proxy"],
+      ["Local", "local"],
+    ] as const) {
+      const secrets = (steps[name] as Step).manifests.filter(o =>
+        o.metadata.name.startsWith("registry-node-config-"),
+      );
+      expect(secrets).toHaveLength(3);
+      for (const secret of secrets) {
+        const node = secret.metadata.name.slice("registry-node-config-".length);
+        const ip = `10.0.0.${node.split("-")[1]}`;
+        const config = parseNodeConfig(
+          secretText(secret, "config"),
+          secretText(secret, "version"),
+          ip,
+        );
+        expect(config.mode.kind).toBe(mode);
+      }
+    }
   });
 
   it("no password appears in a non-Secret object the module produces", () => {
