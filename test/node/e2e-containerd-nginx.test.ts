@@ -38,7 +38,7 @@ const UP = { username: "up", password: "up-pass" };
 
 let lab: Lab;
 let node: Sandbox;
-let masters: Registry[] = [];
+const masters: Registry[] = [];
 let upstream: Registry;
 let upstreamCert: ServerCert;
 let upstreamPort: number;
