@@ -68,10 +68,13 @@ async function inProcess() {
   const { secrets } = ensureSecrets(undefined, cryptoRandom);
 
   const steady = async () => {
-    await ensurePki({ state: pki }, deps);
+    await ensurePki({ state: pki, stateChecked: true }, deps);
     ensureSecrets(secrets, cryptoRandom);
     for (const [i, ip] of MASTERS.entries()) {
-      await ensureServiceCertificates(nodes[i]?.certificates, pki.ca, nodeServicesHosts(ip), deps);
+      const previous = nodes[i]?.certificates;
+      await ensureServiceCertificates(previous, pki.ca, nodeServicesHosts(ip), deps, {
+        checked: true,
+      });
     }
     await ensureUsers(usersForMode("Local"), { state: users, stateChecked: true }, cryptoRandom);
   };
@@ -80,45 +83,46 @@ async function inProcess() {
   const baseline = await timeIt(ROUNDS * 5, steady);
   if (counting.issued() !== before) throw new Error("steady state issued certificates");
 
+  const master = nodes[0]?.certificates;
+  const hosts = nodeServicesHosts(MASTERS[0] as string);
+  const many = ROUNDS * 5;
+  const few = Math.max(3, ROUNDS / 2);
   const rows: [string, number][] = [
-    ["steady state: CA+token, 3 masters' certs, 4 users (trusted)", baseline],
+    ["steady state: CA+token, 3 masters' certs, 4 users (all checked)", baseline],
     [
       "ensurePki fresh (P-256 CA + RSA 2048 token)",
       await timeIt(ROUNDS, () => ensurePki({}, deps)),
     ],
-    ["ensurePki reuse", await timeIt(ROUNDS * 5, () => ensurePki({ state: pki }, deps))],
+    ["ensurePki reuse, keys parsed", await timeIt(many, () => ensurePki({ state: pki }, deps))],
     [
-      "ensureServiceCertificates fresh (2 × RSA 2048)",
-      await timeIt(ROUNDS, () =>
-        ensureServiceCertificates(undefined, pki.ca, nodeServicesHosts("10.0.0.1"), deps),
-      ),
+      "ensurePki reuse, stateChecked",
+      await timeIt(many, () => ensurePki({ state: pki, stateChecked: true }, deps)),
     ],
     [
-      "ensureServiceCertificates reuse",
-      await timeIt(ROUNDS * 5, () =>
-        ensureServiceCertificates(
-          nodes[0]?.certificates,
-          pki.ca,
-          nodeServicesHosts("10.0.0.1"),
-          deps,
-        ),
+      "ensureServiceCertificates fresh (2 × RSA 2048)",
+      await timeIt(ROUNDS, () => ensureServiceCertificates(undefined, pki.ca, hosts, deps)),
+    ],
+    [
+      "ensureServiceCertificates reuse, keys parsed",
+      await timeIt(many, () => ensureServiceCertificates(master, pki.ca, hosts, deps)),
+    ],
+    [
+      "ensureServiceCertificates reuse, checked",
+      await timeIt(many, () =>
+        ensureServiceCertificates(master, pki.ca, hosts, deps, { checked: true }),
       ),
     ],
     [
       "ensureUsers Local fresh (4 bcrypt hashes)",
-      await timeIt(Math.max(3, ROUNDS / 2), () =>
-        ensureUsers(usersForMode("Local"), {}, cryptoRandom),
-      ),
+      await timeIt(few, () => ensureUsers(usersForMode("Local"), {}, cryptoRandom)),
     ],
     [
       "ensureUsers Local reuse, hashes checked (4 bcrypt checks)",
-      await timeIt(Math.max(3, ROUNDS / 2), () =>
-        ensureUsers(usersForMode("Local"), { state: users }, cryptoRandom),
-      ),
+      await timeIt(few, () => ensureUsers(usersForMode("Local"), { state: users }, cryptoRandom)),
     ],
     [
       "ensureUsers Local reuse, stateChecked (no bcrypt)",
-      await timeIt(ROUNDS * 5, () =>
+      await timeIt(many, () =>
         ensureUsers(usersForMode("Local"), { state: users, stateChecked: true }, cryptoRandom),
       ),
     ],
@@ -137,7 +141,7 @@ async function coldProcess(state: Awaited<ReturnType<typeof inProcess>>) {
   try {
     const stateFile = join(dir, "state.json");
     writeFileSync(stateFile, JSON.stringify(state));
-    const script = (eager: boolean) => `
+    const script = (eager: boolean, checked: boolean) => `
       import { readFileSync } from "node:fs";
       import { ensurePki, ensureServiceCertificates, nodeServicesHosts } from "./lib/domain/pki";
       import { cryptoRandom, ensureSecrets } from "./lib/domain/secrets";
@@ -147,19 +151,19 @@ async function coldProcess(state: Awaited<ReturnType<typeof inProcess>>) {
       const deps = { now: () => new Date(), certificates: { createCa: refuse, createCertificate: refuse } };
       async function main() {
       ${eager ? 'await import("@peculiar/x509");' : ""}
-      await ensurePki({ state: state.pki }, deps);
+      await ensurePki({ state: state.pki, stateChecked: ${checked} }, deps);
       ensureSecrets(state.secrets, cryptoRandom);
       const ips = ${JSON.stringify(MASTERS)};
       for (const [i, ip] of ips.entries())
-        await ensureServiceCertificates(state.nodes[i], state.pki.ca, nodeServicesHosts(ip), deps);
+        await ensureServiceCertificates(state.nodes[i], state.pki.ca, nodeServicesHosts(ip), deps, { checked: ${checked} });
       await ensureUsers(usersForMode("Local"), { state: state.users, stateChecked: true }, cryptoRandom);
       }
       main().catch(e => { console.error(e); process.exit(1); });
     `;
-    const bundle = async (name: string, eager: boolean) => {
+    const bundle = async (name: string, eager: boolean, checked = true) => {
       const outfile = join(dir, `${name}.cjs`);
       await build({
-        stdin: { contents: script(eager), resolveDir: resolve("."), loader: "ts" },
+        stdin: { contents: script(eager, checked), resolveDir: resolve("."), loader: "ts" },
         outfile,
         bundle: true,
         platform: "node",
@@ -172,8 +176,18 @@ async function coldProcess(state: Awaited<ReturnType<typeof inProcess>>) {
     };
     const subjects: [string, string[]][] = [
       ["node -e 0", [process.execPath, "-e", "0"]],
-      ["steady state (lazy x509/bcrypt)", [process.execPath, await bundle("lazy", false)]],
-      ["steady state, @peculiar/x509 loaded", [process.execPath, await bundle("eager", true)]],
+      [
+        "steady state, checked (x509/bcrypt not loaded)",
+        [process.execPath, await bundle("lazy", false)],
+      ],
+      [
+        "steady state, private keys parsed again",
+        [process.execPath, await bundle("parsed", false, false)],
+      ],
+      [
+        "steady state, checked, @peculiar/x509 loaded",
+        [process.execPath, await bundle("eager", true)],
+      ],
     ];
     const times = new Map<string, number[]>(subjects.map(([n]) => [n, []]));
     for (let round = 0; round < ROUNDS * 2; round++) {

@@ -82,7 +82,6 @@ export class PkiError extends Error {
 
 interface Parsed {
   cert: X509Certificate;
-  key: KeyObject;
   notAfter: Date;
 }
 
@@ -90,54 +89,63 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function parsePair(pair: CertKeyPem): Parsed | string {
+/**
+ * Decodes a pair. Parsing an RSA private key is the dearest part of a steady-state run (a few ms
+ * per key in a cold process), so `keyChecked` — the pair was stored together by a run that
+ * checked the key against the certificate — skips the key.
+ */
+function parsePair(pair: CertKeyPem, keyChecked: boolean): Parsed | string {
   let cert: X509Certificate;
-  let key: KeyObject;
   try {
     cert = new X509Certificate(pair.cert);
   } catch (err) {
     return `certificate does not decode: ${errorText(err)}`;
   }
-  try {
-    key = createPrivateKey(pair.key);
-  } catch (err) {
-    return `private key does not decode: ${errorText(err)}`;
+  if (!keyChecked) {
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(pair.key);
+    } catch (err) {
+      return `private key does not decode: ${errorText(err)}`;
+    }
+    let matches: boolean;
+    try {
+      matches = cert.checkPrivateKey(key);
+    } catch {
+      matches = false;
+    }
+    if (!matches) return "private key does not match the certificate";
+  } else if (!pair.key.includes("PRIVATE KEY-----")) {
+    return "private key is not PEM";
   }
-  let matches: boolean;
-  try {
-    matches = cert.checkPrivateKey(key);
-  } catch {
-    matches = false;
-  }
-  if (!matches) return "private key does not match the certificate";
   const notAfter = new Date(cert.validTo);
   if (Number.isNaN(notAfter.getTime()))
     return `unreadable notAfter ${JSON.stringify(cert.validTo)}`;
-  return { cert, key, notAfter };
+  return { cert, notAfter };
 }
 
 /** Key types this module can sign with (what an operator-supplied CA may reasonably hold). */
 const SIGNING_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1"]);
 
-function signingKeyProblem(key: KeyObject): string | undefined {
-  const type = key.asymmetricKeyType;
+function signingKeyProblem(publicKey: KeyObject): string | undefined {
+  const type = publicKey.asymmetricKeyType;
   if (type === "rsa") return undefined;
   if (type === "ec") {
-    const curve = key.asymmetricKeyDetails?.namedCurve ?? "unknown";
+    const curve = publicKey.asymmetricKeyDetails?.namedCurve ?? "unknown";
     return SIGNING_CURVES.has(curve) ? undefined : `unsupported CA key curve ${curve}`;
   }
   return `unsupported CA key type ${type ?? "unknown"}`;
 }
 
-function parseCa(pair: CertKeyPem, now: Date): Parsed | string {
-  const parsed = parsePair(pair);
+function parseCa(pair: CertKeyPem, now: Date, keyChecked = false): Parsed | string {
+  const parsed = parsePair(pair, keyChecked);
   if (typeof parsed === "string") return parsed;
   if (!parsed.cert.ca) return "not a CA certificate (basicConstraints CA:TRUE missing)";
   // A CA this close to its end could only issue leaves that are already expired.
   if (parsed.notAfter.getTime() - LEAF_MARGIN_MS <= now.getTime()) {
     return `expires ${parsed.notAfter.toISOString()}, less than 1h from now`;
   }
-  return signingKeyProblem(parsed.key) ?? parsed;
+  return signingKeyProblem(parsed.cert.publicKey) ?? parsed;
 }
 
 /** Why `ca` cannot serve as the module CA at `now`, or undefined when it can. */
@@ -155,9 +163,16 @@ function hostProblem(cert: X509Certificate, hosts: readonly string[]): string | 
   return missing.length > 0 ? `subjectAltName does not cover ${missing.join(", ")}` : undefined;
 }
 
-function issuedProblem(pair: CertKeyPem, ca: Parsed, now: Date, hosts: readonly string[]) {
-  const parsed = parsePair(pair);
+function issuedProblem(
+  pair: CertKeyPem,
+  ca: Parsed,
+  now: Date,
+  hosts: readonly string[],
+  keyChecked = false,
+) {
+  const parsed = parsePair(pair, keyChecked);
   if (typeof parsed === "string") return parsed;
+  if (parsed.cert.ca) return "a CA certificate where an end-entity one belongs";
   if (parsed.notAfter.getTime() <= now.getTime()) {
     return `expired ${parsed.notAfter.toISOString()}`;
   }
@@ -194,6 +209,12 @@ export type PkiSource = "state" | "secret" | "init" | "generated";
 export interface PkiInputs {
   /** `state.pki` from values. */
   state?: PkiState | undefined;
+  /**
+   * True when `state` comes from values this hook wrote (each key was checked against its
+   * certificate before): state keys are then not parsed again (docs/adr/0041). Leave it false
+   * for state restored from the `registry-state` Secret.
+   */
+  stateChecked?: boolean | undefined;
   /** The `registry-pki` Secret snapshot: used for a part the state lacks or holds unusable. */
   secret?: PkiState | undefined;
   /**
@@ -261,10 +282,11 @@ export async function ensurePki(inputs: PkiInputs, deps: PkiDeps): Promise<Ensur
     ["state", inputs.state],
     ["secret", inputs.secret],
   ];
+  const keyChecked = (source: PkiSource) => source === "state" && inputs.stateChecked === true;
   for (const [source, from] of candidates) {
     if (ca !== undefined) break;
     if (from?.ca === undefined) continue;
-    const parsed = parseCa(from.ca, now);
+    const parsed = parseCa(from.ca, now, keyChecked(source));
     if (typeof parsed === "string") problems.push(`${source}.pki.ca: ${parsed}`);
     else ca = { pair: from.ca, parsed, source };
   }
@@ -278,7 +300,7 @@ export async function ensurePki(inputs: PkiInputs, deps: PkiDeps): Promise<Ensur
   let token: { pair: CertKeyPem; source: PkiSource } | undefined;
   for (const [source, from] of candidates) {
     if (from?.token === undefined) continue;
-    const problem = issuedProblem(from.token, ca.parsed, now, []);
+    const problem = issuedProblem(from.token, ca.parsed, now, [], keyChecked(source));
     if (problem === undefined) {
       token = { pair: from.token, source };
       break;
@@ -337,6 +359,15 @@ const SERVICE_COMMON_NAMES: Record<ServiceCertificateName, string> = {
   distribution: DISTRIBUTION_COMMON_NAME,
 };
 
+export interface ServiceCertificateOptions {
+  /**
+   * True when `previous` comes from values this hook wrote and `ca` from `ensurePki` in this
+   * run: their private keys were checked against their certificates already and are not parsed
+   * again. Expiry, chain and hosts are always checked.
+   */
+  checked?: boolean | undefined;
+}
+
 export interface EnsuredServiceCertificates {
   certificates: ServiceCertificates;
   /** Which of the two were issued by this call. */
@@ -356,9 +387,10 @@ export async function ensureServiceCertificates(
   ca: CertKeyPem,
   hosts: readonly string[],
   deps: PkiDeps,
+  options: ServiceCertificateOptions = {},
 ): Promise<EnsuredServiceCertificates> {
   const now = deps.now();
-  const parsedCa = parseCa(ca, now);
+  const parsedCa = parseCa(ca, now, options.checked === true);
   if (typeof parsedCa === "string") throw new PkiError("pki.ca", parsedCa);
   for (const host of hosts) {
     if (host.trim() === "") throw new PkiError("hosts", "must not contain an empty host");
@@ -369,7 +401,7 @@ export async function ensureServiceCertificates(
   const ensure = async (name: ServiceCertificateName): Promise<CertKeyPem> => {
     const old = previous?.[name];
     if (old !== undefined) {
-      const problem = issuedProblem(old, parsedCa, now, hosts);
+      const problem = issuedProblem(old, parsedCa, now, hosts, options.checked === true);
       if (problem === undefined) return copy(old);
       problems.push(`${name}: ${problem}`);
     }

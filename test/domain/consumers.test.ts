@@ -35,7 +35,7 @@ let caFile: string;
 beforeAll(async () => {
   requireTools("docker-registry", "openssl");
   lab = await createLab("domain-consumers");
-  const deps = depsAt(new Date(), countingFactory(keyPool(2)).factory);
+  const deps = depsAt(new Date(), countingFactory(keyPool(3)).factory);
   pki = (await ensurePki({}, deps)).pki;
   leaves = (await ensureServiceCertificates(undefined, pki.ca, IN_CLUSTER_PROXY_HOSTS, deps))
     .certificates;

@@ -35,6 +35,9 @@ import {
 
 const HOUR = 3_600_000;
 const pool = keyPool(3);
+/** Another module PKI whose CA key is new (the shared pool may hand out the same CA key). */
+const otherPki = async () =>
+  (await ensurePki({}, depsAt(T0, countingFactory(keyPool(1)).factory))).pki;
 
 let lab: Lab;
 let fresh: Pki;
@@ -102,7 +105,7 @@ describe("ensurePki (spec §11, §21.5)", () => {
   });
 
   it("#30 a token not signed by the CA (self-signed) is regenerated; the CA is kept", async () => {
-    const selfSigned = (await ensurePki({}, depsAt(T0, countingFactory(pool).factory))).pki.ca;
+    const selfSigned = (await otherPki()).ca;
     const { factory, issued } = countingFactory(pool);
     const result = await ensurePki(
       { state: { ca: fresh.ca, token: selfSigned } },
@@ -111,7 +114,10 @@ describe("ensurePki (spec §11, §21.5)", () => {
     expect(result.pki.ca).toEqual(fresh.ca);
     expect(result.pki.token.cert).not.toBe(selfSigned.cert);
     expect(issued).toEqual(["registry-auth-token"]);
-    expect(result.problems).toEqual(["state.pki.token: not signed by the module CA"]);
+    // (what the original's test uses as a self-signed token is a CA certificate)
+    expect(result.problems).toEqual([
+      "state.pki.token: a CA certificate where an end-entity one belongs",
+    ]);
     const ca = await onDisk(result.pki.ca);
     const token = await onDisk(result.pki.token);
     expect(await opensslVerify(ca.cert, token.cert)).toMatch(/: OK$/);
@@ -215,6 +221,39 @@ describe("ensurePki (spec §11, §21.5)", () => {
     expect(result.problems).toEqual([
       "state.pki.token: private key does not match the certificate",
     ]);
+  });
+
+  it("stateChecked: state keys are not parsed again; certificates still are", async () => {
+    const wrongKey = { ca: fresh.ca, token: { cert: fresh.token.cert, key: fresh.ca.key } };
+    const { factory, issued } = countingFactory(pool);
+    const trusted = await ensurePki({ state: wrongKey, stateChecked: true }, depsAt(T0, factory));
+    // only a parsed key could tell; the pair is kept as the run that stored it checked it
+    expect(trusted.pki).toEqual(wrongKey);
+    expect(issued).toEqual([]);
+    // expiry and the chain are still checked
+    const end = new Date(T0.getTime() + CA_LIFETIME_MS);
+    const expired = await ensurePki({ state: fresh, stateChecked: true }, depsAt(end, factory));
+    expect(expired.sources).toEqual({ ca: "generated", token: "generated" });
+    const other = await otherPki();
+    const foreign = await ensurePki(
+      { state: { ca: fresh.ca, token: other.token }, stateChecked: true },
+      depsAt(T0, factory),
+    );
+    expect(foreign.sources.token).toBe("generated");
+    expect(foreign.problems).toEqual(["state.pki.token: not signed by the module CA"]);
+    const caAsToken = await ensurePki(
+      { state: { ca: fresh.ca, token: fresh.ca }, stateChecked: true },
+      depsAt(T0, factory),
+    );
+    expect(caAsToken.problems).toEqual([
+      "state.pki.token: a CA certificate where an end-entity one belongs",
+    ]);
+    // the Secret is never trusted that way
+    const fromSecret = await ensurePki(
+      { secret: wrongKey, stateChecked: true },
+      depsAt(T0, countingFactory(pool).factory),
+    );
+    expect(fromSecret.sources).toEqual({ ca: "secret", token: "generated" });
   });
 
   it("falls back to the registry-pki Secret for a part the state lacks or holds broken", async () => {
@@ -321,6 +360,31 @@ describe("ensureServiceCertificates (spec §7.1, §7.2, §11)", () => {
     expect(missing.certificates.distribution).toEqual(proxy.distribution);
   });
 
+  it("checked: previous keys are not parsed again; chain and hosts still are", async () => {
+    const wrongKey = {
+      auth: proxy.auth,
+      distribution: { ...proxy.distribution, key: proxy.auth.key },
+    };
+    const { factory, issued } = countingFactory(pool);
+    const kept = await ensureServiceCertificates(
+      wrongKey,
+      fresh.ca,
+      IN_CLUSTER_PROXY_HOSTS,
+      depsAt(T0, factory),
+      { checked: true },
+    );
+    expect(kept.certificates).toEqual(wrongKey);
+    expect(issued).toEqual([]);
+    const moved = await ensureServiceCertificates(
+      proxy,
+      fresh.ca,
+      nodeServicesHosts("10.0.0.7"),
+      depsAt(T0, factory),
+      { checked: true },
+    );
+    expect(moved.generated).toEqual(["auth", "distribution"]);
+  });
+
   it("a master's certificates carry its InternalIP and are reissued when it changes", async () => {
     const hosts = nodeServicesHosts("10.0.0.1");
     expect(hosts).toEqual(["127.0.0.1", "localhost", "10.0.0.1", "registry.d8-system.svc"]);
@@ -371,7 +435,7 @@ describe("ensureServiceCertificates (spec §7.1, §7.2, §11)", () => {
   });
 
   it("a new CA reissues both", async () => {
-    const other = (await ensurePki({}, depsAt(T0, countingFactory(pool).factory))).pki;
+    const other = await otherPki();
     const result = await ensureServiceCertificates(
       proxy,
       other.ca,
