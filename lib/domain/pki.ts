@@ -265,8 +265,9 @@ async function generate(what: string, make: () => Promise<CertKeyPem>): Promise<
  *     usable of state and secret, else a new ECDSA P-256 `registry-ca` valid 10 years;
  *   * token: the first of state and secret that is usable (key matches, not expired, signed by
  *     that CA), else a new RSA 2048 `registry-auth-token` ending 1h before the CA.
- * Usable means decodable, key matching the certificate, not expired; for the CA also CA:TRUE and a
- * key it can sign with. Nothing is regenerated that passes.
+ * Usable means decodable, key matching the certificate (taken as checked for state pairs with
+ * `stateChecked`), not expired; for the CA also CA:TRUE, a key it can sign with and more than 1h
+ * left; for the token not a CA certificate. Nothing is regenerated that passes.
  */
 export async function ensurePki(inputs: PkiInputs, deps: PkiDeps): Promise<EnsuredPki> {
   const now = deps.now();
