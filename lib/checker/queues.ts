@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import type { CheckMode } from "../domain/settings";
 import type { CheckerParams, RegistryParams } from "./params";
 import { registryRepository } from "./params";
-import { buildQueueItems, type RequiredImages } from "./required-images";
+import { buildQueueItems, RequiredImagesError, type RequiredImages } from "./required-images";
 import { hasPending, queueTotal, type CheckerState, type Queue, type QueueItem } from "./state";
 
 export const MAX_ERROR_BLOCKS = 5;
@@ -79,12 +79,14 @@ export function prepareQueues(
       continue;
     }
     images ??= requiredImages();
-    const queue: Queue = {
-      processed: 0,
-      items: buildQueueItems(images, registryRepository(registry), params.checkMode),
-      retry: [],
-      params_hash: hash,
-    };
+    let items: QueueItem[];
+    try {
+      items = buildQueueItems(images, registryRepository(registry), params.checkMode);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new RequiredImagesError(`cannot build registry "${name}" queue: ${why}`);
+    }
+    const queue: Queue = { processed: 0, items, retry: [], params_hash: hash };
     state.queues[name] = queue;
     events.push({ event: "queue-added", queue: name, items: queue.items.length });
   }
