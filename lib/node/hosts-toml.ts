@@ -30,6 +30,31 @@ export class NodeRenderError extends Error {
   }
 }
 
+/**
+ * Where a rendered step takes mirror credentials from:
+ *   inline           the base64 value itself (steps run by the platform's bashible from the
+ *                    Secret, or by a sandbox; the step is secret material)
+ *   bashibleContext  a Go template expression that bashible-apiserver resolves from its
+ *                    `.registry` context, which it builds from the same registry-bashible-config
+ *                    Secret: the object carrying the step (NodeGroupConfiguration) holds no
+ *                    credential (docs/adr/0020-*)
+ */
+export type CredentialsSource = "inline" | "bashibleContext";
+
+/**
+ * Go template for a mirror's Basic auth value, resolved by bashible-apiserver (sprig b64enc).
+ * Go raw strings (backquotes) only: the expression sits inside a TOML string, where a `"` would
+ * be escaped and break the template.
+ */
+export function bashibleContextAuth(key: string, index: number): string {
+  const mirror = `(index (index .registry.hosts \`${key}\`).mirrors ${index})`;
+  return (
+    `{{ with ${mirror}.auth }}{{ if .username }}` +
+    "{{ printf `%s:%s` .username (.password | default ``) | b64enc }}" +
+    `{{ else }}{{ .auth }}{{ end }}{{ end }}`
+  );
+}
+
 export interface HostFile {
   /** file name inside registry.d/<host key>/ */
   name: string;
@@ -83,12 +108,20 @@ function stockUrl(mirror: RegistryMirror, field: string): { url: string; overrid
   );
 }
 
-function mirrorView(mirror: RegistryMirror, flavor: ContainerdFlavor, field: string): MirrorView {
+function mirrorView(
+  mirror: RegistryMirror,
+  flavor: ContainerdFlavor,
+  credentials: CredentialsSource,
+  at: { key: string; index: number },
+): MirrorView {
+  const field = `hosts[${JSON.stringify(at.key)}].mirrors[${at.index}]`;
   const { url, overridePath } =
     flavor === "stock"
       ? stockUrl(mirror, field)
       : { url: `${mirror.scheme}://${mirror.host}`, overridePath: false };
-  const basic = basicAuth(mirror.auth) ?? "";
+  const value = basicAuth(mirror.auth) ?? "";
+  const basic =
+    value && credentials === "bashibleContext" ? bashibleContextAuth(at.key, at.index) : value;
   return {
     url,
     overridePath,
@@ -104,13 +137,16 @@ function mirrorView(mirror: RegistryMirror, flavor: ContainerdFlavor, field: str
 }
 
 /** hosts.toml for one host key. */
-export function renderHostsToml(key: string, host: RegistryHost, flavor: ContainerdFlavor): string {
-  const field = `hosts[${JSON.stringify(key)}]`;
+export function renderHostsToml(
+  key: string,
+  host: RegistryHost,
+  flavor: ContainerdFlavor,
+  credentials: CredentialsSource = "inline",
+): string {
   return renderTemplate("node/hosts.toml", {
-    key,
     flavor,
     server: `https://${key}`,
-    mirrors: host.mirrors.map((m, i) => mirrorView(m, flavor, `${field}.mirrors[${i}]`)),
+    mirrors: host.mirrors.map((m, index) => mirrorView(m, flavor, credentials, { key, index })),
   });
 }
 
@@ -119,9 +155,10 @@ export function hostDirectoryFiles(
   key: string,
   host: RegistryHost,
   flavor: ContainerdFlavor,
+  credentials: CredentialsSource = "inline",
 ): HostFile[] {
   const files: HostFile[] = [
-    { name: "hosts.toml", mode: "0600", content: renderHostsToml(key, host, flavor) },
+    { name: "hosts.toml", mode: "0600", content: renderHostsToml(key, host, flavor, credentials) },
   ];
   for (const mirror of host.mirrors) {
     if (mirror.ca && mirror.scheme === "https") {

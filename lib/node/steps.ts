@@ -20,7 +20,12 @@ import {
   REGISTRY_VERSION_ANNOTATION,
 } from "../domain/bashible-config";
 import { renderTemplate } from "../templates";
-import { type ContainerdFlavor, hostDirectoryFiles, NodeRenderError } from "./hosts-toml";
+import {
+  type ContainerdFlavor,
+  type CredentialsSource,
+  hostDirectoryFiles,
+  NodeRenderError,
+} from "./hosts-toml";
 import {
   CONTAINERD_CONFIG_LABEL_FILE,
   HOSTS_STATE_FILE,
@@ -67,6 +72,8 @@ export interface NodeStepOptions {
   /** Which containerd reads the hosts.toml files (docs/adr/0021-*). */
   containerd: ContainerdFlavor;
   node?: NodeFacts;
+  /** Default inline; bashibleContext for steps carried by non-secret objects (docs/adr/0020-*). */
+  credentials?: CredentialsSource;
   /** Sandbox only: prefix of every path the steps touch, and the balancer's listen address. */
   sandbox?: { root: string; registryProxyListen?: string };
 }
@@ -167,11 +174,16 @@ function proxyStep(config: BashibleConfig, paths: NodePaths, listen: string): No
   });
 }
 
-function hostsStep(config: BashibleConfig, paths: NodePaths, flavor: ContainerdFlavor): NodeStep {
+function hostsStep(
+  config: BashibleConfig,
+  paths: NodePaths,
+  flavor: ContainerdFlavor,
+  credentials: CredentialsSource,
+): NodeStep {
   const keys = Object.keys(config.hosts).sort();
   let needsNodeIp = false;
   const hosts = keys.map(key => {
-    const files = hostDirectoryFiles(key, config.hosts[key]!, flavor);
+    const files = hostDirectoryFiles(key, config.hosts[key]!, flavor, credentials);
     needsNodeIp ||= files.some(f => usesPlaceholder(f.name, f.content));
     return {
       key: shellQuote(key),
@@ -187,6 +199,14 @@ function hostsStep(config: BashibleConfig, paths: NodePaths, flavor: ContainerdF
     flavor,
     registryD: shellQuote(paths.registryD),
     hosts,
+    // bashible-apiserver fills credentials from its context: refuse to run against another
+    // version of the Secret than the one this step was rendered from
+    versionGuard:
+      credentials === "bashibleContext"
+        ? `{{ if ne .registry.version ${JSON.stringify(config.version)} }}` +
+          `echo "registry: bashible has registry-bashible-config version {{ .registry.version }}, ` +
+          `this step was rendered for ${config.version}; waiting" >&2; exit 1{{ end }}`
+        : "",
   });
 }
 
@@ -241,7 +261,7 @@ export function renderNodeSteps(
   return [
     label,
     proxyStep(valid, paths, listen),
-    hostsStep(valid, paths, options.containerd),
+    hostsStep(valid, paths, options.containerd, options.credentials ?? "inline"),
     configStep(paths),
     versionStep(valid, paths, node),
   ];
