@@ -65,6 +65,7 @@ export class Simulation {
   readonly world = new Map<string, KubeObject>();
   readonly runs: RunRecord[] = [];
   #tests: HookTest[] = [];
+  #beforeHelm: HookTest[] = [];
   #released = new Set<string>();
 
   private constructor(private readonly options: SimulationOptions) {
@@ -74,15 +75,27 @@ export class Simulation {
   static async start(options: SimulationOptions): Promise<Simulation> {
     const sim = new Simulation(options);
     for (const hook of options.hooks) {
-      sim.#tests.push(
-        await createHookTest({
-          hook,
-          openapiDir: options.openapiDir,
-          globalValues: options.globalValues,
-          configValues: options.configValues ?? {},
-        }),
-      );
+      const f = await createHookTest({
+        hook,
+        openapiDir: options.openapiDir,
+        globalValues: options.globalValues,
+        configValues: options.configValues ?? {},
+      });
+      // Module start: each hook's kubernetes bindings synchronise (and run if they say so).
+      const sync = f.kubeStateSet([...sim.world.values()]);
+      if (sync.length > 0) {
+        const result = await f.runHook(sync);
+        if (!result.ok)
+          throw new SimulationError(
+            `hook ${hook.name} failed on Synchronization: ${result.error ?? ""}`,
+          );
+      }
+      sim.#tests.push(f);
     }
+    // beforeHelm hooks run by ORDER, then by name, as addon-operator orders them
+    sim.#beforeHelm = sim.#tests
+      .filter(f => f.config.beforeHelm !== undefined)
+      .sort((a, b) => (a.config.beforeHelm ?? 0) - (b.config.beforeHelm ?? 0));
     return sim;
   }
 
@@ -92,14 +105,15 @@ export class Simulation {
   }
 
   get orchestrator(): Orchestrator {
-    const values = this.#tests[0]?.values().registry as {
+    const values = this.values().registry as {
       internal?: { orchestrator?: Orchestrator };
     };
     return values?.internal?.orchestrator ?? {};
   }
 
+  /** Module values after the last ModuleRun (the last beforeHelm hook's view). */
   values(): Record<string, unknown> {
-    return this.#tests[0]?.values() ?? {};
+    return (this.#beforeHelm.at(-1) ?? this.#tests[0])?.values() ?? {};
   }
 
   /**
@@ -108,7 +122,7 @@ export class Simulation {
    */
   async moduleRun(): Promise<KubeObject[]> {
     let values: Record<string, unknown> | undefined;
-    for (const f of this.#tests) {
+    for (const f of this.#beforeHelm) {
       if (values) f.valuesSet("registry", values.registry);
       f.kubeStateSet([...this.world.values()]);
       const result = await f.runHook(f.generateBeforeHelmContext());

@@ -7,12 +7,14 @@ import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hooks } from "../../hooks/index";
+import { createOrchestratorHook } from "../../hooks/orchestrator";
 import type { BashibleConfig } from "../../lib/orchestrator/bashible";
 import type { RunRecord } from "../../lib/simulate/simulate";
 import { Simulation } from "../../lib/simulate/simulate";
 import type { KubeObject } from "../../lib/runtime/types";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
 import { validateKubernetesObject } from "../support/kubernetes-schemas";
+import { depsWithReusedKeys } from "../support/reused-keys";
 import { parseGatewayConfig } from "../../images/gateway/src/config";
 import { parseNodeConfig } from "../../images/nodeservices-manager/src/config";
 
@@ -86,7 +88,10 @@ describe("switch chain on a 3-master + 2-worker static cluster", () => {
     sim = await Simulation.start({
       objects: cluster({ nodes: 5, masters: 3, generation }),
       globalValues,
-      hooks,
+      // the module's hooks, the orchestrator on reused key pairs (test/support/reused-keys.ts)
+      hooks: hooks.map(h =>
+        h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
+      ),
       openapiDir: "openapi",
     });
     const settled = await sim.converge(10);

@@ -1,0 +1,161 @@
+// Crash safety: a failure injected at each step of a transition fails that run without touching
+// values, and the next runs converge to the same end state as a run without the failure.
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { describe, expect, it } from "vitest";
+import { createOrchestratorHook } from "../../hooks/orchestrator";
+import render from "../../hooks/render";
+import type { KubeObject } from "../../lib/runtime/types";
+import { Simulation, SimulationError } from "../../lib/simulate/simulate";
+import { cluster, moduleConfig } from "../fixtures/clusters/generate";
+import { depsWithReusedKeys } from "../support/reused-keys";
+
+const globalValues = (
+  parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
+).global;
+
+const direct = {
+  mode: "Direct",
+  direct: { imagesRepo: "registry.example.com/deckhouse/ee", username: "u", password: "p4ss" },
+};
+const proxy = {
+  mode: "Proxy",
+  proxy: { imagesRepo: "registry.example.com/deckhouse/ee", username: "u", password: "p4ss" },
+};
+const local = { mode: "Local" };
+const unmanaged = {
+  mode: "Unmanaged",
+  unmanaged: { imagesRepo: "registry.example.com/deckhouse/ee" },
+};
+
+/** The fault: throws once, at the first run that reaches `step` after it is armed. */
+class Fault {
+  armed: string | undefined;
+  fired: string[] = [];
+  check(step: string): void {
+    if (this.armed !== step) return;
+    this.armed = undefined;
+    this.fired.push(step);
+    throw new Error(`injected failure at ${step}`);
+  }
+}
+
+async function simulation(fault: Fault): Promise<Simulation> {
+  const orchestrator = createOrchestratorHook(() =>
+    depsWithReusedKeys({ beforeStep: step => fault.check(step) }),
+  );
+  return Simulation.start({
+    objects: cluster({ nodes: 4, masters: 2 }),
+    globalValues,
+    hooks: [orchestrator, render],
+    openapiDir: "openapi",
+  });
+}
+
+/** What must be the same with and without a crash (keys and timestamps differ by nature). */
+function endState(sim: Simulation) {
+  const o = sim.orchestrator;
+  const objects = [...sim.world.values()]
+    .map((x: KubeObject) => `${x.kind}/${x.metadata.name}`)
+    .sort();
+  const service = [...sim.world.values()].find(
+    x => x.kind === "Service" && x.metadata.name === "registry",
+  );
+  return {
+    mode: o.state?.mode,
+    ready: o.ready,
+    conditions: (o.state?.conditions ?? []).map(c => `${c.type}=${c.status}`),
+    objects,
+    service: service?.spec,
+  };
+}
+
+async function switchTo(sim: Simulation, registry: Record<string, unknown>, generation: number) {
+  sim.apply([moduleConfig(registry, generation)]);
+  const result = await sim.converge(sim.runs.length + 40);
+  expect(result.converged, JSON.stringify(result.stuck)).toBe(true);
+}
+
+const TRANSITIONS: [string, Record<string, unknown>[], string[]][] = [
+  [
+    "legacy Unmanaged → Direct",
+    [direct],
+    [
+      "RegistryContainsRequiredImages",
+      "ContainerdConfigPreflightReady",
+      "pki",
+      "TransitionContainerdConfigReady",
+      "InClusterProxyReady",
+      "DeckhouseRegistrySwitchReady",
+      "FinalContainerdConfigReady",
+    ],
+  ],
+  [
+    "Direct → Proxy",
+    [direct, proxy],
+    ["users", "NodeServicesReady", "DeckhouseRegistrySwitchReady", "CleanupInClusterProxy"],
+  ],
+  ["Proxy → Direct", [proxy, direct], ["InClusterProxyReady", "CleanupNodeServices"]],
+  [
+    "Direct → Local",
+    [direct, local],
+    [
+      "users",
+      "NodeServicesReady",
+      "RegistryContainsRequiredImages",
+      "TransitionContainerdConfigReady",
+    ],
+  ],
+  [
+    "Direct → configurable Unmanaged",
+    [direct, unmanaged],
+    ["DeckhouseRegistrySwitchReady", "FinalContainerdConfigReady", "CleanupInClusterProxy"],
+  ],
+];
+
+describe("crash safety of every transition step", () => {
+  it.each(TRANSITIONS)(
+    "%s",
+    async (_, chain, steps) => {
+      const reference = await simulation(new Fault());
+      for (const [i, registry] of chain.entries()) await switchTo(reference, registry, i + 2);
+      const expected = endState(reference);
+
+      for (const step of steps) {
+        const fault = new Fault();
+        const sim = await simulation(fault);
+        for (const [i, registry] of chain.slice(0, -1).entries())
+          await switchTo(sim, registry, i + 2);
+        sim.apply([moduleConfig(chain.at(-1) as Record<string, unknown>, chain.length + 1)]);
+        fault.armed = step;
+        let failures = 0;
+        const settled = () => {
+          const o = sim.orchestrator;
+          return (
+            fault.fired.length > 0 && o.ready === true && o.state?.mode === o.state?.target_mode
+          );
+        };
+        for (let round = 0; round < 40 && !settled(); round++) {
+          const before = JSON.stringify(sim.values());
+          try {
+            await sim.round();
+          } catch (err) {
+            expect(err).toBeInstanceOf(SimulationError);
+            expect((err as Error).message).toContain(`injected failure at ${step}`);
+            expect(
+              JSON.stringify(sim.values()),
+              `values changed by the failed run at ${step}`,
+            ).toBe(before);
+            failures += 1;
+          }
+        }
+        expect(fault.fired, `step ${step} was never reached`).toEqual([step]);
+        expect(failures).toBe(1);
+        const result = await sim.converge(sim.runs.length + 10);
+        expect(result.converged).toBe(true);
+        expect(endState(sim), `after a crash at ${step}`).toEqual(expected);
+      }
+    },
+    180_000,
+  );
+});

@@ -1,0 +1,26 @@
+// Real certificates on reused key pairs, for tests that switch modes many times: generating RSA
+// 2048 keys dominates their run time, and key freshness is not what they check. Certificates,
+// chains, SANs and validity stay real (lib/domain/certificate-factory.ts); the PKI tests use
+// fresh keys.
+import type { KeyPair, KeyPairSource } from "../../lib/domain/certificate-factory";
+import { createCertificateFactory, generateKeyPair } from "../../lib/domain/certificate-factory";
+import { createDefaultDeps } from "../../lib/orchestrator/default-deps";
+import type { OrchestratorDeps } from "../../lib/orchestrator/deps";
+
+const pairs = new Map<string, Promise<KeyPair>>();
+
+export const reusedKeyPairs: KeyPairSource = algorithm => {
+  let pair = pairs.get(algorithm);
+  if (!pair) {
+    pair = generateKeyPair(algorithm);
+    pairs.set(algorithm, pair);
+  }
+  return pair;
+};
+
+export function depsWithReusedKeys(extra: Partial<OrchestratorDeps> = {}): OrchestratorDeps {
+  return {
+    ...createDefaultDeps({ certificates: createCertificateFactory({ keyPairs: reusedKeyPairs }) }),
+    ...extra,
+  };
+}
