@@ -80,13 +80,17 @@ export interface NodeStepOptions {
 
 export { NodeRenderError };
 
-// Configs already validated by this module: a config rendered for 5000 nodes is checked once.
-const validated = new WeakSet<BashibleConfig>();
+// Configs already validated, by the object passed in: a config rendered for 5000 nodes is
+// checked once (CA parsing dominates). Configs are values: callers do not mutate them.
+const validated = new WeakMap<BashibleConfig, BashibleConfig>();
 
 function checked(config: BashibleConfig): BashibleConfig {
-  if (validated.has(config)) return config;
-  const parsed = parseBashibleConfig(config);
-  validated.add(parsed);
+  let parsed = validated.get(config);
+  if (parsed === undefined) {
+    parsed = parseBashibleConfig(config);
+    validated.set(config, parsed);
+    validated.set(parsed, parsed);
+  }
   return parsed;
 }
 
