@@ -22,6 +22,7 @@ import {
   run,
   spawnProcess,
   startBlackhole,
+  startLatencyProxy,
   startRegistry,
   startTokenServer,
   writeOciLayout,
@@ -210,6 +211,24 @@ describe("processes and network", () => {
     const p = spawnProcess("false", "sh", ["-c", "echo boom >&2; exit 3"]);
     await expect(p.waitForLine(/never/)).rejects.toThrow(/false exited before .*\n.*boom/s);
     expect(await p.exited).toBe(3);
+  });
+
+  it("a latency proxy delays each direction and relays the registry untouched", async () => {
+    const wan = await startLatencyProxy({ target: plain.hostPort, oneWayMs: 25 });
+    const started = performance.now();
+    const res = await fetch(`http://${wan.hostPort}/v2/`);
+    const ms = performance.now() - started;
+    expect(res.status).toBe(200);
+    expect(ms).toBeGreaterThanOrEqual(50);
+    expect(wan.connections).toBe(1);
+    await wan.stop();
+  });
+
+  it("a quiet registry (no per-request logs) still starts and serves", async () => {
+    const quiet = await startRegistry({ dir: lab.path("quiet"), quiet: true });
+    expect((await fetch(`${quiet.url}/v2/`)).status).toBe(200);
+    expect(quiet.accessLog()).toEqual([]);
+    await quiet.stop();
   });
 
   it("a black hole accepts connections and never answers", async () => {

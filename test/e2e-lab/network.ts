@@ -4,7 +4,9 @@
 //   hole.hostPort, hole.url, hole.connections; await hole.stop()   (or stopAll())
 //   const port = await freePort("127.0.0.3"); // for programs that cannot listen on port 0 (nginx)
 //   const port = await closedPort();           // nothing listens there: connection refused
-import { createServer, type Socket } from "node:net";
+//   const wan = await startLatencyProxy({ target: reg.hostPort, oneWayMs: 10 });  // 20 ms RTT
+//   wan.hostPort; wan.connections; await wan.stop()
+import { connect, createServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { trackCloser } from "./process";
 
@@ -68,3 +70,75 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
 
 /** Same as freePort: nothing listens there, so connecting is refused. */
 export const closedPort = freePort;
+
+export interface LatencyProxy {
+  host: string;
+  port: number;
+  hostPort: string;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A TCP relay that delays every chunk by `oneWayMs` in each direction: a registry "far away"
+ * on loopback (TLS passes through untouched). Connection set-up itself is not delayed, so a
+ * new-connection-per-request client is, if anything, favoured.
+ */
+export async function startLatencyProxy(options: {
+  target: string;
+  oneWayMs: number;
+  host?: string;
+}): Promise<LatencyProxy> {
+  const host = options.host ?? "127.0.0.1";
+  const colon = options.target.lastIndexOf(":");
+  const targetHost = options.target.slice(0, colon);
+  const targetPort = Number(options.target.slice(colon + 1));
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const relay = (from: Socket, to: Socket): void => {
+    from.on("data", chunk => {
+      // equal delays fire in order: the byte stream stays in sequence
+      setTimeout(() => {
+        if (!to.destroyed) to.write(chunk);
+      }, options.oneWayMs);
+    });
+    from.on("end", () => setTimeout(() => to.end(), options.oneWayMs));
+    from.on("error", () => to.destroy());
+    from.on("close", () => setTimeout(() => to.destroy(), options.oneWayMs));
+  };
+  const server = createServer(client => {
+    connections++;
+    const upstream = connect(targetPort, targetHost);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.setNoDelay(true);
+      s.on("close", () => sockets.delete(s));
+    }
+    relay(client, upstream);
+    relay(upstream, client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const close = (): Promise<void> =>
+    new Promise(resolve => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  const untrack = trackCloser(close);
+  return {
+    host,
+    port,
+    hostPort: `${host}:${port}`,
+    get connections() {
+      return connections;
+    },
+    stop: async () => {
+      untrack();
+      await close();
+    },
+  };
+}

@@ -17,6 +17,7 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import type { ServerCert } from "./pki";
+import { freePort } from "./network";
 import { run, spawnProcess, type LabProcess } from "./process";
 import type { RegistryTokenAuth } from "./token-server";
 
@@ -37,6 +38,11 @@ export interface RegistryOptions {
   extraConfig?: Record<string, unknown>;
   /** Readiness timeout; default 15 s. */
   timeoutMs?: number;
+  /**
+   * Log errors only, no access log: for benchmarks, where per-request log lines cost both
+   * processes CPU. The port is then picked before start (the `listening on` line is info level).
+   */
+  quiet?: boolean;
 }
 
 export interface AccessLogEntry {
@@ -96,7 +102,7 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
       maintenance: { uploadpurging: { enabled: false } },
     },
     http: {
-      addr: `${host}:0`,
+      addr: `${host}:${options.quiet ? await freePort(host) : 0}`,
       secret: `e2e-${name}`,
       ...(options.tls ? { tls: { certificate: options.tls.cert, key: options.tls.key } } : {}),
     },
@@ -120,6 +126,8 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
       env.SSL_CERT_FILE = caFile;
     }
   }
+  if (options.quiet)
+    config.log = { level: "error", formatter: "text", accesslog: { disabled: true } };
   Object.assign(config, options.extraConfig ?? {});
   const configPath = join(dir, "config.yml");
   // JSON is YAML: distribution reads it as is
@@ -128,9 +136,18 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
   const proc = spawnProcess(name, "docker-registry", ["serve", configPath], { env });
   const timeoutMs = options.timeoutMs ?? 15_000;
   try {
-    const hostRe = host.replace(/\./g, "\\.");
-    const m = await proc.waitForLine(new RegExp(`listening on ${hostRe}:(\\d+)`), timeoutMs);
-    const port = Number(m[1]);
+    let port: number;
+    if (options.quiet) {
+      port = Number(
+        String((config.http as { addr: string }).addr)
+          .split(":")
+          .pop(),
+      );
+    } else {
+      const hostRe = host.replace(/\./g, "\\.");
+      const m = await proc.waitForLine(new RegExp(`listening on ${hostRe}:(\\d+)`), timeoutMs);
+      port = Number(m[1]);
+    }
     const scheme = options.tls ? "https" : "http";
     const url = `${scheme}://${host}:${port}`;
     await waitForV2(url, options.tls?.ca.certPem, timeoutMs, proc);
