@@ -150,21 +150,28 @@ export function renderHostsToml(
   });
 }
 
-/** Every file of registry.d/<key>/: hosts.toml (0600: it holds credentials) and the CA files. */
+/**
+ * Every file of registry.d/<key>/, in the order a step writes them: the CA files first, then
+ * hosts.toml (0600: it holds credentials), so containerd never reads a hosts.toml that names a
+ * CA file not written yet.
+ */
 export function hostDirectoryFiles(
   key: string,
   host: RegistryHost,
   flavor: ContainerdFlavor,
   credentials: CredentialsSource = "inline",
 ): HostFile[] {
-  const files: HostFile[] = [
-    { name: "hosts.toml", mode: "0600", content: renderHostsToml(key, host, flavor, credentials) },
-  ];
+  const files: HostFile[] = [];
   for (const mirror of host.mirrors) {
     if (mirror.ca && mirror.scheme === "https") {
       const content = mirror.ca.endsWith("\n") ? mirror.ca : `${mirror.ca}\n`;
       files.push({ name: caFileName(mirror), mode: "0644", content });
     }
   }
+  files.push({
+    name: "hosts.toml",
+    mode: "0600",
+    content: renderHostsToml(key, host, flavor, credentials),
+  });
   return files;
 }

@@ -17,6 +17,7 @@ import {
   directFinal,
   directTransition,
   localBootstrap,
+  localFinal,
   proxyFinal,
   proxyTransition,
   SVC,
@@ -230,6 +231,12 @@ capabilities = ["push"]
     expect(toml).toContain(`auth = "${Buffer.from("u:p").toString("base64")}"`);
   });
 
+  it("Local final (from Unmanaged): the real registry's directory goes, the balancer comes", async () => {
+    const out = await runOk(node, steps(node, localFinal));
+    await expectNodeState(node, localFinal);
+    expect(out).toContain("registry.example.com:5000 (no longer managed)");
+  });
+
   it("back to no module config: registry.d stays as it is (the platform falls back)", async () => {
     const before = await node.tree("/etc/containerd/registry.d");
     await runOk(node, steps(node, undefined));
@@ -403,12 +410,11 @@ describe("version step", () => {
 
   it("fails when the API call fails (bashible retries; no later step claims success)", async () => {
     const node = await freshNode();
-    const list = versionStep(node);
-    const failing = { ...list[0]!, content: list[0]!.content };
+    // this stub answers like an unreachable API server
     await writeFile(lab.path(`node-${n}`, "bin", "kubectl"), "#!/bin/bash\nexit 7\n", {
       mode: 0o755,
     });
-    const [result] = await node.run([failing], NODE_ENV);
+    const [result] = await node.run(versionStep(node), NODE_ENV);
     expect(result?.code).toBe(7);
   });
 });
