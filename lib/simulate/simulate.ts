@@ -99,6 +99,23 @@ export class Simulation {
     return sim;
   }
 
+  /** What a hook's next beforeHelm run receives (for benchmarks and debugging). */
+  nextRunInputs(hookName: string): {
+    bindingContexts: unknown[];
+    values: Record<string, unknown>;
+    configValues: Record<string, unknown>;
+  } {
+    const i = this.options.hooks.findIndex(h => h.name === hookName);
+    const f = this.#tests[i];
+    if (!f) throw new SimulationError(`no hook named ${hookName}`);
+    f.kubeStateSet([...this.world.values()]);
+    return {
+      bindingContexts: f.generateBeforeHelmContext(),
+      values: f.values(),
+      configValues: f.configValues(),
+    };
+  }
+
   /** Replaces objects (e.g. a new ModuleConfig); the next round sees them. */
   apply(objects: readonly KubeObject[]): void {
     for (const o of objects) this.world.set(keyOf(o), structuredClone(o));
