@@ -4,6 +4,7 @@ import type { AnyHook } from "../lib/runtime/define-hook";
 import checkData from "./check-data-devices";
 import checkerInit from "./checker-init";
 import checkerLoop from "./checker-loop";
+import copyCustomCertificate from "./copy-custom-certificate";
 import orchestrator from "./orchestrator";
 import render from "./render";
 
@@ -13,4 +14,5 @@ export const hooks: readonly AnyHook[] = [
   checkerInit,
   checkerLoop,
   checkData,
+  copyCustomCertificate,
 ];

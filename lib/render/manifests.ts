@@ -123,17 +123,30 @@ function ingressObjects(state: State, values: ModuleValues, facts: Facts): KubeO
         ? "ingress-tls-customcertificate"
         : null;
   const ranges = get(settings, "whitelistSourceRanges");
-  return render("ingress/registry-push.yaml", {
-    ...facts,
-    host: template.replace("%s", "registry"),
-    ingressClass:
-      (get(settings, "ingressClass") as string | undefined) ??
-      (get(values.global, "modules.ingressClass") as string | undefined) ??
-      null,
-    whitelistSourceRanges: Array.isArray(ranges) && ranges.length > 0 ? ranges.join(",") : null,
-    tlsSecretName,
-    certManagerIssuer: httpsMode === "CertManager" ? issuer : null,
-  });
+  const custom = get(settings, "internal.customCertificateData") as
+    Record<string, string> | undefined;
+  const certificate =
+    httpsMode === "CustomCertificate" && custom
+      ? render("ingress/custom-certificate.yaml", {
+          ...facts,
+          data: custom,
+          hasCa: Boolean(custom["ca.crt"]),
+        })
+      : [];
+  return [
+    ...certificate,
+    ...render("ingress/registry-push.yaml", {
+      ...facts,
+      host: template.replace("%s", "registry"),
+      ingressClass:
+        (get(settings, "ingressClass") as string | undefined) ??
+        (get(values.global, "modules.ingressClass") as string | undefined) ??
+        null,
+      whitelistSourceRanges: Array.isArray(ranges) && ranges.length > 0 ? ranges.join(",") : null,
+      tlsSecretName,
+      certManagerIssuer: httpsMode === "CertManager" ? issuer : null,
+    }),
+  ];
 }
 
 function admissionObjects(values: ModuleValues, facts: Facts): KubeObject[] {
