@@ -80,8 +80,13 @@ export type GatewayConfig =
 export const DEFAULT_LOCAL_PATH = "system/deckhouse";
 export const DEFAULT_REALM = "Deckhouse registry";
 
-/** distribution's repository name grammar (reference/regexp.go), path components joined by `/` */
-const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*";
+/**
+ * distribution's repository name grammar (reference/regexp.go), path components joined by `/`.
+ * The separator is never empty (`-+`, not distribution's old `[-]*`): JavaScript regexps
+ * backtrack, and an optional separator between repeated groups is exponential on paths that do
+ * not match (`/v2/a/b/blobs/uploads/` against the manifest route).
+ */
+const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 export const REPOSITORY_NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const NAME_RULE = "must be a repository path like deckhouse/ee (lower-case, no leading /)";
 const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;

@@ -4,6 +4,9 @@ import type { ServerResponse } from "node:http";
 
 export type ErrorCode =
   | "UNAUTHORIZED"
+  | "MANIFEST_UNKNOWN"
+  | "BLOB_UNKNOWN"
+  | "UNKNOWN"
   | "DENIED"
   | "UNSUPPORTED"
   | "NAME_UNKNOWN"
@@ -13,6 +16,9 @@ export type ErrorCode =
 
 const STATUS: Record<ErrorCode, number> = {
   UNAUTHORIZED: 401,
+  MANIFEST_UNKNOWN: 404,
+  BLOB_UNKNOWN: 404,
+  UNKNOWN: 500,
   DENIED: 403,
   UNSUPPORTED: 405,
   NAME_UNKNOWN: 404,
@@ -24,6 +30,9 @@ const STATUS: Record<ErrorCode, number> = {
 /** Messages as distribution's errcode package words them. */
 const MESSAGE: Record<ErrorCode, string> = {
   UNAUTHORIZED: "authentication required",
+  MANIFEST_UNKNOWN: "manifest unknown",
+  BLOB_UNKNOWN: "blob unknown to registry",
+  UNKNOWN: "unknown error",
   DENIED: "requested access to the resource is denied",
   UNSUPPORTED: "The operation is unsupported.",
   NAME_UNKNOWN: "repository name not known to registry",
@@ -32,8 +41,11 @@ const MESSAGE: Record<ErrorCode, string> = {
   UNAVAILABLE: "service unavailable",
 };
 
-export function errorBody(code: ErrorCode, detail?: unknown): string {
-  return JSON.stringify({ errors: [{ code, message: MESSAGE[code], detail: detail ?? null }] });
+/** The error document; codes passed on from an upstream keep their own (lower-cased) message. */
+export function errorBody(code: ErrorCode | (string & {}), detail?: unknown): string {
+  const message =
+    (MESSAGE as Record<string, string>)[code] ?? code.toLowerCase().replace(/_/g, " ");
+  return JSON.stringify({ errors: [{ code, message, detail: detail ?? null }] });
 }
 
 export function sendError(

@@ -110,13 +110,22 @@ export class PathAlias {
       return this.localPath + name.slice(this.upstreamPath.length);
     return undefined;
   }
+}
 
-  /** Rewrites the repository name inside an API path (`/v2/<name>/…`). */
-  rewritePath(pathname: string, route: Route, map: (name: string) => string | undefined) {
-    const name = routeName(route);
-    if (name === undefined) return undefined;
-    const mapped = map(name);
-    if (mapped === undefined) return undefined;
-    return `/v2/${mapped}${pathname.slice(`/v2/${name}`.length)}`;
+/** The route with its repository name mapped to the upstream's; undefined outside the alias. */
+export function toUpstreamRoute(route: Route, alias: PathAlias): Route | undefined {
+  switch (route.kind) {
+    case "base":
+    case "catalog":
+    case "unknown":
+      return route;
+    case "tags":
+    case "manifest":
+    case "blob":
+    case "upload":
+    case "referrers": {
+      const name = alias.toUpstream(route.name);
+      return name === undefined ? undefined : { ...route, name };
+    }
   }
 }

@@ -26,7 +26,14 @@ import { CredentialVerifier, parseBasic } from "./authn";
 import type { GatewayConfig, GatewayFiles } from "./config";
 import { sendError } from "./errors";
 import { forwardRequestHeaders, forwardResponseHeaders, headerValue } from "./http";
-import { PathAlias, parseRoute, requiredAction, routeName, type Route } from "./routes";
+import {
+  PathAlias,
+  parseRoute,
+  requiredAction,
+  routeName,
+  toUpstreamRoute,
+  type Route,
+} from "./routes";
 import { UpstreamUnavailable, type UpstreamResponse, type UpstreamTransport } from "./upstream";
 
 export interface GatewayOptions {
@@ -219,14 +226,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   ): Promise<void> {
     if (!upstream || !alias) throw new Error("no upstream");
     const method = req.method === "HEAD" ? "HEAD" : "GET";
-    const upstreamPath =
-      route.kind === "base"
-        ? "/v2/"
-        : alias.rewritePath(url.pathname, route, n => alias.toUpstream(n));
-    if (upstreamPath === undefined) {
-      return sendError(res, "NAME_UNKNOWN", { headers: V2_HEADERS, head: method === "HEAD" });
-    }
-    const name = routeName(route);
+    const head = method === "HEAD";
+    const upstreamRoute = toUpstreamRoute(route, alias);
+    if (!upstreamRoute) return sendError(res, "NAME_UNKNOWN", { headers: V2_HEADERS, head });
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
@@ -234,10 +236,10 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     let answer: UpstreamResponse;
     try {
       answer = await upstream.send({
+        route: upstreamRoute,
         method,
-        path: upstreamPath + url.search,
-        repository: name === undefined ? undefined : alias.toUpstream(name),
-        headers: forwardRequestHeaders(req.headers),
+        range: headerValue(req.headers.range),
+        query: url.searchParams,
         signal: abort.signal,
       });
     } catch (e) {
@@ -247,7 +249,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       log.warn("upstream request failed", { route: route.kind, error: reason });
       return sendError(res, "UNAVAILABLE", {
         headers: V2_HEADERS,
-        head: method === "HEAD",
+        head,
         detail: { reason: "upstream registry unavailable" },
       });
     }
@@ -262,14 +264,14 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       return sendError(res, "UNAVAILABLE", {
         status: 502,
         headers: V2_HEADERS,
-        head: method === "HEAD",
+        head,
         detail: { reason: `upstream answered ${answer.status} to the gateway's credentials` },
       });
     }
-    if (route.kind === "tags" && answer.status === 200 && method === "GET") {
+    if (route.kind === "tags" && answer.status === 200 && !head) {
       return sendTagsList(res, answer, alias, listener);
     }
-    await stream(res, route, listener, answer, method === "HEAD");
+    await stream(res, route, listener, answer, head);
   }
 
   /** `tags/list` names the repository in its body and in its pagination Link: alias both back. */

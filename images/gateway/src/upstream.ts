@@ -1,17 +1,22 @@
-// What the gateway needs from the upstream side: one read request to the real upstream, with the
-// upstream's authentication (Basic, or the Bearer token challenge), its CA and its redirects
-// taken care of, the response body streamed. Implemented over the project's one OCI client
-// (lib/oci) in upstream-oci.ts.
-import type { Readable } from "node:stream";
+// The gateway's upstream side: the read requests of the distribution API (ping, manifests, blobs,
+// tag lists) answered from the real upstream through the project's one OCI client (lib/oci), which
+// owns the upstream's authentication (Basic, Bearer token challenge, licence as `license-token`),
+// its CA and its storage redirects. Answers come back as HTTP responses in the distribution API's
+// shape, blob bodies streamed.
+import { Readable } from "node:stream";
+import { OciError, RegistryClient } from "../../../lib/oci";
+import type { Upstream } from "./config";
+import { errorBody } from "./errors";
+import type { Route } from "./routes";
 
+/** A read request, its repository name already the upstream's. */
 export interface UpstreamRequest {
+  route: Route;
   method: "GET" | "HEAD";
-  /** absolute API path at the upstream (`/v2/deckhouse/ee/manifests/v1`), query included */
-  path: string;
-  /** upstream repository the request is about (token scope); undefined for `/v2/` */
-  repository?: string;
-  /** headers to pass on: Accept, Range, If-None-Match, … (never the client's Authorization) */
-  headers: Record<string, string>;
+  /** the client's Range header (blobs) */
+  range?: string;
+  /** `n` and `last` of tags/list */
+  query: URLSearchParams;
   signal?: AbortSignal;
 }
 
@@ -27,7 +32,198 @@ export interface UpstreamTransport {
   close(): Promise<void>;
 }
 
-/** The upstream could not be reached or refused the gateway's own credentials. */
+/** The upstream could not be reached (network, TLS, timeout); a cache may answer instead. */
 export class UpstreamUnavailable extends Error {
   override name = "UpstreamUnavailable";
+}
+
+const V2 = { "docker-distribution-api-version": "registry/2.0" };
+
+export class OciUpstream implements UpstreamTransport {
+  readonly #client: RegistryClient;
+
+  constructor(upstream: Upstream, caPem: string | undefined, opts: { connections?: number } = {}) {
+    this.#client = new RegistryClient({
+      registry: upstream.host,
+      scheme: upstream.scheme,
+      ...(caPem ? { ca: caPem } : {}),
+      ...(upstream.username !== undefined
+        ? { username: upstream.username, password: upstream.password }
+        : {}),
+      connections: opts.connections ?? 32,
+      timeoutMs: 60_000,
+      userAgent: "deckhouse-registry-gateway",
+    });
+  }
+
+  async send(req: UpstreamRequest): Promise<UpstreamResponse> {
+    try {
+      return await this.#send(req);
+    } catch (e) {
+      if (!(e instanceof OciError)) throw e;
+      switch (e.kind) {
+        case "network":
+        case "timeout":
+        case "tls":
+          throw new UpstreamUnavailable(e.message);
+        case "auth":
+        case "denied":
+          return failure(e.kind === "auth" ? 401 : 403, e.code ?? "DENIED", e.reason);
+        case "not-found":
+          return failure(404, notFoundCode(req.route, e.code), e.reason, req.method === "HEAD");
+        case "invalid":
+          return failure(400, "NAME_INVALID", e.reason, req.method === "HEAD");
+        case "protocol":
+          return failure(502, e.code ?? "UNKNOWN", e.reason, req.method === "HEAD");
+      }
+    }
+  }
+
+  async #send(req: UpstreamRequest): Promise<UpstreamResponse> {
+    const { route, method } = req;
+    const call = req.signal ? { signal: req.signal } : {};
+    switch (route.kind) {
+      case "base":
+        await this.#client.ping(call);
+        return json(200, "{}", method === "HEAD");
+      case "manifest": {
+        if (method === "HEAD") {
+          const head = await this.#client.headManifest(route.name, route.reference, call);
+          return {
+            status: 200,
+            headers: manifestHeaders(head.digest, head.mediaType, head.size),
+            body: Readable.from([]),
+          };
+        }
+        const m = await this.#client.getManifest(route.name, route.reference, call);
+        return {
+          status: 200,
+          headers: manifestHeaders(m.digest, m.mediaType, m.size),
+          body: Readable.from([m.bytes]),
+        };
+      }
+      case "blob": {
+        const headers = {
+          ...V2,
+          "content-type": "application/octet-stream",
+          "docker-content-digest": route.digest,
+          etag: `"${route.digest}"`,
+          "accept-ranges": "bytes",
+        };
+        if (method === "HEAD") {
+          const head = await this.#client.headBlob(route.name, route.digest, call);
+          return {
+            status: 200,
+            headers: { ...headers, "content-length": String(head.size) },
+            body: Readable.from([]),
+          };
+        }
+        const range = parseRange(req.range);
+        const blob = await this.#client.getBlob(route.name, route.digest, {
+          ...call,
+          ...(range ? { range } : {}),
+        });
+        if (blob.range) {
+          const { start, end } = blob.range;
+          return {
+            status: 206,
+            headers: {
+              ...headers,
+              "content-length": String(end - start + 1),
+              "content-range": `bytes ${start}-${end}/${blob.size ?? "*"}`,
+            },
+            body: blob.body,
+          };
+        }
+        return {
+          status: 200,
+          headers: {
+            ...headers,
+            ...(blob.size !== undefined ? { "content-length": String(blob.size) } : {}),
+          },
+          body: blob.body,
+        };
+      }
+      case "tags": {
+        const all = await this.#client.listTags(route.name, call);
+        return tagsPage(route.name, all, req.query, method === "HEAD");
+      }
+      case "catalog":
+      case "upload":
+      case "referrers":
+      case "unknown":
+        return failure(404, "UNSUPPORTED", "not served from the upstream", method === "HEAD");
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+}
+
+function manifestHeaders(digest: string, mediaType: string, size: number) {
+  return {
+    ...V2,
+    "content-type": mediaType,
+    "content-length": String(size),
+    "docker-content-digest": digest,
+    etag: `"${digest}"`,
+  };
+}
+
+/** `bytes=a-b` or `bytes=a-`; other forms (suffix, several ranges) get the whole blob (RFC 9110 allows it). */
+export function parseRange(
+  header: string | undefined,
+): { start: number; end?: number } | undefined {
+  const m = /^bytes=(\d+)-(\d*)$/.exec(header?.trim() ?? "");
+  if (!m?.[1]) return undefined;
+  const start = Number(m[1]);
+  const end = m[2] ? Number(m[2]) : undefined;
+  if (end !== undefined && end < start) return undefined;
+  return end === undefined ? { start } : { start, end };
+}
+
+/** Pagination of tags/list as distribution does it: sorted, after `last`, at most `n`, Link to the rest. */
+export function tagsPage(
+  name: string,
+  tags: readonly string[],
+  query: URLSearchParams,
+  head: boolean,
+): UpstreamResponse {
+  let page = [...tags].sort();
+  const last = query.get("last");
+  if (last) page = page.filter(t => t > last);
+  const n = Number(query.get("n") ?? NaN);
+  const headers: Record<string, string> = {};
+  if (Number.isInteger(n) && n >= 0 && page.length > n) {
+    page = page.slice(0, n);
+    const next = page.at(-1) ?? "";
+    headers.link = `</v2/${name}/tags/list?n=${n}&last=${encodeURIComponent(next)}>; rel="next"`;
+  }
+  const res = json(200, JSON.stringify({ name, tags: page }), head);
+  return { ...res, headers: { ...res.headers, ...headers } };
+}
+
+function notFoundCode(route: Route, code: string | undefined): string {
+  if (code) return code;
+  if (route.kind === "manifest") return "MANIFEST_UNKNOWN";
+  if (route.kind === "blob") return "BLOB_UNKNOWN";
+  return "NAME_UNKNOWN";
+}
+
+function json(status: number, body: string, head: boolean): UpstreamResponse {
+  return {
+    status,
+    headers: {
+      ...V2,
+      "content-type": "application/json; charset=utf-8",
+      "content-length": String(Buffer.byteLength(body)),
+    },
+    body: Readable.from(head ? [] : [Buffer.from(body)]),
+  };
+}
+
+function failure(status: number, code: string, reason: string, head = false): UpstreamResponse {
+  const body = errorBody(code, { reason });
+  return json(status, body, head);
 }

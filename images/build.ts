@@ -1,0 +1,52 @@
+// Bundles the data-plane programs, each into one self-contained ES module for Node 20:
+// <out>/gateway.mjs, <out>/nodeservices-manager.mjs, <out>/mirrorer.mjs. No network: everything
+// comes from node_modules. The image (images/Dockerfile) copies these onto a pinned Node base.
+//
+//   node --import tsx images/build.ts [--out dist/images]
+import { build } from "esbuild";
+import { mkdir } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export const PROGRAMS = {
+  gateway: "gateway/src/main.ts",
+  "nodeservices-manager": "nodeservices-manager/src/main.ts",
+  mirrorer: "mirrorer/src/main.ts",
+} as const;
+export type Program = keyof typeof PROGRAMS;
+
+/** Writes one bundle per program into `outDir`; returns their paths. */
+export async function buildImageBundles(outDir: string): Promise<Record<Program, string>> {
+  await mkdir(outDir, { recursive: true });
+  const out = {} as Record<Program, string>;
+  for (const [name, entry] of Object.entries(PROGRAMS) as [Program, string][]) {
+    const outfile = join(outDir, `${name}.mjs`);
+    await build({
+      entryPoints: [join(here, entry)],
+      outfile,
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "esm",
+      minify: false,
+      sourcemap: false,
+      legalComments: "none",
+      logLevel: "warning",
+      // CommonJS dependencies inside an ES module bundle still call require()
+      banner: {
+        js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);',
+      },
+    });
+    out[name] = outfile;
+  }
+  return out;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({ options: { out: { type: "string", default: "dist/images" } } });
+  const out = await buildImageBundles(resolve(values.out ?? "dist/images"));
+  for (const file of Object.values(out)) process.stdout.write(`${file}\n`);
+}
