@@ -1,7 +1,7 @@
 // Node (containerd) configuration the orchestrator hands to bashible through the
 // `registry-bashible-config` secret (spec §8.1), its two stages, and the preflight (§8.3).
 // Pure: inputs are the params, the nodes as the snapshots show them and the master IPs.
-import type { RegistryMode } from "../domain/settings";
+import type { BashibleConfig, MirrorScheme, RegistryMirror } from "../domain/bashible-config";
 import { cappedLines, computeHash, shortVersion } from "./hash";
 import {
   LOCAL_BALANCER_HOST,
@@ -33,27 +33,11 @@ export type ModeParams =
   | { mode: "Proxy"; proxy: ModuleRegistryParams }
   | { mode: "Local"; local: ModuleRegistryParams };
 
-export interface MirrorAuth {
-  username?: string;
-  password?: string;
-  auth?: string;
-}
-
-export interface Mirror {
-  host: string;
-  scheme: string;
-  ca?: string;
-  auth?: MirrorAuth;
-  rewrites?: { from: string; to: string }[];
-}
-
-export interface BashibleConfig {
-  mode: RegistryMode;
-  version: string;
-  imagesBase: string;
-  proxyEndpoints: string[];
-  hosts: Record<string, { mirrors: Mirror[] }>;
-}
+// The config's shape is the node side's contract (lib/domain/bashible-config.ts, spec §8.1);
+// only the type is imported here, the node side's parser stays out of the hooks' start-up.
+export type { BashibleConfig } from "../domain/bashible-config";
+type Mirror = RegistryMirror;
+type MirrorAuth = NonNullable<RegistryMirror["auth"]>;
 
 export interface NodeVersion {
   name: string;
@@ -82,6 +66,10 @@ function withOptional(mirror: Mirror): Mirror {
   return out;
 }
 
+function mirrorScheme(scheme: string): MirrorScheme {
+  return scheme.toLowerCase() === "http" ? "http" : "https";
+}
+
 function upstreamMirror(
   p: UpstreamRegistryParams,
   rewrite: boolean,
@@ -89,7 +77,7 @@ function upstreamMirror(
   const { host, path } = splitImagesRepo(p.imagesRepo);
   const mirror = withOptional({
     host,
-    scheme: p.scheme.toLowerCase(),
+    scheme: mirrorScheme(p.scheme),
     ...(p.ca ? { ca: p.ca } : {}),
     ...(auth(p.username, p.password) ? { auth: auth(p.username, p.password) } : {}),
     ...(rewrite ? { rewrites: [{ from: "^system/deckhouse", to: path.replace(/^\//, "") }] } : {}),
