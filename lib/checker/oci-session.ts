@@ -1,6 +1,7 @@
-// The checker's registry sessions over lib/oci: one RegistryClient per registry and tick, HEAD
-// manifest per item (Accept: every manifest type), Basic or Bearer as the registry asks, the
-// registry CA on top of the system roots, plain HTTP when the scheme says so.
+// The checker's registry sessions over lib/oci: one RegistryClient per registry and tick, one
+// manifest request per item (Accept: every manifest type) — HEAD, or GET once the registry has
+// shown it closes the connection after HEAD —, Basic or Bearer as the registry asks, the registry
+// CA on top of the system roots, plain HTTP when the scheme says so.
 import { OciError, parseImageReference, RegistryClient, manifestReference } from "../oci";
 import { registryRepository, type RegistryParams } from "./params";
 import { CheckFailure, REQUEST_TIMEOUT, type RegistrySession } from "./tick";
@@ -18,8 +19,14 @@ export function openOciSession(params: RegistryParams, timeoutMs: number): Regis
   return {
     async check(image, signal) {
       const ref = parseImageReference(image);
+      const reference = manifestReference(ref);
       try {
-        await client.headManifest(ref.repository, manifestReference(ref), { signal });
+        // HEAD first, as the spec has it; a registry that closes the connection after each
+        // HEAD (distribution 2.x) is asked with GET instead, over kept-alive connections, and
+        // the body is checked against the digest on the way (docs/adr/0011)
+        if (client.headClosesConnection)
+          await client.getManifest(ref.repository, reference, { signal });
+        else await client.headManifest(ref.repository, reference, { signal });
       } catch (err) {
         if (err instanceof OciError) {
           throw new CheckFailure(err.kind === "timeout" ? REQUEST_TIMEOUT : err.reason);

@@ -145,6 +145,7 @@ export class RegistryClient {
   readonly #secrets: string[];
   readonly #userAgent: string;
   #auth: AuthState = { kind: "unknown" };
+  #headClosesConnection = false;
   #probe: Promise<void> | undefined;
 
   constructor(options: RegistryClientOptions) {
@@ -197,6 +198,15 @@ export class RegistryClient {
     this.#userAgent = options.userAgent ?? "deckhouse-registry-module";
   }
 
+  /**
+   * True once the registry answered a HEAD manifest with `Connection: close` (distribution 2.x
+   * does): every HEAD then costs a new connection, and a caller checking many manifests is
+   * faster with GET over a kept-alive one.
+   */
+  get headClosesConnection(): boolean {
+    return this.#headClosesConnection;
+  }
+
   /** `GET /v2/`: reachable, TLS trusted, credentials accepted. */
   async ping(options: CallOptions = {}): Promise<void> {
     const res = await this.#send({
@@ -228,6 +238,7 @@ export class RegistryClient {
     });
     await this.#expect(res, [200], "HEAD manifest", target);
     await res.body.dump();
+    if (header(res, "connection")?.toLowerCase() === "close") this.#headClosesConnection = true;
     const digest = header(res, "docker-content-digest");
     const mediaType = header(res, "content-type")?.split(";")[0]?.trim() ?? "";
     const size = Number(header(res, "content-length") ?? NaN);

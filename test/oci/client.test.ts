@@ -128,6 +128,15 @@ describe("manifests of every media type (plain HTTP)", () => {
     );
   });
 
+  it("notices a registry that closes the connection after HEAD (distribution 2.x does)", async () => {
+    const reg = client(plain);
+    expect(reg.headClosesConnection).toBe(false);
+    await reg.getManifest("system/deckhouse", "oci");
+    expect(reg.headClosesConnection).toBe(false);
+    await reg.headManifest("system/deckhouse", "oci");
+    expect(reg.headClosesConnection).toBe(true);
+  });
+
   it("the Accept header matters: without it distribution does not serve the index", async () => {
     const res = await fetch(`${plain.url}/v2/system/deckhouse/manifests/index`, { method: "HEAD" });
     expect(res.headers.get("docker-content-digest")).not.toBe(pushed.index);
