@@ -165,6 +165,19 @@ describe("token server", () => {
     expect(tokens.requests.at(-1)?.status).toBe(401);
   });
 
+  it("a pull-through proxy in front of the token registry serves its images", async () => {
+    const img = await writeOciLayout(lab.path("img", "proxied"), { seed: "p", tags: ["v1"] });
+    const pushed = await pushImage(img, tokenReg, "proxied/image", { creds: alice });
+    const proxy = await startRegistry({
+      dir: lab.path("proxy"),
+      proxy: { remoteUrl: tokenReg.url, ...alice },
+    });
+    const seen = await inspect(proxy, "proxied/image:v1");
+    expect(seen.digest).toBe(pushed.digest);
+    expect(tokenReg.accessLog().some(e => e.path === "/v2/proxied/image/manifests/v1")).toBe(true);
+    await proxy.stop();
+  });
+
   it("the registry challenges with the server's realm", async () => {
     const res = await fetch(`${tokenReg.url}/v2/`);
     expect(res.status).toBe(401);
