@@ -3,7 +3,6 @@
 // from Secret d8-system/registry-checker-state. A damaged state starts empty; params that fail
 // validation are reset to empty; both are logged, neither fails the run: the loop and the
 // orchestrator rebuild what is missing.
-import { parse, YAMLError } from "yaml";
 import { EMPTY_PARAMS, parseCheckerParams, type CheckerParams } from "../lib/checker/params";
 import {
   EMPTY_STATE,
@@ -18,9 +17,10 @@ import { INITIALIZED_PATH, PARAMS_PATH, paramsToValues, STATE_PATH } from "./che
 
 /** A YAML error without the document excerpt the parser adds (it may show a password). */
 function describe(err: unknown): string {
-  if (err instanceof YAMLError) {
-    const at = err.linePos?.[0];
-    return `invalid YAML (${err.code}${at ? ` at line ${at.line}, column ${at.col}` : ""})`;
+  if (err instanceof Error && "code" in err && "linePos" in err) {
+    const at = (err as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    const code = String((err as { code: unknown }).code);
+    return `invalid YAML (${code}${at ? ` at line ${at.line}, column ${at.col}` : ""})`;
   }
   return err instanceof Error ? err.message : String(err);
 }
@@ -29,7 +29,7 @@ export default defineHook({
   name: "checker-init",
   queue: "/modules/registry/checker/init",
   kubernetes: { state: stateSecret },
-  handler: ({ bindingContexts, snapshots, values, log }) => {
+  handler: async ({ bindingContexts, snapshots, values, log }) => {
     // restore only from a run that carries the secret's snapshot (its Synchronization): a run
     // without it cannot tell "no secret" from "not delivered" and would reset the params
     if (!bindingContexts.some(c => c.binding === "state")) return;
@@ -38,6 +38,8 @@ export default defineHook({
     let state: CheckerState = EMPTY_STATE;
     let params: CheckerParams = EMPTY_PARAMS;
     const secret = snapshots.state[0];
+    // the YAML parser loads only for this once-per-start restore
+    const { parse } = await import("yaml");
     if (!secret) {
       log.info(`Secret ${STATE_SECRET} not found: starting with an empty checker state`);
     } else {

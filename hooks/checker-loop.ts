@@ -5,7 +5,6 @@
 //
 // The orchestrator reads the result: `state.version === params.version && state.ready` means the
 // images are there; `state.message` is what it shows in `RegistryContainsRequiredImages`.
-import { openOciSession } from "../lib/checker/oci-session";
 import { parseCheckerParams } from "../lib/checker/params";
 import { collectRequiredImages } from "../lib/checker/required-images";
 import { parseCheckerState, stateToValues } from "../lib/checker/state";
@@ -44,9 +43,14 @@ const bindings = {
 export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
   const { deps: given, ...tickOptions } = options;
   const budgetMs = tickOptions.budgetMs ?? DEFAULT_OPTIONS.budgetMs;
+  // The OCI client (undici, TLS) loads on the first tick, not at the start of every hook run.
+  let openRegistry = given?.openRegistry;
   const deps: CheckerDeps = {
     now: given?.now ?? (() => new Date()),
-    openRegistry: given?.openRegistry ?? ((_name, params) => openOciSession(params, budgetMs)),
+    openRegistry: (name, params) => {
+      if (!openRegistry) throw new Error("checker: the OCI client is not loaded");
+      return openRegistry(name, params);
+    },
   };
   return defineHook({
     name: "checker-loop",
@@ -70,6 +74,10 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
       }
       const params = parseCheckerParams(values.get(PARAMS_PATH));
       for (const r of Object.values(params.registries)) log.addSecret(r.password);
+      if (!openRegistry) {
+        const { openOciSession } = await import("../lib/checker/oci-session");
+        openRegistry = (_name, p) => openOciSession(p, budgetMs);
+      }
       const previous = parseCheckerState(values.get(STATE_PATH));
       const started = Date.now();
       const result = await runTick(
@@ -98,7 +106,7 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
       const next = stateToValues(state);
       if (!isDeepStrictEqual(next, stateToValues(previous))) values.set(STATE_PATH, next);
 
-      const docs = secretDocuments(state, params);
+      const docs = await secretDocuments(state, params);
       const stored = snapshots.state[0];
       if (stored?.state !== docs.state || stored?.params !== docs.params) {
         kubernetes.createOrUpdate(stateSecretObject(docs));

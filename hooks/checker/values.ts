@@ -1,6 +1,5 @@
 // Where the checker lives in values, and its secret (spec §3.3, §9): the one place both checker
 // hooks and their tests take these names from.
-import { stringify } from "yaml";
 import type { CheckerParams } from "../../lib/checker/params";
 import { stateToValues, type CheckerState } from "../../lib/checker/state";
 import type { KubeObject } from "../../lib/runtime/types";
@@ -21,8 +20,9 @@ export function paramsToValues(params: CheckerParams): Record<string, unknown> {
   };
 }
 
-/** The two YAML documents of the checker state secret. */
-export function secretDocuments(state: CheckerState, params: CheckerParams) {
+/** The two YAML documents of the checker state secret (the YAML emitter loads only here). */
+export async function secretDocuments(state: CheckerState, params: CheckerParams) {
+  const { stringify } = await import("yaml");
   return {
     state: stringify(stateToValues(state), { lineWidth: 0 }),
     params: stringify(paramsToValues(params), { lineWidth: 0 }),

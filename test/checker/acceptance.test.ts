@@ -215,7 +215,9 @@ describe("checker against real registries", () => {
     const heads = requests.filter(e => e.method === "HEAD").length;
     expect(heads).toBeGreaterThanOrEqual(1);
     expect(heads).toBeLessThanOrEqual(3);
-    expect(requests.slice(heads).every(e => e.method === "GET")).toBe(true);
+    // workers run concurrently, so a HEAD still in flight may be logged after another worker's
+    // first GET: count, do not order
+    expect(requests.filter(e => e.method === "GET")).toHaveLength(requests.length - heads);
     expect(JSON.stringify(c.f.logs())).not.toContain(user.password);
   });
 
