@@ -137,10 +137,10 @@ describe("render + apply", () => {
     });
     expect(pod.spec.hostNetwork).toBe(true);
     expect(pod.spec.containers.map((c: { name: string }) => c.name)).toEqual([
-      "distribution",
       "gateway",
+      "distribution",
     ]);
-    const gw = pod.spec.containers[1];
+    const gw = pod.spec.containers[0];
     expect(gw.ports[0]).toMatchObject({
       name: "distribution",
       containerPort: 5001,
@@ -206,8 +206,8 @@ describe("render + apply", () => {
     const pod = parse(await readFile(join(root, PATHS.manifest), "utf8"));
     new Pod(pod).validate();
     expect(pod.spec.containers.map((c: { name: string }) => c.name)).toEqual([
-      "distribution",
       "gateway",
+      "distribution",
       "mirrorer",
     ]);
     expect(pod.spec).not.toHaveProperty("containers.0.env");
@@ -220,8 +220,8 @@ describe("render + apply", () => {
     expect(alone.removed).toEqual([`${PATHS.mirrorerDir}/config.yaml`]);
     const pod3 = parse(await readFile(join(root, PATHS.manifest), "utf8"));
     expect(pod3.spec.containers.map((c: { name: string }) => c.name)).toEqual([
-      "distribution",
       "gateway",
+      "distribution",
     ]);
   });
 

@@ -1,15 +1,24 @@
-// Entry point: `gateway --config <file>`. Exits 2 with every problem of the config listed (each
-// naming its field) before listening on anything; SIGTERM drains and exits 0.
+// Entry point.
+//
+//   gateway --config <file>                 serve; exits 2 listing every config problem (each
+//                                           naming its field) before listening on anything
+//   gateway wait-ready --url <url> [--timeout 60s]
+//                                           polls the URL until it answers 200: the static pod's
+//                                           postStart hook, so that kubelet starts distribution
+//                                           (which dials the gateway at start) only after it
+//
+// SIGTERM drains and exits 0.
 import { parseArgs } from "node:util";
 import { createLog, errorMessage } from "../../common/src/log";
-import { ConfigError } from "../../common/src/validate";
+import { ConfigError, parseDuration } from "../../common/src/validate";
 import { loadGatewayConfig } from "./config";
 import { startGateway } from "./server";
 import { OciUpstream } from "./upstream";
 
 const log = createLog("gateway");
-try {
-  const { values } = parseArgs({ options: { config: { type: "string" } }, strict: true });
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: "string" } }, strict: true });
   if (!values.config)
     throw new ConfigError("gateway command line", [{ field: "--config", rule: "required" }]);
   const { config, files } = await loadGatewayConfig(values.config);
@@ -24,6 +33,46 @@ try {
       log.info("stopping", { signal });
       void gateway.stop().then(() => process.exit(0));
     });
+  }
+}
+
+async function waitReady(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { url: { type: "string" }, timeout: { type: "string", default: "60s" } },
+    strict: true,
+  });
+  const problems = [];
+  if (!values.url || !/^https?:\/\//.test(values.url))
+    problems.push({ field: "--url", rule: "required, an http(s) URL" });
+  const timeoutMs = parseDuration(values.timeout ?? "");
+  if (!timeoutMs) problems.push({ field: "--timeout", rule: "must be a duration like 60s" });
+  if (problems.length > 0 || !values.url || !timeoutMs)
+    throw new ConfigError("gateway wait-ready command line", problems);
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer";
+  for (;;) {
+    try {
+      const res = await fetch(values.url, { signal: AbortSignal.timeout(1_000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+      last = `HTTP ${res.status}`;
+    } catch (e) {
+      last = errorMessage(e);
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${values.url} not ready within ${values.timeout}: ${last}`);
+    await new Promise(r => setTimeout(r, 100));
+  }
+}
+
+try {
+  const [first, ...rest] = process.argv.slice(2);
+  if (first === "wait-ready") {
+    await waitReady(rest);
+    process.exit(0);
+  } else {
+    await serve(process.argv.slice(2));
   }
 } catch (e) {
   log.error(e instanceof ConfigError ? e.message : `cannot start: ${errorMessage(e)}`);

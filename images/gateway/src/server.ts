@@ -486,13 +486,15 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     ? tuned(createHttpServer(instrument("upstream-listener", handleUpstreamListener)))
     : undefined;
 
+  // monitoring last: once /healthz answers, every listener is up (the static pod's postStart
+  // hook waits for it before kubelet starts distribution, which dials the upstream listener)
+  const upstreamListener =
+    listenerServer && listenerAuth ? await listen(listenerServer, listenerAuth.address) : undefined;
   const addresses: RunningGateway["addresses"] = {
     client: await listen(client, config.listen.address),
     monitoring: await listen(monitoring, config.monitoring.address),
+    ...(upstreamListener ? { upstreamListener } : {}),
   };
-  if (listenerServer && listenerAuth) {
-    addresses.upstreamListener = await listen(listenerServer, listenerAuth.address);
-  }
   log.info("gateway listening", {
     mode: config.mode,
     client: formatHostPort(addresses.client),

@@ -255,23 +255,6 @@ function staticPod(
   const resources = { requests: { cpu: "10m", memory: "32Mi" } };
   const containers: Record<string, unknown>[] = [
     {
-      name: "distribution",
-      image: s.images.distribution,
-      imagePullPolicy: "IfNotPresent",
-      args: ["serve", `${MOUNTS.config}/config.yaml`],
-      ports: [
-        { name: "backend", containerPort: PORTS.distribution, protocol: "TCP" },
-        { name: "debug", containerPort: PORTS.distributionDebug, protocol: "TCP" },
-      ],
-      livenessProbe: probe(PORTS.distributionDebug, "/debug/health"),
-      readinessProbe: probe(PORTS.distributionDebug, "/debug/health"),
-      resources,
-      volumeMounts: [
-        { name: "distribution-config", mountPath: MOUNTS.config, readOnly: true },
-        { name: "data", mountPath: MOUNTS.data },
-      ],
-    },
-    {
       name: "gateway",
       image: s.images.gateway,
       imagePullPolicy: "IfNotPresent",
@@ -288,12 +271,43 @@ function staticPod(
         },
         { name: "gw-monitoring", containerPort: PORTS.gatewayMonitoring, protocol: "TCP" },
       ],
+      // kubelet starts the next container only after this hook: distribution's proxy mode panics
+      // at start when its remoteurl (the gateway's upstream listener) does not answer yet
+      lifecycle: {
+        postStart: {
+          exec: {
+            command: [
+              "/usr/local/bin/gateway",
+              "wait-ready",
+              "--url",
+              `http://${lo}:${PORTS.gatewayMonitoring}/healthz`,
+            ],
+          },
+        },
+      },
       livenessProbe: probe(PORTS.gatewayMonitoring, "/healthz"),
       readinessProbe: probe(PORTS.gatewayMonitoring, "/readyz"),
       resources,
       volumeMounts: [
         { name: "gateway-config", mountPath: MOUNTS.config, readOnly: true },
         { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
+      ],
+    },
+    {
+      name: "distribution",
+      image: s.images.distribution,
+      imagePullPolicy: "IfNotPresent",
+      args: ["serve", `${MOUNTS.config}/config.yaml`],
+      ports: [
+        { name: "backend", containerPort: PORTS.distribution, protocol: "TCP" },
+        { name: "debug", containerPort: PORTS.distributionDebug, protocol: "TCP" },
+      ],
+      livenessProbe: probe(PORTS.distributionDebug, "/debug/health"),
+      readinessProbe: probe(PORTS.distributionDebug, "/debug/health"),
+      resources,
+      volumeMounts: [
+        { name: "distribution-config", mountPath: MOUNTS.config, readOnly: true },
+        { name: "data", mountPath: MOUNTS.data },
       ],
     },
   ];
