@@ -3,7 +3,7 @@
 // (a Node single executable application, docs/adr/0001), and the CLI (dist/cli).
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { templatesPlugin } from "./templates-plugin.mjs";
@@ -24,19 +24,82 @@ const templates = templatesPlugin({
 
 const log = msg => process.stderr.write(`build: ${msg}\n`);
 
+/**
+ * Code a hook run loads only on some paths (YAML, the OCI client, X.509 generation, bcrypt, Ajv,
+ * the renderer) lives in files beside the executable, not in it: the executable's start-up cost
+ * grows with the code embedded in it, and every hook run pays that start-up (docs/adr/0001).
+ * Key: what the hooks import dynamically (package name, or source path without extension).
+ */
+const LAZY_CHUNKS = {
+  yaml: "yaml",
+  bcryptjs: "bcryptjs",
+  "lib/domain/certificate-factory": "certificate-factory",
+  "lib/domain/registry-init": "registry-init",
+  "lib/checker/oci-session": "oci-session",
+  "lib/openapi/schemas": "openapi",
+  "lib/render/manifests": "render",
+};
+
+function chunkOf(path, resolveDir) {
+  if (LAZY_CHUNKS[path]) return LAZY_CHUNKS[path];
+  if (!path.startsWith(".")) return undefined;
+  const rel = relative(root, resolve(resolveDir, path)).replace(/\.ts$/, "");
+  return LAZY_CHUNKS[rel];
+}
+
+/** Dynamic imports of chunked code become a require of the chunk file, resolved from the executable. */
+const lazyChunks = {
+  name: "lazy-chunks",
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, args => {
+      if (args.kind !== "dynamic-import") return undefined;
+      const chunk = chunkOf(args.path, args.resolveDir);
+      return chunk ? { path: chunk, namespace: "lazy-chunk" } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: "lazy-chunk" }, args => ({
+      // the executable's own require() loads only built-in modules; this one reads files
+      contents: `module.exports = require("node:module").createRequire(process.execPath)("./lib/${args.path}.cjs");`,
+      loader: "js",
+    }));
+  },
+};
+
+const HOOK_BUNDLE = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  minify: true,
+  legalComments: "none",
+  logLevel: "warning",
+};
+
 async function bundleHooks() {
-  await build({
+  const main = await build({
+    ...HOOK_BUNDLE,
     entryPoints: [join(root, "hooks/main.ts")],
     outfile: join(work, "hooks.cjs"),
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    minify: true,
-    legalComments: "none",
-    logLevel: "warning",
-    plugins: [templates],
+    plugins: [templates, lazyChunks],
+    metafile: true,
   });
+  // what the executable embeds, for whoever needs to keep its start-up lean
+  writeFileSync(join(work, "hooks-meta.json"), JSON.stringify(main.metafile));
+  for (const [source, chunk] of Object.entries(LAZY_CHUNKS)) {
+    const entry = source.startsWith("lib/") ? join(root, `${source}.ts`) : source;
+    await build({
+      ...HOOK_BUNDLE,
+      ...(source.startsWith("lib/")
+        ? { entryPoints: [entry] }
+        : {
+            stdin: {
+              contents: `module.exports = require(${JSON.stringify(source)});`,
+              resolveDir: root,
+            },
+          }),
+      outfile: join(moduleDir, "hooks", "lib", `${chunk}.cjs`),
+      plugins: [templates],
+    });
+  }
 }
 
 function buildExecutable() {

@@ -2,7 +2,10 @@
 // the checker state secret): registries to check, keyed by queue name (registry host, or master
 // node name in Local mode), the params version and the check mode. Spec §3.3, §10, §21.7 item 37.
 import type { CheckMode } from "../domain/settings";
-import { OciError, parseRepository, type RepositoryName } from "../oci";
+// the OCI modules themselves, not the barrel: the barrel brings the HTTP client, which a hook run
+// that does not check images must not load
+import { OciError } from "../oci/errors";
+import { parseRepository, type RepositoryName } from "../oci/reference";
 
 export interface RegistryParams {
   /** Repository address: `host[:port]/path`. */

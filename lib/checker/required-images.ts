@@ -9,14 +9,15 @@
 // container image re-pointed to the repo (tag stays tag, digest stays digest). Relax: only the
 // `deckhouse` container, which must be a tag. Items are sorted by image.
 import type { CheckMode } from "../domain/settings";
+// the OCI modules themselves, not the barrel (it brings the HTTP client; see params.ts)
+import { OciError } from "../oci/errors";
 import {
   formatReference,
   isDigest,
-  OciError,
   parseImageReference,
   repoint,
   type RepositoryName,
-} from "../oci";
+} from "../oci/reference";
 import type { QueueItem } from "./state";
 
 export interface DeckhouseImages {
