@@ -24,6 +24,8 @@ export interface ManagerSettings {
   loopbackAddress: string;
   /** full reconcile even without events, to repair drift on disk */
   resyncMs: number;
+  /** pause between two mirrorer passes (Local mode), written into the mirrorer config */
+  mirrorerIntervalMs: number;
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -59,6 +61,7 @@ export function parseManagerSettings(env: Record<string, string | undefined>): M
     rule: "must be an IPv4 loopback address (127.x.y.z)",
   });
   const resyncMs = root.duration("RESYNC_PERIOD", { minMs: 1000 }) ?? 60_000;
+  const mirrorerIntervalMs = root.duration("MIRRORER_INTERVAL", { minMs: 1000 }) ?? 60_000;
   p.finish();
   return {
     nodeName: nodeName as string,
@@ -74,6 +77,7 @@ export function parseManagerSettings(env: Record<string, string | undefined>): M
     healthAddress,
     loopbackAddress: loopbackAddress ?? "127.0.0.1",
     resyncMs,
+    mirrorerIntervalMs,
   };
 }
 

@@ -229,7 +229,7 @@ function mirrorerConfig(cfg: NodeConfig, settings: ManagerSettings): MirrorerCon
     remotes: remotes.map(host => ({ host, port: PORTS.registry })),
     puller: { name: cfg.mode.local.userPuller.name, password: cfg.mode.local.userPuller.password },
     pusher: { name: cfg.mode.local.userPusher.name, password: cfg.mode.local.userPusher.password },
-    intervalMs: 60_000,
+    intervalMs: settings.mirrorerIntervalMs,
     concurrency: 4,
     monitoring: { address: { host: settings.loopbackAddress, port: PORTS.mirrorerMonitoring } },
   };
