@@ -1,7 +1,7 @@
 // A Deckhouse-like image bundle: the platform repository, its installer and modules, tags sharing
 // base layers, one multi-platform index — pushed with skopeo, compared registry to registry.
 import { join } from "node:path";
-import { RegistryClient } from "../../../lib/oci";
+import type { RegistryClient } from "../../../lib/oci";
 import { type OciLayout, pushImage, type Registry, writeOciLayout } from "../../e2e-lab";
 
 export interface BundleImage {
