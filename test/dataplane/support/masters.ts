@@ -75,6 +75,7 @@ export async function startMaster(
   ip: string,
   dir: string,
   images: Record<string, FakeImage>,
+  env: Record<string, string> = {},
 ): Promise<Master> {
   const root = join(dir, "root");
   const logs: string[] = [];
@@ -88,6 +89,7 @@ export async function startMaster(
     ROOT_DIR: root,
     HEALTH_ADDRESS: `${ip}:0`,
     RESYNC_PERIOD: "5s",
+    ...env,
   });
   const manager = await runManager(
     settings,
