@@ -1,0 +1,274 @@
+// `registry-module mirror pull|push`: argument parsing and output of the mirror command. The work
+// is in lib/mirror; this file turns flags into a client and options, and results into lines.
+//
+//   const code = await runMirror(["pull", "--source", "reg.example.com/deckhouse/ee", "--tag", "v1.70.0", "/bundle"]);
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { RegistryClient, type RegistryClientOptions } from "../lib/oci/client";
+import { isDigest, parseRepository } from "../lib/oci/reference";
+import { describeFailure, MirrorError } from "../lib/mirror/errors";
+import { formatBytes, lineProgress, terminalProgress, type Progress } from "../lib/mirror/progress";
+import { planPull, pull, type ImageRequest } from "../lib/mirror/pull";
+import { push } from "../lib/mirror/push";
+
+export const MIRROR_USAGE = `Usage:
+  registry-module mirror pull --source REGISTRY/REPO (--tag T ... | --images-file FILE)
+                              [--creds USER:PASSWORD | --license KEY] [--ca FILE] [--plain-http]
+                              [--parallel N] [--dry-run] BUNDLE_DIR
+  registry-module mirror push BUNDLE_DIR REGISTRY/PATH [--creds USER:PASSWORD] [--ca FILE]
+                              [--plain-http] [--parallel N] [--dry-run]
+
+  pull   copies the images (every platform of an index) into BUNDLE_DIR, an OCI image layout
+         with one de-duplicated blob store; every digest is verified; running it again after an
+         interruption downloads only what is missing. --dry-run prints what would be fetched.
+  push   uploads a bundle under REGISTRY/PATH (e.g. registry.example.com/system/deckhouse): blobs
+         (skipping present ones, mounting across repositories), manifests, then tags.
+
+    --tag T            a tag of the source repository; repeatable
+    --images-file FILE one image per line, relative to the source: TAG, @sha256:…, SUB/REPO:TAG
+                       or SUB/REPO@sha256:…; # starts a comment
+    --creds U:P        registry user and password (also MIRROR_CREDS in the environment)
+    --license KEY      Deckhouse licence key (also MIRROR_LICENSE)
+    --ca FILE          PEM CA the registry's certificate is signed by
+    --plain-http       talk HTTP, not HTTPS (test registries)
+    --parallel N       blobs transferred at once (default 4)
+
+  Progress goes to stderr (bars on a terminal, lines otherwise); the summary to stdout.
+  Exit codes: 0 done, 1 failed (the message says why and what to do), 2 usage.
+`;
+
+class UsageError extends Error {}
+
+export async function runMirror(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const secrets: string[] = [];
+  try {
+    switch (command) {
+      case "pull":
+        return await runPull(rest, secrets);
+      case "push":
+        return await runPush(rest, secrets);
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(MIRROR_USAGE);
+        return 0;
+      case undefined:
+      default:
+        throw new UsageError(
+          command === undefined
+            ? "mirror: missing command pull|push"
+            : `mirror: unknown command "${command}" (expected pull or push)`,
+        );
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof MirrorError && err.kind === "usage")) {
+      process.stderr.write(`${err.message}\n\n${MIRROR_USAGE}`);
+      return 2;
+    }
+    process.stderr.write(`mirror ${command ?? ""}: ${describeFailure(err, secrets)}\n`);
+    return 1;
+  }
+}
+
+const COMMON = {
+  creds: { type: "string" },
+  license: { type: "string" },
+  ca: { type: "string" },
+  "plain-http": { type: "boolean" },
+  parallel: { type: "string" },
+  "dry-run": { type: "boolean" },
+} as const;
+
+type CommonValues = {
+  creds?: string;
+  license?: string;
+  ca?: string;
+  "plain-http"?: boolean;
+  parallel?: string;
+};
+
+function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean }>>(
+  args: string[],
+  options: T,
+) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function parallelOf(value: string | undefined): number {
+  if (value === undefined) return 4;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new UsageError(`--parallel "${value}": expected an integer from 1 to 64`);
+  }
+  return n;
+}
+
+function clientFor(address: string, flag: string, values: CommonValues, secrets: string[]) {
+  let name;
+  try {
+    name = parseRepository(address);
+  } catch (err) {
+    throw new UsageError(`${flag}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (name.registry === "docker.io" && !address.startsWith("docker.io/")) {
+    throw new UsageError(`${flag} "${address}": expected REGISTRY/REPO with a registry host`);
+  }
+  const options: RegistryClientOptions = {
+    registry: name.registry,
+    scheme: values["plain-http"] ? "http" : "https",
+    connections: parallelOf(values.parallel) + 2,
+  };
+  const creds = values.creds ?? process.env.MIRROR_CREDS;
+  const license = values.license ?? process.env.MIRROR_LICENSE;
+  if (creds !== undefined && license !== undefined) {
+    throw new UsageError("--creds and --license: give one of them");
+  }
+  if (creds !== undefined) {
+    const colon = creds.indexOf(":");
+    if (colon <= 0) throw new UsageError("--creds: expected USER:PASSWORD");
+    options.username = creds.slice(0, colon);
+    options.password = creds.slice(colon + 1);
+    secrets.push(options.password);
+  }
+  if (license !== undefined) {
+    if (license === "") throw new UsageError("--license: empty");
+    options.license = license;
+    secrets.push(license);
+  }
+  if (values.ca !== undefined) {
+    try {
+      options.ca = readFileSync(values.ca, "utf8");
+    } catch (err) {
+      throw new UsageError(`--ca ${values.ca}: cannot read (${(err as Error).message})`);
+    }
+  }
+  return { client: new RegistryClient(options), repository: name.repository };
+}
+
+function progressFor(): Progress {
+  return process.stderr.isTTY
+    ? terminalProgress(process.stderr)
+    : lineProgress(line => process.stderr.write(`${line}\n`));
+}
+
+/** One image per line: TAG, @DIGEST, SUB/REPO:TAG or SUB/REPO@DIGEST, relative to the source. */
+export function parseImagesFile(text: string, file: string): ImageRequest[] {
+  const out: ImageRequest[] = [];
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.replace(/#.*/, "").trim();
+    if (line === "") return;
+    const where = `--images-file ${file} line ${i + 1} "${line}"`;
+    const at = line.indexOf("@");
+    let repository: string;
+    let request: ImageRequest;
+    if (at >= 0) {
+      repository = line.slice(0, at);
+      const digest = line.slice(at + 1);
+      if (!isDigest(digest)) throw new UsageError(`${where}: digest must be sha256:<64 hex>`);
+      request = { repository, digest };
+    } else {
+      const colon = line.lastIndexOf(":");
+      repository = colon < 0 ? "" : line.slice(0, colon);
+      const tag = colon < 0 ? line : line.slice(colon + 1);
+      if (!/^[\w][\w.-]{0,127}$/.test(tag)) {
+        throw new UsageError(`${where}: tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
+      }
+      request = { repository, tag };
+    }
+    if (
+      repository !== "" &&
+      !/^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/.test(
+        repository,
+      )
+    ) {
+      throw new UsageError(`${where}: repository path must be lowercase components separated by /`);
+    }
+    out.push(request);
+  });
+  return out;
+}
+
+async function runPull(args: string[], secrets: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    ...COMMON,
+    source: { type: "string" },
+    tag: { type: "string", multiple: true },
+    "images-file": { type: "string" },
+  });
+  if (values.source === undefined) throw new UsageError("mirror pull: --source is required");
+  if (positionals.length !== 1) throw new UsageError("mirror pull: expected one BUNDLE_DIR");
+  const bundle = positionals[0] as string;
+  const images: ImageRequest[] = [];
+  for (const tag of values.tag ?? []) {
+    if (!/^[\w][\w.-]{0,127}$/.test(tag)) {
+      throw new UsageError(`--tag "${tag}": must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
+    }
+    images.push({ repository: "", tag });
+  }
+  if (values["images-file"] !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(values["images-file"], "utf8");
+    } catch (err) {
+      throw new UsageError(
+        `--images-file ${values["images-file"]}: cannot read (${(err as Error).message})`,
+      );
+    }
+    images.push(...parseImagesFile(text, values["images-file"]));
+  }
+  if (images.length === 0) throw new UsageError("mirror pull: give --tag or --images-file");
+  const parallel = parallelOf(values.parallel);
+  const { client, repository } = clientFor(values.source, "--source", values, secrets);
+  try {
+    const plan = await planPull({ client, repository, images });
+    if (values["dry-run"]) {
+      for (const i of plan.images) {
+        process.stdout.write(
+          `${i.name} ${i.image.descriptor.digest} ${i.manifests.length} manifests, ${formatBytes(i.size)}\n`,
+        );
+      }
+      process.stdout.write(
+        `would fetch ${plan.images.length} images, ${plan.blobSources.size} unique blobs, ${formatBytes(plan.totalBytes)} (before de-duplication with ${bundle})\n`,
+      );
+      return 0;
+    }
+    const s = await pull(client, plan, { bundle, parallel, progress: progressFor() });
+    process.stdout.write(
+      `pulled ${s.images} images into ${bundle}: ${s.blobs} blobs (${formatBytes(s.totalBytes)}), ` +
+        `downloaded ${s.downloadedBlobs} (${formatBytes(s.downloadedBytes)}), already there ${s.reusedBlobs} (${formatBytes(s.reusedBytes)}), ` +
+        `${s.manifests} manifests, ${s.seconds.toFixed(1)} s, ${formatBytes(s.downloadedBytes / Math.max(s.seconds, 0.001))}/s\n`,
+    );
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function runPush(args: string[], secrets: string[]): Promise<number> {
+  const { values, positionals } = parse(args, COMMON);
+  if (positionals.length !== 2)
+    throw new UsageError("mirror push: expected BUNDLE_DIR REGISTRY/PATH");
+  const [bundle, targetAddress] = positionals as [string, string];
+  const parallel = parallelOf(values.parallel);
+  if (values.license !== undefined)
+    throw new UsageError("mirror push: --license is for pull; push with --creds");
+  const { client, repository } = clientFor(targetAddress, "REGISTRY/PATH", values, secrets);
+  try {
+    const dryRun = values["dry-run"] === true;
+    const s = await push(client, bundle, repository, { parallel, dryRun, progress: progressFor() });
+    process.stdout.write(
+      `${dryRun ? "would push" : "pushed"} ${s.images} images (${s.tags} tags) to ${client.registry}/${repository}: ` +
+        `${s.blobs} blobs (${formatBytes(s.totalBytes)}), uploaded ${s.uploadedBlobs} (${formatBytes(s.uploadedBytes)}), ` +
+        `mounted ${s.mountedBlobs}, already there ${s.presentBlobs}; manifests put ${s.manifestsPut}, already there ${s.manifestsPresent}; ` +
+        `${s.seconds.toFixed(1)} s, ${formatBytes(s.uploadedBytes / Math.max(s.seconds, 0.001))}/s\n`,
+    );
+    return 0;
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,319 @@
+// mirror pull: resolve the requested images at the source, then fill a bundle with their
+// manifests, indexes (every platform) and blobs, de-duplicated, every digest verified.
+//
+//   const plan = await planPull({ client, repository: "deckhouse/ee", images: [{ repository: "", tag: "v1.70.0" }] });
+//   await pull(plan, { bundle, parallel: 4, progress })   → PullSummary
+//
+// Resumable: blobs already in the bundle (size and digest checked) are not downloaded again, and
+// a partial download continues with a Range request from where it stopped. index.json is written
+// last, so an interrupted pull leaves no tag in the bundle that looks complete.
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { RegistryClient } from "../oci/client";
+import { OciError } from "../oci/errors";
+import type { Descriptor } from "../oci/manifest";
+import {
+  blobPath,
+  hasVerifiedBlob,
+  imageName,
+  initBundle,
+  partialDir,
+  partialPath,
+  writeIndex,
+  type BundleImage,
+} from "./bundle";
+import { MirrorError } from "./errors";
+import { walkImage, type ManifestNode } from "./graph";
+import { runPool } from "./pool";
+import { silentProgress, type Progress } from "./progress";
+
+export interface ImageRequest {
+  /** Repository relative to the source; "" for the source repository itself. */
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+export interface PlannedImage {
+  image: BundleImage;
+  name: string;
+  manifests: ManifestNode[];
+  /** Blobs this image adds to the plan (shared ones belong to the first image that uses them). */
+  blobs: Descriptor[];
+  /** Bytes of every blob of the image, shared or not. */
+  size: number;
+}
+
+export interface PullPlan {
+  registry: string;
+  repository: string;
+  images: PlannedImage[];
+  /** Unique blobs → the full repository to fetch them from. */
+  blobSources: Map<string, string>;
+  totalBytes: number;
+}
+
+export interface PullSummary {
+  images: number;
+  manifests: number;
+  blobs: number;
+  downloadedBlobs: number;
+  downloadedBytes: number;
+  /** Blobs found complete in the bundle (earlier or interrupted pull). */
+  reusedBlobs: number;
+  reusedBytes: number;
+  totalBytes: number;
+  seconds: number;
+}
+
+export function fullRepository(root: string, relative: string): string {
+  return relative === "" ? root : `${root}/${relative}`;
+}
+
+/** Resolves every requested image at the source; all missing tags are reported together. */
+export async function planPull(options: {
+  client: RegistryClient;
+  repository: string;
+  images: readonly ImageRequest[];
+  signal?: AbortSignal;
+}): Promise<PullPlan> {
+  const { client, repository } = options;
+  const call = options.signal ? { signal: options.signal } : {};
+  const missing: string[] = [];
+  const roots: Array<{ request: ImageRequest; manifest: ManifestNode; size: number }> = [];
+  for (const request of options.images) {
+    const repo = fullRepository(repository, request.repository);
+    const reference = request.digest ?? request.tag;
+    if (reference === undefined)
+      throw new MirrorError("usage", "image request needs a tag or a digest");
+    try {
+      const m = await client.getManifest(repo, reference, call);
+      roots.push({
+        request,
+        manifest: {
+          digest: m.digest,
+          mediaType: m.mediaType,
+          bytes: m.bytes,
+          document: m.document,
+        },
+        size: m.size,
+      });
+    } catch (err) {
+      if (err instanceof OciError && err.kind === "not-found") {
+        missing.push(`${client.registry}/${repo}:${reference}`.replace(/:(sha256:)/, "@$1"));
+      } else throw err;
+    }
+  }
+  if (missing.length > 0) {
+    throw new MirrorError(
+      "not-found",
+      `not found at the source (nothing was written): ${missing.join(", ")}`,
+    );
+  }
+  const images: PlannedImage[] = [];
+  const blobSources = new Map<string, string>();
+  let totalBytes = 0;
+  for (const { request, manifest, size } of roots) {
+    const repo = fullRepository(repository, request.repository);
+    const graph = await walkImage(
+      { mediaType: manifest.mediaType, digest: manifest.digest, size },
+      async d => {
+        if (d.digest === manifest.digest) return manifest;
+        const m = await client.getManifest(repo, d.digest, call);
+        return { digest: m.digest, mediaType: m.mediaType, bytes: m.bytes, document: m.document };
+      },
+    );
+    const own: Descriptor[] = [];
+    for (const blob of graph.blobs) {
+      if (!blobSources.has(blob.digest)) {
+        blobSources.set(blob.digest, repo);
+        own.push(blob);
+        totalBytes += blob.size;
+      }
+    }
+    const image: BundleImage = {
+      repository: request.repository,
+      ...(request.digest === undefined && request.tag !== undefined ? { tag: request.tag } : {}),
+      descriptor: { mediaType: manifest.mediaType, digest: manifest.digest, size },
+    };
+    images.push({
+      image,
+      name: imageName({ ...image, digest: manifest.digest }),
+      manifests: graph.manifests,
+      blobs: own,
+      size: graph.blobs.reduce((s, b) => s + b.size, 0),
+    });
+  }
+  return { registry: client.registry, repository, images, blobSources, totalBytes };
+}
+
+export async function pull(
+  client: RegistryClient,
+  plan: PullPlan,
+  options: { bundle: string; parallel?: number; progress?: Progress; signal?: AbortSignal },
+): Promise<PullSummary> {
+  const started = performance.now();
+  const progress = options.progress ?? silentProgress;
+  const { bundle } = options;
+  await initBundle(bundle);
+  const summary: PullSummary = {
+    images: plan.images.length,
+    manifests: 0,
+    blobs: plan.blobSources.size,
+    downloadedBlobs: 0,
+    downloadedBytes: 0,
+    reusedBlobs: 0,
+    reusedBytes: 0,
+    totalBytes: plan.totalBytes,
+    seconds: 0,
+  };
+  // manifests first: small, already in memory, and verified by the client against their digests
+  const written = new Set<string>();
+  for (const planned of plan.images) {
+    for (const m of planned.manifests) {
+      if (written.has(m.digest)) continue;
+      written.add(m.digest);
+      await writeAtomically(blobPath(bundle, m.digest), m.bytes);
+      summary.manifests++;
+    }
+  }
+  progress.begin(
+    "pull",
+    plan.images.map(i => ({ name: i.name, bytes: i.blobs.reduce((s, b) => s + b.size, 0) })),
+    plan.totalBytes,
+  );
+  const pending = new Map(plan.images.map(i => [i.name, i.blobs.length]));
+  const tasks = plan.images.flatMap(i => i.blobs.map(blob => ({ image: i.name, blob })));
+  for (const [name, count] of pending) if (count === 0) progress.imageDone(name);
+  await runPool(tasks, options.parallel ?? 4, async ({ image, blob }) => {
+    const repo = plan.blobSources.get(blob.digest) ?? plan.repository;
+    if (await hasVerifiedBlob(bundle, blob.digest, blob.size)) {
+      summary.reusedBlobs++;
+      summary.reusedBytes += blob.size;
+      progress.advance(image, blob.size);
+    } else {
+      const fetched = await downloadBlob(
+        client,
+        repo,
+        blob,
+        bundle,
+        n => progress.advance(image, n),
+        options.signal,
+      );
+      summary.downloadedBlobs++;
+      summary.downloadedBytes += fetched;
+    }
+    const left = (pending.get(image) ?? 1) - 1;
+    pending.set(image, left);
+    if (left === 0) progress.imageDone(image);
+  });
+  await writeIndex(
+    bundle,
+    plan.images.map(i => i.image),
+  );
+  await rm(partialDir(bundle), { recursive: true, force: true });
+  progress.end();
+  summary.seconds = (performance.now() - started) / 1000;
+  return summary;
+}
+
+/**
+ * Streams one blob into the bundle under a temporary name, continuing a partial file with a Range
+ * request; renames it to its digest once size and digest match. Returns the bytes fetched.
+ */
+async function downloadBlob(
+  client: RegistryClient,
+  repository: string,
+  blob: Descriptor,
+  bundle: string,
+  onBytes: (n: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const partial = partialPath(bundle, blob.digest);
+  const found = await stat(partial).then(
+    s => s.size,
+    () => 0,
+  );
+  const offset = found < blob.size ? found : 0;
+  const hash = createHash("sha256");
+  if (offset > 0) {
+    const fh = await open(partial, "r");
+    try {
+      const buf = Buffer.alloc(1 << 20);
+      for (let pos = 0; pos < offset;) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, offset - pos), pos);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        pos += bytesRead;
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  const call = signal ? { signal } : {};
+  const res = await client.getBlob(repository, blob.digest, {
+    ...call,
+    ...(offset > 0 ? { range: { start: offset } } : {}),
+  });
+  if (offset > 0 && (res.range === undefined || res.range.start !== offset)) {
+    // the registry ignored the range and sends the whole blob: start the file over
+    return writeBody(createHash("sha256"), 0);
+  }
+  if (offset > 0) onBytes(offset);
+  return writeBody(hash, offset);
+
+  async function writeBody(h: ReturnType<typeof createHash>, from: number): Promise<number> {
+    let received = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        h.update(chunk);
+        received += chunk.length;
+        onBytes(chunk.length);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(
+        res.body,
+        counter,
+        createWriteStream(partial, { flags: from > 0 ? "a" : "w" }),
+      );
+    } catch (err) {
+      throw networkOrDisk(err, `GET blob ${client.registry}/${repository}@${blob.digest}`);
+    }
+    const size = from + received;
+    const digest = `sha256:${h.digest("hex")}`;
+    if (digest !== blob.digest || size !== blob.size) {
+      await rm(partial, { force: true });
+      throw new MirrorError(
+        "protocol",
+        `GET blob ${client.registry}/${repository}@${blob.digest}: received ${size} bytes with digest ${digest} (expected ${blob.size} bytes)`,
+      );
+    }
+    await rename(partial, blobPath(bundle, blob.digest));
+    return received;
+  }
+}
+
+function networkOrDisk(err: unknown, what: string): unknown {
+  if (err instanceof OciError || err instanceof MirrorError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code) && !code.startsWith("ECONN")) return err;
+  const why = err instanceof Error ? err.message : String(err);
+  return new MirrorError("network", `${what}: connection interrupted (${why})`);
+}
+
+async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
+  const exists = await stat(file).then(
+    s => s.size === bytes.length,
+    () => false,
+  );
+  if (exists) return;
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(`${file}.tmp`, bytes);
+  await rename(`${file}.tmp`, file);
+}

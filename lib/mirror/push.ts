@@ -1,0 +1,220 @@
+// mirror push: a bundle into a registry under a target path (`…/system/deckhouse`): blobs first
+// (skipping those present, mounting from a repository this push already filled, else monolithic
+// or chunked uploads), then manifests children before indexes, then tags. A tag is the last thing
+// written for its image, so an interrupted push never leaves a tag over incomplete content; the
+// next run skips every blob and manifest already there.
+//
+//   const summary = await push(client, bundle, "system/deckhouse", { parallel: 4, progress });
+import { createReadStream } from "node:fs";
+import type { RegistryClient } from "../oci/client";
+import { OciError } from "../oci/errors";
+import { parseManifest, type Descriptor } from "../oci/manifest";
+import { blobPath, imageName, readBlob, readIndex, type BundleImage } from "./bundle";
+import { walkImage, type ManifestNode } from "./graph";
+import { runPool } from "./pool";
+import { silentProgress, type Progress } from "./progress";
+import { fullRepository } from "./pull";
+
+export interface PushOptions {
+  parallel?: number;
+  progress?: Progress;
+  /** Blobs up to this size go in one PUT; larger ones in PATCH chunks. Default 16 MiB. */
+  monolithicMaxBytes?: number;
+  /** Bytes per PATCH of a chunked upload; default 16 MiB. */
+  chunkBytes?: number;
+  /** Only plan: nothing is sent but HEAD requests. */
+  dryRun?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface PushSummary {
+  images: number;
+  tags: number;
+  blobs: number;
+  uploadedBlobs: number;
+  uploadedBytes: number;
+  mountedBlobs: number;
+  /** Blobs the registry already had (an earlier or interrupted push, or shared content). */
+  presentBlobs: number;
+  manifestsPut: number;
+  manifestsPresent: number;
+  totalBytes: number;
+  seconds: number;
+}
+
+interface PlannedPush {
+  image: BundleImage;
+  name: string;
+  repository: string;
+  manifests: ManifestNode[];
+  blobs: Descriptor[];
+}
+
+export async function push(
+  client: RegistryClient,
+  bundle: string,
+  target: string,
+  options: PushOptions = {},
+): Promise<PushSummary> {
+  const started = performance.now();
+  const progress = options.progress ?? silentProgress;
+  const call = options.signal ? { signal: options.signal } : {};
+  const monolithicMax = options.monolithicMaxBytes ?? 16 * 1024 * 1024;
+  const chunkSize = options.chunkBytes ?? 16 * 1024 * 1024;
+
+  const images = await readIndex(bundle);
+  const planned: PlannedPush[] = [];
+  const manifestCache = new Map<string, ManifestNode>();
+  for (const image of images) {
+    const graph = await walkImage(image.descriptor, async d => {
+      const cached = manifestCache.get(d.digest);
+      if (cached) return cached;
+      const bytes = await readBlob(bundle, d);
+      const node = {
+        digest: d.digest,
+        mediaType: d.mediaType,
+        bytes,
+        document: parseManifest(bytes, d.mediaType),
+      };
+      manifestCache.set(d.digest, node);
+      return node;
+    });
+    planned.push({
+      image,
+      name: imageName({ ...image, digest: image.descriptor.digest }),
+      repository: fullRepository(target, image.repository),
+      manifests: graph.manifests,
+      blobs: graph.blobs,
+    });
+  }
+
+  // one task per blob: every repository that needs it, and the image its bytes count towards
+  const blobTasks = new Map<string, { blob: Descriptor; repos: string[]; image: string }>();
+  for (const p of planned) {
+    for (const blob of p.blobs) {
+      const task = blobTasks.get(blob.digest);
+      if (task === undefined)
+        blobTasks.set(blob.digest, { blob, repos: [p.repository], image: p.name });
+      else if (!task.repos.includes(p.repository)) task.repos.push(p.repository);
+    }
+  }
+  const imageBytes = new Map<string, number>();
+  const pending = new Map<string, number>();
+  let totalBytes = 0;
+  for (const t of blobTasks.values()) {
+    imageBytes.set(t.image, (imageBytes.get(t.image) ?? 0) + t.blob.size);
+    pending.set(t.image, (pending.get(t.image) ?? 0) + 1);
+    totalBytes += t.blob.size;
+  }
+  const summary: PushSummary = {
+    images: planned.length,
+    tags: 0,
+    blobs: blobTasks.size,
+    uploadedBlobs: 0,
+    uploadedBytes: 0,
+    mountedBlobs: 0,
+    presentBlobs: 0,
+    manifestsPut: 0,
+    manifestsPresent: 0,
+    totalBytes,
+    seconds: 0,
+  };
+  progress.begin(
+    options.dryRun ? "push (dry run)" : "push",
+    planned.map(p => ({ name: p.name, bytes: imageBytes.get(p.name) ?? 0 })),
+    totalBytes,
+  );
+  for (const p of planned) if (!pending.has(p.name)) progress.imageDone(p.name);
+
+  await runPool([...blobTasks.values()], options.parallel ?? 4, async ({ blob, repos, image }) => {
+    let holder: string | undefined;
+    for (const repo of repos) {
+      if (await client.hasBlob(repo, blob.digest, call)) {
+        summary.presentBlobs++;
+        if (holder === undefined) progress.advance(image, blob.size);
+      } else if (options.dryRun) {
+        if (holder === undefined) progress.advance(image, blob.size);
+        summary.uploadedBlobs++;
+        summary.uploadedBytes += blob.size;
+      } else if (
+        holder !== undefined &&
+        (await client.mountBlob(repo, blob.digest, holder, call))
+      ) {
+        summary.mountedBlobs++;
+      } else {
+        await uploadFromBundle(
+          repo,
+          blob,
+          holder === undefined ? n => progress.advance(image, n) : () => {},
+        );
+        summary.uploadedBlobs++;
+        summary.uploadedBytes += blob.size;
+      }
+      holder ??= repo;
+    }
+    const left = (pending.get(image) ?? 1) - 1;
+    pending.set(image, left);
+    if (left === 0) progress.imageDone(image);
+  });
+
+  // manifests: every blob of every image is in place now
+  const put = new Set<string>();
+  for (const p of planned) {
+    for (const m of p.manifests) {
+      const key = `${p.repository}@${m.digest}`;
+      if (put.has(key)) continue;
+      put.add(key);
+      if (await hasManifest(p.repository, m.digest)) {
+        summary.manifestsPresent++;
+      } else {
+        if (!options.dryRun)
+          await client.putManifest(p.repository, m.digest, m.bytes, m.mediaType, call);
+        summary.manifestsPut++;
+      }
+    }
+  }
+  // tags last
+  for (const p of planned) {
+    if (p.image.tag === undefined) continue;
+    const root = p.manifests[p.manifests.length - 1] as ManifestNode;
+    if (!options.dryRun)
+      await client.putManifest(p.repository, p.image.tag, root.bytes, root.mediaType, call);
+    summary.tags++;
+  }
+  progress.end();
+  summary.seconds = (performance.now() - started) / 1000;
+  return summary;
+
+  async function hasManifest(repo: string, digest: string): Promise<boolean> {
+    try {
+      await client.headManifest(repo, digest, call);
+      return true;
+    } catch (err) {
+      if (err instanceof OciError && err.kind === "not-found") return false;
+      throw err;
+    }
+  }
+
+  async function uploadFromBundle(
+    repo: string,
+    blob: Descriptor,
+    onBytes: (n: number) => void,
+  ): Promise<void> {
+    if (blob.size <= monolithicMax) {
+      const bytes = await readBlob(bundle, blob);
+      await client.uploadBlob(repo, bytes, { ...call, digest: blob.digest });
+      onBytes(bytes.length);
+      return;
+    }
+    const file = blobPath(bundle, blob.digest);
+    async function* chunks(): AsyncIterable<Uint8Array> {
+      for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+        const buf = chunk as Buffer;
+        onBytes(buf.length);
+        yield buf;
+      }
+    }
+    // the client checks the digest before committing: a corrupt bundle blob is never accepted
+    await client.uploadBlobChunked(repo, chunks(), { ...call, digest: blob.digest, chunkSize });
+  }
+}
