@@ -4,7 +4,7 @@
 //
 //   node --import tsx images/build.ts [--out dist/images]
 import { build } from "esbuild";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -35,11 +35,17 @@ export async function buildImageBundles(outDir: string): Promise<Record<Program,
       sourcemap: false,
       legalComments: "none",
       logLevel: "warning",
-      // CommonJS dependencies inside an ES module bundle still call require()
+      // executable through a symlink (the image's /usr/local/bin/<name>); CommonJS dependencies
+      // inside an ES module bundle still call require()
       banner: {
-        js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);',
+        js: [
+          "#!/usr/bin/env node",
+          'import { createRequire as __createRequire } from "node:module";',
+          "const require = __createRequire(import.meta.url);",
+        ].join("\n"),
       },
     });
+    await chmod(outfile, 0o755);
     out[name] = outfile;
   }
   return out;
