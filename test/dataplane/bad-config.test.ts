@@ -2,7 +2,6 @@
 // listening on anything, with a message naming every offending field (and no secret in it).
 import { mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import type { Program } from "../../images/build";
