@@ -1,0 +1,494 @@
+// mirror pull / push end to end against real distribution: a Basic-auth TLS source and a Bearer
+// token source filled by skopeo (OCI manifests, a multi-arch index, Docker v2s2, shared layers, a
+// blob above the monolithic limit, a module sub-repository), a bundle skopeo reads as an OCI
+// layout, a push under system/deckhouse that skopeo inspects with identical digests, clear
+// failures, and runs killed midway whose next run transfers only what was missing.
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  CommandError,
+  createCa,
+  createLab,
+  createTokenSigner,
+  issueServerCert,
+  pushImage,
+  requireTools,
+  run,
+  spawnProcess,
+  startLatencyProxy,
+  startRegistry,
+  startTokenServer,
+  writeOciLayout,
+  type CertificateAuthority,
+  type Lab,
+  type OciLayout,
+  type Registry,
+} from "../e2e-lab";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const CLI = ["--import", "tsx", join(ROOT, "test/mirror/run-cli.ts")];
+const alice = { username: "alice", password: "source pass" };
+const rw = { username: "rw", password: "target-rw-pass" };
+
+let lab: Lab;
+let ca: CertificateAuthority;
+let caFile: string;
+let basicSrc: Registry;
+let tokenSrc: Registry;
+let target: Registry;
+/** tag (or sub/repo:tag) → digest at the source */
+const digests = new Map<string, string>();
+let layouts: Record<"v1" | "multi" | "docker" | "big" | "mod", OciLayout>;
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run("node", [...CLI, ...args], { cwd: ROOT, timeoutMs: 120_000 });
+    return { code: 0, ...r };
+  } catch (err) {
+    if (err instanceof CommandError) {
+      return { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
+    }
+    throw err;
+  }
+}
+
+const creds = (u: { username: string; password: string }) => `${u.username}:${u.password}`;
+
+async function skopeoDigest(reference: string): Promise<string> {
+  const certDir = lab.path("skopeo-certs");
+  const { stdout } = await run("skopeo", [
+    "inspect",
+    "--raw",
+    "--cert-dir",
+    certDir,
+    "--creds",
+    creds(rw),
+    `docker://${reference}`,
+  ]);
+  return `sha256:${createHash("sha256").update(stdout).digest("hex")}`;
+}
+
+beforeAll(async () => {
+  requireTools("docker-registry", "skopeo", "htpasswd", "openssl");
+  lab = await createLab("mirror");
+  ca = await createCa(lab.path("pki"));
+  caFile = lab.path("pki", "mirror-ca.crt");
+  await writeFile(caFile, ca.certPem);
+  const { mkdir } = await import("node:fs/promises");
+  await mkdir(lab.path("skopeo-certs"));
+  await writeFile(lab.path("skopeo-certs", "ca.crt"), ca.certPem);
+  const signer = await createTokenSigner(lab.path("pki"));
+  const tokens = await startTokenServer({ signer, users: { [alice.username]: alice.password } });
+  [basicSrc, tokenSrc, target] = await Promise.all([
+    startRegistry({
+      dir: lab.path("basic"),
+      tls: await issueServerCert(ca, "basic"),
+      htpasswd: { [alice.username]: alice.password },
+    }),
+    startRegistry({ dir: lab.path("token"), tokenAuth: tokens.registryAuth("mirror-src") }),
+    startRegistry({
+      dir: lab.path("target"),
+      host: "127.0.0.2",
+      tls: await issueServerCert(ca, "target", { ips: ["127.0.0.2"] }),
+      htpasswd: { [rw.username]: rw.password },
+    }),
+  ]);
+  const base = { seed: "mirror-base", payloadBytes: 512 << 10 };
+  layouts = {
+    v1: await writeOciLayout(lab.path("img", "v1"), {
+      seed: "v1",
+      tags: ["v1"],
+      baseLayers: [base],
+      payloadBytes: 256 << 10,
+    }),
+    multi: await writeOciLayout(lab.path("img", "multi"), {
+      seed: "multi",
+      tags: ["multi"],
+      platforms: ["linux/amd64", "linux/arm64"],
+      baseLayers: [base],
+    }),
+    docker: await writeOciLayout(lab.path("img", "docker"), {
+      seed: "docker",
+      tags: ["docker"],
+      baseLayers: [base],
+    }),
+    big: await writeOciLayout(lab.path("img", "big"), {
+      seed: "big",
+      tags: ["big"],
+      payloadBytes: 20 << 20,
+    }),
+    mod: await writeOciLayout(lab.path("img", "mod"), {
+      seed: "mod",
+      tags: ["v1"],
+      baseLayers: [base],
+    }),
+  };
+  const src = { hostPort: basicSrc.hostPort, scheme: basicSrc.scheme, caPem: ca.certPem };
+  const opts = { creds: alice };
+  for (const tag of ["v1", "multi", "big"] as const) {
+    digests.set(tag, (await pushImage(layouts[tag], src, "deckhouse/ee", { ...opts, tag })).digest);
+  }
+  digests.set(
+    "docker",
+    (await pushImage(layouts.docker, src, "deckhouse/ee", { ...opts, format: "v2s2" })).digest,
+  );
+  digests.set(
+    "modules/foo:v1",
+    (await pushImage(layouts.mod, src, "deckhouse/ee/modules/foo", opts)).digest,
+  );
+  for (const tag of ["v1", "multi"] as const) {
+    await pushImage(layouts[tag], tokenSrc, "deckhouse/ce", { creds: alice, tag });
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await lab?.close();
+});
+
+const ALL_TAGS = ["v1", "multi", "docker", "big"];
+
+describe("mirror pull → push", () => {
+  it("pulls from a Basic-auth TLS source into an OCI layout skopeo reads, every platform", async () => {
+    const imagesFile = lab.path("images.txt");
+    await writeFile(imagesFile, "# platform images\nv1\nmulti\ndocker\nbig\nmodules/foo:v1\n");
+    const bundle = lab.path("bundle");
+    const r = await cli([
+      "pull",
+      "--source",
+      `${basicSrc.hostPort}/deckhouse/ee`,
+      "--images-file",
+      imagesFile,
+      "--creds",
+      creds(alice),
+      "--ca",
+      caFile,
+      bundle,
+    ]);
+    expect(r.stderr + r.stdout).not.toContain(alice.password);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/pulled 5 images/);
+    // skopeo's oci: transport only looks at OCI media types in index.json; the Docker v2s2 image
+    // is kept as the source served it (same digest), so it is checked in index.json itself
+    const index = JSON.parse(readFileSync(join(bundle, "index.json"), "utf8")) as {
+      manifests: Array<{ digest: string; mediaType: string; annotations: Record<string, string> }>;
+    };
+    const docker = index.manifests.find(
+      m => m.annotations["org.opencontainers.image.ref.name"] === "docker",
+    );
+    expect(docker?.digest).toBe(digests.get("docker"));
+    expect(docker?.mediaType).toBe("application/vnd.docker.distribution.manifest.v2+json");
+    for (const tag of ALL_TAGS.filter(t => t !== "docker")) {
+      const { stdout } = await run("skopeo", ["inspect", "--raw", `oci:${bundle}:${tag}`]);
+      expect(`sha256:${createHash("sha256").update(stdout).digest("hex")}`, tag).toBe(
+        digests.get(tag),
+      );
+    }
+    // every blob of every platform is there, once
+    const files = new Set(readdirSync(join(bundle, "blobs", "sha256")));
+    for (const layout of Object.values(layouts)) {
+      for (const digest of layout.blobs.keys()) {
+        if (layout === layouts.docker) continue; // v2s2 conversion rewrote manifest and config
+        expect(files.has(digest.slice(7)), digest).toBe(true);
+      }
+    }
+    expect(existsSync(join(bundle, ".mirror-partial"))).toBe(false);
+  }, 60_000);
+
+  it("pushes under system/deckhouse: skopeo inspects every tag with the source digests", async () => {
+    const bundle = lab.path("bundle");
+    const r = await cli([
+      "push",
+      bundle,
+      `${target.hostPort}/system/deckhouse`,
+      "--creds",
+      creds(rw),
+      "--ca",
+      caFile,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(rw.password);
+    // the module image shares the base layer: mounted from system/deckhouse, not uploaded twice
+    expect(r.stdout).toMatch(/mounted [1-9]/);
+    for (const tag of ALL_TAGS) {
+      expect(await skopeoDigest(`${target.hostPort}/system/deckhouse:${tag}`), tag).toBe(
+        digests.get(tag),
+      );
+    }
+    expect(await skopeoDigest(`${target.hostPort}/system/deckhouse/modules/foo:v1`)).toBe(
+      digests.get("modules/foo:v1"),
+    );
+    for (const child of layouts.multi.manifests) {
+      expect(await skopeoDigest(`${target.hostPort}/system/deckhouse@${child.digest}`)).toBe(
+        child.digest,
+      );
+    }
+    // the 20 MiB layer went in PATCH chunks, small ones in one PUT
+    const log = target.accessLog();
+    expect(log.some(e => e.method === "PATCH" && e.status === 202)).toBe(true);
+    expect(
+      log.some(e => e.method === "POST" && e.path.includes("mount=") && e.status === 201),
+    ).toBe(true);
+
+    const again = await cli([
+      "push",
+      bundle,
+      `${target.hostPort}/system/deckhouse`,
+      "--creds",
+      creds(rw),
+      "--ca",
+      caFile,
+    ]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/uploaded 0 \(0 B\), mounted 0/);
+  }, 90_000);
+
+  it("pulls from a Bearer token source", async () => {
+    const bundle = lab.path("bundle-token");
+    const r = await cli([
+      "pull",
+      "--source",
+      `${tokenSrc.hostPort}/deckhouse/ce`,
+      "--tag",
+      "v1",
+      "--tag",
+      "multi",
+      "--creds",
+      creds(alice),
+      "--plain-http",
+      bundle,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const tag of ["v1", "multi"]) {
+      const { stdout } = await run("skopeo", ["inspect", "--raw", `oci:${bundle}:${tag}`]);
+      expect(`sha256:${createHash("sha256").update(stdout).digest("hex")}`).toBe(digests.get(tag));
+    }
+  }, 60_000);
+
+  it("--dry-run prints the images and size and writes nothing", async () => {
+    const bundle = lab.path("bundle-dry");
+    const r = await cli([
+      "pull",
+      "--source",
+      `${basicSrc.hostPort}/deckhouse/ee`,
+      "--tag",
+      "big",
+      "--tag",
+      "v1",
+      "--creds",
+      creds(alice),
+      "--ca",
+      caFile,
+      "--dry-run",
+      bundle,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`.:big ${digests.get("big")}`);
+    expect(r.stdout).toMatch(/would fetch 2 images, \d+ unique blobs, 2\d\.\d MiB/);
+    expect(existsSync(bundle)).toBe(false);
+  }, 30_000);
+});
+
+describe("mirror failures name the cause and change nothing", () => {
+  const pullArgs = (extra: string[], bundle: string) => [
+    "pull",
+    "--source",
+    `${basicSrc.hostPort}/deckhouse/ee`,
+    ...extra,
+    bundle,
+  ];
+
+  it("missing tags: all named, no bundle written", async () => {
+    const bundle = lab.path("bundle-missing");
+    const r = await cli(
+      pullArgs(
+        ["--tag", "v1", "--tag", "nope", "--tag", "gone", "--creds", creds(alice), "--ca", caFile],
+        bundle,
+      ),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${basicSrc.hostPort}/deckhouse/ee:nope`);
+    expect(r.stderr).toContain(`${basicSrc.hostPort}/deckhouse/ee:gone`);
+    expect(existsSync(bundle)).toBe(false);
+  }, 30_000);
+
+  it("wrong password: authentication error without the password", async () => {
+    const r = await cli(
+      pullArgs(
+        ["--tag", "v1", "--creds", "alice:wrong-secret", "--ca", caFile],
+        lab.path("b-auth"),
+      ),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/authentication failed/);
+    expect(r.stderr).not.toContain("wrong-secret");
+  }, 30_000);
+
+  it("unknown CA: TLS error that says to pass --ca", async () => {
+    const r = await cli(pullArgs(["--tag", "v1", "--creds", creds(alice)], lab.path("b-tls")));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/TLS failed: pass the registry's CA with --ca/);
+  }, 30_000);
+
+  it("bad flags: usage error naming the flag, exit 2", async () => {
+    const r = await cli([
+      "pull",
+      "--source",
+      `${basicSrc.hostPort}/deckhouse/ee`,
+      "--tag",
+      "v1",
+      "--parallel",
+      "0",
+      lab.path("x"),
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--parallel "0": expected an integer from 1 to 64');
+    const p = await cli([
+      "push",
+      lab.path("no-such-bundle"),
+      `${target.hostPort}/system/deckhouse`,
+      "--ca",
+      caFile,
+      "--creds",
+      creds(rw),
+    ]);
+    expect(p.code).toBe(1);
+    expect(p.stderr).toMatch(/oci-layout missing/);
+  }, 30_000);
+});
+
+describe("interrupted runs resume", () => {
+  const layerDigests = (): string[] => [
+    ...new Set(
+      Object.entries(layouts)
+        .filter(([k]) => k !== "docker")
+        .flatMap(([, l]) =>
+          [...l.blobs.keys()].filter(
+            d => ![l.digest, ...l.manifests.map(m => m.digest)].includes(d),
+          ),
+        ),
+    ),
+  ];
+
+  async function killWhen(args: string[], ready: () => boolean): Promise<void> {
+    const proc = spawnProcess("mirror-cli", "node", [...CLI, ...args], { cwd: ROOT });
+    const deadline = Date.now() + 60_000;
+    while (!ready()) {
+      if (proc.child.exitCode !== null)
+        throw new Error(`finished before it could be interrupted:\n${proc.lines.join("\n")}`);
+      if (Date.now() > deadline) throw new Error("never reached the interruption point");
+      await new Promise(r => setTimeout(r, 5));
+    }
+    proc.kill("SIGKILL");
+    await proc.exited;
+  }
+
+  it("a killed pull leaves no index.json; the next run fetches only the missing blobs", async () => {
+    const slow = await startLatencyProxy({ target: basicSrc.hostPort, oneWayMs: 40 });
+    const bundle = lab.path("bundle-killed");
+    const args = [
+      "pull",
+      "--source",
+      `${slow.hostPort}/deckhouse/ee`,
+      "--tag",
+      "v1",
+      "--tag",
+      "multi",
+      "--tag",
+      "big",
+      "--images-file",
+      lab.path("images.txt"),
+      "--creds",
+      creds(alice),
+      "--ca",
+      caFile,
+      "--parallel",
+      "1",
+      bundle,
+    ];
+    const wanted = layerDigests();
+    const finished = (): string[] => {
+      const dir = join(bundle, "blobs", "sha256");
+      if (!existsSync(dir)) return [];
+      const files = new Set(readdirSync(dir));
+      return wanted.filter(d => files.has(d.slice(7)));
+    };
+    await killWhen(args, () => finished().length >= 3);
+    const before = finished();
+    expect(before.length).toBeLessThan(wanted.length);
+    expect(existsSync(join(bundle, "index.json"))).toBe(false);
+
+    const logStart = basicSrc.accessLog().length;
+    // the same command, without the slow relay (the bundle does not know where it came from)
+    const r = await cli(args.map(a => a.replace(slow.hostPort, basicSrc.hostPort)));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`already there ${before.length} `));
+    const fetched = basicSrc
+      .accessLog()
+      .slice(logStart)
+      .filter(e => e.method === "GET" && /\/blobs\/sha256:/.test(e.path) && e.status < 300)
+      .map(e => e.path.replace(/^.*\/blobs\//, "").replace(/\?.*$/, ""));
+    for (const d of before) expect(fetched, `re-downloaded ${d}`).not.toContain(d);
+    for (const d of wanted) expect(before.includes(d) || fetched.includes(d), d).toBe(true);
+    await slow.stop();
+  }, 120_000);
+
+  it("a killed push leaves no tag; the next run uploads only the missing blobs", async () => {
+    const slow = await startLatencyProxy({
+      target: target.hostPort,
+      host: "127.0.0.2",
+      oneWayMs: 40,
+    });
+    const repo = "resume/system/deckhouse";
+    const args = [
+      "push",
+      lab.path("bundle"),
+      `${slow.hostPort}/${repo}`,
+      "--creds",
+      creds(rw),
+      "--ca",
+      caFile,
+      "--parallel",
+      "1",
+    ];
+    const uploaded = (from: number): string[] =>
+      target
+        .accessLog()
+        .slice(from)
+        .filter(
+          e =>
+            e.method === "PUT" &&
+            e.status === 201 &&
+            e.path.includes("/blobs/uploads/") &&
+            e.path.startsWith(`/v2/${repo}/`),
+        )
+        .map(e => decodeURIComponent(/digest=([^&]+)/.exec(e.path)?.[1] ?? ""));
+    const start = target.accessLog().length;
+    await killWhen(args, () => uploaded(start).length >= 3);
+    const first = uploaded(start);
+    const tags = await run("skopeo", [
+      "list-tags",
+      "--cert-dir",
+      lab.path("skopeo-certs"),
+      "--creds",
+      creds(rw),
+      `docker://${target.hostPort}/${repo}`,
+    ]).then(
+      x => (JSON.parse(x.stdout) as { Tags: string[] | null }).Tags ?? [],
+      () => [] as string[],
+    );
+    expect(tags).toEqual([]);
+
+    const second = target.accessLog().length;
+    const r = await cli(args.map(a => a.replace(slow.hostPort, target.hostPort)));
+    expect(r.code, r.stderr).toBe(0);
+    const again = uploaded(second);
+    for (const d of first) expect(again, `uploaded twice ${d}`).not.toContain(d);
+    for (const tag of ALL_TAGS) {
+      expect(await skopeoDigest(`${target.hostPort}/${repo}:${tag}`), tag).toBe(digests.get(tag));
+    }
+    await slow.stop();
+  }, 120_000);
+});
