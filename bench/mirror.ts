@@ -1,0 +1,235 @@
+// mirror benchmark (issue 7): the same image set copied registry → disk → registry by
+// `registry-module mirror pull` + `mirror push` and by `skopeo sync` (docker → dir → docker), in
+// the same run, rounds interleaved so machine load affects both alike. Real distribution 2.8 on
+// loopback with TLS and htpasswd (quiet: no per-request logs) as source and target.
+//
+// Image set: BENCH_IMAGES (default 24) images, each with its own BENCH_LAYER_MIB (default 8) MiB
+// layer over 3 shared base layers of BENCH_LAYER_MIB each; every 4th image is a 2-platform index.
+// Figures: wall time per side (pull + push), MB/s over the bytes each side moves (unique blob
+// bytes, twice: down and up), peak RSS of the heaviest process of each side (GNU time), ratio.
+//
+//   node --import tsx bench/mirror.ts     (BENCH_IMAGES=24 BENCH_LAYER_MIB=8 BENCH_ROUNDS=2)
+import { spawnSync } from "node:child_process";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { RegistryClient } from "../lib/oci/client";
+import {
+  createCa,
+  createLab,
+  issueServerCert,
+  pushImage,
+  requireTools,
+  startRegistry,
+  writeOciLayout,
+  type Lab,
+} from "../test/e2e-lab";
+
+const IMAGES = Number(process.env.BENCH_IMAGES ?? 24);
+const LAYER_MIB = Number(process.env.BENCH_LAYER_MIB ?? 8);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const TARGET_RATIO = 1.5;
+const ROOT = join(import.meta.dirname, "..");
+const user = { username: "bench", password: "bench-password" };
+const credsArg = `${user.username}:${user.password}`;
+
+interface Step {
+  ms: number;
+  rssKiB: number;
+}
+
+function timed(argv: string[], env: NodeJS.ProcessEnv = {}): Step {
+  const start = process.hrtime.bigint();
+  const r = spawnSync("/usr/bin/time", ["-f", "%M", ...argv], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 64 << 20,
+  });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const stderr = r.stderr.toString();
+  if (r.status !== 0)
+    throw new Error(`${argv.slice(0, 4).join(" ")} failed (${r.status}): ${stderr}`);
+  return { ms, rssKiB: Number(stderr.trim().split("\n").at(-1)) };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+async function main(): Promise<void> {
+  requireTools("docker-registry", "skopeo", "htpasswd", "openssl");
+  let lab: Lab | undefined;
+  try {
+    lab = await createLab("bench-mirror");
+    const ca = await createCa(lab.path("pki"));
+    const certDir = lab.path("certs");
+    await mkdir(certDir);
+    await writeFile(join(certDir, "ca.crt"), ca.certPem);
+    const [source, target] = await Promise.all([
+      startRegistry({
+        dir: lab.path("source"),
+        tls: await issueServerCert(ca, "source"),
+        htpasswd: { [user.username]: user.password },
+        quiet: true,
+      }),
+      startRegistry({
+        dir: lab.path("target"),
+        host: "127.0.0.2",
+        tls: await issueServerCert(ca, "target", { ips: ["127.0.0.2"] }),
+        htpasswd: { [user.username]: user.password },
+        quiet: true,
+      }),
+    ]);
+    const bases = [0, 1, 2].map(i => ({ seed: `bench-base-${i}`, payloadBytes: LAYER_MIB << 20 }));
+    const tags: string[] = [];
+    let uniqueBytes = 0;
+    const seen = new Set<string>();
+    const setupStart = Date.now();
+    for (let i = 0; i < IMAGES; i++) {
+      const tag = `v1.${i}.0`;
+      const layout = await writeOciLayout(lab.path("img", tag), {
+        seed: `bench-${i}`,
+        tags: [tag],
+        baseLayers: bases.slice(0, 1 + (i % 3)),
+        payloadBytes: LAYER_MIB << 20,
+        ...(i % 4 === 3 ? { platforms: ["linux/amd64", "linux/arm64"] } : {}),
+      });
+      for (const [digest, size] of layout.blobs) {
+        if (!seen.has(digest)) {
+          seen.add(digest);
+          uniqueBytes += size;
+        }
+      }
+      await pushImage(layout, source, "deckhouse/ee", { creds: user });
+      await rm(layout.dir, { recursive: true, force: true });
+      tags.push(tag);
+    }
+    const mb = uniqueBytes / 1e6;
+    console.log(
+      `image set: ${IMAGES} images (every 4th a 2-platform index), ${mb.toFixed(0)} MB of unique blobs, 3 shared base layers; set-up ${((Date.now() - setupStart) / 1000).toFixed(0)} s`,
+    );
+    const imagesFile = lab.path("images.txt");
+    await writeFile(imagesFile, tags.join("\n") + "\n");
+    const skopeoEnv = { HOME: lab.path("home"), XDG_RUNTIME_DIR: lab.path("home") };
+    await mkdir(lab.path("home"));
+
+    // the CLI as it ships: one esbuild bundle (dist/cli is built the same way), no tsx at start-up
+    const cliBundle = lab.path("mirror-cli.mjs");
+    await build({
+      entryPoints: [join(ROOT, "test/mirror/run-cli.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile: cliBundle,
+      banner: {
+        js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      },
+      logLevel: "error",
+    });
+    const checkTags = async (registry: string, repository: string): Promise<void> => {
+      const client = new RegistryClient({ registry, ca: ca.certPem, ...user });
+      try {
+        const got = await client.listTags(repository);
+        if (got.length !== IMAGES)
+          throw new Error(`${registry}/${repository}: ${got.length} tags, expected ${IMAGES}`);
+      } finally {
+        await client.close();
+      }
+    };
+    const ours: Step[] = [];
+    const theirs: Step[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      // ours
+      const bundle = lab.path(`bundle-${round}`);
+      const cli = ["node", cliBundle];
+      const p = timed([
+        ...cli,
+        "pull",
+        "--source",
+        `${source.hostPort}/deckhouse/ee`,
+        "--images-file",
+        imagesFile,
+        "--creds",
+        credsArg,
+        "--ca",
+        join(certDir, "ca.crt"),
+        bundle,
+      ]);
+      const q = timed([
+        ...cli,
+        "push",
+        bundle,
+        `${target.hostPort}/ours-${round}/system/deckhouse`,
+        "--creds",
+        credsArg,
+        "--ca",
+        join(certDir, "ca.crt"),
+      ]);
+      await checkTags(target.hostPort, `ours-${round}/system/deckhouse`);
+      ours.push({ ms: p.ms + q.ms, rssKiB: Math.max(p.rssKiB, q.rssKiB) });
+      await rm(bundle, { recursive: true, force: true });
+      // skopeo sync registry → dir → registry
+      const dir = lab.path(`dir-${round}`);
+      const s = timed(
+        [
+          "skopeo",
+          "sync",
+          "--all",
+          "--src",
+          "docker",
+          "--dest",
+          "dir",
+          "--src-creds",
+          credsArg,
+          "--src-cert-dir",
+          certDir,
+          `${source.hostPort}/deckhouse/ee`,
+          dir,
+        ],
+        skopeoEnv,
+      );
+      const t = timed(
+        [
+          "skopeo",
+          "sync",
+          "--all",
+          "--src",
+          "dir",
+          "--dest",
+          "docker",
+          "--dest-creds",
+          credsArg,
+          "--dest-cert-dir",
+          certDir,
+          dir,
+          `${target.hostPort}/skopeo-${round}/system`,
+        ],
+        skopeoEnv,
+      );
+      await checkTags(target.hostPort, `skopeo-${round}/system/ee`);
+      theirs.push({ ms: s.ms + t.ms, rssKiB: Math.max(s.rssKiB, t.rssKiB) });
+      await rm(dir, { recursive: true, force: true });
+      console.log(
+        `round ${round + 1}: mirror pull ${(p.ms / 1000).toFixed(2)} s + push ${(q.ms / 1000).toFixed(2)} s; skopeo sync ${(s.ms / 1000).toFixed(2)} s + ${(t.ms / 1000).toFixed(2)} s`,
+      );
+    }
+    const row = (name: string, steps: Step[]) => {
+      const ms = median(steps.map(s => s.ms));
+      return {
+        subject: name,
+        "median s (pull+push)": (ms / 1000).toFixed(2),
+        "MB/s (2 × unique bytes)": ((2 * mb) / (ms / 1000)).toFixed(1),
+        "peak RSS MiB": (Math.max(...steps.map(s => s.rssKiB)) / 1024).toFixed(1),
+      };
+    };
+    console.table([row("skopeo sync (baseline)", theirs), row("registry-module mirror", ours)]);
+    const ratio = median(theirs.map(s => s.ms)) / median(ours.map(s => s.ms));
+    console.log(
+      `mirror is ${ratio.toFixed(2)}× as fast as skopeo sync (target ≥ ${TARGET_RATIO}×): ${ratio >= TARGET_RATIO ? "met" : "NOT met"}`,
+    );
+  } finally {
+    await lab?.close();
+  }
+}
+
+await main();

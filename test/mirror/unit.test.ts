@@ -1,0 +1,183 @@
+// Pure parts of the mirror: images-file grammar, bundle index round trip and validation, failure
+// descriptions (cause, next step, no secrets), the bounded pool, plain-line progress.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseImagesFile } from "../../cli/mirror";
+import {
+  blobPath,
+  hasVerifiedBlob,
+  initBundle,
+  readIndex,
+  writeIndex,
+  type BundleImage,
+} from "../../lib/mirror/bundle";
+import { describeFailure, MirrorError } from "../../lib/mirror/errors";
+import { runPool } from "../../lib/mirror/pool";
+import { lineProgress } from "../../lib/mirror/progress";
+import { OciError } from "../../lib/oci/errors";
+
+const D1 = `sha256:${"a".repeat(64)}`;
+const D2 = `sha256:${"b".repeat(64)}`;
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "mirror-unit-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("parseImagesFile", () => {
+  it("reads tags, digests and sub-repositories; skips comments and blank lines", () => {
+    expect(
+      parseImagesFile(
+        `# release\nv1.70.0\n\n@${D1}\nmodules/foo:v1 # a module\nmodules/bar@${D2}\n`,
+        "f",
+      ),
+    ).toEqual([
+      { repository: "", tag: "v1.70.0" },
+      { repository: "", digest: D1 },
+      { repository: "modules/foo", tag: "v1" },
+      { repository: "modules/bar", digest: D2 },
+    ]);
+  });
+
+  it("names the file, line and rule of a bad entry", () => {
+    expect(() => parseImagesFile("v1\nBad/Repo:v1\n", "list.txt")).toThrow(
+      /--images-file list.txt line 2 "Bad\/Repo:v1": repository path must be lowercase/,
+    );
+    expect(() => parseImagesFile("@sha256:123\n", "l")).toThrow(/line 1 .*digest must be sha256/);
+    expect(() => parseImagesFile("foo:-x\n", "l")).toThrow(/tag must match/);
+  });
+});
+
+describe("bundle index", () => {
+  const image = (repository: string, tag: string | undefined, digest: string): BundleImage => ({
+    repository,
+    ...(tag === undefined ? {} : { tag }),
+    descriptor: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest, size: 10 },
+  });
+
+  it("round-trips and merges: same repository and tag is replaced, others kept", async () => {
+    const b = join(dir, "b1");
+    await initBundle(b);
+    await writeIndex(b, [image("", "v1", D1), image("modules/foo", "v1", D1)]);
+    await writeIndex(b, [image("", "v1", D2), image("", undefined, D1)]);
+    const got = await readIndex(b);
+    expect(got).toEqual([
+      image("", "v1", D2),
+      image("modules/foo", "v1", D1),
+      image("", undefined, D1),
+    ]);
+  });
+
+  it("refuses what is not a complete layout, naming the file and the field", async () => {
+    const b = join(dir, "b2");
+    await expect(readIndex(b)).rejects.toThrow(/oci-layout missing/);
+    await initBundle(b);
+    await expect(readIndex(b)).rejects.toThrow(/index.json missing .*run the pull again/);
+    await writeFile(
+      join(b, "index.json"),
+      JSON.stringify({ manifests: [{ mediaType: "x", digest: "sha256:zz", size: 1 }] }),
+    );
+    await expect(readIndex(b)).rejects.toThrow(/index.json.manifests\[0\].digest: expected sha256/);
+  });
+
+  it("a blob counts only when its content hashes to its name", async () => {
+    const b = join(dir, "b3");
+    await initBundle(b);
+    const content = Buffer.from("hello");
+    const digest = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    await writeFile(blobPath(b, digest), content);
+    expect(await hasVerifiedBlob(b, digest, 5)).toBe(true);
+    await writeFile(blobPath(b, digest), "hellO");
+    expect(await hasVerifiedBlob(b, digest, 5)).toBe(false);
+    expect(await hasVerifiedBlob(b, D1, 5)).toBe(false);
+  });
+});
+
+describe("describeFailure", () => {
+  it("says what to do for each cause and never shows the credentials", () => {
+    const target = { registry: "reg.example.com", repository: "deckhouse/ee", reference: "v1" };
+    expect(
+      describeFailure(
+        new OciError(
+          "auth",
+          "GET manifest reg.example.com/deckhouse/ee:v1: credentials rejected (HTTP 401)",
+          target,
+        ),
+      ),
+    ).toMatch(/authentication failed: check --creds/);
+    expect(
+      describeFailure(new OciError("tls", "ping reg.example.com: unknown CA", target)),
+    ).toMatch(/--ca FILE/);
+    expect(describeFailure(new OciError("network", "GET blob: ECONNRESET", target))).toMatch(
+      /run the same command again/,
+    );
+    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write"), {
+      code: "ENOSPC",
+      path: "/bundle/x",
+    });
+    expect(describeFailure(enospc)).toBe(
+      "disk full writing /bundle/x: free space and run the same command again (finished blobs are kept)",
+    );
+    expect(
+      describeFailure(new MirrorError("network", "echo s3cr3t-pass back"), ["s3cr3t-pass"]),
+    ).not.toContain("s3cr3t-pass");
+  });
+});
+
+describe("runPool", () => {
+  it("never runs more than the limit at once and runs every item", async () => {
+    let running = 0;
+    let peak = 0;
+    const done: number[] = [];
+    await runPool([1, 2, 3, 4, 5, 6, 7], 3, async n => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise(r => setTimeout(r, 5));
+      done.push(n);
+      running--;
+    });
+    expect(peak).toBe(3);
+    expect(done.sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it("stops starting tasks after the first failure, which it throws", async () => {
+    const started: number[] = [];
+    await expect(
+      runPool([1, 2, 3, 4, 5], 1, async n => {
+        started.push(n);
+        if (n === 2) throw new Error("boom 2");
+      }),
+    ).rejects.toThrow("boom 2");
+    expect(started).toEqual([1, 2]);
+  });
+});
+
+describe("lineProgress", () => {
+  it("prints the plan, one line per finished image with the share done", () => {
+    const lines: string[] = [];
+    const p = lineProgress(l => lines.push(l));
+    p.begin(
+      "pull",
+      [
+        { name: ".:v1", bytes: 3072 },
+        { name: ".:v2", bytes: 1024 },
+      ],
+      4096,
+    );
+    p.advance(".:v1", 3072);
+    p.imageDone(".:v1");
+    p.advance(".:v2", 1024);
+    p.imageDone(".:v2");
+    p.end();
+    expect(lines).toEqual([
+      "pull: 2 images, 4.0 KiB to transfer",
+      "pull 1/2 .:v1 (3.0 KiB, 75%)",
+      "pull 2/2 .:v2 (4.0 KiB, 100%)",
+    ]);
+  });
+});
