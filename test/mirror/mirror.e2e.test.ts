@@ -27,9 +27,12 @@ import {
   type OciLayout,
   type Registry,
 } from "../e2e-lab";
+import { startContainerd, writeHostsToml } from "../dataplane/support/containerd";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const CLI = ["--import", "tsx", join(ROOT, "test/mirror/run-cli.ts")];
+/** The module's fixed registry name (containerd reaches the registry through hosts.toml). */
+const SVC = "registry.d8-system.svc:5001";
 const alice = { username: "alice", password: "source pass" };
 const rw = { username: "rw", password: "target-rw-pass" };
 
@@ -72,7 +75,7 @@ async function skopeoDigest(reference: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  requireTools("docker-registry", "skopeo", "htpasswd", "openssl");
+  requireTools("docker-registry", "skopeo", "htpasswd", "openssl", "containerd", "ctr");
   lab = await createLab("mirror");
   ca = await createCa(lab.path("pki"));
   caFile = lab.path("pki", "mirror-ca.crt");
@@ -243,6 +246,20 @@ describe("mirror pull → push", () => {
     ]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/uploaded 0 \(0 B\), mounted 0/);
+  }, 90_000);
+
+  it("containerd pulls every tag from the pushed registry, as a Local-mode node does", async () => {
+    const containerd = await startContainerd(lab.path("ctrd"));
+    const hosts = lab.path("hosts");
+    await writeHostsToml(hosts, SVC, { url: target.url, caFile, ...rw });
+    for (const tag of ALL_TAGS) {
+      const ref = `${SVC}/system/deckhouse:${tag}`;
+      await containerd.ctr("-n", "m", "images", "pull", "--hosts-dir", hosts, ref);
+      const listed = await containerd.ctr("-n", "m", "images", "ls");
+      const line = listed.split("\n").find(l => l.startsWith(`${ref} `));
+      expect(line, listed).toContain(digests.get(tag));
+    }
+    await containerd.proc.stop();
   }, 90_000);
 
   it("pulls from a Bearer token source", async () => {
