@@ -185,9 +185,11 @@ export async function push(
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
 
+  // GET, not HEAD: distribution 2.8 closes the connection after every HEAD manifest, and under a
+  // full push that churn ended in a HEAD left without an answer; manifests are small
   async function hasManifest(repo: string, digest: string): Promise<boolean> {
     try {
-      await client.headManifest(repo, digest, call);
+      await client.getManifest(repo, digest, call);
       return true;
     } catch (err) {
       if (err instanceof OciError && err.kind === "not-found") return false;

@@ -5,7 +5,7 @@
 // failures, and runs killed midway whose next run transfers only what was missing.
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -80,7 +80,6 @@ beforeAll(async () => {
   ca = await createCa(lab.path("pki"));
   caFile = lab.path("pki", "mirror-ca.crt");
   await writeFile(caFile, ca.certPem);
-  const { mkdir } = await import("node:fs/promises");
   await mkdir(lab.path("skopeo-certs"));
   await writeFile(lab.path("skopeo-certs", "ca.crt"), ca.certPem);
   const signer = await createTokenSigner(lab.path("pki"));
@@ -349,6 +348,27 @@ describe("mirror failures name the cause and change nothing", () => {
     expect(r.stderr).toMatch(/TLS failed: pass the registry's CA with --ca/);
   }, 30_000);
 
+  it("full disk: says so and what to do; no index.json", async () => {
+    // a 2 MiB tmpfs as the bundle's disk (the suite runs as root, as containerd needs)
+    const small = lab.path("small-disk");
+    await mkdir(small);
+    await run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small]).catch((err: unknown) => {
+      throw new Error(
+        `cannot mount a tmpfs for the full-disk case (run the suite as root): ${String(err)}`,
+      );
+    });
+    try {
+      const r = await cli(
+        pullArgs(["--tag", "big", "--creds", creds(alice), "--ca", caFile], join(small, "b")),
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/disk full writing .*: free space and run the same command again/);
+      expect(existsSync(join(small, "b", "index.json"))).toBe(false);
+    } finally {
+      await run("umount", [small]);
+    }
+  }, 30_000);
+
   it("bad flags: usage error naming the flag, exit 2", async () => {
     const r = await cli([
       "pull",
@@ -451,6 +471,38 @@ describe("interrupted runs resume", () => {
     for (const d of wanted) expect(before.includes(d) || fetched.includes(d), d).toBe(true);
     await slow.stop();
   }, 120_000);
+
+  it("a partial blob continues with a Range request: only the rest is fetched", async () => {
+    const bundle = lab.path("bundle-partial");
+    const bigLayer = [...layouts.big.blobs].sort((a, b) => b[1] - a[1])[0] as [string, number];
+    const [digest, size] = bigLayer;
+    await mkdir(join(bundle, ".mirror-partial"), { recursive: true });
+    const head = (
+      await readFile(join(layouts.big.dir, "blobs", "sha256", digest.slice(7)))
+    ).subarray(0, 5 << 20);
+    await writeFile(join(bundle, ".mirror-partial", digest.replace(":", "-")), head);
+    const logStart = basicSrc.accessLog().length;
+    const r = await cli([
+      "pull",
+      "--source",
+      `${basicSrc.hostPort}/deckhouse/ee`,
+      "--tag",
+      "big",
+      "--creds",
+      creds(alice),
+      "--ca",
+      caFile,
+      bundle,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const gets = basicSrc
+      .accessLog()
+      .slice(logStart)
+      .filter(e => e.method === "GET" && e.path.endsWith(digest));
+    expect(gets.map(e => [e.status, e.bytes])).toEqual([[206, size - (5 << 20)]]);
+    const { stdout } = await run("skopeo", ["inspect", "--raw", `oci:${bundle}:big`]);
+    expect(`sha256:${createHash("sha256").update(stdout).digest("hex")}`).toBe(digests.get("big"));
+  }, 60_000);
 
   it("a killed push leaves no tag; the next run uploads only the missing blobs", async () => {
     const slow = await startLatencyProxy({
