@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import type { KubeObject } from "../lib/runtime/types";
+import { MIRROR_USAGE, runMirror } from "./mirror";
 import { CliError, render, simulate } from "./render";
 
 const USAGE = `Usage:
@@ -54,9 +55,10 @@ function disabled(reason: string): number {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
-    process.stdout.write(USAGE);
+    process.stdout.write(`${USAGE}\n${MIRROR_USAGE}`);
     return command === undefined ? 2 : 0;
   }
+  if (command === "mirror") return runMirror(rest);
   if (command !== "render" && command !== "simulate") {
     process.stderr.write(`unknown command "${command}"\n${USAGE}`);
     return 2;
