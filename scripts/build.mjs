@@ -111,7 +111,7 @@ function buildExecutable() {
       main: join(work, "hooks.cjs"),
       output: blob,
       disableExperimentalSEAWarning: true,
-      useCodeCache: true,
+      useSnapshot: true,
     }),
   );
   execFileSync(process.execPath, ["--experimental-sea-config", seaConfig], { stdio: "inherit" });
