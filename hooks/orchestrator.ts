@@ -1,9 +1,9 @@
 // Orchestrator hook: the mode state machine (spec §5). Bound on beforeHelm and on every watched
 // object, in its own queue, with all bindings in one group: each run recomputes from snapshots,
 // because events may be combined or skipped and values patches are lost on operator restart.
-import { createHash } from "node:crypto";
 import { parseRegistrySettings } from "../lib/domain/settings";
 import { createDefaultDeps } from "../lib/orchestrator/default-deps";
+import { computeHash } from "../lib/orchestrator/hash";
 import type { OrchestratorDeps } from "../lib/orchestrator/deps";
 import type { OrchestratorInputs } from "../lib/orchestrator/reconcile";
 import { reconcile } from "../lib/orchestrator/reconcile";
@@ -78,7 +78,8 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
   log.addSecret(params.upstream?.password);
 
   const inputs = await assembleInputs(input, params);
-  const hash = inputsHash([params, snapshots, inputs.checker]);
+  // every input, as the original's helpers.ComputeHash: any change re-renders the objects
+  const hash = computeHash(params, snapshots, inputs.checker);
   const result = await reconcile(state as State, inputs, makeDeps());
 
   values.set(ORCHESTRATOR_PATH, { hash, ready: result.ready, state: result.state });
@@ -175,13 +176,6 @@ async function restoreState(
     warn("cannot restore state from Secret registry-state", { error: (err as Error).message });
     return fallback;
   }
-}
-
-/** sha256 over the JSON of every input, as the original's helpers.ComputeHash. */
-function inputsHash(inputs: unknown[]): string {
-  const hash = createHash("sha256");
-  for (const input of inputs) hash.update(JSON.stringify(input) ?? "null");
-  return hash.digest("hex");
 }
 
 const orchestrator: AnyHook = createOrchestratorHook();

@@ -2,10 +2,11 @@
 // the `registry-state` secret (spec §5.2 steps 1–2). The state machine that fills the rest of the
 // state lives in the domain core; this file only reads what is there and fails on a shape it
 // cannot trust, naming the field.
+import type { RegistryMode } from "../../lib/domain/settings";
+import { REGISTRY_MODES } from "../../lib/domain/settings";
 import { isRecord, NarrowError } from "../../lib/runtime/narrow";
 
-export const REGISTRY_MODES = ["Unmanaged", "Direct", "Proxy", "Local"] as const;
-export type StateMode = (typeof REGISTRY_MODES)[number];
+export type StateMode = RegistryMode;
 
 export const ORCHESTRATOR_PATH = "registry.internal.orchestrator";
 

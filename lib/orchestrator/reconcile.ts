@@ -13,6 +13,7 @@ import type {
   UserSnapshot,
 } from "../../hooks/orchestrator/bindings";
 import type { RegistryMode, RegistryParams, UpstreamParams } from "../domain/settings";
+import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { ModeParams, StageResult, UpstreamRegistryParams } from "./bashible";
 import { finalConfig, nodesReadiness, preflight, sameParams, transitionConfig } from "./bashible";
 import type { CheckerParams, CheckerStatus } from "./checker-gate";
@@ -77,13 +78,6 @@ export class TransitionNotSupported extends Error {
     this.name = "TransitionNotSupported";
   }
 }
-
-const USER_NAMES: Record<UserKey, string> = {
-  ro: "registry-user-ro",
-  rw: "registry-user-rw",
-  mirror_puller: "registry-user-mirror-puller",
-  mirror_pusher: "registry-user-mirror-pusher",
-};
 
 /** One run: the working copy of the state plus what the steps decide besides it. */
 class Run {
@@ -269,7 +263,8 @@ async function ensureUsers(
   run.check("users");
   const users: Partial<Record<UserKey, UserState>> = {};
   for (const key of keys) {
-    const secret = run.inputs.userSecrets.find(s => s.secretName === USER_NAMES[key]);
+    const secretName = userSecretName(USER_NAME_BY_VALUES_KEY[key]);
+    const secret = run.inputs.userSecrets.find(s => s.secretName === secretName);
     users[key] = await run.deps.ensureUser(key, run.state.users?.[key], secret);
   }
   run.state.users = { ...run.state.users, ...users };

@@ -8,6 +8,7 @@ import { renderTemplate } from "../templates/index";
 import type { KubeObject } from "../runtime/types";
 import type { State } from "../orchestrator/state";
 import type { UserKey } from "../orchestrator/deps";
+import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
 import type { GatewayConfig } from "../../images/gateway/src/config";
 import {
@@ -22,13 +23,6 @@ export interface ModuleValues {
 }
 
 export const MODULE_LABELS = { heritage: "deckhouse", module: "registry" } as const;
-
-const USER_SECRET: Record<UserKey, string> = {
-  ro: "registry-user-ro",
-  rw: "registry-user-rw",
-  mirror_puller: "registry-user-mirror-puller",
-  mirror_pusher: "registry-user-mirror-pusher",
-};
 
 export class RenderError extends Error {
   override name = "RenderError";
@@ -84,7 +78,11 @@ function stateObjects(state: State, facts: Facts): KubeObject[] {
   for (const [key, user] of Object.entries(state.users ?? {}) as [UserKey, unknown][]) {
     if (!user) continue;
     out.push(
-      ...render("state/registry-user.yaml", { ...facts, secretName: USER_SECRET[key], user }),
+      ...render("state/registry-user.yaml", {
+        ...facts,
+        secretName: userSecretName(USER_NAME_BY_VALUES_KEY[key]),
+        user,
+      }),
     );
   }
   if (state.bashible?.config) {
