@@ -3,22 +3,15 @@
 // readiness comes from the Deployment's rollout and version annotation.
 import type { DeploymentRollout } from "../../hooks/orchestrator/bindings";
 import type { UpstreamRegistryParams, StageResult } from "./bashible";
-import type { CertKey, OrchestratorDeps, UserState } from "./deps";
+import type { CertKey, OrchestratorDeps, ServerPkiConfig, UserState } from "./deps";
+import { leavesOf, serverPkiConfig } from "./deps";
 import { computeHash } from "./hash";
 import { splitImagesRepo } from "./registry-address";
 
 export const INCLUSTER_PROXY_NAME = "registry-incluster-proxy";
 export const INCLUSTER_PROXY_HOSTS = ["127.0.0.1", "localhost", "registry.d8-system.svc"] as const;
 
-export interface InClusterProxyConfig {
-  ca: string;
-  auth_cert: string;
-  auth_key: string;
-  token_cert: string;
-  token_key: string;
-  distribution_cert: string;
-  distribution_key: string;
-  http_secret: string;
+export interface InClusterProxyConfig extends ServerPkiConfig {
   upstream: {
     scheme: string;
     host: string;
@@ -46,14 +39,7 @@ export async function inClusterProxyConfig(
   deps: OrchestratorDeps,
 ): Promise<InClusterProxyState> {
   const prev = previous?.config;
-  const leaves = await deps.ensureLeaves(
-    prev && {
-      auth: { cert: prev.auth_cert, key: prev.auth_key },
-      distribution: { cert: prev.distribution_cert, key: prev.distribution_key },
-    },
-    inputs.ca,
-    INCLUSTER_PROXY_HOSTS,
-  );
+  const leaves = await deps.ensureLeaves(leavesOf(prev), inputs.ca, INCLUSTER_PROXY_HOSTS);
   const { host, path } = splitImagesRepo(inputs.upstream.imagesRepo);
   const name = inputs.upstream.username ?? "";
   const password = inputs.upstream.password ?? "";
@@ -67,14 +53,7 @@ export async function inClusterProxyConfig(
           prev?.upstream.user.password,
         );
   const config: InClusterProxyConfig = {
-    ca: inputs.ca.cert,
-    auth_cert: leaves.auth.cert,
-    auth_key: leaves.auth.key,
-    token_cert: inputs.token.cert,
-    token_key: inputs.token.key,
-    distribution_cert: leaves.distribution.cert,
-    distribution_key: leaves.distribution.key,
-    http_secret: inputs.httpSecret,
+    ...serverPkiConfig({ ca: inputs.ca, token: inputs.token }, leaves, inputs.httpSecret),
     upstream: {
       scheme: inputs.upstream.scheme.toLowerCase(),
       host,

@@ -3,7 +3,8 @@
 // `{config, version}` per master; readiness comes from the static pods' config-version.
 import type { MasterNodeSnapshot, StaticPodSnapshot } from "../../hooks/orchestrator/bindings";
 import type { StageResult } from "./bashible";
-import type { CertKey, OrchestratorDeps, UserState } from "./deps";
+import type { CertKey, OrchestratorDeps, ServerPkiConfig, UserState } from "./deps";
+import { leavesOf, serverPkiConfig } from "./deps";
 import { cappedLines, computeHash, shortVersion } from "./hash";
 import { splitImagesRepo } from "./registry-address";
 
@@ -13,16 +14,8 @@ export interface ConfigUser {
   passwordHash: string;
 }
 
-export interface NodeServicesConfig {
-  ca: string;
-  auth_cert: string;
-  auth_key: string;
-  token_cert: string;
-  token_key: string;
-  distribution_cert: string;
-  distribution_key: string;
+export interface NodeServicesConfig extends ServerPkiConfig {
   user_ro: ConfigUser;
-  http_secret: string;
   proxy_mode?: {
     upstream: {
       scheme: string;
@@ -142,24 +135,10 @@ export async function nodeServicesNodes(
   for (const master of [...inputs.masters].sort((a, b) => a.name.localeCompare(b.name))) {
     if (!master.ip) throw new Error(`master node ${master.name} has no InternalIP address`);
     const prev = previous?.nodes?.[master.name]?.config;
-    const leaves = await deps.ensureLeaves(
-      prev && {
-        auth: { cert: prev.auth_cert, key: prev.auth_key },
-        distribution: { cert: prev.distribution_cert, key: prev.distribution_key },
-      },
-      inputs.ca,
-      nodeHosts(master.ip),
-    );
+    const leaves = await deps.ensureLeaves(leavesOf(prev), inputs.ca, nodeHosts(master.ip));
     const config: NodeServicesConfig = {
-      ca: inputs.ca.cert,
-      auth_cert: leaves.auth.cert,
-      auth_key: leaves.auth.key,
-      token_cert: inputs.token.cert,
-      token_key: inputs.token.key,
-      distribution_cert: leaves.distribution.cert,
-      distribution_key: leaves.distribution.key,
+      ...serverPkiConfig({ ca: inputs.ca, token: inputs.token }, leaves, inputs.httpSecret),
       user_ro: user(inputs.ro),
-      http_secret: inputs.httpSecret,
       ...modeSection(inputs.mode, master, inputs.masters),
     };
     out[master.name] = { config, version: computeHash(config) };

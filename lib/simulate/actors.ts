@@ -2,6 +2,7 @@
 // deckhouse-controller, the Deployment controller, kubelet (static pods) and the checker would do
 // in response to what the module rendered. Each actor reads and edits plain objects.
 import { parse } from "yaml";
+import { staticPods } from "../../hooks/orchestrator/bindings";
 import { registrySecretHash } from "../orchestrator/switcher";
 import type { KubeObject } from "../runtime/types";
 
@@ -108,15 +109,8 @@ export function mastersRunNodeServices(world: World): void {
       metadata: {
         name: `registry-nodeservices-${node}`,
         namespace: NS,
-        labels: {
-          "app.kubernetes.io/managed-by": "registry-nodeservices",
-          heritage: "deckhouse",
-          app: "registry",
-          module: "registry",
-          component: "registry-service",
-          type: "node-services",
-          tier: "control-plane",
-        },
+        // what the orchestrator watches for (hooks/orchestrator/bindings.ts), as the manager writes
+        labels: { ...staticPods.labelSelector?.matchLabels, tier: "control-plane" },
         annotations: { "registry.deckhouse.io/config-version": version },
         ownerReferences: [{ apiVersion: "v1", kind: "Node", name: node, uid: `uid-${node}` }],
       },
