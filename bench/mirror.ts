@@ -9,7 +9,7 @@
 // bytes, twice: down and up), peak RSS of the heaviest process of each side (GNU time), ratio.
 //
 //   node --import tsx bench/mirror.ts     (BENCH_IMAGES=24 BENCH_LAYER_MIB=8 BENCH_ROUNDS=2)
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -38,18 +38,22 @@ interface Step {
   rssKiB: number;
 }
 
-function timed(argv: string[], env: NodeJS.ProcessEnv = {}): Step {
+// Asynchronous on purpose: the lab reads the registries' output through pipes in this process;
+// a blocking spawnSync lets those pipes fill and the registries stall on their next log line.
+async function timed(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Step> {
   const start = process.hrtime.bigint();
-  const r = spawnSync("/usr/bin/time", ["-f", "%M", ...argv], {
+  const child = spawn("/usr/bin/time", ["-f", "%M", ...argv], {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    maxBuffer: 64 << 20,
+    stdio: ["ignore", "ignore", "pipe"],
   });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-64 * 1024);
+  });
+  const code = await new Promise<number | null>(resolve => child.on("exit", resolve));
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  const stderr = r.stderr.toString();
-  if (r.status !== 0)
-    throw new Error(`${argv.slice(0, 4).join(" ")} failed (${r.status}): ${stderr}`);
+  if (code !== 0) throw new Error(`${argv.slice(0, 4).join(" ")} failed (${code}): ${stderr}`);
   return { ms, rssKiB: Number(stderr.trim().split("\n").at(-1)) };
 }
 
@@ -109,8 +113,6 @@ async function main(): Promise<void> {
     );
     const imagesFile = lab.path("images.txt");
     await writeFile(imagesFile, tags.join("\n") + "\n");
-    const skopeoEnv = { HOME: lab.path("home"), XDG_RUNTIME_DIR: lab.path("home") };
-    await mkdir(lab.path("home"));
 
     // the CLI as it ships: one esbuild bundle (dist/cli is built the same way), no tsx at start-up
     const cliBundle = lab.path("mirror-cli.mjs");
@@ -142,7 +144,7 @@ async function main(): Promise<void> {
       // ours
       const bundle = lab.path(`bundle-${round}`);
       const cli = ["node", cliBundle];
-      const p = timed([
+      const p = await timed([
         ...cli,
         "pull",
         "--source",
@@ -155,7 +157,7 @@ async function main(): Promise<void> {
         join(certDir, "ca.crt"),
         bundle,
       ]);
-      const q = timed([
+      const q = await timed([
         ...cli,
         "push",
         bundle,
@@ -170,7 +172,12 @@ async function main(): Promise<void> {
       await rm(bundle, { recursive: true, force: true });
       // skopeo sync registry → dir → registry
       const dir = lab.path(`dir-${round}`);
-      const s = timed(
+      // a fresh HOME per round: skopeo's blob-info cache would otherwise mount blobs it pushed in
+      // an earlier round instead of uploading them (our push does not know about earlier rounds)
+      const home = lab.path(`home-${round}`);
+      await mkdir(home);
+      const skopeoEnv = { HOME: home, XDG_RUNTIME_DIR: home };
+      const s = await timed(
         [
           "skopeo",
           "sync",
@@ -188,7 +195,7 @@ async function main(): Promise<void> {
         ],
         skopeoEnv,
       );
-      const t = timed(
+      const t = await timed(
         [
           "skopeo",
           "sync",

@@ -203,7 +203,8 @@ export async function push(
     onBytes: (n: number) => void,
   ): Promise<void> {
     if (blob.size <= monolithicMax) {
-      const bytes = await readBlob(bundle, blob);
+      // the client hashes what it sends and refuses a mismatch with the promised digest
+      const bytes = await readBlob(bundle, blob, { verify: false });
       await client.uploadBlob(repo, bytes, { ...call, digest: blob.digest });
       onBytes(bytes.length);
       return;

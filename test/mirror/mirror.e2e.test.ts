@@ -27,6 +27,8 @@ import {
   type OciLayout,
   type Registry,
 } from "../e2e-lab";
+import { RegistryClient } from "../../lib/oci/client";
+import { OciError } from "../../lib/oci/errors";
 import { startContainerd, writeHostsToml } from "../dataplane/support/containerd";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -55,6 +57,19 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
       return { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
     }
     throw err;
+  }
+}
+
+/** Tags of a target repository; a repository the registry does not know has none. */
+async function tagsAt(repository: string): Promise<string[]> {
+  const client = new RegistryClient({ registry: target.hostPort, ca: ca.certPem, ...rw });
+  try {
+    return await client.listTags(repository);
+  } catch (err) {
+    if (err instanceof OciError && err.kind === "not-found") return [];
+    throw err;
+  } finally {
+    await client.close();
   }
 }
 
@@ -369,6 +384,33 @@ describe("mirror failures name the cause and change nothing", () => {
     }
   }, 30_000);
 
+  it("a corrupt bundle blob is refused before anything is tagged", async () => {
+    const bundle = lab.path("bundle-corrupt");
+    const pulled = await cli(
+      pullArgs(["--tag", "v1", "--creds", creds(alice), "--ca", caFile], bundle),
+    );
+    expect(pulled.code, pulled.stderr).toBe(0);
+    const [layer] = [...layouts.v1.blobs].sort((a, b) => b[1] - a[1])[0] as [string, number];
+    const file = join(bundle, "blobs", "sha256", layer.slice(7));
+    const bytes = await readFile(file);
+    bytes[100] = (bytes[100] ?? 0) ^ 0xff;
+    await writeFile(file, bytes);
+    const r = await cli([
+      "push",
+      bundle,
+      `${target.hostPort}/corrupt/system/deckhouse`,
+      "--creds",
+      creds(rw),
+      "--ca",
+      caFile,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(layer);
+    expect(r.stderr).toMatch(/content digest is sha256:/);
+    const tags = await tagsAt("corrupt/system/deckhouse");
+    expect(tags).toEqual([]);
+  }, 30_000);
+
   it("bad flags: usage error naming the flag, exit 2", async () => {
     const r = await cli([
       "pull",
@@ -537,17 +579,7 @@ describe("interrupted runs resume", () => {
     const start = target.accessLog().length;
     await killWhen(args, () => uploaded(start).length >= 3);
     const first = uploaded(start);
-    const tags = await run("skopeo", [
-      "list-tags",
-      "--cert-dir",
-      lab.path("skopeo-certs"),
-      "--creds",
-      creds(rw),
-      `docker://${target.hostPort}/${repo}`,
-    ]).then(
-      x => (JSON.parse(x.stdout) as { Tags: string[] | null }).Tags ?? [],
-      () => [] as string[],
-    );
+    const tags = await tagsAt(repo);
     expect(tags).toEqual([]);
 
     const second = target.accessLog().length;
