@@ -49,12 +49,17 @@ export class Mirror {
   readonly #localBase = new Map<string, string>();
   /** digest → a local repository known to hold the blob (for cross-repository mounts) */
   readonly #localBlobs = new Map<string, string>();
+  /** digest → the copy of it in progress */
+  readonly #blobLocks = new Map<string, Promise<void>>();
+  readonly #transfers: Semaphore;
 
   constructor(
     readonly local: RegistryClient,
     readonly remotes: readonly Remote[],
     readonly opts: { concurrency: number; log: Log; chunkSize?: number },
-  ) {}
+  ) {
+    this.#transfers = new Semaphore(opts.concurrency);
+  }
 
   async pass(signal?: AbortSignal): Promise<PassReport> {
     const report = emptyReport();
@@ -101,7 +106,8 @@ export class Mirror {
     const localTags = new Set(
       await this.local.listTags(repo, call).catch(notFound([] as string[])),
     );
-    for (const tag of remoteTags) {
+    // tags in parallel; blob transfers share one limit (#transfers) across all of them
+    await inParallel(remoteTags, this.opts.concurrency, async tag => {
       report.tagsChecked++;
       const key = `${repo}:${tag}`;
       const remoteDigest = (await remote.client.headManifest(repo, tag, call)).digest;
@@ -111,7 +117,7 @@ export class Mirror {
         (localTags.has(tag) ? (await this.local.headManifest(repo, tag, call)).digest : undefined);
       if (localDigest === remoteDigest) {
         localAfter.set(key, localDigest);
-        continue;
+        return;
       }
       const remoteMoved = base.has(key) && base.get(key) !== remoteDigest;
       const localStill = localDigest !== undefined && this.#localBase.get(key) === localDigest;
@@ -120,7 +126,7 @@ export class Mirror {
           `${key}: local ${short(localDigest)}, ${remote.name} ${short(remoteDigest)}; keeping local`,
         );
         localAfter.set(key, localDigest);
-        continue;
+        return;
       }
       try {
         const bytes = await this.#copyManifest(remote, repo, remoteDigest, report, signal);
@@ -138,7 +144,7 @@ export class Mirror {
         report.errors.push(`${remote.name}/${key}: ${errorMessage(e)}`);
         if (localDigest !== undefined) localAfter.set(key, localDigest);
       }
-    }
+    });
   }
 
   /** Copies a manifest by digest with everything it references; returns its bytes. */
@@ -174,11 +180,39 @@ export class Mirror {
         return;
       case "manifest": {
         const blobs = [doc.config, ...doc.layers];
-        await inParallel(blobs, this.opts.concurrency, async d => {
-          await this.#copyBlob(remote, repo, d.digest, d.urls !== undefined, report, signal);
-        });
+        const results = await Promise.allSettled(
+          blobs.map(d =>
+            this.#copyBlobOnce(remote, repo, d.digest, d.urls !== undefined, report, signal),
+          ),
+        );
+        const failed = results.find(r => r.status === "rejected");
+        if (failed) throw failed.reason;
         return;
       }
+    }
+  }
+
+  /**
+   * One copy of a digest at a time: tags copied in parallel share base layers, and the second
+   * copy must find the blob present (same repository) or mount it (another one), not stream it.
+   */
+  async #copyBlobOnce(
+    remote: Remote,
+    repo: string,
+    digest: string,
+    foreign: boolean,
+    report: PassReport,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const previous = this.#blobLocks.get(digest) ?? Promise.resolve();
+    const mine = previous
+      .catch(() => undefined)
+      .then(() => this.#copyBlob(remote, repo, digest, foreign, report, signal));
+    this.#blobLocks.set(digest, mine);
+    try {
+      await mine;
+    } finally {
+      if (this.#blobLocks.get(digest) === mine) this.#blobLocks.delete(digest);
     }
   }
 
@@ -205,6 +239,23 @@ export class Mirror {
       report.blobsMounted++;
       return;
     }
+    await this.#transfers.acquire();
+    try {
+      await this.#stream(remote, repo, digest, foreign, report, signal);
+    } finally {
+      this.#transfers.release();
+    }
+  }
+
+  async #stream(
+    remote: Remote,
+    repo: string,
+    digest: string,
+    foreign: boolean,
+    report: PassReport,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const call = signal ? { signal } : {};
     let blob;
     try {
       blob = await remote.client.getBlob(repo, digest, call);
@@ -223,7 +274,7 @@ export class Mirror {
     await this.local.uploadBlobChunked(repo, counted, {
       ...call,
       digest,
-      chunkSize: this.opts.chunkSize ?? 16 * 1024 * 1024,
+      ...(this.opts.chunkSize ? { chunkSize: this.opts.chunkSize } : {}),
     });
     report.blobsCopied++;
     report.bytesCopied += bytes;
@@ -261,4 +312,24 @@ async function inParallel<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (errors.length > 0) throw errors[0];
+}
+
+class Semaphore {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.#free = size;
+  }
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>(resolve => this.#waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
 }
