@@ -3,7 +3,10 @@
 // run by Node). Clients use the upstream's credentials against it (spec §7.1: its one user is the
 // upstream user, pull only); it pulls from the upstream with the alias and the same credentials,
 // and stores nothing.
+import { createReadStream } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import bcrypt from "bcryptjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +27,7 @@ import {
   startRegistry,
   startTokenServer,
   type TokenServer,
+  trackCloser,
   writeOciLayout,
 } from "../e2e-lab";
 import { type Containerd, startContainerd, writeHostsToml } from "./support/containerd";
@@ -276,5 +280,77 @@ describe("Direct mode (in-cluster proxy)", () => {
     expect(logs).toContain("upstream request failed");
     expect(logs).not.toContain("uppass");
     expect(logs).not.toContain(LICENCE);
+  });
+});
+
+describe("Direct mode, an upstream that redirects blob downloads to its storage", () => {
+  it("the gateway follows the redirect without the upstream's credentials; the client sees 200 and the bytes", async () => {
+    const { gateway } = await bundles(lab.path("bundles-redirect"));
+    const plain = await startRegistry({ dir: lab.path("upstream-plain") });
+    await pushImage(v1, plain, "deckhouse/ee");
+    const storageHits: { path: string; authorization?: string }[] = [];
+    const storage = createHttpServer((req, res) => {
+      storageHits.push({ path: req.url ?? "", authorization: req.headers.authorization });
+      const hex = /^\/blobs\/([0-9a-f]{64})$/.exec(req.url ?? "")?.[1];
+      if (!hex) return void res.writeHead(404).end();
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      createReadStream(join(v1.dir, "blobs", "sha256", hex)).pipe(res);
+    });
+    // the upstream: a registry whose blob GETs answer 307 to a storage origin (as S3-backed ones do)
+    const frontAuth = `Basic ${Buffer.from("reader:reader-pw").toString("base64")}`;
+    const front = createHttpServer((req, res) => {
+      if (req.headers.authorization !== frontAuth) {
+        return void res.writeHead(401, { "www-authenticate": 'Basic realm="front"' }).end();
+      }
+      const hex = /\/blobs\/sha256:([0-9a-f]{64})$/.exec(req.url ?? "")?.[1];
+      if (hex && req.method === "GET") {
+        const port = (storage.address() as AddressInfo).port;
+        return void res.writeHead(307, { location: `http://127.0.0.1:${port}/blobs/${hex}` }).end();
+      }
+      const up = httpRequest(
+        {
+          host: plain.host,
+          port: plain.port,
+          path: req.url,
+          method: req.method,
+          headers: req.headers,
+        },
+        r => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on("error", () => res.destroy());
+      req.pipe(up);
+    });
+    for (const s of [storage, front]) {
+      await new Promise<void>(resolve => s.listen(0, "127.0.0.1", resolve));
+      trackCloser(() => new Promise<void>(resolve => s.close(() => resolve())));
+    }
+    const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const gw = await startDirectGateway(
+      "redirect",
+      { url: frontUrl, path: "deckhouse/ee", username: "reader", password: "reader-pw" },
+      { name: "reader", password: "reader-pw" },
+      gateway,
+    );
+    expect(
+      await skopeoCopy(
+        gw.hostPort,
+        "system/deckhouse:v1",
+        "reader:reader-pw",
+        lab.path("pull/redirect"),
+      ),
+    ).toEqual(layerFiles(v1));
+    expect(storageHits.length).toBe(v1.blobs.size - 1);
+    // the upstream's credentials stay with the upstream
+    expect(storageHits.every(h => h.authorization === undefined)).toBe(true);
+    const [layer, size] = [...v1.blobs].sort((a, b) => b[1] - a[1])[0] as [string, number];
+    const direct = await https(`${gw.base}/v2/system/deckhouse/blobs/${layer}`, {
+      ca: moduleCa.certPem,
+      auth: "reader:reader-pw",
+    });
+    expect(direct.status).toBe(200);
+    expect(direct.body.length).toBe(size);
   });
 });
