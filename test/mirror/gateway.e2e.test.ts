@@ -1,0 +1,179 @@
+// mirror push through the data-plane gateway (mode local, in front of stock distribution), as a
+// Local-mode push reaches the registry: the `rw` user pushes a bundle and skopeo reads every tag
+// back with the source digests; `ro` is refused with a message that says why, and no tag appears.
+import { createHash } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningGateway } from "../../images/gateway/src/server";
+import { RegistryClient } from "../../lib/oci/client";
+import { OciError } from "../../lib/oci/errors";
+import { startGatewayFromFile, writeGatewayConfig } from "../dataplane/support/gateway";
+import { user } from "../dataplane/support/node-config";
+import {
+  CommandError,
+  createCa,
+  createLab,
+  issueServerCert,
+  pushImage,
+  requireTools,
+  run,
+  startRegistry,
+  writeOciLayout,
+  type Lab,
+} from "../e2e-lab";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const CLI = ["--import", "tsx", join(ROOT, "test/mirror/run-cli.ts")];
+const users = { ro: user("ro"), rw: user("rw") };
+const cred = (u: { name: string; password: string }) => `${u.name}:${u.password}`;
+
+let lab: Lab;
+let gateway: RunningGateway;
+let ca: string;
+let caFile: string;
+let gatewayHost: string;
+const digests = new Map<string, string>();
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    return {
+      code: 0,
+      ...(await run("node", [...CLI, ...args], { cwd: ROOT, timeoutMs: 120_000 })),
+    };
+  } catch (err) {
+    if (err instanceof CommandError)
+      return { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
+    throw err;
+  }
+}
+
+async function tagsAt(repository: string): Promise<string[]> {
+  const client = new RegistryClient({
+    registry: gatewayHost,
+    ca,
+    username: users.rw.name,
+    password: users.rw.password,
+  });
+  try {
+    return await client.listTags(repository);
+  } catch (err) {
+    if (err instanceof OciError && err.kind === "not-found") return [];
+    throw err;
+  } finally {
+    await client.close();
+  }
+}
+
+beforeAll(async () => {
+  requireTools("docker-registry", "skopeo", "openssl");
+  lab = await createLab("mirror-gw");
+  const authority = await createCa(lab.path("pki"));
+  ca = authority.certPem;
+  caFile = lab.path("pki", "gw-ca.crt");
+  await writeFile(caFile, ca);
+  const [source, distribution] = await Promise.all([
+    startRegistry({ dir: lab.path("source"), host: "127.0.0.3" }),
+    startRegistry({ dir: lab.path("distribution") }),
+  ]);
+  const cert = await issueServerCert(authority, "gateway");
+  const configFile = lab.path("gateway.yaml");
+  await writeGatewayConfig(configFile, {
+    mode: "local",
+    listen: {
+      address: "127.0.0.1:0",
+      tls: { certificate: cert.cert, key: cert.key },
+    },
+    monitoring: { address: "127.0.0.1:0" },
+    users: [
+      { name: users.ro.name, passwordHash: users.ro.passwordHash, role: "ro" },
+      { name: users.rw.name, passwordHash: users.rw.passwordHash, role: "rw" },
+    ],
+    distribution: { url: distribution.url },
+  });
+  gateway = await startGatewayFromFile(configFile);
+  gatewayHost = `127.0.0.1:${gateway.addresses.client.port}`;
+  const single = await writeOciLayout(lab.path("img-1"), {
+    seed: "gw-1",
+    tags: ["v1"],
+    payloadBytes: 200_000,
+  });
+  const multi = await writeOciLayout(lab.path("img-m"), {
+    seed: "gw-m",
+    tags: ["multi"],
+    platforms: ["linux/amd64", "linux/arm64"],
+  });
+  digests.set("v1", (await pushImage(single, source, "deckhouse/ee")).digest);
+  digests.set("multi", (await pushImage(multi, source, "deckhouse/ee")).digest);
+  const pulled = await cli([
+    "pull",
+    "--source",
+    `${source.hostPort}/deckhouse/ee`,
+    "--tag",
+    "v1",
+    "--tag",
+    "multi",
+    "--plain-http",
+    lab.path("bundle"),
+  ]);
+  if (pulled.code !== 0) throw new Error(`pull failed: ${pulled.stderr}`);
+}, 60_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await lab?.close();
+});
+
+describe("mirror push through the gateway", () => {
+  it("ro is refused: the message says the user may not push; no tag appears", async () => {
+    const r = await cli([
+      "push",
+      lab.path("bundle"),
+      `${gatewayHost}/system/deckhouse`,
+      "--creds",
+      cred(users.ro),
+      "--ca",
+      caFile,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/not allowed .*write access, e\.g\. rw/);
+    expect(r.stderr).not.toContain(users.ro.password);
+    expect(await tagsAt("system/deckhouse")).toEqual([]);
+  }, 30_000);
+
+  it("rw pushes; skopeo reads every tag with the source digests", async () => {
+    const r = await cli([
+      "push",
+      lab.path("bundle"),
+      `${gatewayHost}/system/deckhouse`,
+      "--creds",
+      cred(users.rw),
+      "--ca",
+      caFile,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const certDir = lab.path("certs");
+    await mkdir(certDir, { recursive: true });
+    await writeFile(join(certDir, "ca.crt"), ca);
+    for (const tag of ["v1", "multi"]) {
+      const { stdout } = await run(
+        "skopeo",
+        [
+          "inspect",
+          "--raw",
+          "--cert-dir",
+          certDir,
+          "--creds",
+          cred(users.ro),
+          `docker://${gatewayHost}/system/deckhouse:${tag}`,
+        ],
+        {
+          env: { HOME: lab.dir, XDG_RUNTIME_DIR: lab.dir },
+        },
+      );
+      expect(`sha256:${createHash("sha256").update(stdout).digest("hex")}`, tag).toBe(
+        digests.get(tag),
+      );
+    }
+  }, 30_000);
+});
