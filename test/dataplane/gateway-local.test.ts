@@ -101,6 +101,12 @@ describe("authentication", () => {
       expect(r.status, auth).toBe(401);
       expect(r.headers["www-authenticate"]).toContain("Basic");
     }
+    // logged once per user and address, unknown names not at all (it may be a mistyped password)
+    for (let i = 0; i < 5; i++) await https(`${base}/v2/`, { ca, auth: "ro:wrong" });
+    const failures = collectedLogs.filter(l => l.includes("authentication failed"));
+    expect(failures.filter(l => l.includes('"user":"ro"'))).toHaveLength(1);
+    expect(failures.some(l => l.includes('"user":"(unknown)"'))).toBe(true);
+    expect(collectedLogs.join("")).not.toContain("nobody");
   });
 
   it("a verified password costs one bcrypt, not one per request", async () => {

@@ -106,6 +106,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
 
   // ---- client listener ------------------------------------------------------------------------
 
+  // a client retrying a wrong password must not flood the log: one line per user and address a minute
+  const failureLogs = new RateLimit(60_000);
+
   async function handleClient(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "https://gateway");
     const route = parseRoute(url.pathname);
@@ -116,6 +119,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       return;
     }
 
+    const action = requiredAction(route, method);
     if (!opts.unauthenticated) {
       const challenge = { "www-authenticate": `Basic realm="${config.realm}"` };
       const creds = parseBasic(req.headers.authorization);
@@ -127,14 +131,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       m.bcrypt.set(verifier.stats.bcryptChecks);
       if (!verdict.ok) {
         m.auth.inc({ result: verdict.reason });
-        log.warn("authentication failed", {
-          user: creds.name,
-          reason: verdict.reason,
-          remote: remote(req),
-        });
+        // an unknown "user name" may be a password typed in the wrong field: never logged
+        const user = verdict.reason === "unknown-user" ? "(unknown)" : creds.name;
+        if (failureLogs.allow(`${user}/${remote(req)}`)) {
+          log.warn("authentication failed", { user, reason: verdict.reason, remote: remote(req) });
+        }
         return sendError(res, "UNAUTHORIZED", { headers: { ...V2_HEADERS, ...challenge }, head });
       }
-      const action = requiredAction(route, method);
       if (action && !allows(verdict.user.role, action)) {
         m.auth.inc({ result: "denied" });
         return sendError(res, "DENIED", { headers: V2_HEADERS, head });
@@ -142,7 +145,6 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       m.auth.inc({ result: "ok" });
     }
 
-    const action = requiredAction(route, method);
     if (route.kind === "unknown") {
       res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
       return;
@@ -547,4 +549,22 @@ function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Allows one event per key per period; remembers at most 1024 keys. */
+class RateLimit {
+  readonly #last = new Map<string, number>();
+  constructor(readonly periodMs: number) {}
+  allow(key: string): boolean {
+    const now = Date.now();
+    const last = this.#last.get(key);
+    if (last !== undefined && now - last < this.periodMs) return false;
+    this.#last.delete(key);
+    this.#last.set(key, now);
+    if (this.#last.size > 1024) {
+      const oldest = this.#last.keys().next().value;
+      if (oldest !== undefined) this.#last.delete(oldest);
+    }
+    return true;
+  }
 }
