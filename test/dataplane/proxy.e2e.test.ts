@@ -4,7 +4,7 @@
 // path deckhouse/ee, one with Bearer tokens. skopeo and containerd pull
 // `…/system/deckhouse:<tag>` through the gateway; the upstream's access log is the witness of
 // what reached it.
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -26,6 +26,7 @@ import {
 } from "../e2e-lab";
 import { ApiDouble } from "./support/api-double";
 import { type Containerd, startContainerd, writeHostsToml } from "./support/containerd";
+import { PATHS } from "../../images/nodeservices-manager/src/render";
 import { requireContainerSupport } from "./support/kubelet";
 import {
   bundles,
@@ -92,7 +93,25 @@ async function skopeoPull(
 
 const blobGets = (r: Registry) =>
   r.accessLog().filter(e => e.method === "GET" && e.path.includes("/blobs/"));
-const settle = () => new Promise(r => setTimeout(r, 500)); // 2.8 stores fetched blobs in the background
+/** log lines of the upstream arrive through a pipe: let them land before counting */
+const settle = () => new Promise(r => setTimeout(r, 300));
+
+/**
+ * distribution 2.8 stores what it fetched in the background after answering (e2e-lab §3.2): wait
+ * until every blob of the image is linked into the cached repository, whatever the machine's load.
+ */
+async function cached(master: Master, layout: OciLayout): Promise<void> {
+  const repo = join(master.root, PATHS.data, "docker/registry/v2/repositories/system/deckhouse");
+  const blobs = [...layout.blobs.keys()].filter(d => d !== layout.digest);
+  await until(`${master.name} caches ${layout.tags.join(",")}`, async () => {
+    for (const d of blobs) {
+      if (!(await stat(join(repo, "_layers/sha256", d.slice(7), "link")).catch(() => undefined)))
+        return false;
+    }
+    return true;
+  });
+  await settle();
+}
 
 beforeAll(async () => {
   requireTools("docker-registry", "skopeo", "containerd", "ctr", "openssl", "htpasswd");
@@ -198,7 +217,7 @@ describe("Proxy mode, Basic-auth upstream at deckhouse/ee with its own CA", () =
         .map(d => d.slice(7))
         .sort(),
     );
-    await settle();
+    await cached(basicMaster, images.v1!);
     const afterFirst = basicUpstream.accessLog().slice(before);
     // the gateway rewrote the path: the upstream only ever saw deckhouse/ee
     expect(afterFirst.every(e => e.path === "/v2/" || e.path.startsWith("/v2/deckhouse/ee/"))).toBe(
@@ -222,7 +241,7 @@ describe("Proxy mode, Basic-auth upstream at deckhouse/ee with its own CA", () =
     const ref = `${SVC}/system/deckhouse:v2`;
     const blobsBefore = blobGets(basicUpstream).length;
     await containerd.ctr("-n", "p", "images", "pull", "--hosts-dir", lab.path("hosts"), ref);
-    await settle();
+    await cached(basicMaster, images.v2!);
     expect(blobGets(basicUpstream).length).toBeGreaterThan(blobsBefore);
     expect(await containerd.ctr("-n", "p", "images", "ls", "-q")).toContain(ref);
 
@@ -283,7 +302,7 @@ describe("Proxy mode, Bearer-token upstream", () => {
   it("skopeo pulls through the gateway; the second pull costs one manifest request, no blob and no token", async () => {
     const tokenRequests = tokens.requests.length;
     await skopeoPull(tokenMaster, "v1", lab.path("pull/token-1"));
-    await settle();
+    await cached(tokenMaster, images.v1!);
     expect(tokens.requests.length).toBeGreaterThan(tokenRequests);
     expect(tokens.requests.every(r => r.user === "licuser" && r.status === 200)).toBe(true);
     expect(blobGets(tokenUpstream).length).toBeGreaterThan(0);
