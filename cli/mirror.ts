@@ -8,7 +8,13 @@ import { RegistryClient, type RegistryClientOptions } from "../lib/oci/client";
 import { isDigest, parseRepository } from "../lib/oci/reference";
 import { describeFailure, MirrorError } from "../lib/mirror/errors";
 import { formatBytes, lineProgress, terminalProgress, type Progress } from "../lib/mirror/progress";
-import { planPull, pull, type ImageRequest } from "../lib/mirror/pull";
+import {
+  completeBundle,
+  planPull,
+  pull,
+  releaseImageRequests,
+  type ImageRequest,
+} from "../lib/mirror/pull";
 import { push } from "../lib/mirror/push";
 
 export const MIRROR_USAGE = `Usage:
@@ -24,9 +30,10 @@ export const MIRROR_USAGE = `Usage:
   push   uploads a bundle under REGISTRY/PATH (e.g. registry.example.com/system/deckhouse): blobs
          (skipping present ones, mounting across repositories), manifests, then tags.
 
-    --tag T            a tag of the source repository; repeatable
-    --images-file FILE one image per line, relative to the source: TAG, @sha256:…, SUB/REPO:TAG
-                       or SUB/REPO@sha256:…; # starts a comment
+    --tag T            a release tag of the source repository; repeatable. The module images its
+                       images_digests.json lists are pulled too (by digest, same repository)
+    --images-file FILE exactly these images, one per line, relative to the source: TAG,
+                       @sha256:…, SUB/REPO:TAG or SUB/REPO@sha256:…; # starts a comment
     --creds U:P        registry user and password (also MIRROR_CREDS in the environment)
     --license KEY      Deckhouse licence key (also MIRROR_LICENSE)
     --ca FILE          PEM CA the registry's certificate is signed by
@@ -233,11 +240,40 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
         );
       }
       process.stdout.write(
-        `would fetch ${plan.images.length} images, ${plan.blobSources.size} unique blobs, ${formatBytes(plan.totalBytes)} (before de-duplication with ${bundle})\n`,
+        `would fetch ${plan.images.length} images, ${plan.blobSources.size} unique blobs, ${formatBytes(plan.totalBytes)} (before de-duplication with ${bundle}); ` +
+          `module images a release lists in its images_digests.json are found once its layers are pulled\n`,
       );
       return 0;
     }
-    const s = await pull(client, plan, { bundle, parallel, progress: progressFor() });
+    const progress = progressFor();
+    const s = await pull(client, plan, { bundle, parallel, progress, writeIndex: false });
+    // release tags bring the module images their images_digests.json lists
+    const releases = plan.images.filter(
+      i => i.image.repository === "" && i.image.tag !== undefined,
+    );
+    const modules = await releaseImageRequests(bundle, releases);
+    let all = plan.images;
+    if (modules.length > 0) {
+      process.stderr.write(`release metadata lists ${modules.length} more images\n`);
+      const more = await planPull({ client, repository, images: modules });
+      const m = await pull(client, more, {
+        bundle,
+        parallel,
+        progress: progressFor(),
+        writeIndex: false,
+      });
+      all = [...plan.images, ...more.images];
+      s.images += m.images;
+      s.manifests += m.manifests;
+      s.blobs += m.blobs;
+      s.totalBytes += m.totalBytes;
+      s.downloadedBlobs += m.downloadedBlobs;
+      s.downloadedBytes += m.downloadedBytes;
+      s.reusedBlobs += m.reusedBlobs;
+      s.reusedBytes += m.reusedBytes;
+      s.seconds += m.seconds;
+    }
+    await completeBundle(bundle, all);
     process.stdout.write(
       `pulled ${s.images} images into ${bundle}: ${s.blobs} blobs (${formatBytes(s.totalBytes)}), ` +
         `downloaded ${s.downloadedBlobs} (${formatBytes(s.downloadedBytes)}), already there ${s.reusedBlobs} (${formatBytes(s.reusedBytes)}), ` +

@@ -29,6 +29,7 @@ import {
 import { MirrorError } from "./errors";
 import { walkImage, type ManifestNode } from "./graph";
 import { runPool } from "./pool";
+import { releaseDigests } from "./release";
 import { silentProgress, type Progress } from "./progress";
 
 export interface ImageRequest {
@@ -154,7 +155,14 @@ export async function planPull(options: {
 export async function pull(
   client: RegistryClient,
   plan: PullPlan,
-  options: { bundle: string; parallel?: number; progress?: Progress; signal?: AbortSignal },
+  options: {
+    bundle: string;
+    parallel?: number;
+    progress?: Progress;
+    signal?: AbortSignal;
+    /** Default true; false when the caller pulls more before the bundle is complete. */
+    writeIndex?: boolean;
+  },
 ): Promise<PullSummary> {
   const started = performance.now();
   const progress = options.progress ?? silentProgress;
@@ -211,11 +219,7 @@ export async function pull(
     pending.set(image, left);
     if (left === 0) progress.imageDone(image);
   });
-  await writeIndex(
-    bundle,
-    plan.images.map(i => i.image),
-  );
-  await rm(partialDir(bundle), { recursive: true, force: true });
+  if (options.writeIndex !== false) await completeBundle(bundle, plan.images);
   progress.end();
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
@@ -316,4 +320,36 @@ async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   await writeFile(`${file}.tmp`, bytes);
   await rename(`${file}.tmp`, file);
+}
+
+/** Marks the bundle complete: index.json with these images (merged), temporary files gone. */
+export async function completeBundle(
+  bundle: string,
+  images: readonly PlannedImage[],
+): Promise<void> {
+  await writeIndex(
+    bundle,
+    images.map(i => i.image),
+  );
+  await rm(partialDir(bundle), { recursive: true, force: true });
+}
+
+/**
+ * The module images the release images among `images` list in their images_digests.json (read
+ * from the bundle: call after pull), minus those already planned; pinned by digest in the root.
+ */
+export async function releaseImageRequests(
+  bundle: string,
+  images: readonly PlannedImage[],
+): Promise<ImageRequest[]> {
+  const planned = new Set(images.map(i => i.image.descriptor.digest));
+  const out = new Set<string>();
+  for (const image of images) {
+    // every platform carries the same metadata: the first image manifest is enough
+    const manifest = image.manifests.find(m => m.document.kind === "manifest");
+    if (manifest === undefined || manifest.document.kind !== "manifest") continue;
+    const digests = await releaseDigests(bundle, manifest.document.layers);
+    for (const d of digests ?? []) if (!planned.has(d)) out.add(d);
+  }
+  return [...out].map(digest => ({ repository: "", digest }));
 }

@@ -276,6 +276,109 @@ describe("mirror pull → push", () => {
     await containerd.proc.stop();
   }, 90_000);
 
+  it("a release tag brings the module images its images_digests.json lists, pushed by digest", async () => {
+    // the release image: one layer made by GNU tar holding deckhouse/modules/images_digests.json
+    const modA = layouts.mod.digest;
+    const modB = digests.get("multi") as string;
+    const root = lab.path("release-fs");
+    await mkdir(join(root, "deckhouse", "modules"), { recursive: true });
+    await writeFile(
+      join(root, "deckhouse", "modules", "images_digests.json"),
+      JSON.stringify({ moduleA: { controller: modA }, moduleB: { agent: modB, webhook: modA } }),
+    );
+    const layerFile = lab.path("release-layer.tar.gz");
+    await run("tar", ["-czf", layerFile, "-C", root, "deckhouse"]);
+    const layer = await readFile(layerFile);
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: "amd64",
+        os: "linux",
+        rootfs: { type: "layers", diff_ids: [] },
+      }),
+    );
+    const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: {
+          mediaType: "application/vnd.oci.image.config.v1+json",
+          digest: sha(config),
+          size: config.length,
+        },
+        layers: [
+          {
+            mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+            digest: sha(layer),
+            size: layer.length,
+          },
+        ],
+      }),
+    );
+    // module A lives in the root repository by digest only (like Deckhouse module images)
+    const modBundle = lab.path("bundle");
+    const src = new RegistryClient({ registry: basicSrc.hostPort, ca: ca.certPem, ...alice });
+    try {
+      for (const blob of layouts.mod.blobs.keys()) {
+        if (blob === modA) continue;
+        await src.uploadBlob(
+          "deckhouse/ee",
+          await readFile(join(modBundle, "blobs", "sha256", blob.slice(7))),
+          { digest: blob },
+        );
+      }
+      await src.putManifest(
+        "deckhouse/ee",
+        modA,
+        await readFile(join(modBundle, "blobs", "sha256", modA.slice(7))),
+        "application/vnd.oci.image.manifest.v1+json",
+      );
+      await src.uploadBlob("deckhouse/ee", config);
+      await src.uploadBlob("deckhouse/ee", layer);
+      await src.putManifest(
+        "deckhouse/ee",
+        "release-1",
+        manifest,
+        "application/vnd.oci.image.manifest.v1+json",
+      );
+    } finally {
+      await src.close();
+    }
+
+    const bundle = lab.path("bundle-release");
+    const r = await cli([
+      "pull",
+      "--source",
+      `${basicSrc.hostPort}/deckhouse/ee`,
+      "--tag",
+      "release-1",
+      "--creds",
+      creds(alice),
+      "--ca",
+      caFile,
+      bundle,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("release metadata lists 2 more images");
+    expect(r.stdout).toMatch(/pulled 3 images/);
+    const p = await cli([
+      "push",
+      bundle,
+      `${target.hostPort}/release/system/deckhouse`,
+      "--creds",
+      creds(rw),
+      "--ca",
+      caFile,
+    ]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(await skopeoDigest(`${target.hostPort}/release/system/deckhouse:release-1`)).toBe(
+      sha(manifest),
+    );
+    for (const d of [modA, modB]) {
+      expect(await skopeoDigest(`${target.hostPort}/release/system/deckhouse@${d}`)).toBe(d);
+    }
+  }, 60_000);
+
   it("pulls from a Bearer token source", async () => {
     const bundle = lab.path("bundle-token");
     const r = await cli([

@@ -1,6 +1,8 @@
 // Pure parts of the mirror: images-file grammar, bundle index round trip and validation, failure
 // descriptions (cause, next step, no secrets), the bounded pool, plain-line progress.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +17,7 @@ import {
 } from "../../lib/mirror/bundle";
 import { describeFailure, MirrorError } from "../../lib/mirror/errors";
 import { runPool } from "../../lib/mirror/pool";
+import { parseImagesDigests, scanTar } from "../../lib/mirror/release";
 import { lineProgress } from "../../lib/mirror/progress";
 import { OciError } from "../../lib/oci/errors";
 
@@ -179,5 +182,34 @@ describe("lineProgress", () => {
       "pull 1/2 .:v1 (3.0 KiB, 75%)",
       "pull 2/2 .:v2 (4.0 KiB, 100%)",
     ]);
+  });
+});
+
+describe("release metadata", () => {
+  it("images_digests.json: sorted unique digests; a bad entry names module and image", () => {
+    expect(parseImagesDigests(JSON.stringify({ A: { x: D2, y: D1 }, B: { z: D1 } }), "l")).toEqual([
+      D1,
+      D2,
+    ]);
+    expect(() => parseImagesDigests(JSON.stringify({ A: { x: "latest" } }), "layer")).toThrow(
+      "images_digests.json in layer: .A.x must be sha256:<64 hex>",
+    );
+    expect(() => parseImagesDigests("[1]", "layer")).toThrow(/expected an object of modules/);
+  });
+
+  it("finds the file in a GNU tar archive, also behind a long path and other entries", async () => {
+    const root = join(dir, "tarroot");
+    const deep = join(root, "a".repeat(60), "b".repeat(60));
+    await mkdir(deep, { recursive: true });
+    await writeFile(join(root, "other.bin"), Buffer.alloc(70_000, 7));
+    await writeFile(join(deep, "images_digests.json"), '{"M":{"i":"' + D1 + '"}}');
+    const tarFile = join(dir, "layer.tar");
+    execFileSync("tar", ["-cf", tarFile, "-C", root, "other.bin", "a".repeat(60)]);
+    const text = await scanTar(
+      createReadStream(tarFile, { highWaterMark: 1000 }),
+      /(^|\/)images_digests\.json$/,
+    );
+    expect(text).toBe('{"M":{"i":"' + D1 + '"}}');
+    expect(await scanTar(createReadStream(tarFile), /nothing-here$/)).toBeUndefined();
   });
 });
