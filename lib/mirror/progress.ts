@@ -92,19 +92,17 @@ export function terminalProgress(stream: NodeJS.WriteStream): Progress {
     };
   };
   let total = 0;
+  let label = "";
   return {
     begin(verb, images, totalBytes) {
       total = totalBytes;
+      label = `${verb} (${images.length} images)`;
       for (const image of images) sizes.set(image.name, image.bytes);
-      overall = multi.create(
-        Math.max(totalBytes, 1),
-        0,
-        payload(`${verb} (${images.length} images)`, 0, totalBytes),
-      );
+      overall = multi.create(Math.max(totalBytes, 1), 0, payload(label, 0, totalBytes));
     },
     advance(image, n) {
       overallDone += n;
-      overall?.update(overallDone, payload("overall", overallDone, total));
+      overall?.update(overallDone, payload(label, overallDone, total));
       let entry = bars.get(image);
       if (entry === undefined) {
         const size = sizes.get(image) ?? 0;
@@ -127,6 +125,8 @@ export function terminalProgress(stream: NodeJS.WriteStream): Progress {
       multi.log(`${line}\n`);
     },
     end() {
+      // a redraw flushes the log lines still buffered (stop alone drops them)
+      multi.update();
       multi.stop();
     },
   };

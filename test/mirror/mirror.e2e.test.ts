@@ -487,6 +487,51 @@ describe("mirror failures name the cause and change nothing", () => {
     }
   }, 30_000);
 
+  it("network cut midway: says so and that a re-run continues; no index.json", async () => {
+    const relay = await startLatencyProxy({ target: basicSrc.hostPort, oneWayMs: 30 });
+    const bundle = lab.path("bundle-cut");
+    const proc = spawnProcess(
+      "mirror-cut",
+      "node",
+      [
+        ...CLI,
+        "pull",
+        "--source",
+        `${relay.hostPort}/deckhouse/ee`,
+        "--tag",
+        "v1",
+        "--tag",
+        "multi",
+        "--tag",
+        "big",
+        "--creds",
+        creds(alice),
+        "--ca",
+        caFile,
+        "--parallel",
+        "1",
+        bundle,
+      ],
+      { cwd: ROOT },
+    );
+    const deadline = Date.now() + 30_000;
+    while (
+      !existsSync(join(bundle, ".mirror-partial")) ||
+      readdirSync(join(bundle, ".mirror-partial")).length === 0
+    ) {
+      if (proc.child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`no download started:\n${proc.lines.join("\n")}`);
+      await new Promise(r => setTimeout(r, 5));
+    }
+    await relay.stop();
+    const code = await proc.exited;
+    expect(code).toBe(1);
+    expect(proc.lines.join("\n")).toMatch(
+      /run the same command again: it continues where it stopped/,
+    );
+    expect(existsSync(join(bundle, "index.json"))).toBe(false);
+  }, 60_000);
+
   it("a corrupt bundle blob is refused before anything is tagged", async () => {
     const bundle = lab.path("bundle-corrupt");
     const pulled = await cli(

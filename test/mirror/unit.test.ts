@@ -18,7 +18,8 @@ import {
 import { describeFailure, MirrorError } from "../../lib/mirror/errors";
 import { runPool } from "../../lib/mirror/pool";
 import { parseImagesDigests, scanTar } from "../../lib/mirror/release";
-import { lineProgress } from "../../lib/mirror/progress";
+import { lineProgress, terminalProgress } from "../../lib/mirror/progress";
+import { PassThrough } from "node:stream";
 import { OciError } from "../../lib/oci/errors";
 
 const D1 = `sha256:${"a".repeat(64)}`;
@@ -211,5 +212,36 @@ describe("release metadata", () => {
     );
     expect(text).toBe('{"M":{"i":"' + D1 + '"}}');
     expect(await scanTar(createReadStream(tarFile), /nothing-here$/)).toBeUndefined();
+  });
+});
+
+describe("terminalProgress", () => {
+  it("draws an overall bar with rate and ETA and a bar per image in flight, logs finished images", async () => {
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (c: Buffer) => (text += c.toString()));
+    const tty = Object.assign(out, {
+      isTTY: true,
+      columns: 160,
+      rows: 40,
+      cursorTo: () => true,
+      moveCursor: () => true,
+      clearLine: () => true,
+      clearScreenDown: () => true,
+    });
+    const p = terminalProgress(tty as unknown as NodeJS.WriteStream);
+    p.begin("push", [{ name: "system/deckhouse:v1", bytes: 2 << 20 }], 2 << 20);
+    p.advance("system/deckhouse:v1", 1 << 20);
+    // bars redraw at 10 fps: let one redraw happen while the image is in flight
+    await new Promise(r => setTimeout(r, 250));
+    expect(text).toMatch(/system\/deckhouse:v1 +\|[^\n]*50% 1\.0 MiB\/2\.0 MiB/);
+    p.advance("system/deckhouse:v1", 1 << 20);
+    p.imageDone("system/deckhouse:v1");
+    p.end();
+    await new Promise(r => setImmediate(r));
+    expect(text).toContain("push (1 images)");
+    expect(text).toMatch(/push \(1 images\) +\|[^\n]*100% 2\.0 MiB\/2\.0 MiB .*\/s ETA/);
+    expect(text).toContain("system/deckhouse:v1");
+    expect(text).toContain("done system/deckhouse:v1");
   });
 });
