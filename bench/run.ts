@@ -18,7 +18,9 @@ async function main(): Promise<void> {
     console.log(`\n== ${name}`);
     await bench();
   }
-  console.log("\nOther benchmarks (run directly): bench/pki.ts, bench/checker.ts, bench/node.ts");
+  console.log(
+    "\nOther benchmarks (node --import tsx bench/<name>.ts): pki, checker, node, dataplane, mirror",
+  );
 }
 
 main().catch((err: unknown) => {
