@@ -299,8 +299,8 @@ async function runPush(args: string[], secrets: string[]): Promise<number> {
     const s = await push(client, bundle, repository, { parallel, dryRun, progress: progressFor() });
     process.stdout.write(
       `${dryRun ? "would push" : "pushed"} ${s.images} images (${s.tags} tags) to ${client.registry}/${repository}: ` +
-        `${s.blobs} blobs (${formatBytes(s.totalBytes)}), uploaded ${s.uploadedBlobs} (${formatBytes(s.uploadedBytes)}), ` +
-        `mounted ${s.mountedBlobs}, already there ${s.presentBlobs}; manifests put ${s.manifestsPut}, already there ${s.manifestsPresent}; ` +
+        `${s.blobs} blobs (${formatBytes(s.totalBytes)}), ${dryRun ? "to upload" : "uploaded"} ${s.uploadedBlobs} (${formatBytes(s.uploadedBytes)}), ` +
+        `mounted ${s.mountedBlobs}, already there ${s.presentBlobs}; manifests ${dryRun ? "to put" : "put"} ${s.manifestsPut}, already there ${s.manifestsPresent}; ` +
         `${s.seconds.toFixed(1)} s, ${formatBytes(s.uploadedBytes / Math.max(s.seconds, 0.001))}/s\n`,
     );
     return 0;

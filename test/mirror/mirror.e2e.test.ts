@@ -262,6 +262,28 @@ describe("mirror pull → push", () => {
     expect(again.stdout).toMatch(/uploaded 0 \(0 B\), mounted 0/);
   }, 90_000);
 
+  it("push --dry-run reports what it would upload and writes nothing", async () => {
+    const logStart = target.accessLog().length;
+    const r = await cli([
+      "push",
+      lab.path("bundle"),
+      `${target.hostPort}/dry/system/deckhouse`,
+      "--creds",
+      creds(rw),
+      "--ca",
+      caFile,
+      "--dry-run",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/would push 5 images \(5 tags\).*to upload [1-9]\d* /);
+    const writes = target
+      .accessLog()
+      .slice(logStart)
+      .filter(e => !["GET", "HEAD"].includes(e.method));
+    expect(writes).toEqual([]);
+    expect(await tagsAt("dry/system/deckhouse")).toEqual([]);
+  }, 30_000);
+
   it("containerd pulls every tag from the pushed registry, as a Local-mode node does", async () => {
     const containerd = await startContainerd(lab.path("ctrd"));
     const hosts = lab.path("hosts");
