@@ -36,6 +36,7 @@ const CLI = ["--import", "tsx", join(ROOT, "test/mirror/run-cli.ts")];
 /** The module's fixed registry name (containerd reaches the registry through hosts.toml). */
 const SVC = "registry.d8-system.svc:5001";
 const alice = { username: "alice", password: "source pass" };
+const LICENSE = "lic-0123456789abcdef";
 const rw = { username: "rw", password: "target-rw-pass" };
 
 let lab: Lab;
@@ -98,7 +99,10 @@ beforeAll(async () => {
   await mkdir(lab.path("skopeo-certs"));
   await writeFile(lab.path("skopeo-certs", "ca.crt"), ca.certPem);
   const signer = await createTokenSigner(lab.path("pki"));
-  const tokens = await startTokenServer({ signer, users: { [alice.username]: alice.password } });
+  const tokens = await startTokenServer({
+    signer,
+    users: { [alice.username]: alice.password, "license-token": LICENSE },
+  });
   [basicSrc, tokenSrc, target] = await Promise.all([
     startRegistry({
       dir: lab.path("basic"),
@@ -422,6 +426,39 @@ describe("mirror pull → push", () => {
       expect(`sha256:${createHash("sha256").update(stdout).digest("hex")}`).toBe(digests.get(tag));
     }
   }, 60_000);
+
+  it("pulls with a licence key (Basic user license-token at the token realm), never printing it", async () => {
+    const bundle = lab.path("bundle-licence");
+    const r = await cli([
+      "pull",
+      "--source",
+      `${tokenSrc.hostPort}/deckhouse/ce`,
+      "--tag",
+      "v1",
+      "--license",
+      LICENSE,
+      "--plain-http",
+      bundle,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(LICENSE);
+    const { stdout } = await run("skopeo", ["inspect", "--raw", `oci:${bundle}:v1`]);
+    expect(`sha256:${createHash("sha256").update(stdout).digest("hex")}`).toBe(digests.get("v1"));
+    const bad = await cli([
+      "pull",
+      "--source",
+      `${tokenSrc.hostPort}/deckhouse/ce`,
+      "--tag",
+      "v1",
+      "--license",
+      "wrong-key-42",
+      "--plain-http",
+      lab.path("bundle-licence-bad"),
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/authentication failed/);
+    expect(bad.stderr).not.toContain("wrong-key-42");
+  }, 30_000);
 
   it("--dry-run prints the images and size and writes nothing", async () => {
     const bundle = lab.path("bundle-dry");
