@@ -12,6 +12,8 @@ export const INCLUSTER_PROXY_NAME = "registry-incluster-proxy";
 export const INCLUSTER_PROXY_HOSTS = ["127.0.0.1", "localhost", "registry.d8-system.svc"] as const;
 
 export interface InClusterProxyConfig extends ServerPkiConfig {
+  /** Who clients log in as when the upstream is anonymous (the module's `ro` user). */
+  client_user?: UserState;
   upstream: {
     scheme: string;
     host: string;
@@ -28,6 +30,8 @@ export interface InClusterProxyState {
 
 export interface InClusterProxyInputs {
   upstream: UpstreamRegistryParams;
+  /** Set when the upstream takes anonymous pulls: clients still authenticate, as this user. */
+  clientUser?: UserState;
   ca: CertKey;
   token: CertKey;
   httpSecret: string;
@@ -54,6 +58,7 @@ export async function inClusterProxyConfig(
         );
   const config: InClusterProxyConfig = {
     ...serverPkiConfig({ ca: inputs.ca, token: inputs.token }, leaves, inputs.httpSecret),
+    ...(inputs.clientUser ? { client_user: inputs.clientUser } : {}),
     upstream: {
       scheme: inputs.upstream.scheme.toLowerCase(),
       host,

@@ -433,6 +433,9 @@ async function toDirect(run: Run, upstream: UpstreamRegistryParams): Promise<boo
   if (!gateChecker(run, upstreamCheckerParams(upstream, "Direct", checkMode))) return false;
   if (!gatePreflight(run)) return false;
   const pki = await ensurePki(run);
+  // The in-cluster proxy never serves anonymous clients: with an anonymous upstream (e.g. CE),
+  // clients log in as the module's ro user instead of with the upstream's credentials.
+  const clientUser = upstream.username ? undefined : (await ensureUsers(run, ["ro"])).ro;
   const next: ModeParams = { mode: "Direct", direct: upstream };
   if (!bashibleTransition(run, next)) return false;
 
@@ -441,7 +444,13 @@ async function toDirect(run: Run, upstream: UpstreamRegistryParams): Promise<boo
   run.check("InClusterProxyReady");
   const proxy = await inClusterProxyConfig(
     run.state.in_cluster_proxy?.config,
-    { upstream, ca: pki.ca, token: pki.token, httpSecret: run.state.secrets?.http ?? "" },
+    {
+      upstream,
+      ca: pki.ca,
+      token: pki.token,
+      httpSecret: run.state.secrets?.http ?? "",
+      ...(clientUser ? { clientUser } : {}),
+    },
     run.deps,
   );
   run.state.in_cluster_proxy = { config: proxy };
@@ -449,17 +458,16 @@ async function toDirect(run: Run, upstream: UpstreamRegistryParams): Promise<boo
   if (!run.step("InClusterProxyReady", proxyReady)) return false;
   run.state.registry_service = "incluster-proxy";
 
-  const managed = {
-    ca: pki.ca.cert,
-    username: upstream.username ?? "",
-    password: upstream.password ?? "",
-  };
+  const managed = clientUser
+    ? moduleRegistry(pki, clientUser)
+    : { ca: pki.ca.cert, username: upstream.username ?? "", password: upstream.password ?? "" };
   if (!registrySwitch(run, { managed })) return false;
   if (!bashibleFinal(run, next)) return false;
 
   run.state.ingress_enabled = false;
   if (!stopNodeServices(run)) return false;
-  delete run.state.users;
+  if (clientUser) run.state.users = { ro: clientUser };
+  else delete run.state.users;
   run.state.bashible = { ...run.state.bashible, unmanaged_params: upstream };
   return finish(run, "Direct");
 }

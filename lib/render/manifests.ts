@@ -191,6 +191,7 @@ function mastersCount(values: ModuleValues): number {
 export function inClusterProxyGatewayConfig(proxy: InClusterProxyState): Record<string, unknown> {
   const { config } = proxy;
   const user = config.upstream.user;
+  const client = config.client_user ?? user;
   const gateway: GatewayConfig = {
     mode: "direct",
     listen: {
@@ -200,11 +201,10 @@ export function inClusterProxyGatewayConfig(proxy: InClusterProxyState): Record<
     monitoring: { address: { host: "0.0.0.0", port: 5002 } },
     realm: DEFAULT_REALM,
     localPath: DEFAULT_LOCAL_PATH,
-    // Clients authenticate with the credentials deckhouse-registry carries: the upstream's.
-    users:
-      user.name && user.password_hash
-        ? [{ name: user.name, passwordHash: user.password_hash, role: "ro" }]
-        : [],
+    // Clients authenticate with the credentials deckhouse-registry carries: the upstream's, or
+    // the module's ro user when the upstream is anonymous.
+    users: [{ name: client.name, passwordHash: client.password_hash, role: "ro" }],
+
     upstream: {
       scheme: config.upstream.scheme === "http" ? "http" : "https",
       host: config.upstream.host,
