@@ -1,3 +1,5 @@
+import type { KubernetesObject, V1ObjectMeta } from "@kubernetes/client-node";
+
 // Types of the shell-operator / addon-operator hook contract (configVersion v1), shared by the
 // hook runtime (what a hook prints and reads) and the harness (what plays the operator).
 // Field names are the wire names of ../shared/reference/hook-protocol.md §2–§4.
@@ -94,22 +96,17 @@ export interface BindingContext {
   groupName?: string;
 }
 
-/** The minimum every Kubernetes object has; hooks narrow further with their own types. */
-export interface KubeObject {
+/**
+ * A Kubernetes object as hooks receive and produce it: @kubernetes/client-node's own types
+ * (type-only: nothing of the client library runs in the hooks), with what every object has made
+ * required, and room for the kind's own fields.
+ */
+export type KubeObject = KubernetesObject & {
   apiVersion: string;
   kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    generation?: number;
-    resourceVersion?: string;
-    uid?: string;
-    [key: string]: unknown;
-  };
+  metadata: V1ObjectMeta & { name: string };
   [key: string]: unknown;
-}
+};
 
 /** JSON Patch operations addon-operator accepts in VALUES_JSON_PATCH_PATH. */
 export type ValuesPatchOperation =
