@@ -2,7 +2,9 @@
 // config, and the operator reading the pod log must see every problem at once, each naming the
 // field (`users[1].role`) and the rule it breaks. Unknown keys are problems too: stock
 // distribution silently ignores a misspelt key (e2e-lab §3.3), we do not.
+import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import { parse as parseYaml } from "yaml";
 
 export interface Problem {
   field: string;
@@ -258,4 +260,29 @@ export function kindOf(v: unknown): string {
   if (isPlainObject(v)) return "a mapping";
   // never the value itself: the field may hold a password
   return typeof v;
+}
+
+/**
+ * Parses YAML text of a config; a syntax error is a ConfigError with the parser's first line only:
+ * the code frame that follows quotes the text, which may hold a password.
+ */
+export function parseConfigYaml(text: string, source: string, field = ""): unknown {
+  try {
+    return parseYaml(text);
+  } catch (e) {
+    const reason = (e as Error).message.split("\n")[0] ?? "";
+    throw new ConfigError(source, [{ field, rule: `not YAML: ${reason}` }]);
+  }
+}
+
+/** Reads and parses a YAML config file; unreadable or not YAML is a ConfigError naming why. */
+export async function readConfigFile(file: string, source: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ConfigError(source, [{ field: "", rule: `cannot read: ${code}` }]);
+  }
+  return parseConfigYaml(text, source);
 }

@@ -3,8 +3,8 @@
 // (Direct in-cluster proxy); `parseGatewayConfig` is what both renderers' tests call.
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
 import {
+  readConfigFile,
   ConfigError,
   formatHostPort,
   type HostPort,
@@ -292,20 +292,7 @@ export async function loadGatewayConfig(
   file: string,
 ): Promise<{ config: GatewayConfig; files: GatewayFiles }> {
   const source = `gateway config ${file}`;
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    throw new ConfigError(source, [{ field: "", rule: `cannot read: ${errorCode(e)}` }]);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (e) {
-    // first line only: the code frame that follows quotes the file, which may hold a password
-    const reason = (e as Error).message.split("\n")[0] ?? "";
-    throw new ConfigError(source, [{ field: "", rule: `not YAML: ${reason}` }]);
-  }
+  const raw = await readConfigFile(file, source);
   const config = parseGatewayConfig(raw, source);
   const p = new Problems(source);
   const cert = await readPem(p, "listen.tls.certificate", config.listen.tls.certificate);

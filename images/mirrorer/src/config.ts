@@ -1,8 +1,8 @@
 // The mirrorer's config file (docs/dataplane.md). Rendered by nodeservices-manager on every master
 // of a Local-mode cluster with more than one master.
 import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
 import {
+  readConfigFile,
   ConfigError,
   formatHostPort,
   type HostPort,
@@ -100,21 +100,7 @@ export async function loadMirrorerConfig(
   file: string,
 ): Promise<{ config: MirrorerConfig; caPem: string }> {
   const source = `mirrorer config ${file}`;
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    throw new ConfigError(source, [
-      { field: "", rule: `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}` },
-    ]);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (e) {
-    const reason = (e as Error).message.split("\n")[0] ?? "";
-    throw new ConfigError(source, [{ field: "", rule: `not YAML: ${reason}` }]);
-  }
+  const raw = await readConfigFile(file, source);
   const config = parseMirrorerConfig(raw, source);
   try {
     return { config, caPem: await readFile(config.ca, "utf8") };

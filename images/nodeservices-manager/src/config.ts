@@ -3,8 +3,7 @@
 // `config`, YAML with the JSON keys of spec §7.2, key `version`).
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { isIP } from "node:net";
-import { parse as parseYaml } from "yaml";
-import { ConfigError, type HostPort, Problems, type Section } from "../../common/src/validate";
+import { type HostPort, parseConfigYaml, Problems, type Section } from "../../common/src/validate";
 import { REPOSITORY_NAME } from "../../gateway/src/config";
 
 // ---- settings (environment) ---------------------------------------------------------------------
@@ -142,13 +141,7 @@ export function parseNodeConfig(
   hostIP: string,
   source = "node config",
 ): NodeConfig {
-  let raw: unknown;
-  try {
-    raw = parseYaml(configText);
-  } catch (e) {
-    const reason = (e as Error).message.split("\n")[0] ?? "";
-    throw new ConfigError(source, [{ field: "config", rule: `not YAML: ${reason}` }]);
-  }
+  const raw = parseConfigYaml(configText, source, "config");
   const p = new Problems(source);
   if (!version) p.add("version", "required");
   const root = p.root(raw);
