@@ -6,7 +6,7 @@
 //   const port = await closedPort();           // nothing listens there: connection refused
 //   const wan = await startLatencyProxy({ target: reg.hostPort, oneWayMs: 10 });  // 20 ms RTT
 //   wan.hostPort; wan.connections; await wan.stop()
-import { connect, createServer, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { trackCloser } from "./process";
 
@@ -30,17 +30,7 @@ export async function startBlackhole(host = "127.0.0.1"): Promise<Blackhole> {
     socket.on("error", () => undefined);
     socket.on("close", () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  const close = (): Promise<void> =>
-    new Promise(resolve => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    });
-  const untrack = trackCloser(close);
+  const { port, stop } = await listenTracked(server, host, sockets);
   return {
     host,
     port,
@@ -49,10 +39,7 @@ export async function startBlackhole(host = "127.0.0.1"): Promise<Blackhole> {
     get connections() {
       return connections;
     },
-    stop: async () => {
-      untrack();
-      await close();
-    },
+    stop,
   };
 }
 
@@ -118,6 +105,27 @@ export async function startLatencyProxy(options: {
     relay(client, upstream);
     relay(upstream, client);
   });
+  const { port, stop } = await listenTracked(server, host, sockets);
+  return {
+    host,
+    port,
+    hostPort: `${host}:${port}`,
+    get connections() {
+      return connections;
+    },
+    stop,
+  };
+}
+
+/**
+ * Listens on a free port of `host` and registers the server with the lab's cleanup: `stop`
+ * destroys the open sockets, closes the server and unregisters it.
+ */
+async function listenTracked(
+  server: Server,
+  host: string,
+  sockets: Set<Socket>,
+): Promise<{ port: number; stop: () => Promise<void> }> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, host, resolve);
@@ -130,12 +138,7 @@ export async function startLatencyProxy(options: {
     });
   const untrack = trackCloser(close);
   return {
-    host,
     port,
-    hostPort: `${host}:${port}`,
-    get connections() {
-      return connections;
-    },
     stop: async () => {
       untrack();
       await close();
