@@ -8,19 +8,10 @@ import type { MasterNodeSnapshot } from "../../hooks/orchestrator/bindings";
 import { computeHash } from "./hash";
 import { MANAGED_IMAGES_PATH, splitImagesRepo } from "./registry-address";
 
-export interface CheckerRegistry {
-  address: string;
-  scheme: "HTTP" | "HTTPS";
-  ca?: string;
-  username?: string;
-  password?: string;
-}
+// The checker's own params type (lib/checker/params.ts): the orchestrator writes what it reads.
+import type { CheckerParams, RegistryParams as CheckerRegistry } from "../checker/params";
 
-export interface CheckerParams {
-  registries: Record<string, CheckerRegistry>;
-  checkMode: CheckMode;
-  version: string;
-}
+export type { CheckerParams };
 
 export interface CheckerStatus {
   version?: string;
