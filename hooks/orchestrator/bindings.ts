@@ -2,6 +2,7 @@
 // from ModuleConfig/deckhouse instead of the `registry-config` secret. Every binding projects
 // what the orchestrator needs in its jqFilter (snapshots of 1000 nodes stay small) and keeps no
 // full objects; the narrowing functions check that projection and fail closed on anything else.
+import { NODE_SERVICES_POD_SELECTOR } from "../../lib/domain/node-services";
 import type { KubernetesBinding } from "../../lib/runtime/define-hook";
 import {
   filterObject,
@@ -326,16 +327,7 @@ export interface StaticPodSnapshot {
 export const staticPods: KubernetesBinding<StaticPodSnapshot | null> = {
   apiVersion: "v1",
   kind: "Pod",
-  labelSelector: {
-    matchLabels: {
-      "app.kubernetes.io/managed-by": "registry-nodeservices",
-      heritage: "deckhouse",
-      app: "registry",
-      module: "registry",
-      component: "registry-service",
-      type: "node-services",
-    },
-  },
+  labelSelector: { matchLabels: { ...NODE_SERVICES_POD_SELECTOR } },
   ...inNamespace,
   // Only mirror pods of static pods (owned by their Node) count; others filter to null.
   jqFilter: `if ([.metadata.ownerReferences[]? | select(.kind == "Node")] | length > 0) then {

@@ -2,7 +2,7 @@
 // deckhouse-controller, the Deployment controller, kubelet (static pods) and the checker would do
 // in response to what the module rendered. Each actor reads and edits plain objects.
 import { parse } from "yaml";
-import { staticPods } from "../../hooks/orchestrator/bindings";
+import { NODE_SERVICES_POD_SELECTOR } from "../domain/node-services";
 import { registrySecretHash } from "../orchestrator/switcher";
 import type { KubeObject } from "../runtime/types";
 
@@ -110,7 +110,7 @@ export function mastersRunNodeServices(world: World): void {
         name: `registry-nodeservices-${node}`,
         namespace: NS,
         // what the orchestrator watches for (hooks/orchestrator/bindings.ts), as the manager writes
-        labels: { ...staticPods.labelSelector?.matchLabels, tier: "control-plane" },
+        labels: { ...NODE_SERVICES_POD_SELECTOR, tier: "control-plane" },
         annotations: { "registry.deckhouse.io/config-version": version },
         ownerReferences: [{ apiVersion: "v1", kind: "Node", name: node, uid: `uid-${node}` }],
       },

@@ -6,6 +6,7 @@ import { stringify } from "yaml";
 import { formatGatewayConfig, type GatewayConfig } from "../../gateway/src/config";
 import { formatMirrorerConfig, type MirrorerConfig } from "../../mirrorer/src/config";
 import type { ManagerSettings, NodeConfig, NodeUser } from "./config";
+import { NODE_SERVICES_POD_SELECTOR } from "../../../lib/domain/node-services";
 
 /** Host paths, relative to the manager's root directory. */
 export const PATHS = {
@@ -32,15 +33,7 @@ export const PORTS = {
   mirrorerMonitoring: 5005,
 } as const;
 
-export const STATIC_POD_LABELS = {
-  "app.kubernetes.io/managed-by": "registry-nodeservices",
-  heritage: "deckhouse",
-  app: "registry",
-  module: "registry",
-  component: "registry-service",
-  type: "node-services",
-  tier: "control-plane",
-} as const;
+export const STATIC_POD_LABELS = { ...NODE_SERVICES_POD_SELECTOR, tier: "control-plane" } as const;
 
 export interface RenderedFile {
   /** relative to the root directory */
