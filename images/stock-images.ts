@@ -5,7 +5,8 @@
 //
 // distribution 2.8.x is what the data plane is tested against (Debian's docker-registry 2.8.2 in
 // CI); its proxy cache behaves as e2e-lab §3 describes. nginx is the per-node registry-proxy
-// (stream module included in the official image). node is the base of our own image.
+// (stream module included in the official image). Our own image is built from scratch
+// (images/oci-image.ts), with no base image.
 
 export interface PinnedImage {
   repository: string;
@@ -23,11 +24,6 @@ export const STOCK_IMAGES = {
     repository: "docker.io/library/nginx",
     tag: "1.27.4-alpine",
     digest: "sha256:4ff102c5d78d254a6f0da062b3cf39eaf07f01eec0927fd21e219d0af8bc0591",
-  },
-  node: {
-    repository: "docker.io/library/node",
-    tag: "20.19.0-bookworm-slim",
-    digest: "sha256:5cfa999422613d3b34f766cbb814d964cbfcb76aaf3607e805da21cccb352bac",
   },
 } as const satisfies Record<string, PinnedImage>;
 

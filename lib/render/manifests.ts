@@ -157,8 +157,11 @@ function admissionObjects(values: ModuleValues, facts: Facts): KubeObject[] {
   });
 }
 
-/** Our images, as Deckhouse lays out module image digests in global values. */
-const IMAGES = {
+/**
+ * Our images, as Deckhouse lays out module image digests in global values; the names the image
+ * build produces (images/oci-image.ts).
+ */
+export const IMAGES = {
   gateway: "registryGateway",
   nodeservicesManager: "registryNodeservicesManager",
   mirrorer: "registryMirrorer",

@@ -1,28 +1,4 @@
-// Entry point: `mirrorer --config <file>`. Exits 2 listing every config problem (each naming its
-// field); SIGTERM stops after the copy in flight is abandoned (the next start resumes: whole blobs
-// are kept, the partial one is copied again).
-import { parseArgs } from "node:util";
-import { createLog, errorMessage } from "../../common/src/log";
-import { ConfigError } from "../../common/src/validate";
-import { loadMirrorerConfig } from "./config";
-import { runMirrorer } from "./mirrorer";
+// Entry point: see program.ts.
+import { main } from "./program";
 
-const log = createLog("mirrorer");
-try {
-  const { values } = parseArgs({ options: { config: { type: "string" } }, strict: true });
-  if (!values.config)
-    throw new ConfigError("mirrorer command line", [{ field: "--config", rule: "required" }]);
-  const { config, caPem } = await loadMirrorerConfig(values.config);
-  log.addSecret(config.puller.password);
-  log.addSecret(config.pusher.password);
-  const mirrorer = await runMirrorer(config, caPem, log);
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    process.once(signal, () => {
-      log.info("stopping", { signal });
-      void mirrorer.stop().then(() => process.exit(0));
-    });
-  }
-} catch (e) {
-  log.error(e instanceof ConfigError ? e.message : `cannot start: ${errorMessage(e)}`);
-  process.exit(e instanceof ConfigError ? 2 : 1);
-}
+void main(process.argv.slice(2));

@@ -1,9 +1,10 @@
 // Plays kubelet for a static pod manifest written by nodeservices-manager: every container is
 // started with exactly the manifest's command, args and env, its hostPath volumes (under the
 // node's root directory) bound at their mountPath in a private mount namespace, on the host
-// network. Only the image contents are stood in for: each image maps to the local program that is
+// network. The images are either stood in for — each image maps to the local program that is
 // that image's entrypoint (stock distribution's `registry` = Debian's `docker-registry`, our image's
-// /usr/local/bin/* = the esbuild bundles run by this Node).
+// /usr/local/bin/* = the esbuild bundles run by this Node) — or real: an unpacked OCI image whose
+// root the container is chrooted into (test/dataplane/image.e2e.test.ts).
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,7 +19,19 @@ export interface FakeImage {
   programs?: Record<string, string[]>;
 }
 
-interface Container {
+/** A real image, unpacked: its root directory and the parts of its config a runtime applies. */
+export interface UnpackedImage {
+  rootfs: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  /** NAME=VALUE */
+  env?: string[];
+}
+
+export type PodImage = FakeImage | UnpackedImage;
+const isUnpacked = (i: PodImage): i is UnpackedImage => "rootfs" in i;
+
+export interface Container {
   name: string;
   image: string;
   command?: string[];
@@ -29,7 +42,7 @@ interface Container {
   lifecycle?: { postStart?: { exec?: { command: string[] } } };
 }
 
-interface PodManifest {
+export interface PodManifest {
   metadata: { name: string; annotations?: Record<string, string> };
   spec: {
     hostNetwork?: boolean;
@@ -66,7 +79,7 @@ export async function requireContainerSupport(): Promise<void> {
 export async function runStaticPod(
   root: string,
   manifestPath: string,
-  images: Record<string, FakeImage>,
+  images: Record<string, PodImage>,
   workDir: string,
   opts: { readyTimeoutMs?: number } = {},
 ): Promise<RunningPod> {
@@ -98,11 +111,16 @@ export async function runStaticPod(
       const env = Object.fromEntries((c.env ?? []).map(e => [e.name, e.value ?? ""]));
       const containerDir = join(workDir, manifest.metadata.name, c.name);
       await mkdir(containerDir, { recursive: true });
+      // a real image's process sees only the image's and the pod's environment
+      const rootfs = isUnpacked(image)
+        ? ["--rootfs", image.rootfs, ...containerEnv(image, env).flatMap(e => ["--env", e])]
+        : [];
       const inContainer = (dir: string, argv: string[]) => [
         "-m",
         "--propagation",
         "private",
         RUN_CONTAINER,
+        ...rootfs,
         dir,
         ...mounts,
         "--",
@@ -116,7 +134,7 @@ export async function runStaticPod(
       const hook = c.lifecycle?.postStart?.exec?.command;
       if (hook) {
         const [program, ...rest] = hook;
-        const local = image.programs?.[program as string];
+        const local = isUnpacked(image) ? [program as string] : image.programs?.[program as string];
         if (!local)
           throw new Error(`container ${c.name}: postStart program ${program} not in image`);
         const hookDir = join(containerDir, "post-start");
@@ -149,8 +167,26 @@ export async function runStaticPod(
   return { manifest, containers, stop };
 }
 
-function resolveCommand(c: Container, image: FakeImage): string[] {
-  // Kubernetes: command replaces the image's ENTRYPOINT, args its CMD
+/** The image's environment, overridden by the pod's (as a container runtime merges them). */
+export function containerEnv(image: UnpackedImage, pod: Record<string, string>): string[] {
+  const merged = new Map<string, string>();
+  for (const e of image.env ?? []) {
+    const i = e.indexOf("=");
+    merged.set(e.slice(0, i), e.slice(i + 1));
+  }
+  for (const [k, v] of Object.entries(pod)) merged.set(k, v);
+  return [...merged].map(([k, v]) => `${k}=${v}`);
+}
+
+/** Kubernetes: `command` replaces the image's ENTRYPOINT, `args` its CMD. */
+export function resolveCommand(c: Container, image: PodImage): string[] {
+  if (isUnpacked(image)) {
+    const entrypoint = c.command && c.command.length > 0 ? c.command : (image.entrypoint ?? []);
+    const args = c.args ?? (c.command && c.command.length > 0 ? [] : (image.cmd ?? []));
+    const argv = [...entrypoint, ...args];
+    if (argv.length === 0) throw new Error(`container ${c.name}: no command and no entrypoint`);
+    return argv;
+  }
   if (c.command && c.command.length > 0) {
     const [program, ...rest] = c.command;
     const local = image.programs?.[program as string];
