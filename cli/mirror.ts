@@ -6,8 +6,14 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { RegistryClient, type RegistryClientOptions } from "../lib/oci/client";
 import { isDigest, parseRepository } from "../lib/oci/reference";
-import { describeFailure, MirrorError } from "../lib/mirror/errors";
-import { formatBytes, lineProgress, terminalProgress, type Progress } from "../lib/mirror/progress";
+import { describeFailure, type FailureContext, MirrorError } from "../lib/mirror/errors";
+import {
+  count,
+  formatBytes,
+  lineProgress,
+  terminalProgress,
+  type Progress,
+} from "../lib/mirror/progress";
 import {
   completeBundle,
   planPull,
@@ -46,9 +52,23 @@ export const MIRROR_USAGE = `Usage:
 
 class UsageError extends Error {}
 
+/** What Ctrl-C prints: a pull or push continues where it stopped when run again. */
+export const INTERRUPTED = "interrupted: run the same command again to continue";
+
+/** Progress displays drawing now, so that an interruption can give the terminal back. */
+const liveProgress = new Set<Progress>();
+
+function onInterrupt(signal: NodeJS.Signals): void {
+  for (const p of liveProgress) p.interrupt();
+  process.stderr.write(`\n${INTERRUPTED}\n`);
+  process.exit(signal === "SIGINT" ? 130 : 143);
+}
+
 export async function runMirror(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const secrets: string[] = [];
+  process.on("SIGINT", onInterrupt);
+  process.on("SIGTERM", onInterrupt);
   try {
     switch (command) {
       case "pull":
@@ -73,8 +93,16 @@ export async function runMirror(argv: string[]): Promise<number> {
       process.stderr.write(`${err.message}\n\n${MIRROR_USAGE}`);
       return 2;
     }
-    process.stderr.write(`mirror ${command ?? ""}: ${describeFailure(err, secrets)}\n`);
+    const context: FailureContext = {
+      ...(command === "pull" || command === "push" ? { command } : {}),
+      plainHttp: rest.includes("--plain-http"),
+    };
+    process.stderr.write(`mirror ${command ?? ""}: ${describeFailure(err, secrets, context)}\n`);
     return 1;
+  } finally {
+    process.off("SIGINT", onInterrupt);
+    process.off("SIGTERM", onInterrupt);
+    liveProgress.clear();
   }
 }
 
@@ -158,9 +186,11 @@ function clientFor(address: string, flag: string, values: CommonValues, secrets:
 }
 
 function progressFor(): Progress {
-  return process.stderr.isTTY
+  const progress = process.stderr.isTTY
     ? terminalProgress(process.stderr)
     : lineProgress(line => process.stderr.write(`${line}\n`));
+  liveProgress.add(progress);
+  return progress;
 }
 
 /** One image per line: TAG, @DIGEST, SUB/REPO:TAG or SUB/REPO@DIGEST, relative to the source. */
@@ -236,11 +266,11 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
     if (values["dry-run"]) {
       for (const i of plan.images) {
         process.stdout.write(
-          `${i.name} ${i.image.descriptor.digest} ${i.manifests.length} manifests, ${formatBytes(i.size)}\n`,
+          `${i.name} ${i.image.descriptor.digest} ${count(i.manifests.length, "manifest")}, ${formatBytes(i.size)}\n`,
         );
       }
       process.stdout.write(
-        `would fetch ${plan.images.length} images, ${plan.blobSources.size} unique blobs, ${formatBytes(plan.totalBytes)} (before de-duplication with ${bundle}); ` +
+        `would fetch ${count(plan.images.length, "image")}, ${count(plan.blobSources.size, "unique blob")}, ${formatBytes(plan.totalBytes)} (before de-duplication with ${bundle}); ` +
           `module images a release lists in its images_digests.json are found once its layers are pulled\n`,
       );
       return 0;
@@ -254,7 +284,7 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
     const modules = await releaseImageRequests(bundle, releases);
     let all = plan.images;
     if (modules.length > 0) {
-      process.stderr.write(`release metadata lists ${modules.length} more images\n`);
+      process.stderr.write(`release metadata lists ${count(modules.length, "more image")}\n`);
       const more = await planPull({ client, repository, images: modules });
       const m = await pull(client, more, {
         bundle,
@@ -275,9 +305,9 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
     }
     await completeBundle(bundle, all);
     process.stdout.write(
-      `pulled ${s.images} images into ${bundle}: ${s.blobs} blobs (${formatBytes(s.totalBytes)}), ` +
+      `pulled ${count(s.images, "image")} into ${bundle}: ${count(s.blobs, "blob")} (${formatBytes(s.totalBytes)}), ` +
         `downloaded ${s.downloadedBlobs} (${formatBytes(s.downloadedBytes)}), already there ${s.reusedBlobs} (${formatBytes(s.reusedBytes)}), ` +
-        `${s.manifests} manifests, ${s.seconds.toFixed(1)} s, ${formatBytes(s.downloadedBytes / Math.max(s.seconds, 0.001))}/s\n`,
+        `${count(s.manifests, "manifest")}, ${s.seconds.toFixed(1)} s, ${formatBytes(s.downloadedBytes / Math.max(s.seconds, 0.001))}/s\n`,
     );
     return 0;
   } finally {
@@ -297,11 +327,15 @@ async function runPush(args: string[], secrets: string[]): Promise<number> {
   try {
     const dryRun = values["dry-run"] === true;
     const s = await push(client, bundle, repository, { parallel, dryRun, progress: progressFor() });
+    // a dry run moves nothing: no duration or rate to report
+    const timing = dryRun
+      ? ""
+      : `; ${s.seconds.toFixed(1)} s, ${formatBytes(s.uploadedBytes / Math.max(s.seconds, 0.001))}/s`;
     process.stdout.write(
-      `${dryRun ? "would push" : "pushed"} ${s.images} images (${s.tags} tags) to ${client.registry}/${repository}: ` +
-        `${s.blobs} blobs (${formatBytes(s.totalBytes)}), ${dryRun ? "to upload" : "uploaded"} ${s.uploadedBlobs} (${formatBytes(s.uploadedBytes)}), ` +
-        `mounted ${s.mountedBlobs}, already there ${s.presentBlobs}; manifests ${dryRun ? "to put" : "put"} ${s.manifestsPut}, already there ${s.manifestsPresent}; ` +
-        `${s.seconds.toFixed(1)} s, ${formatBytes(s.uploadedBytes / Math.max(s.seconds, 0.001))}/s\n`,
+      `${dryRun ? "would push" : "pushed"} ${count(s.images, "image")} (${count(s.tags, "tag")}) to ${client.registry}/${repository}: ` +
+        `${count(s.blobs, "blob")} (${formatBytes(s.totalBytes)}), ${dryRun ? "to upload" : "uploaded"} ${s.uploadedBlobs} (${formatBytes(s.uploadedBytes)}), ` +
+        `${dryRun ? "to mount" : "mounted"} ${s.mountedBlobs}, already there ${s.presentBlobs}; manifests ${dryRun ? "to put" : "put"} ${s.manifestsPut}, already there ${s.manifestsPresent}` +
+        `${timing}\n`,
     );
     return 0;
   } finally {

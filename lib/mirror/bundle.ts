@@ -34,6 +34,17 @@ export class BundleError extends Error {
   override name = "BundleError";
 }
 
+/** A bundle blob whose content does not match its digest: a new `mirror pull` repairs it. */
+export class CorruptBlobError extends BundleError {
+  override name = "CorruptBlobError";
+  constructor(
+    readonly digest: string,
+    why: string,
+  ) {
+    super(`bundle blob ${digest} is corrupt: ${why}`);
+  }
+}
+
 export function blobPath(bundle: string, digest: string): string {
   assertDigest(digest);
   const [algorithm, hex] = digest.split(":") as [string, string];
@@ -181,8 +192,9 @@ export async function readBlob(
   if (options.verify === false && bytes.length === descriptor.size) return bytes;
   const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
   if (digest !== descriptor.digest || bytes.length !== descriptor.size) {
-    throw new BundleError(
-      `bundle blob ${descriptor.digest} is corrupt: content digest ${digest}, ${bytes.length} bytes (expected ${descriptor.size})`,
+    throw new CorruptBlobError(
+      descriptor.digest,
+      `content digest is ${digest}, ${bytes.length} bytes (expected ${descriptor.size})`,
     );
   }
   return bytes;

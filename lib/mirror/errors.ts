@@ -3,7 +3,7 @@
 // never carries credentials); they pass through redactText with the credentials in use anyway.
 import { OciError } from "../oci/errors";
 import { redactText } from "../runtime/redact";
-import { BundleError } from "./bundle";
+import { BundleError, CorruptBlobError } from "./bundle";
 
 export type MirrorErrorKind = "usage" | "not-found" | "network" | "protocol";
 
@@ -17,14 +17,36 @@ export class MirrorError extends Error {
   }
 }
 
-export function describeFailure(err: unknown, secrets: readonly string[] = []): string {
+/** What the failing run was doing, for advice that fits it. */
+export interface FailureContext {
+  command?: "pull" | "push";
+  /** --plain-http was given */
+  plainHttp?: boolean;
+}
+
+const RUN_AGAIN = "run the same command again: it continues where it stopped";
+
+export function describeFailure(
+  err: unknown,
+  secrets: readonly string[] = [],
+  context: FailureContext = {},
+): string {
   return redactText(
-    describe(err),
+    describe(err, context),
     secrets.filter(s => s !== ""),
   );
 }
 
-function describe(err: unknown): string {
+/**
+ * The system error code the OCI client recorded in its message ("… (ECONNREFUSED)"): the client
+ * keeps one error kind for every failure below HTTP, and only the code tells a registry that is
+ * not there from a connection that broke.
+ */
+function systemCode(err: OciError): string | undefined {
+  return /\((E[A-Z_]+|ERR_[A-Z_]+)\)\s*$/.exec(err.reason)?.[1];
+}
+
+function describe(err: unknown, context: FailureContext): string {
   if (err instanceof MirrorError) {
     switch (err.kind) {
       case "usage":
@@ -32,26 +54,52 @@ function describe(err: unknown): string {
       case "not-found":
         return err.message;
       case "network":
-        return `${err.message}; run the same command again: it continues where it stopped`;
+        return `${err.message}; ${RUN_AGAIN}`;
       case "protocol":
         return err.message;
     }
   }
+  if (err instanceof CorruptBlobError) {
+    return `${err.message} — run the same \`registry-module mirror pull\` into this bundle again: it downloads damaged blobs anew, then push again`;
+  }
   if (err instanceof BundleError) return err.message;
   if (err instanceof OciError) {
+    const registry = err.target.registry;
     switch (err.kind) {
       case "auth":
-        return `${err.message} — authentication failed: check --creds user:password (or --license)`;
+        return context.command === "push"
+          ? `${err.message} — authentication failed: check the user and password (--creds USER:PASSWORD or MIRROR_CREDS) of a user with write access, e.g. rw`
+          : `${err.message} — authentication failed: check the credentials (--creds USER:PASSWORD or MIRROR_CREDS) or the licence key (MIRROR_LICENSE)`;
       case "denied":
         return `${err.message} — the user is not allowed to do this (pushing needs a user with write access, e.g. rw)`;
       case "not-found":
         return err.message;
       case "tls":
+        if (/wrong version number|packet length too long|http request/i.test(err.reason)) {
+          return `${err.message} — ${registry} answers plain HTTP, not HTTPS: add --plain-http if that is intended`;
+        }
         return `${err.message} — TLS failed: pass the registry's CA with --ca FILE`;
       case "timeout":
-      case "network":
-        return `${err.message} — network interrupted; run the same command again: it continues where it stopped`;
+        return `${err.message} — network interrupted; ${RUN_AGAIN}`;
+      case "network": {
+        const code = systemCode(err);
+        if (code === "ECONNREFUSED") {
+          return `${err.message} — connection refused: nothing listens at ${registry}; check the host and port, and that the registry is running`;
+        }
+        if (code === "ENOTFOUND" || code === "EAI_AGAIN") {
+          return `${err.message} — the host name of ${registry} cannot be resolved (DNS): check its spelling and this machine's DNS`;
+        }
+        if (code === "EHOSTUNREACH" || code === "ENETUNREACH") {
+          return `${err.message} — ${registry} is unreachable from this machine (no route): check the address and the network`;
+        }
+        return `${err.message} — network interrupted; ${RUN_AGAIN}`;
+      }
       case "protocol":
+        // Go's HTTPS server answers a plain HTTP request with a bare 400
+        if (context.plainHttp && err.status === 400 && err.code === undefined) {
+          return `${err.message} — ${registry} speaks HTTPS: drop --plain-http`;
+        }
+        return err.message;
       case "invalid":
         return err.message;
     }

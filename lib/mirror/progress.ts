@@ -16,6 +16,11 @@ export interface Progress {
   /** A line worth showing (skips, mounts, resumed partials). */
   note(line: string): void;
   end(): void;
+  /**
+   * The run is being stopped (Ctrl-C): leave the terminal as it was before (cursor shown, line
+   * wrapping on), without drawing again.
+   */
+  interrupt(): void;
 }
 
 export const silentProgress: Progress = {
@@ -24,7 +29,28 @@ export const silentProgress: Progress = {
   imageDone: () => {},
   note: () => {},
   end: () => {},
+  interrupt: () => {},
 };
+
+/** "1 image", "2 images". */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+/** A remaining time: "45s", "12m05s", "4h05m"; "--" when unknown. Never "4h60m". */
+export function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "--";
+  const s = Math.ceil(seconds);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  // whole minutes, rounded up: an estimate that ends early is better than one that overruns
+  const minutes = Math.ceil(s / 60);
+  return `${Math.floor(minutes / 60)}h${pad(minutes % 60)}m`;
+}
+
+/** Terminal modes the bars change, set back: cursor visible, line wrapping on. */
+export const RESTORE_TERMINAL = "\x1b[?25h\x1b[?7h";
 
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -49,7 +75,7 @@ export function lineProgress(write: (line: string) => void): Progress {
       verb = v;
       total = totalBytes;
       imageCount = images.length;
-      write(`${verb}: ${images.length} images, ${formatBytes(totalBytes)} to transfer`);
+      write(`${verb}: ${count(images.length, "image")}, ${formatBytes(totalBytes)} to transfer`);
     },
     advance(_image, n) {
       done += n;
@@ -61,6 +87,7 @@ export function lineProgress(write: (line: string) => void): Progress {
     },
     note: write,
     end() {},
+    interrupt() {},
   };
 }
 
@@ -71,9 +98,10 @@ export function terminalProgress(stream: NodeJS.WriteStream): Progress {
       stream,
       clearOnComplete: false,
       hideCursor: true,
-      format: "{name} |{bar}| {percentage}% {done}/{size} {rate} ETA {eta_formatted}",
+      format: "{name} |{bar}| {percentage}% {done}/{size} {rate} ETA {remaining}",
       barsize: 30,
-      etaBuffer: 50,
+      // Ctrl-C is the CLI's to handle (it restores the terminal through interrupt())
+      gracefulExit: false,
     },
     cliProgress.Presets.shades_classic,
   );
@@ -82,13 +110,17 @@ export function terminalProgress(stream: NodeJS.WriteStream): Progress {
   let overallDone = 0;
   const bars = new Map<string, { bar: cliProgress.SingleBar; done: number; size: number }>();
   const sizes = new Map<string, number>();
+  let stopped = false;
   const payload = (name: string, done: number, size: number) => {
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    const rate = overallDone / seconds;
     return {
       name: name.length > 40 ? `…${name.slice(-39)}` : name.padEnd(40),
       done: formatBytes(done),
       size: formatBytes(size),
-      rate: `${formatBytes(overallDone / seconds)}/s`,
+      rate: `${formatBytes(rate)}/s`,
+      // cli-progress's own ETA rounds minutes to 60 ("4h60m"); ours does not
+      remaining: formatEta(rate > 0 ? (size - done) / rate : Number.NaN),
     };
   };
   let total = 0;
@@ -96,7 +128,7 @@ export function terminalProgress(stream: NodeJS.WriteStream): Progress {
   return {
     begin(verb, images, totalBytes) {
       total = totalBytes;
-      label = `${verb} (${images.length} images)`;
+      label = `${verb} (${count(images.length, "image")})`;
       for (const image of images) sizes.set(image.name, image.bytes);
       overall = multi.create(Math.max(totalBytes, 1), 0, payload(label, 0, totalBytes));
     },
@@ -125,9 +157,18 @@ export function terminalProgress(stream: NodeJS.WriteStream): Progress {
       multi.log(`${line}\n`);
     },
     end() {
+      if (stopped) return;
+      stopped = true;
       // a redraw flushes the log lines still buffered (stop alone drops them)
       multi.update();
       multi.stop();
+    },
+    interrupt() {
+      if (!stopped) {
+        stopped = true;
+        multi.stop();
+      }
+      stream.write(RESTORE_TERMINAL);
     },
   };
 }

@@ -9,7 +9,7 @@
 // last, so an interrupted pull leaves no tag in the bundle that looks complete.
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -312,8 +312,9 @@ function networkOrDisk(err: unknown, what: string): unknown {
 }
 
 async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
-  const exists = await stat(file).then(
-    s => s.size === bytes.length,
+  // the same bytes, not only the same size: a damaged copy is replaced (a new pull repairs it)
+  const exists = await readFile(file).then(
+    b => b.equals(bytes),
     () => false,
   );
   if (exists) return;

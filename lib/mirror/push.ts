@@ -9,7 +9,14 @@ import { createReadStream } from "node:fs";
 import type { RegistryClient } from "../oci/client";
 import { OciError } from "../oci/errors";
 import { parseManifest, type Descriptor } from "../oci/manifest";
-import { blobPath, imageName, readBlob, readIndex, type BundleImage } from "./bundle";
+import {
+  blobPath,
+  CorruptBlobError,
+  imageName,
+  readBlob,
+  readIndex,
+  type BundleImage,
+} from "./bundle";
 import { walkImage, type ManifestNode } from "./graph";
 import { runPool } from "./pool";
 import { silentProgress, type Progress } from "./progress";
@@ -198,6 +205,22 @@ export async function push(
   }
 
   async function uploadFromBundle(
+    repo: string,
+    blob: Descriptor,
+    onBytes: (n: number) => void,
+  ): Promise<void> {
+    try {
+      await upload(repo, blob, onBytes);
+    } catch (err) {
+      // the client refuses to commit bytes that do not hash to the promised digest: here that
+      // means the bundle's copy is damaged, which pull repairs
+      if (err instanceof OciError && err.kind === "invalid" && /content digest is/.test(err.reason))
+        throw new CorruptBlobError(blob.digest, err.reason);
+      throw err;
+    }
+  }
+
+  async function upload(
     repo: string,
     blob: Descriptor,
     onBytes: (n: number) => void,

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseImagesFile } from "../../cli/mirror";
 import {
   blobPath,
+  CorruptBlobError,
   hasVerifiedBlob,
   initBundle,
   readIndex,
@@ -18,7 +19,13 @@ import {
 import { describeFailure, MirrorError } from "../../lib/mirror/errors";
 import { runPool } from "../../lib/mirror/pool";
 import { parseImagesDigests, scanTar } from "../../lib/mirror/release";
-import { lineProgress, terminalProgress } from "../../lib/mirror/progress";
+import {
+  count,
+  formatEta,
+  lineProgress,
+  RESTORE_TERMINAL,
+  terminalProgress,
+} from "../../lib/mirror/progress";
 import { PassThrough } from "node:stream";
 import { OciError } from "../../lib/oci/errors";
 
@@ -113,7 +120,9 @@ describe("describeFailure", () => {
           target,
         ),
       ),
-    ).toMatch(/authentication failed: check --creds/);
+    ).toMatch(
+      /authentication failed: check the credentials \(--creds USER:PASSWORD or MIRROR_CREDS\) or the licence key \(MIRROR_LICENSE\)/,
+    );
     expect(
       describeFailure(new OciError("tls", "ping reg.example.com: unknown CA", target)),
     ).toMatch(/--ca FILE/);
@@ -239,9 +248,79 @@ describe("terminalProgress", () => {
     p.imageDone("system/deckhouse:v1");
     p.end();
     await new Promise(r => setImmediate(r));
-    expect(text).toContain("push (1 images)");
-    expect(text).toMatch(/push \(1 images\) +\|[^\n]*100% 2\.0 MiB\/2\.0 MiB .*\/s ETA/);
+    expect(text).toContain("push (1 image)");
+    expect(text).toMatch(/push \(1 image\) +\|[^\n]*100% 2\.0 MiB\/2\.0 MiB .*\/s ETA 0s/);
     expect(text).toContain("system/deckhouse:v1");
     expect(text).toContain("done system/deckhouse:v1");
+  });
+});
+
+describe("progress wording", () => {
+  it("ETA never shows 60 minutes or seconds, and rounds up", () => {
+    expect(formatEta(4 * 3600 + 59 * 60 + 50)).toBe("5h00m");
+    expect(formatEta(4 * 3600 + 59 * 60 + 31)).toBe("5h00m");
+    expect(formatEta(3599.5)).toBe("1h00m");
+    expect(formatEta(3540)).toBe("59m00s");
+    expect(formatEta(119.2)).toBe("2m00s");
+    expect(formatEta(59.2)).toBe("1m00s");
+    expect(formatEta(7)).toBe("7s");
+    expect(formatEta(Number.NaN)).toBe("--");
+    expect(formatEta(Number.POSITIVE_INFINITY)).toBe("--");
+  });
+
+  it("one image, two images", () => {
+    expect(count(1, "image")).toBe("1 image");
+    expect(count(0, "image")).toBe("0 images");
+    expect(count(2, "tag")).toBe("2 tags");
+  });
+
+  it("an interrupted terminal display shows the cursor and turns line wrapping back on", () => {
+    let text = "";
+    const tty = Object.assign(new PassThrough(), {
+      isTTY: true,
+      columns: 120,
+      rows: 40,
+      cursorTo: () => true,
+      moveCursor: () => true,
+      clearLine: () => true,
+      clearScreenDown: () => true,
+    });
+    tty.on("data", (c: Buffer) => (text += c.toString()));
+    const p = terminalProgress(tty as unknown as NodeJS.WriteStream);
+    p.begin("pull", [{ name: "a", bytes: 10 }], 10);
+    p.advance("a", 1);
+    p.interrupt();
+    tty.end();
+    expect(text.endsWith(RESTORE_TERMINAL)).toBe(true);
+  });
+});
+
+describe("describeFailure in context", () => {
+  const target = { registry: "reg.example.com", repository: "system/deckhouse", reference: "v1" };
+  it("push: authentication advice names the user, never the licence", () => {
+    const msg = describeFailure(
+      new OciError("auth", "HEAD blob: credentials rejected (HTTP 401)", target),
+      [],
+      { command: "push" },
+    );
+    expect(msg).toMatch(/write access/);
+    expect(msg).not.toMatch(/licen[cs]e/i);
+  });
+
+  it("a corrupt bundle blob: says a new pull repairs it", () => {
+    expect(describeFailure(new CorruptBlobError(D1, "content digest is x"))).toMatch(
+      /registry-module mirror pull` into this bundle again/,
+    );
+  });
+
+  it("network causes: refused and DNS are not interruptions; a reset is", () => {
+    const net = (code: string) =>
+      describeFailure(new OciError("network", `GET /v2/: connect failed (${code})`, target));
+    expect(net("ECONNREFUSED")).toMatch(/connection refused/);
+    expect(net("ENOTFOUND")).toMatch(/cannot be resolved \(DNS\)/);
+    expect(net("EAI_AGAIN")).toMatch(/cannot be resolved \(DNS\)/);
+    for (const code of ["ECONNREFUSED", "ENOTFOUND"])
+      expect(net(code)).not.toMatch(/run the same command again/);
+    expect(net("ECONNRESET")).toMatch(/network interrupted; run the same command again/);
   });
 });
