@@ -57,6 +57,8 @@ export const INTERRUPTED = "interrupted: run the same command again to continue"
 
 /** Progress displays drawing now, so that an interruption can give the terminal back. */
 const liveProgress = new Set<Progress>();
+/** Whether blobs of this run had started to move (see FailureContext.transferStarted). */
+let transferStarted = false;
 
 function onInterrupt(signal: NodeJS.Signals): void {
   for (const p of liveProgress) p.interrupt();
@@ -67,6 +69,7 @@ function onInterrupt(signal: NodeJS.Signals): void {
 export async function runMirror(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const secrets: string[] = [];
+  transferStarted = false;
   process.on("SIGINT", onInterrupt);
   process.on("SIGTERM", onInterrupt);
   try {
@@ -96,6 +99,7 @@ export async function runMirror(argv: string[]): Promise<number> {
     const context: FailureContext = {
       ...(command === "pull" || command === "push" ? { command } : {}),
       plainHttp: rest.includes("--plain-http"),
+      transferStarted,
     };
     process.stderr.write(`mirror ${command ?? ""}: ${describeFailure(err, secrets, context)}\n`);
     return 1;
@@ -190,7 +194,13 @@ function progressFor(): Progress {
     ? terminalProgress(process.stderr)
     : lineProgress(line => process.stderr.write(`${line}\n`));
   liveProgress.add(progress);
-  return progress;
+  return {
+    ...progress,
+    begin(verb, images, totalBytes) {
+      transferStarted = true;
+      progress.begin(verb, images, totalBytes);
+    },
+  };
 }
 
 /** One image per line: TAG, @DIGEST, SUB/REPO:TAG or SUB/REPO@DIGEST, relative to the source. */

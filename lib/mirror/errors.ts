@@ -22,6 +22,11 @@ export interface FailureContext {
   command?: "pull" | "push";
   /** --plain-http was given */
   plainHttp?: boolean;
+  /**
+   * Blobs had started to move: a registry that refuses connections now was there a moment ago,
+   * so the run was interrupted rather than pointed at the wrong place.
+   */
+  transferStarted?: boolean;
 }
 
 const RUN_AGAIN = "run the same command again: it continues where it stopped";
@@ -83,6 +88,9 @@ function describe(err: unknown, context: FailureContext): string {
         return `${err.message} — network interrupted; ${RUN_AGAIN}`;
       case "network": {
         const code = systemCode(err);
+        if (context.transferStarted) {
+          return `${err.message} — the connection to ${registry} broke off during the transfer; ${RUN_AGAIN}`;
+        }
         if (code === "ECONNREFUSED") {
           return `${err.message} — connection refused: nothing listens at ${registry}; check the host and port, and that the registry is running`;
         }

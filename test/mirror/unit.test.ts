@@ -322,5 +322,13 @@ describe("describeFailure in context", () => {
     for (const code of ["ECONNREFUSED", "ENOTFOUND"])
       expect(net(code)).not.toMatch(/run the same command again/);
     expect(net("ECONNRESET")).toMatch(/network interrupted; run the same command again/);
+    // the same refusal once blobs were moving: the registry went away, a re-run continues
+    expect(
+      describeFailure(
+        new OciError("network", "GET blob: connect failed (ECONNREFUSED)", target),
+        [],
+        { transferStarted: true },
+      ),
+    ).toMatch(/broke off during the transfer; run the same command again/);
   });
 });
