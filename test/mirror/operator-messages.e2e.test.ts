@@ -178,6 +178,19 @@ describe("mirror: causes told apart", () => {
     const again = await cli(push);
     expect(again.code, again.stderr).toBe(0);
   }, 90_000);
+
+  it("a damaged manifest of the same size is written anew by the next pull", async () => {
+    const bundle = lab.path("b-manifest");
+    const args = pullFrom(`${plain.hostPort}/deckhouse/ee`, bundle, "--plain-http");
+    expect((await cli(args)).code).toBe(0);
+    const file = join(bundle, "blobs", "sha256", image.digest.slice(7));
+    const good = await readFile(file);
+    const bad = Buffer.from(good);
+    bad[10] = (bad[10] ?? 0) ^ 0x01;
+    await writeFile(file, bad);
+    expect((await cli(args)).code).toBe(0);
+    expect((await readFile(file)).equals(good)).toBe(true);
+  }, 60_000);
 });
 
 describe("mirror: summaries", () => {
