@@ -12,9 +12,9 @@ import { parseArgs } from "node:util";
 const here = dirname(fileURLToPath(import.meta.url));
 
 export const PROGRAMS = {
-  gateway: "gateway/src/main.ts",
-  "nodeservices-manager": "nodeservices-manager/src/main.ts",
-  mirrorer: "mirrorer/src/main.ts",
+  gateway: "gateway/src/run.ts",
+  "nodeservices-manager": "nodeservices-manager/src/run.ts",
+  mirrorer: "mirrorer/src/run.ts",
 } as const;
 export type Program = keyof typeof PROGRAMS;
 

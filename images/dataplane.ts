@@ -10,11 +10,11 @@ type ProgramName = (typeof MULTI_CALL_NAMES)[keyof typeof MULTI_CALL_NAMES];
 async function run(program: ProgramName, args: string[]): Promise<void> {
   switch (program) {
     case "gateway":
-      return (await import("./gateway/src/program")).main(args);
+      return (await import("./gateway/src/main")).main(args);
     case "mirrorer":
-      return (await import("./mirrorer/src/program")).main(args);
+      return (await import("./mirrorer/src/main")).main(args);
     case "nodeservices-manager":
-      return (await import("./nodeservices-manager/src/program")).main();
+      return (await import("./nodeservices-manager/src/main")).main();
   }
 }
 
