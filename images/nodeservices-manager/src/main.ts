@@ -1,6 +1,7 @@
 // The nodeservices-manager program, settings from the environment (docs/dataplane.md); entry
-// points: run.ts, and the image's multi-call executable. Exits 2 with every problem listed when the settings are invalid. Stopping the manager leaves the node
-// services running: only a decision (secret gone, node no longer a master) stops them.
+// points: run.ts, and the image's multi-call executable. Exits 2 with every problem listed when
+// the settings are invalid. Stopping the manager leaves the node services running: only a
+// decision (secret gone, node no longer a master) stops them.
 import { KubeConfig } from "@kubernetes/client-node";
 import { createLog, errorMessage } from "../../common/src/log";
 import { ConfigError } from "../../common/src/validate";
