@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { CONDITION_TYPES } from "../../lib/orchestrator/conditions";
 import { loadModuleSchemas } from "../../lib/openapi/schemas";
 import { validateRegistrySettingsSchema } from "../../lib/openapi/registry-settings";
 import { loadYamlFile, type JsonSchema } from "../../lib/openapi/schemas";
@@ -125,6 +126,21 @@ describe("user documentation", () => {
       expect(read(file), file).toContain(command);
       expect(read(file), file).toContain("registry.deckhouse.io/version");
     }
+  });
+
+  it("names the conditions the module reports, and only those", () => {
+    for (const file of ["README.md", "README_RU.md", "FAQ.md", "FAQ_RU.md"]) {
+      const text = read(file);
+      const named = new Set(
+        [...text.matchAll(/`([A-Z][A-Za-z]+(?:Ready|Images|Proxy|Services|Supported))`/g)].map(
+          m => m[1] as string,
+        ),
+      );
+      for (const type of named) expect(CONDITION_TYPES, `${file}: ${type}`).toContain(type);
+    }
+    // every condition is explained in the troubleshooting table or the step list
+    const explained = read("FAQ.md") + read("README.md");
+    for (const type of CONDITION_TYPES) expect(explained, type).toContain(`\`${type}\``);
   });
 
   it("keeps to the conventions: twins exist, no spec sections, no outside links, no licence flag", () => {
