@@ -15,6 +15,8 @@ import {
   type CheckerOptions,
 } from "../lib/checker/tick";
 import { defineHook } from "../lib/runtime/define-hook";
+import { egressProxyFromValues } from "../lib/domain/egress-proxy";
+import type { EgressProxy } from "../lib/oci/proxy";
 import { isDeepStrictEqual } from "node:util";
 import { criticalModules, deckhouseDeployment, stateSecretForLoop } from "./checker/bindings";
 import {
@@ -45,6 +47,7 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
   const budgetMs = tickOptions.budgetMs ?? DEFAULT_OPTIONS.budgetMs;
   // The OCI client (undici, TLS) loads on the first tick, not at the start of every hook run.
   let openRegistry = given?.openRegistry;
+  let proxy: EgressProxy | undefined;
   const deps: CheckerDeps = {
     now: given?.now ?? (() => new Date()),
     openRegistry: (name, params) => {
@@ -76,8 +79,10 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
       for (const r of Object.values(params.registries)) log.addSecret(r.password);
       if (!openRegistry) {
         const { openOciSession } = await import("../lib/checker/oci-session");
-        openRegistry = (_name, p) => openOciSession(p, budgetMs);
+        openRegistry = (_name, p) => openOciSession(p, budgetMs, proxy);
       }
+      // the cluster's proxy settings, read every tick: a changed proxy applies at the next one
+      proxy = egressProxyFromValues(values.get("global"));
       const previous = parseCheckerState(values.get(STATE_PATH));
       const started = Date.now();
       const result = await runTick(

@@ -25,6 +25,7 @@ const PACKAGE_OF: Record<string, string> = {
   nginx: "nginx libnginx-mod-stream",
   jq: "jq",
   shellcheck: "shellcheck",
+  tinyproxy: "tinyproxy",
 };
 
 export class MissingToolError extends Error {

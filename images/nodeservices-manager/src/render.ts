@@ -7,6 +7,7 @@ import { formatGatewayConfig, type GatewayConfig } from "../../gateway/src/confi
 import { formatMirrorerConfig, type MirrorerConfig } from "../../mirrorer/src/config";
 import type { ManagerSettings, NodeConfig, NodeUser } from "./config";
 import { NODE_SERVICES_POD_SELECTOR } from "../../../lib/domain/node-services";
+import { egressProxyEnv } from "../../../lib/domain/egress-proxy";
 
 /** Host paths, relative to the manager's root directory. */
 export const PATHS = {
@@ -280,6 +281,16 @@ function staticPod(
       },
       livenessProbe: probe(PORTS.gatewayMonitoring, "/healthz"),
       readinessProbe: probe(PORTS.gatewayMonitoring, "/readyz"),
+      // only the gateway reaches outside the node, and only in Proxy mode (Local's mirrorer
+      // talks to the other masters directly)
+      ...(cfg.mode.kind === "proxy" && s.egressProxy
+        ? {
+            env: egressProxyEnv({
+              ...s.egressProxy,
+              noProxy: [...(s.egressProxy.noProxy ?? []), s.hostIP],
+            }),
+          }
+        : {}),
       resources,
       volumeMounts: [
         { name: "gateway-config", mountPath: MOUNTS.config, readOnly: true },
