@@ -16,6 +16,7 @@ import {
 } from "../lib/checker/tick";
 import { defineHook } from "../lib/runtime/define-hook";
 import { egressProxyFromValues } from "../lib/domain/egress-proxy";
+import { recordCheckerMetrics } from "../lib/domain/registry-metrics";
 import type { EgressProxy } from "../lib/oci/proxy";
 import { isDeepStrictEqual } from "node:util";
 import { criticalModules, deckhouseDeployment, stateSecretForLoop } from "./checker/bindings";
@@ -66,7 +67,7 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
         includeSnapshotsFrom: Object.keys(bindings),
       },
     ],
-    handler: async ({ bindingContexts, snapshots, values, log, kubernetes }) => {
+    handler: async ({ bindingContexts, snapshots, values, log, kubernetes, metrics }) => {
       // only the schedule ticks: a run for anything else (a lifecycle run of a simulator) is
       // not a tick and must not spend a 30 s budget
       if (!bindingContexts.some(c => c.binding === SCHEDULE_NAME)) return;
@@ -108,6 +109,7 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
           durationMs: Date.now() - started,
         });
       }
+      recordCheckerMetrics(metrics, state);
       const next = stateToValues(state);
       if (!isDeepStrictEqual(next, stateToValues(previous))) values.set(STATE_PATH, next);
 

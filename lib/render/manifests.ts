@@ -125,6 +125,9 @@ export const STATIC_POD_SCRAPE_SELECTOR = {
   type: NODE_SERVICES_POD_SELECTOR.type,
 };
 
+/** A switch whose Ready condition stays False longer than this raises D8RegistrySwitchIsStuck. */
+export const SWITCH_STUCK_AFTER_MINUTES = 30;
+
 export function moduleEnabled(values: ModuleValues, which: keyof typeof OPTIONAL_MODULES): boolean {
   const enabled = get(values.global, "enabledModules");
   return Array.isArray(enabled) && OPTIONAL_MODULES[which].some(name => enabled.includes(name));
@@ -317,6 +320,15 @@ export function renderManifests(values: ModuleValues): KubeObject[] {
       out.push(...inClusterProxyObjects(state.in_cluster_proxy.config, values, facts));
     }
     out.push(...nodeServicesObjects(state, values, facts));
+    if (moduleEnabled(values, "monitoring")) {
+      out.push(
+        ...render("monitoring/switch-rules.yaml", {
+          monitoringLabels: { ...MODULE_LABELS, prometheus: "main", component: "rules" },
+          stuckAfterSeconds: SWITCH_STUCK_AFTER_MINUTES * 60,
+          stuckAfterMinutes: SWITCH_STUCK_AFTER_MINUTES,
+        }),
+      );
+    }
     if (state.node_services?.run && moduleEnabled(values, "monitoring")) {
       out.push(
         ...render("monitoring/pod-monitors.yaml", {

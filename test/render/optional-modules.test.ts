@@ -53,17 +53,18 @@ describe.each(MANAGED_MODES)("%s", mode => {
 });
 
 describe("what each mode renders with every module on", () => {
-  it("Local: Ingress + Certificate + monitoring; Proxy: monitoring; Direct: none of them", () => {
+  it("Local: Ingress + Certificate + monitoring; Proxy: monitoring; Direct: only the switch alerts", () => {
     expect([...kinds(render("Local", ALL))]).toEqual(
       expect.arrayContaining(["Ingress", "Certificate", "PodMonitor", "PrometheusRule"]),
     );
     const proxy = kinds(render("Proxy", ALL));
     expect(proxy.has("PodMonitor") && proxy.has("PrometheusRule")).toBe(true);
     expect(proxy.has("Ingress")).toBe(false);
-    const direct = kinds(render("Direct", ALL));
-    expect(
-      ["Ingress", "Certificate", "PodMonitor", "PrometheusRule"].some(k => direct.has(k)),
-    ).toBe(false);
+    const direct = render("Direct", ALL);
+    expect(["Ingress", "Certificate", "PodMonitor"].some(k => kinds(direct).has(k))).toBe(false);
+    expect(direct.filter(o => o.kind === "PrometheusRule").map(o => o.metadata.name)).toEqual([
+      "registry-switch",
+    ]);
   });
 
   it("Local with https.mode CertManager but no cert-manager: the Ingress without a TLS secret nobody issues", () => {
