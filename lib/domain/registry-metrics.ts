@@ -9,7 +9,8 @@
 //     d8_registry_condition_last_transition_timestamp_seconds{type}          lastTransitionTime
 //   group registry_checker
 //     d8_registry_checker_ready                                              1 when every image was found
-//     d8_registry_checker_items{registry, state="processed"|"remaining"|"retry"}
+//     d8_registry_checker_items{registry, state}   processed: found; remaining: still to find;
+//                                                   failed: of those, the ones whose last check failed
 import type { Metrics } from "../runtime/collectors";
 
 export const ORCHESTRATOR_METRICS_GROUP = "registry_orchestrator";
@@ -57,7 +58,9 @@ export function recordCheckerMetrics(metrics: Metrics, s: CheckerSnapshot): void
   metrics.set("d8_registry_checker_ready", s.ready ? 1 : 0, {}, g);
   for (const [registry, q] of Object.entries(s.queues)) {
     metrics.set("d8_registry_checker_items", q.processed, { registry, state: "processed" }, g);
-    metrics.set("d8_registry_checker_items", q.items.length, { registry, state: "remaining" }, g);
-    metrics.set("d8_registry_checker_items", q.retry.length, { registry, state: "retry" }, g);
+    const pending = [...q.items, ...q.retry];
+    const failed = pending.filter(i => (i as { error?: string }).error !== undefined).length;
+    metrics.set("d8_registry_checker_items", pending.length, { registry, state: "remaining" }, g);
+    metrics.set("d8_registry_checker_items", failed, { registry, state: "failed" }, g);
   }
 }

@@ -26,6 +26,7 @@ const PACKAGE_OF: Record<string, string> = {
   jq: "jq",
   shellcheck: "shellcheck",
   tinyproxy: "tinyproxy",
+  promtool: "prometheus",
 };
 
 export class MissingToolError extends Error {
