@@ -15,7 +15,7 @@ import {
   type CheckerOptions,
 } from "../lib/checker/tick";
 import { defineHook } from "../lib/runtime/define-hook";
-import { egressProxyFromValues } from "../lib/domain/egress-proxy";
+import { egressProxyFromValues, moduleRegistryHosts } from "../lib/domain/egress-proxy";
 import { recordCheckerMetrics } from "../lib/domain/registry-metrics";
 import type { EgressProxy } from "../lib/oci/proxy";
 import { isDeepStrictEqual } from "node:util";
@@ -83,7 +83,10 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
         openRegistry = (_name, p) => openOciSession(p, budgetMs, proxy);
       }
       // the cluster's proxy settings, read every tick: a changed proxy applies at the next one
-      proxy = egressProxyFromValues(values.get("global"));
+      proxy = egressProxyFromValues(
+        values.get("global"),
+        moduleRegistryHosts(Object.values(params.registries).map(r => r.address)),
+      );
       const previous = parseCheckerState(values.get(STATE_PATH));
       const started = Date.now();
       const result = await runTick(

@@ -74,3 +74,14 @@ export function egressProxyEnv(proxy: EgressProxy | undefined): EnvVar[] {
   both("NO_PROXY", (proxy.noProxy ?? []).join(","));
   return out;
 }
+
+/**
+ * Hosts of the module's own registries among the checker's (Local mode checks each master's
+ * `<InternalIP>:5001/system/deckhouse`): reached directly, never through the proxy.
+ */
+export function moduleRegistryHosts(addresses: readonly string[]): string[] {
+  return addresses.flatMap(address => {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^/:]+):5001\/system\/deckhouse(?:\/|$)/.exec(address);
+    return m?.[1] ? [m[1].replace(/^\[|\]$/g, "")] : [];
+  });
+}

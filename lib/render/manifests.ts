@@ -320,7 +320,11 @@ export function renderManifests(values: ModuleValues): KubeObject[] {
       out.push(...inClusterProxyObjects(state.in_cluster_proxy.config, values, facts));
     }
     out.push(...nodeServicesObjects(state, values, facts));
-    if (moduleEnabled(values, "monitoring")) {
+    // a settled legacy Unmanaged cluster has no switch to watch
+    const managedOrSwitching =
+      (state.mode ?? "Unmanaged") !== "Unmanaged" ||
+      (state.target_mode ?? "Unmanaged") !== "Unmanaged";
+    if (managedOrSwitching && moduleEnabled(values, "monitoring")) {
       out.push(
         ...render("monitoring/switch-rules.yaml", {
           monitoringLabels: { ...MODULE_LABELS, prometheus: "main", component: "rules" },

@@ -7,7 +7,7 @@ import { ConfigError } from "../../images/common/src/validate";
 import { parseManagerSettings } from "../../images/nodeservices-manager/src/config";
 import { parseNodeConfig } from "../../images/nodeservices-manager/src/config";
 import { PATHS, renderNodeFiles } from "../../images/nodeservices-manager/src/render";
-import { egressProxyFromValues } from "../../lib/domain/egress-proxy";
+import { egressProxyFromValues, moduleRegistryHosts } from "../../lib/domain/egress-proxy";
 import { NoProxy, proxyFor } from "../../lib/oci/proxy";
 import { renderManifests } from "../../lib/render/manifests";
 import type { KubeObject } from "../../lib/runtime/types";
@@ -81,6 +81,22 @@ describe("egress proxy from global values", () => {
         "10.222.0.0/16",
         "harbor.corp",
       ]),
+    );
+  });
+
+  it("the checker reaches the masters' own registries (Local) directly", () => {
+    expect(
+      moduleRegistryHosts([
+        "10.0.0.1:5001/system/deckhouse",
+        "[fd00::2]:5001/system/deckhouse",
+        "registry.example.com/deckhouse/ee",
+        "10.0.0.9:5001/other/path",
+      ]),
+    ).toEqual(["10.0.0.1", "fd00::2"]);
+    const proxy = egressProxyFromValues(withProxy(), ["10.0.0.1"]);
+    expect(proxy && proxyFor(proxy, new URL("https://10.0.0.1:5001/v2/"))).toBeUndefined();
+    expect(proxy && proxyFor(proxy, new URL("https://registry.example.com/v2/"))?.host).toBe(
+      "proxy.corp:3128",
     );
   });
 

@@ -74,6 +74,18 @@ describe("what each mode renders with every module on", () => {
     expect((ingress?.spec as { tls?: unknown }).tls).toBeUndefined();
   });
 
+  it("legacy Unmanaged: the switch alerts only while a switch away from it runs", () => {
+    const rules = (state: Record<string, unknown>) =>
+      renderManifests({
+        global: globalValues({ enabledModules: [...ALL, "registry"] }),
+        registry: { internal: { orchestrator: { hash: "h", state } } },
+      })
+        .filter(o => o.kind === "PrometheusRule")
+        .map(o => o.metadata.name);
+    expect(rules({ mode: "Unmanaged", target_mode: "Unmanaged" })).toEqual([]);
+    expect(rules({ mode: "Unmanaged", target_mode: "Direct" })).toEqual(["registry-switch"]);
+  });
+
   it("the older operator-prometheus-crd module name counts too", () => {
     expect(kinds(render("Proxy", ["operator-prometheus-crd"])).has("PrometheusRule")).toBe(true);
   });
