@@ -226,7 +226,7 @@ describe("processes with HTTPS_PROXY/NO_PROXY in their environment", () => {
       ["--import", "tsx", join(ROOT, "images/gateway/src/main.ts"), "--config", config],
       { cwd: ROOT, env },
     );
-    const line = await proc.waitForLine(/"msg":"gateway listening"/, 30_000);
+    const line = await proc.waitForLine(/"msg":"gateway listening"/, 60_000);
     const { client } = JSON.parse(line.input ?? "{}") as { client: string };
     return { proc, base: `https://${client}` };
   }
@@ -251,7 +251,9 @@ describe("processes with HTTPS_PROXY/NO_PROXY in their environment", () => {
       try {
         const failed = await pullManifest(gw.base);
         expect(failed.status).toBeGreaterThanOrEqual(500);
-        expect(gw.proc.lines.join("\n")).toContain(`through proxy ${proxy.url}`);
+        // the log line travels through a pipe: wait for it rather than race it
+        const line = await gw.proc.waitForLine(/through proxy/, 15_000);
+        expect(line.input).toContain(`through proxy ${proxy.url}`);
       } finally {
         await proxy.start();
       }
@@ -270,7 +272,7 @@ describe("processes with HTTPS_PROXY/NO_PROXY in their environment", () => {
       await bypass.proc.stop();
       await proxy.start();
     }
-  }, 90_000);
+  }, 180_000);
 
   it("mirror pull: through the proxy from HTTPS_PROXY; a stopped proxy is named", async () => {
     const caFile = join(lab.path("pki"), "ca.crt");
@@ -294,6 +296,7 @@ describe("processes with HTTPS_PROXY/NO_PROXY in their environment", () => {
     await run(process.execPath, cli(bundle), {
       cwd: ROOT,
       env: { HTTPS_PROXY: proxy.url, NO_PROXY: "localhost" },
+      timeoutMs: 120_000,
     });
     expect(await tunnels()).toBeGreaterThan(before);
     expect(await readdir(bundle)).toContain("index.json");
@@ -303,6 +306,7 @@ describe("processes with HTTPS_PROXY/NO_PROXY in their environment", () => {
       const failed = await run(process.execPath, cli(lab.path("bundle-2")), {
         cwd: ROOT,
         env: { HTTPS_PROXY: proxy.url },
+        timeoutMs: 120_000,
       }).then(
         () => undefined,
         (e: unknown) => e,
@@ -313,5 +317,5 @@ describe("processes with HTTPS_PROXY/NO_PROXY in their environment", () => {
     } finally {
       await proxy.start();
     }
-  }, 90_000);
+  }, 180_000);
 });
