@@ -15,6 +15,9 @@ import {
   type CheckerOptions,
 } from "../lib/checker/tick";
 import { defineHook } from "../lib/runtime/define-hook";
+import { egressProxyFromValues, moduleRegistryHosts } from "../lib/domain/egress-proxy";
+import { recordCheckerMetrics } from "../lib/domain/registry-metrics";
+import type { EgressProxy } from "../lib/oci/proxy";
 import { isDeepStrictEqual } from "node:util";
 import { criticalModules, deckhouseDeployment, stateSecretForLoop } from "./checker/bindings";
 import {
@@ -45,6 +48,7 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
   const budgetMs = tickOptions.budgetMs ?? DEFAULT_OPTIONS.budgetMs;
   // The OCI client (undici, TLS) loads on the first tick, not at the start of every hook run.
   let openRegistry = given?.openRegistry;
+  let proxy: EgressProxy | undefined;
   const deps: CheckerDeps = {
     now: given?.now ?? (() => new Date()),
     openRegistry: (name, params) => {
@@ -63,7 +67,7 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
         includeSnapshotsFrom: Object.keys(bindings),
       },
     ],
-    handler: async ({ bindingContexts, snapshots, values, log, kubernetes }) => {
+    handler: async ({ bindingContexts, snapshots, values, log, kubernetes, metrics }) => {
       // only the schedule ticks: a run for anything else (a lifecycle run of a simulator) is
       // not a tick and must not spend a 30 s budget
       if (!bindingContexts.some(c => c.binding === SCHEDULE_NAME)) return;
@@ -76,8 +80,13 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
       for (const r of Object.values(params.registries)) log.addSecret(r.password);
       if (!openRegistry) {
         const { openOciSession } = await import("../lib/checker/oci-session");
-        openRegistry = (_name, p) => openOciSession(p, budgetMs);
+        openRegistry = (_name, p) => openOciSession(p, budgetMs, proxy);
       }
+      // the cluster's proxy settings, read every tick: a changed proxy applies at the next one
+      proxy = egressProxyFromValues(
+        values.get("global"),
+        moduleRegistryHosts(Object.values(params.registries).map(r => r.address)),
+      );
       const previous = parseCheckerState(values.get(STATE_PATH));
       const started = Date.now();
       const result = await runTick(
@@ -103,6 +112,7 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
           durationMs: Date.now() - started,
         });
       }
+      recordCheckerMetrics(metrics, state);
       const next = stateToValues(state);
       if (!isDeepStrictEqual(next, stateToValues(previous))) values.set(STATE_PATH, next);
 

@@ -8,6 +8,10 @@ import type { OrchestratorDeps } from "../lib/orchestrator/deps";
 import type { OrchestratorInputs } from "../lib/orchestrator/reconcile";
 import { reconcile } from "../lib/orchestrator/reconcile";
 import type { State } from "../lib/orchestrator/state";
+import {
+  ORCHESTRATOR_METRICS_GROUP,
+  recordOrchestratorMetrics,
+} from "../lib/domain/registry-metrics";
 import type { AnyHook, HookInput } from "../lib/runtime/define-hook";
 import { defineHook } from "../lib/runtime/define-hook";
 import { isRecord, optionalBoolean, optionalString } from "../lib/runtime/narrow";
@@ -54,7 +58,7 @@ export function createOrchestratorHook(makeDeps: () => OrchestratorDeps = create
 }
 
 async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<void> {
-  const { snapshots, hasSnapshot, values, log, kubernetes } = input;
+  const { snapshots, hasSnapshot, values, log, kubernetes, metrics } = input;
   // Fail closed: a run without the settings snapshot cannot tell "absent" from "not delivered".
   if (!hasSnapshot("config")) throw new Error("the run carries no snapshot of binding config");
 
@@ -69,6 +73,7 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
   if (!config) {
     // No ModuleConfig/deckhouse: nothing to orchestrate, and nothing stale may drive templates.
     values.remove(ORCHESTRATOR_PATH);
+    metrics.expire(ORCHESTRATOR_METRICS_GROUP);
     log.info("ModuleConfig deckhouse is absent: orchestrator is idle");
     return;
   }
@@ -83,6 +88,7 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
   const result = await reconcile(state as State, inputs, makeDeps());
 
   values.set(ORCHESTRATOR_PATH, { hash, ready: result.ready, state: result.state });
+  recordOrchestratorMetrics(metrics, { ...result.state, ready: result.ready });
   values.set(CHECKER_PARAMS_PATH, result.checkerParams);
   if (result.registrySecretPatch) {
     kubernetes.mergePatch(

@@ -2,11 +2,22 @@
 // manifest request per item (Accept: every manifest type) — HEAD, or GET once the registry has
 // shown it closes the connection after HEAD —, Basic or Bearer as the registry asks, the registry
 // CA on top of the system roots, plain HTTP when the scheme says so.
-import { OciError, parseImageReference, RegistryClient, manifestReference } from "../oci";
+import {
+  OciError,
+  parseImageReference,
+  RegistryClient,
+  manifestReference,
+  type EgressProxy,
+} from "../oci";
 import { registryRepository, type RegistryParams } from "./params";
 import { CheckFailure, REQUEST_TIMEOUT, type RegistrySession } from "./tick";
 
-export function openOciSession(params: RegistryParams, timeoutMs: number): RegistrySession {
+/** `proxy`: the cluster's egress proxy; undefined = the process environment (HTTPS_PROXY, …). */
+export function openOciSession(
+  params: RegistryParams,
+  timeoutMs: number,
+  proxy?: EgressProxy,
+): RegistrySession {
   const client = new RegistryClient({
     registry: registryRepository(params).registry,
     scheme: params.scheme === "HTTP" ? "http" : "https",
@@ -15,6 +26,7 @@ export function openOciSession(params: RegistryParams, timeoutMs: number): Regis
     timeoutMs,
     // workers are few; a little headroom for the token realm on the same origin
     connections: 8,
+    ...(proxy ? { proxy } : {}),
   });
   return {
     async check(image, signal) {

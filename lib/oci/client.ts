@@ -30,6 +30,14 @@ import { parseChallenges, TokenCache } from "./challenge";
 import { describeTarget, OciError, type OciErrorKind, type OciErrorTarget } from "./errors";
 import { parseManifest, ManifestParseError, type ManifestDocument } from "./manifest";
 import { MANIFEST_ACCEPT } from "./media-types";
+import {
+  describeProxy,
+  EgressDispatcher,
+  egressProxyFromEnv,
+  EgressProxyError,
+  EgressRoutes,
+  type EgressProxy,
+} from "./proxy";
 import { assertDigest, assertManifestReference, assertRepositoryPath, isDigest } from "./reference";
 
 export interface RegistryClientOptions {
@@ -50,6 +58,11 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /** Clock for token expiry (tests). */
   now?: () => number;
+  /**
+   * Forward proxy (lib/oci/proxy.ts). Default: the process environment (`HTTPS_PROXY`,
+   * `HTTP_PROXY`, `NO_PROXY`); `null`: always direct.
+   */
+  proxy?: EgressProxy | null;
 }
 
 export interface CallOptions {
@@ -139,7 +152,8 @@ export class RegistryClient {
   readonly registry: string;
   readonly scheme: "http" | "https";
   readonly #base: string;
-  readonly #agent: Agent;
+  readonly #agent: Dispatcher;
+  readonly #routes: EgressRoutes | undefined;
   readonly #tokens: TokenCache;
   readonly #basic: string | undefined;
   readonly #secrets: string[];
@@ -173,13 +187,26 @@ export class RegistryClient {
         );
       }
     }
-    this.#agent = new Agent({
+    const proxy = options.proxy === undefined ? egressProxyFromEnv() : options.proxy;
+    try {
+      const routes = proxy ? new EgressRoutes(proxy) : undefined;
+      this.#routes = routes && !routes.empty ? routes : undefined;
+    } catch (err) {
+      if (!(err instanceof EgressProxyError)) throw err;
+      throw new OciError("invalid", `registry ${this.registry}: proxy: ${err.message}`, {
+        registry: this.registry,
+      });
+    }
+    const connect = { timeout, ...(secureContext ? { secureContext } : {}) };
+    const agentOptions = {
       connections: options.connections ?? 8,
       keepAliveTimeout: 30_000,
       headersTimeout: timeout,
       bodyTimeout: timeout,
-      connect: { timeout, ...(secureContext ? { secureContext } : {}) },
-    });
+    };
+    this.#agent = this.#routes
+      ? new EgressDispatcher(this.#routes, agentOptions, connect)
+      : new Agent({ ...agentOptions, connect });
     this.#tokens = new TokenCache(options.now);
     const user = options.license ? LICENSE_USER : options.username;
     const password = options.license ?? options.password;
@@ -194,7 +221,10 @@ export class RegistryClient {
     }
     this.#basic =
       user === undefined ? undefined : Buffer.from(`${user}:${password}`).toString("base64");
-    this.#secrets = [password, this.#basic].filter((s): s is string => !!s);
+    const proxyPasswords = [this.#routes?.http, this.#routes?.https].map(u =>
+      u?.password ? decodeURIComponent(u.password) : undefined,
+    );
+    this.#secrets = [password, this.#basic, ...proxyPasswords].filter((s): s is string => !!s);
     this.#userAgent = options.userAgent ?? "deckhouse-registry-module";
   }
 
@@ -791,7 +821,7 @@ export class RegistryClient {
         ...(req.signal ? { signal: req.signal } : {}),
       });
     } catch (err) {
-      throw this.#wrap(err, req.op, req.target, `${why}: `);
+      throw this.#wrap(err, req.op, req.target, `${why}: `, url);
     }
     if (res.statusCode === 401 || res.statusCode === 403) {
       const detail = await errorDetail(res);
@@ -855,7 +885,7 @@ export class RegistryClient {
           ...(req.signal ? { signal: req.signal } : {}),
         });
       } catch (err) {
-        throw this.#wrap(err, req.op, req.target);
+        throw this.#wrap(err, req.op, req.target, "", url);
       }
       const location = header(res, "location");
       const redirect = [301, 302, 303, 307, 308].includes(res.statusCode) && location !== undefined;
@@ -926,10 +956,19 @@ export class RegistryClient {
     return Buffer.concat(chunks);
   }
 
-  #wrap(err: unknown, op: string, target: OciErrorTarget, prefix = ""): OciError {
+  #wrap(
+    err: unknown,
+    op: string,
+    target: OciErrorTarget,
+    prefix = "",
+    url: URL = new URL(this.#base),
+  ): OciError {
     if (err instanceof OciError) return err;
     const { kind, why } = classify(err);
-    return this.#error(kind, op, target, prefix + why);
+    // an operator behind a proxy must see whether the proxy or the registry failed
+    const proxy = this.#routes?.proxyFor(url);
+    const via = proxy ? ` (through proxy ${describeProxy(proxy)})` : "";
+    return this.#error(kind, op, target, prefix + why + via);
   }
 
   #error(
@@ -1073,6 +1112,14 @@ function classify(err: unknown): { kind: OciErrorKind; why: string } {
   for (const e of chain) {
     const code = typeof e.code === "string" ? e.code : "";
     const message = typeof e.message === "string" ? e.message : "";
+    // undici reports a refused CONNECT as an abort; it is the proxy's answer, not a deadline
+    const tunnel = /^Proxy response \((\d+)\) !== 200/.exec(message);
+    if (tunnel) {
+      return {
+        kind: "network",
+        why: `the proxy refused the tunnel (CONNECT answered HTTP ${tunnel[1]})`,
+      };
+    }
     if (e.name === "AbortError" || e.name === "TimeoutError" || code === "UND_ERR_ABORTED") {
       return { kind: "timeout", why: "request timeout (deadline passed)" };
     }

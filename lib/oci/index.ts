@@ -7,3 +7,4 @@ export * from "./errors";
 export * from "./manifest";
 export * from "./media-types";
 export * from "./reference";
+export * from "./proxy";

@@ -11,6 +11,8 @@ import type { UserKey } from "../orchestrator/deps";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
 import type { GatewayConfig } from "../../images/gateway/src/config";
+import { egressProxyEnv, egressProxyFromValues } from "../domain/egress-proxy";
+import { NODE_SERVICES_POD_SELECTOR } from "../domain/node-services";
 import {
   DEFAULT_LOCAL_PATH,
   DEFAULT_REALM,
@@ -102,9 +104,39 @@ function stateObjects(state: State, facts: Facts): KubeObject[] {
   return out;
 }
 
+/**
+ * The Deckhouse modules whose objects this module renders into (docs/adr/0092): Helm fails on an
+ * object whose CRD is not installed, so each kind is rendered only while its module is enabled
+ * (`global.enabledModules`, which Deckhouse always sets; absent means none).
+ */
+export const OPTIONAL_MODULES = {
+  /** the push Ingress (and its Service) */
+  ingress: ["ingress-nginx"],
+  /** the Certificate of the push Ingress */
+  certManager: ["cert-manager"],
+  /** PodMonitor, PrometheusRule (the CRDs moved from operator-prometheus-crd in DKP 1.65) */
+  monitoring: ["operator-prometheus", "operator-prometheus-crd"],
+} as const;
+
+/** The static pods' labels the scrape selects (the manager renders them from the same constant). */
+export const STATIC_POD_SCRAPE_SELECTOR = {
+  app: NODE_SERVICES_POD_SELECTOR.app,
+  component: NODE_SERVICES_POD_SELECTOR.component,
+  type: NODE_SERVICES_POD_SELECTOR.type,
+};
+
+/** A switch whose Ready condition stays False longer than this raises D8RegistrySwitchIsStuck. */
+export const SWITCH_STUCK_AFTER_MINUTES = 30;
+
+export function moduleEnabled(values: ModuleValues, which: keyof typeof OPTIONAL_MODULES): boolean {
+  const enabled = get(values.global, "enabledModules");
+  return Array.isArray(enabled) && OPTIONAL_MODULES[which].some(name => enabled.includes(name));
+}
+
 function ingressObjects(state: State, values: ModuleValues, facts: Facts): KubeObject[] {
   const template = get(values.global, "modules.publicDomainTemplate");
   if (!state.ingress_enabled || typeof template !== "string" || !template.includes("%s")) return [];
+  if (!moduleEnabled(values, "ingress")) return [];
   const settings = values.registry;
   const httpsMode =
     (get(settings, "https.mode") as string | undefined) ??
@@ -114,12 +146,14 @@ function ingressObjects(state: State, values: ModuleValues, facts: Facts): KubeO
     (get(settings, "https.certManager.clusterIssuerName") as string | undefined) ??
     (get(values.global, "modules.https.certManager.clusterIssuerName") as string | undefined) ??
     "letsencrypt";
-  const tlsSecretName =
-    httpsMode === "CertManager"
-      ? "registry-ingress-tls"
-      : httpsMode === "CustomCertificate"
-        ? "ingress-tls-customcertificate"
-        : null;
+  // CertManager without cert-manager: no Certificate (its CRD is absent) and no TLS secret
+  // nobody would issue; the controller serves its default certificate until cert-manager is on
+  const certManager = httpsMode === "CertManager" && moduleEnabled(values, "certManager");
+  const tlsSecretName = certManager
+    ? "registry-ingress-tls"
+    : httpsMode === "CustomCertificate"
+      ? "ingress-tls-customcertificate"
+      : null;
   const ranges = get(settings, "whitelistSourceRanges");
   const custom = get(settings, "internal.customCertificateData") as
     Record<string, string> | undefined;
@@ -142,7 +176,7 @@ function ingressObjects(state: State, values: ModuleValues, facts: Facts): KubeO
         null,
       whitelistSourceRanges: Array.isArray(ranges) && ranges.length > 0 ? ranges.join(",") : null,
       tlsSecretName,
-      certManagerIssuer: httpsMode === "CertManager" ? issuer : null,
+      certManagerIssuer: certManager ? issuer : null,
     }),
   ];
 }
@@ -227,6 +261,7 @@ function inClusterProxyObjects(proxy: InClusterProxyState, values: ModuleValues,
     config: proxy.config,
     gatewayYaml: stringify(inClusterProxyGatewayConfig(proxy)),
     images: images(values),
+    proxyEnv: egressProxyEnv(egressProxyFromValues(values.global)),
     replicas,
     maxUnavailable: replicas > 1 ? 1 : 0,
   });
@@ -257,11 +292,22 @@ function nodeServicesObjects(state: State, values: ModuleValues, facts: Facts): 
           { name: "image-holder-distribution", image: imgs.distribution },
           { name: "image-holder-mirrorer", image: imgs.mirrorer },
         ],
-        monitoringLabels: { ...MODULE_LABELS, prometheus: "main" },
+        upstreamProxyEnv: upstreamProxyEnv(values),
       }),
     );
   }
   return out;
+}
+
+/** The egress proxy for the manager, which hands it to the node services' gateway (Proxy mode). */
+function upstreamProxyEnv(values: ModuleValues): { name: string; value: string }[] {
+  const proxy = egressProxyFromValues(values.global);
+  if (!proxy) return [];
+  return [
+    ...(proxy.httpProxy ? [{ name: "UPSTREAM_HTTP_PROXY", value: proxy.httpProxy }] : []),
+    ...(proxy.httpsProxy ? [{ name: "UPSTREAM_HTTPS_PROXY", value: proxy.httpsProxy }] : []),
+    { name: "UPSTREAM_NO_PROXY", value: (proxy.noProxy ?? []).join(",") },
+  ];
 }
 
 export function renderManifests(values: ModuleValues): KubeObject[] {
@@ -277,8 +323,25 @@ export function renderManifests(values: ModuleValues): KubeObject[] {
       out.push(...inClusterProxyObjects(state.in_cluster_proxy.config, values, facts));
     }
     out.push(...nodeServicesObjects(state, values, facts));
-    if (state.node_services?.run) {
+    // a settled legacy Unmanaged cluster has no switch to watch
+    const managedOrSwitching =
+      (state.mode ?? "Unmanaged") !== "Unmanaged" ||
+      (state.target_mode ?? "Unmanaged") !== "Unmanaged";
+    if (managedOrSwitching && moduleEnabled(values, "monitoring")) {
       out.push(
+        ...render("monitoring/switch-rules.yaml", {
+          monitoringLabels: { ...MODULE_LABELS, prometheus: "main", component: "rules" },
+          stuckAfterSeconds: SWITCH_STUCK_AFTER_MINUTES * 60,
+          stuckAfterMinutes: SWITCH_STUCK_AFTER_MINUTES,
+        }),
+      );
+    }
+    if (state.node_services?.run && moduleEnabled(values, "monitoring")) {
+      out.push(
+        ...render("monitoring/pod-monitors.yaml", {
+          monitoringLabels: { ...MODULE_LABELS, prometheus: "main" },
+          staticPodSelector: STATIC_POD_SCRAPE_SELECTOR,
+        }),
         ...render("monitoring/prometheus-rules.yaml", {
           monitoringLabels: { ...MODULE_LABELS, prometheus: "main", component: "rules" },
         }),

@@ -3,7 +3,7 @@
 // pruning), then the other actors respond (./actors.ts). Stops when the orchestrator is Ready in
 // its target mode and a whole round changes nothing, or after `maxRuns`.
 import { createHash } from "node:crypto";
-import { createHookTest } from "../harness/index";
+import { createHookTest, type StoredMetric } from "../harness/index";
 import type { HookTest } from "../harness/index";
 import type { Condition } from "../orchestrator/conditions";
 import type { AnyHook } from "../runtime/define-hook";
@@ -126,6 +126,14 @@ export class Simulation {
       internal?: { orchestrator?: Orchestrator };
     };
     return values?.internal?.orchestrator ?? {};
+  }
+
+  /** The metrics a hook emitted so far, as the operator stores them from its metrics file. */
+  metrics(hookName: string): StoredMetric[] {
+    const i = this.options.hooks.findIndex(h => h.name === hookName);
+    const f = this.#tests[i];
+    if (!f) throw new SimulationError(`no hook named ${hookName}`);
+    return f.metrics();
   }
 
   /** Module values after the last ModuleRun (the last beforeHelm hook's view). */

@@ -21,6 +21,7 @@
 //     await pushImage(img, reg, "system/deckhouse", { creds: { username: "alice", password: "pw" } });
 //   });
 //   afterAll(async () => lab?.close());
+export * from "./forward-proxy";
 export * from "./images";
 export * from "./lab";
 export * from "./network";

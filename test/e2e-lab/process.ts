@@ -25,6 +25,8 @@ const PACKAGE_OF: Record<string, string> = {
   nginx: "nginx libnginx-mod-stream",
   jq: "jq",
   shellcheck: "shellcheck",
+  tinyproxy: "tinyproxy",
+  promtool: "prometheus",
 };
 
 export class MissingToolError extends Error {

@@ -18,7 +18,10 @@ const tlsSecret: KubeObject = {
 
 function render(settings: Record<string, unknown>, global: Record<string, unknown> = {}) {
   const objects = renderManifests({
-    global: { modules: { publicDomainTemplate: "%s.example.com", ...global } },
+    global: {
+      enabledModules: ["cert-manager", "ingress-nginx"],
+      modules: { publicDomainTemplate: "%s.example.com", ...global },
+    },
     registry: {
       ...settings,
       internal: {

@@ -55,6 +55,11 @@ interface Common {
 export interface Distribution {
   /** http://host:port, normally loopback */
   url: string;
+  /**
+   * distribution's Prometheus endpoint on its loopback debug listener; the monitoring listener
+   * relays it at `/metrics/distribution` (distribution-metrics.ts)
+   */
+  metricsUrl?: string;
 }
 
 /**
@@ -65,6 +70,11 @@ export interface UpstreamListener {
   address: HostPort;
   username: string;
   password: string;
+  /**
+   * How long a tag the upstream resolved is trusted (the settings' `proxy.ttl`, tag-ttl.ts);
+   * absent: every lookup asks the upstream.
+   */
+  tagTtlMs?: number;
 }
 
 export type GatewayConfig =
@@ -123,8 +133,12 @@ export function parseGatewayConfig(raw: unknown, source = "gateway config"): Gat
       pattern: /^http:\/\/[^/@]+$/,
       rule: "must be http://host:port (the stock distribution on loopback, no path)",
     });
+    const metricsUrl = d?.string("metricsUrl", {
+      pattern: /^http:\/\/[^/@]+\/[^\s?#]*$/,
+      rule: "must be http://host:port/path (distribution's debug listener)",
+    });
     d?.noOtherKeys();
-    if (url) distribution = { url };
+    if (url) distribution = { url, ...(metricsUrl ? { metricsUrl } : {}) };
   } else if (root.has("distribution")) {
     root.reject("distribution", `not used in mode ${mode ?? "?"}`);
   }
@@ -147,9 +161,15 @@ export function parseGatewayConfig(raw: unknown, source = "gateway config"): Gat
       rule: "must not contain ':'",
     });
     const password = l?.string("password", { required: true });
+    const tagTtlMs = l?.duration("tagTtl");
     l?.noOtherKeys();
     if (listenAddress && username && password)
-      upstreamListener = { address: listenAddress, username, password };
+      upstreamListener = {
+        address: listenAddress,
+        username,
+        password,
+        ...(tagTtlMs !== undefined ? { tagTtlMs } : {}),
+      };
   } else if (root.has("upstreamListener")) {
     root.reject("upstreamListener", `only used in mode proxy`);
   }
@@ -266,6 +286,9 @@ export function formatGatewayConfig(c: GatewayConfig): Record<string, unknown> {
           address: formatHostPort(c.upstreamListener.address),
           username: c.upstreamListener.username,
           password: c.upstreamListener.password,
+          ...(c.upstreamListener.tagTtlMs !== undefined
+            ? { tagTtl: `${Math.round(c.upstreamListener.tagTtlMs / 1000)}s` }
+            : {}),
         },
       };
   }

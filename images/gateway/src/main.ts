@@ -13,7 +13,7 @@ import { createLog, errorMessage } from "../../common/src/log";
 import { ConfigError, parseDuration } from "../../common/src/validate";
 import { loadGatewayConfig } from "./config";
 import { startGateway } from "./server";
-import { OciUpstream } from "./upstream";
+import { upstreamTransport } from "./upstream-transport";
 
 const log = createLog("gateway");
 
@@ -25,8 +25,7 @@ async function serve(args: string[]): Promise<void> {
   for (const u of config.users) log.addSecret(u.passwordHash);
   if (config.mode !== "local") log.addSecret(config.upstream.password);
   if (config.mode === "proxy") log.addSecret(config.upstreamListener.password);
-  const upstream =
-    config.mode === "local" ? undefined : new OciUpstream(config.upstream, files.upstreamCa);
+  const upstream = upstreamTransport(config, files);
   const gateway = await startGateway({ config, files, log, upstream });
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => {

@@ -34,6 +34,7 @@ import {
   toUpstreamRoute,
   type Route,
 } from "./routes";
+import { DISTRIBUTION_METRICS_PATH, relayDistributionMetrics } from "./distribution-metrics";
 import { UpstreamUnavailable, type UpstreamResponse, type UpstreamTransport } from "./upstream";
 
 export interface GatewayOptions {
@@ -407,6 +408,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     if (path === "/metrics") {
       m.bcrypt.set(verifier.stats.bcryptChecks);
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE }).end(metrics.render());
+    } else if (path === DISTRIBUTION_METRICS_PATH && config.mode !== "direct") {
+      await relayDistributionMetrics(config.distribution.metricsUrl, res);
     } else if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
     } else if (path === "/readyz") {

@@ -5,6 +5,12 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import { isIP } from "node:net";
 import { type HostPort, parseConfigYaml, Problems, type Section } from "../../common/src/validate";
 import { REPOSITORY_NAME } from "../../gateway/src/config";
+import {
+  EgressProxyError,
+  EgressRoutes,
+  splitNoProxy,
+  type EgressProxy,
+} from "../../../lib/oci/proxy";
 
 // ---- settings (environment) ---------------------------------------------------------------------
 
@@ -25,6 +31,12 @@ export interface ManagerSettings {
   resyncMs: number;
   /** pause between two mirrorer passes (Local mode), written into the mirrorer config */
   mirrorerIntervalMs: number;
+  /**
+   * The cluster's egress proxy (`UPSTREAM_HTTP_PROXY`, `UPSTREAM_HTTPS_PROXY`,
+   * `UPSTREAM_NO_PROXY`): given to the gateway in Proxy mode as HTTP(S)_PROXY/NO_PROXY. Not the
+   * manager's own proxy: it only talks to the API server.
+   */
+  egressProxy?: EgressProxy;
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -61,6 +73,28 @@ export function parseManagerSettings(env: Record<string, string | undefined>): M
   });
   const resyncMs = root.duration("RESYNC_PERIOD", { minMs: 1000 }) ?? 60_000;
   const mirrorerIntervalMs = root.duration("MIRRORER_INTERVAL", { minMs: 1000 }) ?? 60_000;
+  const httpProxy = root.string("UPSTREAM_HTTP_PROXY");
+  const httpsProxy = root.string("UPSTREAM_HTTPS_PROXY");
+  const noProxy = root.string("UPSTREAM_NO_PROXY");
+  let egressProxy: EgressProxy | undefined;
+  if (httpProxy || httpsProxy) {
+    egressProxy = {
+      ...(httpProxy ? { httpProxy } : {}),
+      ...(httpsProxy ? { httpsProxy } : {}),
+      noProxy: splitNoProxy(noProxy ?? ""),
+    };
+    try {
+      new EgressRoutes(egressProxy);
+    } catch (e) {
+      if (!(e instanceof EgressProxyError)) throw e;
+      const field = e.message.startsWith("NO_PROXY")
+        ? "UPSTREAM_NO_PROXY"
+        : e.message.startsWith("httpProxy")
+          ? "UPSTREAM_HTTP_PROXY"
+          : "UPSTREAM_HTTPS_PROXY";
+      root.reject(field, e.message.replace(/^\S+ /, ""));
+    }
+  }
   p.finish();
   return {
     nodeName: nodeName as string,
@@ -77,6 +111,7 @@ export function parseManagerSettings(env: Record<string, string | undefined>): M
     loopbackAddress: loopbackAddress ?? "127.0.0.1",
     resyncMs,
     mirrorerIntervalMs,
+    ...(egressProxy ? { egressProxy } : {}),
   };
 }
 

@@ -18,8 +18,11 @@ export interface Observed {
   synced: boolean;
   /** the node config secret's decoded data; null when it does not exist */
   secret: { config?: string; version?: string } | null;
-  /** null when the Node does not exist */
-  node: { labels: Record<string, string> } | null;
+  /**
+   * null when the Node does not exist. `internalIP`: its first InternalIP address — the address
+   * the orchestrator issues the node's certificate for, and the one the services listen on.
+   */
+  node: { labels: Record<string, string>; internalIP?: string } | null;
   /** own pod readiness; null when the pod is not found (or not watched) */
   podReady: boolean | null;
 }
@@ -29,6 +32,16 @@ export type Decision =
   | { kind: "stop"; reason: string }
   | { kind: "invalid"; reason: string }
   | { kind: "apply"; config: NodeConfig };
+
+/**
+ * The node's address: the Node's InternalIP as the API server has it now, HOST_IP (the pod's
+ * status.hostIP, frozen when the container started) only while the Node shows none. A master
+ * whose address changed gets a re-issued certificate for the new one; reading it from the Node
+ * keeps the manager in step without a restart (docs/adr/0091).
+ */
+export function nodeAddress(o: Observed, settings: ManagerSettings): string {
+  return o.node?.internalIP ?? settings.hostIP;
+}
 
 export function decide(o: Observed, settings: ManagerSettings): Decision {
   if (!o.synced) return { kind: "wait", reason: "waiting for the initial list of watched objects" };
@@ -45,7 +58,7 @@ export function decide(o: Observed, settings: ManagerSettings): Decision {
       config: parseNodeConfig(
         o.secret.config,
         o.secret.version,
-        settings.hostIP,
+        nodeAddress(o, settings),
         "node config secret",
       ),
     };
@@ -56,6 +69,8 @@ export function decide(o: Observed, settings: ManagerSettings): Decision {
 
 export interface ReconcileStatus {
   decision: Decision["kind"];
+  /** the node address the last reconcile used */
+  hostIP?: string;
   reason?: string;
   version?: string;
   lastRun?: Date;
@@ -114,6 +129,9 @@ export class Reconciler {
   async #once(): Promise<void> {
     const decision = decide(this.#observed, this.settings);
     const previous = this.status;
+    const hostIP = nodeAddress(this.#observed, this.settings);
+    if (previous.hostIP !== undefined && previous.hostIP !== hostIP)
+      this.log.info("node address changed", { from: previous.hostIP, to: hostIP });
     try {
       let report: ApplyReport | undefined;
       switch (decision.kind) {
@@ -132,7 +150,7 @@ export class Reconciler {
         case "apply":
           report = await applyFiles(
             this.settings.rootDir,
-            renderNodeFiles(decision.config, this.settings),
+            renderNodeFiles(decision.config, { ...this.settings, hostIP }),
           );
           break;
       }
@@ -154,6 +172,7 @@ export class Reconciler {
       }
       this.status = {
         decision: decision.kind,
+        hostIP,
         reason: decisionReason(decision),
         version: decision.kind === "apply" ? decision.config.version : undefined,
         lastRun: new Date(),

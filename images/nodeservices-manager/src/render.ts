@@ -3,10 +3,12 @@
 // inputs give byte-identical files, so unchanged configs never touch the disk or restart the pod.
 import { createHash, createHmac } from "node:crypto";
 import { stringify } from "yaml";
+import { parseDuration } from "../../common/src/validate";
 import { formatGatewayConfig, type GatewayConfig } from "../../gateway/src/config";
 import { formatMirrorerConfig, type MirrorerConfig } from "../../mirrorer/src/config";
 import type { ManagerSettings, NodeConfig, NodeUser } from "./config";
 import { NODE_SERVICES_POD_SELECTOR } from "../../../lib/domain/node-services";
+import { egressProxyEnv } from "../../../lib/domain/egress-proxy";
 
 /** Host paths, relative to the manager's root directory. */
 export const PATHS = {
@@ -141,13 +143,12 @@ function distributionConfig(
     health: { storagedriver: { enabled: true, interval: "10s", threshold: 3 } },
   };
   if (cfg.mode.kind === "proxy") {
-    const ttl = cfg.mode.proxy.upstream.ttl;
+    // no `ttl` here: distribution 2.8 ignores it; the gateway's upstream listener applies it to
+    // tag lookups (docs/adr/0094)
     out.proxy = {
       remoteurl: `http://${lo}:${PORTS.upstreamListener}`,
       username: listenerAuth.username,
       password: listenerAuth.password,
-      // honoured by distribution ≥ 3 only; 2.8 keeps cached content 168h (e2e-lab §3.3)
-      ...(ttl ? { ttl } : {}),
     };
   }
   return out;
@@ -169,14 +170,19 @@ function gatewayConfig(
       address: { host: settings.hostIP, port: PORTS.registry },
       tls: { certificate: `${MOUNTS.pki}/distribution.crt`, key: `${MOUNTS.pki}/distribution.key` },
     },
-    monitoring: { address: { host: lo, port: PORTS.gatewayMonitoring } },
+    // on the node address: Prometheus scrapes it (the static pods' PodMonitor)
+    monitoring: { address: { host: settings.hostIP, port: PORTS.gatewayMonitoring } },
     realm: "Deckhouse registry",
     localPath: "system/deckhouse",
   };
-  const distribution = { url: `http://${lo}:${PORTS.distribution}` };
+  const distribution = {
+    url: `http://${lo}:${PORTS.distribution}`,
+    metricsUrl: `http://${lo}:${PORTS.distributionDebug}/metrics`,
+  };
   switch (cfg.mode.kind) {
     case "proxy": {
       const up = cfg.mode.proxy.upstream;
+      const tagTtlMs = up.ttl ? parseDuration(up.ttl) : undefined;
       return {
         ...common,
         mode: "proxy",
@@ -192,7 +198,11 @@ function gatewayConfig(
             ? `${MOUNTS.pki}/upstream-registry-ca.crt`
             : undefined,
         },
-        upstreamListener: { address: { host: lo, port: PORTS.upstreamListener }, ...listenerAuth },
+        upstreamListener: {
+          address: { host: lo, port: PORTS.upstreamListener },
+          ...listenerAuth,
+          ...(tagTtlMs ? { tagTtlMs } : {}),
+        },
       };
     }
     case "local": {
@@ -224,7 +234,7 @@ function mirrorerConfig(cfg: NodeConfig, settings: ManagerSettings): MirrorerCon
     pusher: { name: cfg.mode.local.userPusher.name, password: cfg.mode.local.userPusher.password },
     intervalMs: settings.mirrorerIntervalMs,
     concurrency: 4,
-    monitoring: { address: { host: settings.loopbackAddress, port: PORTS.mirrorerMonitoring } },
+    monitoring: { address: { host: settings.hostIP, port: PORTS.mirrorerMonitoring } },
   };
 }
 
@@ -238,8 +248,8 @@ function staticPod(
   const hostPath = (path: string, type: "Directory" | "DirectoryOrCreate") => ({
     hostPath: { path: `/${path}`, type },
   });
-  const probe = (port: number, path: string) => ({
-    httpGet: { host: lo, port, path, scheme: "HTTP" },
+  const probe = (port: number, path: string, host = lo) => ({
+    httpGet: { host, port, path, scheme: "HTTP" },
     initialDelaySeconds: 5,
     periodSeconds: 10,
     timeoutSeconds: 5,
@@ -273,13 +283,23 @@ function staticPod(
               "/usr/local/bin/gateway",
               "wait-ready",
               "--url",
-              `http://${lo}:${PORTS.gatewayMonitoring}/healthz`,
+              `http://${s.hostIP}:${PORTS.gatewayMonitoring}/healthz`,
             ],
           },
         },
       },
-      livenessProbe: probe(PORTS.gatewayMonitoring, "/healthz"),
-      readinessProbe: probe(PORTS.gatewayMonitoring, "/readyz"),
+      livenessProbe: probe(PORTS.gatewayMonitoring, "/healthz", s.hostIP),
+      readinessProbe: probe(PORTS.gatewayMonitoring, "/readyz", s.hostIP),
+      // only the gateway reaches outside the node, and only in Proxy mode (Local's mirrorer
+      // talks to the other masters directly)
+      ...(cfg.mode.kind === "proxy" && s.egressProxy
+        ? {
+            env: egressProxyEnv({
+              ...s.egressProxy,
+              noProxy: [...(s.egressProxy.noProxy ?? []), s.hostIP],
+            }),
+          }
+        : {}),
       resources,
       volumeMounts: [
         { name: "gateway-config", mountPath: MOUNTS.config, readOnly: true },
@@ -312,7 +332,7 @@ function staticPod(
       command: ["/usr/local/bin/mirrorer"],
       args: ["--config", `${MOUNTS.config}/config.yaml`],
       ports: [{ name: "mr-monitoring", containerPort: PORTS.mirrorerMonitoring, protocol: "TCP" }],
-      livenessProbe: probe(PORTS.mirrorerMonitoring, "/healthz"),
+      livenessProbe: probe(PORTS.mirrorerMonitoring, "/healthz", s.hostIP),
       resources,
       volumeMounts: [
         { name: "mirrorer-config", mountPath: MOUNTS.config, readOnly: true },

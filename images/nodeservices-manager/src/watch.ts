@@ -34,7 +34,9 @@ export function secretData(secret: V1Secret | undefined): Observed["secret"] {
 }
 
 export function nodeData(node: V1Node | undefined): Observed["node"] {
-  return node ? { labels: { ...(node.metadata?.labels ?? {}) } } : null;
+  if (!node) return null;
+  const internalIP = node.status?.addresses?.find(a => a.type === "InternalIP")?.address;
+  return { labels: { ...(node.metadata?.labels ?? {}) }, ...(internalIP ? { internalIP } : {}) };
 }
 
 export function podReady(pod: V1Pod | undefined): boolean | null {
