@@ -55,7 +55,7 @@ export interface OrchestratorInputs {
   masters: readonly MasterNodeSnapshot[];
   staticPods: readonly StaticPodSnapshot[];
   /** Bootstrap seed (spec §13), present only while the init secret is not yet applied. */
-  init?: { ca?: CertKey };
+  init?: { ca?: CertKey; users?: Partial<Record<"ro" | "rw", UserState>> };
   checker: CheckerStatus;
 }
 
@@ -207,6 +207,18 @@ async function applyInit(run: Run): Promise<boolean> {
       initCa: init.ca,
     });
   }
+  // The users nodes were bootstrapped with replace any in the state; their hash is checked
+  // against the password here, since it does not come from this hook.
+  const seeded: Partial<Record<UserKey, UserState>> = {};
+  for (const [key, user] of Object.entries(init.users ?? {}) as [UserKey, UserState][]) {
+    const hash = await run.deps.ensurePasswordHash(
+      user.password,
+      user.password_hash || undefined,
+      undefined,
+    );
+    seeded[key] = { name: user.name, password: user.password, password_hash: hash };
+  }
+  if (Object.keys(seeded).length > 0) run.state.users = { ...run.state.users, ...seeded };
   // The cluster was bootstrapped straight into these params: nodes already run them, so no
   // transition stage is needed (spec §13).
   const { params } = run.inputs;

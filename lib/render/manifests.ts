@@ -7,6 +7,7 @@ import { parseAllDocuments, stringify } from "yaml";
 import { renderTemplate } from "../templates/index";
 import type { KubeObject } from "../runtime/types";
 import type { State } from "../orchestrator/state";
+import { publicState } from "../orchestrator/state";
 import type { UserKey } from "../orchestrator/deps";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
@@ -61,13 +62,13 @@ interface Facts {
 
 function stateObjects(state: State, facts: Facts): KubeObject[] {
   const out: KubeObject[] = [];
-  const { conditions, ...rest } = state;
   out.push(
     ...render("state/registry-state.yaml", {
       ...facts,
       labels: { ...facts.labels, app: "registry" },
-      stateYaml: stringify(rest),
-      conditionsYaml: stringify(conditions ?? []),
+      // what operators read for progress: no key, password or licence (docs/adr/0081)
+      stateYaml: stringify(publicState(state)),
+      conditionsYaml: stringify(state.conditions ?? []),
       mode: state.mode ?? "",
       targetMode: state.target_mode ?? "",
     }),
@@ -222,6 +223,7 @@ function inClusterProxyObjects(proxy: InClusterProxyState, values: ModuleValues,
     ...facts,
     version: proxy.version,
     config: proxy.config,
+    configYaml: stringify(proxy.config),
     gatewayYaml: stringify(inClusterProxyGatewayConfig(proxy)),
     images: images(values),
     replicas,

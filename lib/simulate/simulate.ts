@@ -121,6 +121,11 @@ export class Simulation {
     for (const o of objects) this.world.set(keyOf(o), structuredClone(o));
   }
 
+  /** Deletes objects (e.g. ModuleConfig/deckhouse); the next round no longer sees them. */
+  delete(objects: readonly KubeObject[]): void {
+    for (const o of objects) this.world.delete(keyOf(o));
+  }
+
   get orchestrator(): Orchestrator {
     const values = this.values().registry as {
       internal?: { orchestrator?: Orchestrator };
