@@ -118,6 +118,15 @@ class Run {
     return result.ready;
   }
 
+  /**
+   * A step with nothing left to do this run keeps the condition it recorded (moved to the end like
+   * any step's), so the list stays in execution order on the runs after it finished.
+   */
+  keep(type: ConditionType): void {
+    const previous = this.conditions.find(c => c.type === type);
+    if (previous) this.conditions = [...this.conditions.filter(c => c !== previous), previous];
+  }
+
   check(name: string): void {
     this.deps.beforeStep?.(name);
   }
@@ -391,7 +400,10 @@ function nodeServicesExist(run: Run): boolean {
 }
 
 function stopNodeServices(run: Run): boolean {
-  if (!nodeServicesExist(run)) return true;
+  if (!nodeServicesExist(run)) {
+    run.keep("CleanupNodeServices");
+    return true;
+  }
   run.check("CleanupNodeServices");
   // Config secrets go first: the managers then remove their static pods; the DaemonSet stays
   // until no static pod remains.
