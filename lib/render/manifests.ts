@@ -148,13 +148,15 @@ function ingressObjects(state: State, values: ModuleValues, facts: Facts): KubeO
   ];
 }
 
-function admissionObjects(values: ModuleValues, facts: Facts): KubeObject[] {
+function admissionObjects(values: ModuleValues, state: State | undefined, facts: Facts) {
   const bootstrapped = get(values.global, "clusterIsBootstrapped") === true;
   const clusterType = get(values.global, "clusterConfiguration.clusterType");
   return render("admission/moduleconfig-registry-policy.yaml", {
     ...facts,
     clusterIsBootstrappedExpression: String(bootstrapped),
     clusterIsStaticExpression: String(clusterType === "Static"),
+    // a CEL string literal of the mode the cluster is in (one of four fixed words)
+    actualModeExpression: `'${state?.mode ?? "Unmanaged"}'`,
   });
 }
 
@@ -267,8 +269,8 @@ export function renderManifests(values: ModuleValues): KubeObject[] {
   const orchestrator = get(values.registry, "internal.orchestrator") as
     { hash?: string; state?: State } | undefined;
   const facts: Facts = { hash: orchestrator?.hash ?? "", labels: { ...MODULE_LABELS } };
-  const out: KubeObject[] = [...admissionObjects(values, facts)];
   const state = orchestrator?.state;
+  const out: KubeObject[] = [...admissionObjects(values, state, facts)];
   if (state) {
     out.push(...stateObjects(state, facts));
     out.push(...ingressObjects(state, values, facts));
