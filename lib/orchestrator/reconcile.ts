@@ -13,6 +13,7 @@ import type {
   UserSnapshot,
 } from "../../hooks/orchestrator/bindings";
 import type { RegistryMode, RegistryParams, UpstreamParams } from "../domain/settings";
+import { pemCertificateProblem } from "../domain/settings";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { ModeParams, StageResult, UpstreamRegistryParams } from "./bashible";
 import { finalConfig, nodesReadiness, preflight, sameParams, transitionConfig } from "./bashible";
@@ -118,6 +119,17 @@ class Run {
     return result.ready;
   }
 
+  /** Records a step that cannot go on until its input changes (reason Error); false. */
+  fail(type: ConditionType, message: string): false {
+    this.conditions = setCondition(
+      this.conditions,
+      { type, status: "False", reason: "Error", message },
+      this.generation,
+      this.now,
+    );
+    return false;
+  }
+
   /**
    * A step with nothing left to do this run keeps the condition it recorded (moved to the end like
    * any step's), so the list stays in execution order on the runs after it finished.
@@ -205,6 +217,24 @@ function upstreamOf(params: RegistryParams): UpstreamRegistryParams {
 }
 
 // ---- shared steps ---------------------------------------------------------------------------
+
+const BASHIBLE_FAILED = "Failed to process Bashible configuration.";
+const INCLUSTER_PROXY_FAILED = "Configuration processing for incluster-proxy failed.";
+
+/** Aborts the run with the original's message for this step first, then the cause. */
+function failedWith(message: string, err: unknown): Error {
+  return new Error(`${message} ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+  });
+}
+
+function orFail<T>(message: string, work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    throw failedWith(message, err);
+  }
+}
 
 async function applyInit(run: Run): Promise<boolean> {
   const init = run.inputs.init;
@@ -345,14 +375,14 @@ function masterIPs(run: Run): string[] {
 
 function bashibleTransition(run: Run, next: ModeParams): boolean {
   run.check("TransitionContainerdConfigReady");
-  const actual = actualParams(run);
+  const actual = orFail(BASHIBLE_FAILED, () => actualParams(run));
   if (sameParams(actual, next)) {
     return run.step("TransitionContainerdConfigReady", {
       ready: true,
       message: "Bashible already processed.",
     });
   }
-  const config = transitionConfig(actual, next, masterIPs(run));
+  const config = orFail(BASHIBLE_FAILED, () => transitionConfig(actual, next, masterIPs(run)));
   run.state.bashible = {
     ...run.state.bashible,
     actual_params: toActualParams(actual),
@@ -366,7 +396,7 @@ function bashibleTransition(run: Run, next: ModeParams): boolean {
 
 function bashibleFinal(run: Run, next: ModeParams): boolean {
   run.check("FinalContainerdConfigReady");
-  const config = finalConfig(next, masterIPs(run));
+  const config = orFail(BASHIBLE_FAILED, () => finalConfig(next, masterIPs(run)));
   run.state.bashible = { ...run.state.bashible, actual_params: toActualParams(next), config };
   return run.step(
     "FinalContainerdConfigReady",
@@ -420,6 +450,12 @@ async function startNodeServices(
   mode: NodeServicesMode,
 ): Promise<boolean> {
   run.check("NodeServicesReady");
+  // The settings parser checks the CA too; this guards the state machine on its own (spec §7.2).
+  const upstreamCaProblem =
+    mode.mode === "Proxy" && mode.upstream.ca ? pemCertificateProblem(mode.upstream.ca) : undefined;
+  if (upstreamCaProblem) {
+    return run.fail("NodeServicesReady", `Cannot decode upstream CA: ${upstreamCaProblem}`);
+  }
   const nodes = await nodeServicesNodes(
     run.state.node_services,
     {
@@ -476,7 +512,9 @@ async function toDirect(run: Run, upstream: UpstreamRegistryParams): Promise<boo
       ...(clientUser ? { clientUser } : {}),
     },
     run.deps,
-  );
+  ).catch((err: unknown) => {
+    throw failedWith(INCLUSTER_PROXY_FAILED, err);
+  });
   run.state.in_cluster_proxy = { config: proxy };
   const proxyReady = inClusterProxyReadiness(proxy.version, run.inputs.inClusterProxy);
   if (!run.step("InClusterProxyReady", proxyReady)) return false;
@@ -614,11 +652,13 @@ function finalizeUnmanagedBashible(run: Run): boolean {
       message: `All ${run.inputs.nodes.length} node(s) use the Unmanaged config.`,
     });
   }
-  const next: ModeParams = {
-    mode: "Unmanaged",
-    unmanaged: paramsFromRegistrySecret(run.inputs.currentRegistry),
-  };
-  const config = finalConfig(next, masterIPs(run));
+  const { next, config } = orFail(BASHIBLE_FAILED, () => {
+    const next: ModeParams = {
+      mode: "Unmanaged",
+      unmanaged: paramsFromRegistrySecret(run.inputs.currentRegistry),
+    };
+    return { next, config: finalConfig(next, masterIPs(run)) };
+  });
   run.state.bashible = { ...run.state.bashible, actual_params: toActualParams(next), config };
   return run.step(
     "FinalContainerdConfigReady",
