@@ -25,6 +25,8 @@ import {
 
 export const CHECKER_PARAMS_PATH = "registry.internal.checker.params";
 export const CHECKER_STATE_PATH = "registry.internal.checker.state";
+/** The CA ingress-nginx's client certificates are signed by (Local push ingress, ADR 0083). */
+const INGRESS_CLIENT_CA_PATH = "global.internal.modules.kubeRBACProxyCA.cert";
 
 const bindings = {
   config: b.moduleConfig,
@@ -85,7 +87,12 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
   }
 
   // every input, as the original's helpers.ComputeHash: any change re-renders the objects
-  const hash = computeHash(params, snapshots, inputs.checker);
+  const hash = computeHash(
+    params,
+    snapshots,
+    inputs.checker,
+    ...(inputs.ingressClientCa ? [inputs.ingressClientCa] : []),
+  );
   const result = await reconcile(state as State, inputs, makeDeps());
 
   values.set(ORCHESTRATOR_PATH, { hash, ready: result.ready, state: result.state });
@@ -129,6 +136,10 @@ async function assembleInputs(
   const inClusterProxy = snapshots["incluster-proxy"][0];
   const switcherPod = snapshots["registry-switcher"][0];
   const init = await initSeed(snapshots["init-secret"][0]);
+  const ingressClientCa = optionalString(
+    values.get(INGRESS_CLIENT_CA_PATH),
+    INGRESS_CLIENT_CA_PATH,
+  );
   return {
     params,
     currentRegistry,
@@ -142,6 +153,7 @@ async function assembleInputs(
     staticPods,
     ...(init ? { init } : {}),
     checker: checkerStatus(values.get(CHECKER_STATE_PATH)),
+    ...(ingressClientCa ? { ingressClientCa } : {}),
   };
 }
 

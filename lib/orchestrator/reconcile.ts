@@ -58,6 +58,11 @@ export interface OrchestratorInputs {
   /** Bootstrap seed (spec §13), present only while the init secret is not yet applied. */
   init?: { ca?: CertKey; users?: Partial<Record<"ro" | "rw", UserState>> };
   checker: CheckerStatus;
+  /**
+   * CA of the client certificate ingress-nginx presents to the Local registries (Deckhouse's
+   * kube-rbac-proxy CA, `global.internal.modules.kubeRBACProxyCA.cert`); absent outside Deckhouse.
+   */
+  ingressClientCa?: string;
 }
 
 export interface ReconcileResult {
@@ -572,6 +577,7 @@ async function toLocal(run: Run): Promise<boolean> {
     rw: users.rw,
     puller: users.mirror_puller,
     pusher: users.mirror_pusher,
+    ...(run.inputs.ingressClientCa ? { ingressClientCa: run.inputs.ingressClientCa } : {}),
   };
   if (!(await startNodeServices(run, pki, users.ro, localMode))) return false;
   const checker = localCheckerParams(run.inputs.masters, pki.ca.cert, users.ro, "Default");

@@ -182,6 +182,11 @@ function images(values: ModuleValues): Images {
     }
     out[key] = `${base}@${digest}`;
   }
+  // ModuleConfig/registry `imagesOverride` (development and testing only, spec §3.2)
+  const manager = get(values.registry, "imagesOverride.registryManager");
+  const mirrorer = get(values.registry, "imagesOverride.mirrorer");
+  if (typeof manager === "string" && manager !== "") out.nodeservicesManager = manager;
+  if (typeof mirrorer === "string" && mirrorer !== "") out.mirrorer = mirrorer;
   return out as Images;
 }
 
