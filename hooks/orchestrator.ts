@@ -11,7 +11,7 @@ import type { State } from "../lib/orchestrator/state";
 import type { BashibleConfig } from "../lib/orchestrator/bashible";
 import type { InClusterProxyState } from "../lib/orchestrator/incluster-proxy";
 import type { NodeServicesNode } from "../lib/orchestrator/node-services";
-import { restoreSecretParts } from "../lib/orchestrator/restore";
+import { restoreSecretParts, verifyRestored } from "../lib/orchestrator/restore";
 import type { AnyHook, HookInput } from "../lib/runtime/define-hook";
 import { defineHook } from "../lib/runtime/define-hook";
 import { isRecord, optionalBoolean, optionalString } from "../lib/runtime/narrow";
@@ -80,9 +80,10 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
   }
 
   const inputs = await assembleInputs(input, params);
+  const deps = makeDeps();
   let state: OrchestratorState = current.state ?? {};
   if (!state.mode) {
-    state = await restoreState(input, inputs, state, log.warn);
+    state = await restoreState(input, inputs, state, deps, log.warn);
     state.mode ??= "Unmanaged";
   }
 
@@ -93,7 +94,7 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
     inputs.checker,
     ...(inputs.ingressClientCa ? [inputs.ingressClientCa] : []),
   );
-  const result = await reconcile(state as State, inputs, makeDeps());
+  const result = await reconcile(state as State, inputs, deps);
 
   values.set(ORCHESTRATOR_PATH, { hash, ready: result.ready, state: result.state });
   values.set(CHECKER_PARAMS_PATH, result.checkerParams);
@@ -196,6 +197,7 @@ async function restoreState(
   { snapshots }: Input,
   inputs: OrchestratorInputs,
   fallback: OrchestratorState,
+  deps: OrchestratorDeps,
   warn: (msg: string, fields?: Record<string, unknown>) => void,
 ): Promise<OrchestratorState> {
   const document = snapshots.state[0]?.state;
@@ -232,7 +234,7 @@ async function restoreState(
     );
     if (config && secret.version) nodes[secret.node] = { config, version: secret.version };
   }
-  return restoreSecretParts(restored as State, {
+  const state = restoreSecretParts(restored as State, {
     params: inputs.params,
     currentRegistry: inputs.currentRegistry,
     pki: inputs.pkiSecret,
@@ -246,7 +248,8 @@ async function restoreState(
       snapshots["bashible-->secret"][0]?.config,
       "Secret registry-bashible-config",
     ),
-  }) as OrchestratorState;
+  });
+  return (await verifyRestored(state, deps)) as OrchestratorState;
 }
 
 const orchestrator: AnyHook = createOrchestratorHook();

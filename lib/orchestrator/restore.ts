@@ -16,7 +16,7 @@ import type { DeckhouseRegistrySnapshot, UserSnapshot } from "../../hooks/orches
 import type { RegistryParams } from "../domain/settings";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { BashibleConfig, UpstreamRegistryParams } from "./bashible";
-import type { CertKey, UserKey, UserState } from "./deps";
+import type { CertKey, OrchestratorDeps, UserKey, UserState } from "./deps";
 import type { InClusterProxyState } from "./incluster-proxy";
 import type { NodeServicesNode } from "./node-services";
 import { paramsFromRegistrySecret } from "./reconcile";
@@ -132,6 +132,25 @@ function upstreamPasswords(
       }
     } catch {
       // an unreadable deckhouse-registry is only one source among others
+    }
+  }
+  return out;
+}
+
+/**
+ * Key pairs and users of a restored state were not written by this hook: check them in full once
+ * (key matches certificate, hash matches password, ADR 0040/0041) before the state machine treats
+ * them as its own. An unusable pair or user is replaced, as the state machine would replace it.
+ */
+export async function verifyRestored(state: State, deps: OrchestratorDeps): Promise<State> {
+  const out = structuredClone(state);
+  if (out.pki?.ca || out.pki?.token) {
+    out.pki = await deps.ensurePki({ state: out.pki, stateChecked: false });
+  }
+  for (const key of Object.keys(out.users ?? {}) as UserKey[]) {
+    const user = out.users?.[key];
+    if (user && out.users) {
+      out.users[key] = await deps.ensureUser(key, user, undefined, { stateChecked: false });
     }
   }
   return out;

@@ -4,6 +4,7 @@
 // secrets and registry-bashible-config; when values are lost (operator restart), the state comes
 // back from registry-state plus those secrets, and the cluster converges again without a new
 // certificate, password or config version.
+import { createPublicKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
@@ -153,4 +154,35 @@ describe("Secret registry-state", () => {
     },
     60_000,
   );
+
+  it("after values are lost, a CA whose key does not match its certificate is not trusted", async () => {
+    const sim = await converged({
+      mode: "Direct",
+      direct: { imagesRepo: "r.example.com/d8/ee", license: LICENCE },
+    });
+    const pki = [...sim.world.values()].find(o => o.metadata.name === "registry-pki");
+    const data = pki?.data as Record<string, string>;
+    // damaged while values were gone: the CA key is now another key (the token's)
+    data["ca.key"] = data["token.key"] as string;
+    const restarted = await Simulation.start({
+      objects: [...sim.world.values()],
+      globalValues,
+      hooks: moduleHooks,
+      openapiDir: "openapi",
+    });
+    const result = await restarted.converge(30);
+    expect(result.converged, JSON.stringify(result.stuck)).toBe(true);
+    const after = [...restarted.world.values()].find(o => o.metadata.name === "registry-pki");
+    const pair = after?.data as Record<string, string>;
+    const publicOf = (pem: string) =>
+      createPublicKey(pem).export({ type: "spki", format: "der" }).toString("base64");
+    expect(publicOf(fromB64(pair["ca.key"]))).toBe(
+      publicOf(
+        new X509Certificate(fromB64(pair["ca.crt"])).publicKey.export({
+          type: "spki",
+          format: "pem",
+        }) as string,
+      ),
+    );
+  }, 60_000);
 });
