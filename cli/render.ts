@@ -11,7 +11,7 @@ import { runEnabledScript } from "../lib/harness/enabled";
 import { parseYaml } from "../lib/openapi/yaml";
 import type { KubeObject } from "../lib/runtime/types";
 import type { RunRecord, SimulationResult } from "../lib/simulate/simulate";
-import { Simulation } from "../lib/simulate/simulate";
+import { settingsRefusals, Simulation } from "../lib/simulate/simulate";
 
 export class CliError extends Error {
   override name = "CliError";
@@ -122,6 +122,12 @@ export async function simulate(
   });
   const sim = await start(input, input.onRun);
   if (!(sim instanceof Simulation)) return sim;
+  for (const step of steps) {
+    const messages = settingsRefusals(step.objects);
+    if (messages.length > 0) {
+      return { enabled: true, result: sim.result(false), refused: { file: step.file, messages } };
+    }
+  }
   let result: SimulationResult | undefined;
   for (const step of [undefined, ...steps]) {
     if (step !== undefined) {

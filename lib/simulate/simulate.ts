@@ -48,6 +48,21 @@ export interface SimulationResult {
   stuck?: Condition | undefined;
 }
 
+/**
+ * What the deckhouse-controller webhook refuses of these objects whatever the cluster: the
+ * registry settings of ModuleConfig/deckhouse against their schema and CEL rules.
+ */
+export function settingsRefusals(objects: readonly KubeObject[]): string[] {
+  const out: string[] = [];
+  for (const o of objects) {
+    if (o.kind === "ModuleConfig" && o.metadata.name === "deckhouse") {
+      const settings = (o.spec as { settings?: { registry?: unknown } } | undefined)?.settings;
+      out.push(...validateRegistrySettingsSchema(settings?.registry));
+    }
+  }
+  return out;
+}
+
 export class SimulationError extends Error {
   override name = "SimulationError";
 }
@@ -135,14 +150,8 @@ export class Simulation {
     );
     const lookup = (kind: string, name: string) =>
       [...this.world.values()].find(o => o.kind === kind && o.metadata.name === name);
-    const out: string[] = [];
-    for (const o of objects) {
-      if (o.kind === "ModuleConfig" && o.metadata.name === "deckhouse") {
-        const settings = (o.spec as { settings?: { registry?: unknown } } | undefined)?.settings;
-        out.push(...validateRegistrySettingsSchema(settings?.registry));
-      }
-      out.push(...admit(policies, o, this.world.get(keyOf(o)), lookup));
-    }
+    const out = settingsRefusals(objects);
+    for (const o of objects) out.push(...admit(policies, o, this.world.get(keyOf(o)), lookup));
     return out;
   }
 
