@@ -29,7 +29,10 @@ export function conditionsTable(conditions: readonly Condition[]): string {
   const rows = [
     `${"TYPE".padEnd(typeWidth)}  STATUS  MESSAGE`,
     ...conditions.map(c =>
-      clip(`${c.type.padEnd(typeWidth)}  ${c.status.padEnd(6)}  ${firstLine(c.message)}`, 120),
+      clip(
+        `${c.type.padEnd(typeWidth)}  ${c.status.padEnd(6)}  ${firstLine(c.message)}`,
+        120,
+      ).trimEnd(),
     ),
   ];
   return rows.join("\n");
