@@ -93,7 +93,10 @@ export async function runMirror(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof UsageError || (err instanceof MirrorError && err.kind === "usage")) {
-      process.stderr.write(`${err.message}\n\n${MIRROR_USAGE}`);
+      // one prefix style for usage errors across the tool: `registry-module <command>: …`
+      const where = command === "pull" || command === "push" ? `mirror ${command}` : "mirror";
+      const reason = err.message.replace(/^mirror( (pull|push))?: /, "");
+      process.stderr.write(`registry-module ${where}: ${reason}\n\n${MIRROR_USAGE}`);
       return 2;
     }
     const context: FailureContext = {

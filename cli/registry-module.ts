@@ -1,30 +1,47 @@
 // registry-module: the module's command-line tool.
-import { existsSync } from "node:fs";
+// Exit codes: 0 done (also --help, --version); 1 failed (bad input files or settings, the message
+// says which); 2 usage; 3 simulate did not converge; 4 simulate: a step refused by admission.
+// Every message starts with `registry-module <command>: `.
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import type { KubeObject } from "../lib/runtime/types";
+import type { RunRecord } from "../lib/simulate/simulate";
 import { MIRROR_USAGE, runMirror } from "./mirror";
-import { CliError, render, simulate } from "./render";
+import { CliError, render, simulate, UsageError } from "./render";
+import { compactRun, conditionsTable } from "./simulate-output";
 
-const USAGE = `Usage:
-  registry-module render   --cluster FILE [--values FILE] [-o yaml|json]
-  registry-module simulate --cluster FILE [--values FILE] [--then FILE]... [--max-runs N] [-o yaml|json]
-
-    --cluster FILE   Kubernetes objects (multi-document YAML or a List): nodes, ModuleConfig
-                     deckhouse (spec.settings.registry), secrets, the deckhouse leader pod …
-    --values FILE    global values, as {global: {clusterConfiguration: …, modulesImages: …}}
-    --then FILE      simulate: objects applied once the previous state converged (e.g. a new
-                     ModuleConfig deckhouse); repeatable, in order
-    --max-runs N     simulate: module runs allowed per stage before giving up (default 200)
-    -o, --output     yaml (default) or json
+const RENDER_USAGE = `  registry-module render   --cluster FILE --values FILE [-o yaml|json]
 
   render prints the objects the module makes Helm apply for that cluster (one module run).
-  simulate runs the module until it converges, playing nodes, deckhouse-controller, the
-  Deployment controller, kubelet and the checker; it prints the final cluster (every object)
-  on stdout and one JSON line per run on stderr, and exits 3 if a stage does not converge.
 `;
+
+const SIMULATE_USAGE = `  registry-module simulate --cluster FILE --values FILE [--then FILE]... [--max-runs N]
+                           [-o yaml|json]
+
+  simulate runs the module until it converges, playing nodes, deckhouse-controller, the
+  Deployment controller, kubelet and the checker. Before each --then step it checks the step
+  as the API server would (the settings' schema and CEL rules, the module's admission
+  policies); a refused step ends the simulation with the policy's message (exit 4). Progress
+  goes to stderr: one JSON line per module run, or on a terminal a compact line per run and a
+  table of conditions per step; then a summary line. The final cluster (every object) goes to
+  stdout only with -o. Exit 3 if a step does not converge.
+`;
+
+const OPTIONS = `    --cluster FILE   Kubernetes objects (multi-document YAML or a List): nodes, ModuleConfig
+                     deckhouse (spec.settings.registry), secrets, the deckhouse leader pod …
+    --values FILE    global values, as {global: {clusterConfiguration: …, modulesImages: …}};
+                     the module is enabled only where global.clusterConfiguration exists
+    --then FILE      simulate: objects applied once the previous state converged (e.g. a new
+                     ModuleConfig deckhouse); repeatable, in order; all read before the first run
+    --max-runs N     simulate: module runs allowed per step before giving up (default 200)
+    -o, --output     yaml or json (render: default yaml)
+    -h, --help       this text;  --version  the tool's version
+`;
+
+const USAGE = `Usage:\n${RENDER_USAGE}\n${SIMULATE_USAGE}\n${OPTIONS}`;
 
 /** The module directory: the repository root from source or from dist/cli. */
 function moduleDir(): string {
@@ -37,6 +54,13 @@ function moduleDir(): string {
   throw new CliError(`cannot find the module directory (module.yaml, openapi/) above ${here}`);
 }
 
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(moduleDir(), "package.json"), "utf8")) as {
+    version?: string;
+  };
+  return pkg.version ?? "unknown";
+}
+
 function print(objects: readonly KubeObject[], output: string): void {
   if (output === "json") {
     process.stdout.write(
@@ -47,68 +71,134 @@ function print(objects: readonly KubeObject[], output: string): void {
   }
 }
 
-function disabled(reason: string): number {
-  process.stderr.write(`module registry is disabled: ${reason || "enabled script said false"}\n`);
+const wantsHelp = (args: readonly string[]) =>
+  args.some(a => a === "--help" || a === "-h" || a === "help");
+
+function disabled(command: string, reason: string): number {
+  process.stderr.write(
+    `registry-module ${command}: module registry is disabled: ${reason || "enabled script said false"}\n`,
+  );
   return 0;
+}
+
+function progress(): { onRun: (r: RunRecord) => void; step: (r: RunRecord | undefined) => void } {
+  if (!process.stderr.isTTY) {
+    return {
+      onRun: record => process.stderr.write(JSON.stringify(record) + "\n"),
+      step: () => undefined,
+    };
+  }
+  return {
+    onRun: record => process.stderr.write(compactRun(record) + "\n"),
+    step: record => {
+      if (record) process.stderr.write(conditionsTable(record.conditions) + "\n");
+    },
+  };
 }
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+  if (command === "--version" || command === "-V" || command === "version") {
+    process.stdout.write(`registry-module ${version()}\n`);
+    return 0;
+  }
+  if (command === "help" || command === "--help" || command === "-h") {
     process.stdout.write(`${USAGE}\n${MIRROR_USAGE}`);
-    return command === undefined ? 2 : 0;
+    return 0;
   }
-  if (command === "mirror") return runMirror(rest);
+  if (command === undefined) {
+    throw new UsageError("", "missing command (render, simulate or mirror)");
+  }
+  if (command === "mirror") {
+    const [sub] = rest;
+    if (sub === undefined ? false : wantsHelp(rest)) {
+      process.stdout.write(MIRROR_USAGE);
+      return 0;
+    }
+    return runMirror(rest);
+  }
   if (command !== "render" && command !== "simulate") {
-    process.stderr.write(`unknown command "${command}"\n${USAGE}`);
-    return 2;
+    throw new UsageError("", `unknown command "${command}" (expected render, simulate or mirror)`);
   }
-  const { values: opts } = parseArgs({
-    args: rest,
-    options: {
-      cluster: { type: "string" },
-      values: { type: "string" },
-      output: { type: "string", short: "o", default: "yaml" },
-      ...(command === "simulate"
-        ? { then: { type: "string", multiple: true }, "max-runs": { type: "string" } }
-        : {}),
-    },
-    strict: true,
-  });
-  if (!opts.cluster) throw new CliError(`${command}: --cluster FILE is required`);
-  const output = String(opts.output);
-  if (output !== "yaml" && output !== "json") {
-    throw new CliError(`${command}: -o must be yaml or json, got "${output}"`);
+  const usage = command === "render" ? RENDER_USAGE : SIMULATE_USAGE;
+  if (wantsHelp(rest)) {
+    process.stdout.write(`Usage:\n${usage}\n${OPTIONS}`);
+    return 0;
+  }
+  let opts: Record<string, string | string[] | boolean | undefined>;
+  try {
+    opts = parseArgs({
+      args: rest,
+      options: {
+        cluster: { type: "string" },
+        values: { type: "string" },
+        output: { type: "string", short: "o" },
+        ...(command === "simulate"
+          ? { then: { type: "string", multiple: true }, "max-runs": { type: "string" } }
+          : {}),
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    throw new UsageError(command, (err as Error).message);
+  }
+  if (typeof opts.cluster !== "string") throw new UsageError(command, "--cluster FILE is required");
+  if (typeof opts.values !== "string") {
+    throw new UsageError(
+      command,
+      "--values FILE is required: the global values with global.clusterConfiguration (the " +
+        "module is enabled only where it exists) and global.modulesImages, e.g. " +
+        "examples/values.yaml",
+    );
+  }
+  const output = opts.output === undefined ? undefined : String(opts.output);
+  if (output !== undefined && output !== "yaml" && output !== "json") {
+    throw new UsageError(command, `-o must be yaml or json, got "${output}"`);
   }
   const input = { clusterFile: opts.cluster, valuesFile: opts.values, moduleDir: moduleDir() };
   if (command === "render") {
     const r = await render(input);
-    if (!r.enabled) return disabled(r.reason);
-    print(r.objects ?? [], output);
+    if (!r.enabled) return disabled(command, r.reason);
+    print(r.objects ?? [], output ?? "yaml");
     return 0;
   }
-  const maxRunsText = (opts as { "max-runs"?: string })["max-runs"] ?? "200";
+
+  const maxRunsText = typeof opts["max-runs"] === "string" ? opts["max-runs"] : "200";
   const maxRuns = Number(maxRunsText);
   if (!Number.isInteger(maxRuns) || maxRuns < 1) {
-    throw new CliError(`simulate: --max-runs must be a positive integer, got "${maxRunsText}"`);
+    throw new UsageError(command, `--max-runs must be a positive integer, got "${maxRunsText}"`);
   }
+  const started = performance.now();
+  const { onRun, step } = progress();
   const r = await simulate({
     ...input,
-    then: (opts as { then?: string[] }).then ?? [],
+    then: Array.isArray(opts.then) ? opts.then : [],
     maxRuns,
-    onRun: record => process.stderr.write(JSON.stringify(record) + "\n"),
+    onRun,
+    onStep: step,
   });
-  if (!r.enabled) return disabled(r.reason);
+  if (!r.enabled) return disabled(command, r.reason);
   const result = r.result;
   if (!result) return 0;
-  print(result.objects, output);
+  if (output !== undefined) print(result.objects, output);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const runs = `${result.runs.length} run${result.runs.length === 1 ? "" : "s"}`;
+  if (r.refused) {
+    process.stderr.write(
+      `registry-module simulate: --then ${r.refused.file} refused by admission after ${runs}:\n` +
+        r.refused.messages.map(m => `  ${m}\n`).join(""),
+    );
+    return 4;
+  }
   if (!result.converged) {
     const stuck = result.stuck;
     process.stderr.write(
-      `registry-module: did not converge; stuck at ${stuck ? `${stuck.type}: ${stuck.message ?? ""}` : "Ready"}\n`,
+      `registry-module simulate: did not converge in ${runs}; stuck at ${stuck ? `${stuck.type}: ${stuck.message ?? ""}` : "Ready"}\n`,
     );
     return 3;
   }
+  const mode = result.runs.at(-1)?.mode ?? "Unmanaged";
+  process.stderr.write(`registry-module simulate: converged to ${mode} in ${runs}, ${seconds} s\n`);
   return 0;
 }
 
@@ -117,9 +207,18 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const usage =
-      err instanceof Error && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS");
-    process.stderr.write(`registry-module: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = usage ? 2 : 1;
+    if (err instanceof UsageError) {
+      const help = `registry-module${err.command ? ` ${err.command}` : ""} --help`;
+      process.stderr.write(`${err.message}\nTry '${help}'.\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const command = process.argv[2] ?? "";
+    const prefix =
+      command === "render" || command === "simulate"
+        ? `registry-module ${command}`
+        : "registry-module";
+    process.stderr.write(`${prefix}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
   },
 );

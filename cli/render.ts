@@ -11,10 +11,21 @@ import { runEnabledScript } from "../lib/harness/enabled";
 import { parseYaml } from "../lib/openapi/yaml";
 import type { KubeObject } from "../lib/runtime/types";
 import type { RunRecord, SimulationResult } from "../lib/simulate/simulate";
-import { Simulation } from "../lib/simulate/simulate";
+import { settingsRefusals, Simulation } from "../lib/simulate/simulate";
 
 export class CliError extends Error {
   override name = "CliError";
+}
+
+/** Bad usage of a command (exit 2); the message carries the `registry-module <command>:` prefix. */
+export class UsageError extends CliError {
+  override name = "UsageError";
+  constructor(
+    readonly command: string,
+    reason: string,
+  ) {
+    super(`registry-module${command ? ` ${command}` : ""}: ${reason}`);
+  }
 }
 
 export interface ModuleInput {
@@ -90,18 +101,48 @@ export interface SimulateInput extends ModuleInput {
   then: string[];
   maxRuns: number;
   onRun: (record: RunRecord) => void;
+  /** Called when a step ends (converged or not) with its last run. */
+  onStep?: (last: RunRecord | undefined) => void;
+}
+
+export interface Refusal {
+  file: string;
+  messages: string[];
 }
 
 export async function simulate(
   input: SimulateInput,
-): Promise<Enabled & { result?: SimulationResult }> {
+): Promise<Enabled & { result?: SimulationResult; refused?: Refusal }> {
+  // every step is read and checked before the first run: a typo in the last file must not cost
+  // a whole simulation
+  const steps = input.then.map(file => {
+    const objects = readObjects(file, "--then");
+    if (objects.length === 0) throw new CliError(`--then ${file}: no objects`);
+    return { file, objects };
+  });
   const sim = await start(input, input.onRun);
   if (!(sim instanceof Simulation)) return sim;
-  const stages = [undefined, ...input.then];
+  for (const step of steps) {
+    const messages = settingsRefusals(step.objects);
+    if (messages.length > 0) {
+      return { enabled: true, result: sim.result(false), refused: { file: step.file, messages } };
+    }
+  }
   let result: SimulationResult | undefined;
-  for (const file of stages) {
-    if (file !== undefined) sim.apply(readObjects(file, "--then"));
+  for (const step of [undefined, ...steps]) {
+    if (step !== undefined) {
+      const messages = sim.admissionRefusals(step.objects);
+      if (messages.length > 0) {
+        return {
+          enabled: true,
+          result: sim.result(false),
+          refused: { file: step.file, messages },
+        };
+      }
+      sim.apply(step.objects);
+    }
     result = await sim.converge(sim.runs.length + input.maxRuns);
+    input.onStep?.(result.runs.at(-1));
     if (!result.converged) break;
   }
   return { enabled: true, ...(result ? { result } : {}) };

@@ -44,7 +44,12 @@ export default defineHook({
     }
     if (clusterType === "Static") return;
     if (snapshots["data-device-nodes"].length === 0) {
-      throw new Error("No nodes with registry data devices found in the cloud cluster");
+      throw new Error(
+        `No nodes with registry data devices found in the cloud cluster: mode ${mode} needs at ` +
+          `least one node labelled ${DATA_DEVICE_LABEL}=true. Proxy and Local are unsupported ` +
+          `for non-static clusters (clusterType ${clusterType}); the admission policy refuses ` +
+          `them there. Please use other available modes.`,
+      );
     }
   },
 });

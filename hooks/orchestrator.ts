@@ -8,10 +8,11 @@ import type { OrchestratorDeps } from "../lib/orchestrator/deps";
 import type { OrchestratorInputs } from "../lib/orchestrator/reconcile";
 import { reconcile } from "../lib/orchestrator/reconcile";
 import type { State } from "../lib/orchestrator/state";
-import {
-  ORCHESTRATOR_METRICS_GROUP,
-  recordOrchestratorMetrics,
-} from "../lib/domain/registry-metrics";
+import { recordOrchestratorMetrics } from "../lib/domain/registry-metrics";
+import type { BashibleConfig } from "../lib/orchestrator/bashible";
+import type { InClusterProxyState } from "../lib/orchestrator/incluster-proxy";
+import type { NodeServicesNode } from "../lib/orchestrator/node-services";
+import { restoreSecretParts, verifyRestored } from "../lib/orchestrator/restore";
 import type { AnyHook, HookInput } from "../lib/runtime/define-hook";
 import { defineHook } from "../lib/runtime/define-hook";
 import { isRecord, optionalBoolean, optionalString } from "../lib/runtime/narrow";
@@ -25,6 +26,8 @@ import {
 
 export const CHECKER_PARAMS_PATH = "registry.internal.checker.params";
 export const CHECKER_STATE_PATH = "registry.internal.checker.state";
+/** The CA ingress-nginx's client certificates are signed by (Local push ingress, ADR 0083). */
+const INGRESS_CLIENT_CA_PATH = "global.internal.modules.kubeRBACProxyCA.cert";
 
 const bindings = {
   config: b.moduleConfig,
@@ -41,6 +44,7 @@ const bindings = {
   "node-services-->static-pods": b.staticPods,
   "node-services-->configs": b.nodeConfigSecrets,
   "init-secret": b.initSecret,
+  "incluster-proxy-config": b.inClusterProxyConfig,
 };
 
 type Input = HookInput<typeof bindings>;
@@ -63,29 +67,35 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
   if (!hasSnapshot("config")) throw new Error("the run carries no snapshot of binding config");
 
   const current = narrowOrchestratorValues(values.get(ORCHESTRATOR_PATH));
+  // No ModuleConfig/deckhouse means its default settings: legacy Unmanaged, reached by a proper
+  // switch that keeps the state and the PKI until nodes no longer need them (docs/adr/0082).
+  const config = snapshots.config[0];
+  if (!config) log.info("ModuleConfig deckhouse is absent: its default settings apply");
+  // Invalid settings fail the run: the operator retries, and values stay as they were.
+  const params = parseRegistrySettings(config?.registry ?? {}, config?.generation ?? 0);
+  log.addSecret(params.upstream?.password);
+  for (const ignored of params.ignoredSections ?? []) {
+    log.warn("registry settings without mode: section ignored, legacy Unmanaged applies", {
+      section: `registry.${ignored}`,
+    });
+  }
+
+  const inputs = await assembleInputs(input, params);
+  const deps = makeDeps();
   let state: OrchestratorState = current.state ?? {};
   if (!state.mode) {
-    state = await restoreState(snapshots.state[0]?.state, state, log.warn);
+    state = await restoreState(input, inputs, state, deps, log.warn);
     state.mode ??= "Unmanaged";
   }
 
-  const config = snapshots.config[0];
-  if (!config) {
-    // No ModuleConfig/deckhouse: nothing to orchestrate, and nothing stale may drive templates.
-    values.remove(ORCHESTRATOR_PATH);
-    metrics.expire(ORCHESTRATOR_METRICS_GROUP);
-    log.info("ModuleConfig deckhouse is absent: orchestrator is idle");
-    return;
-  }
-
-  // Invalid settings fail the run: the operator retries, and values stay as they were.
-  const params = parseRegistrySettings(config.registry ?? {}, config.generation);
-  log.addSecret(params.upstream?.password);
-
-  const inputs = await assembleInputs(input, params);
   // every input, as the original's helpers.ComputeHash: any change re-renders the objects
-  const hash = computeHash(params, snapshots, inputs.checker);
-  const result = await reconcile(state as State, inputs, makeDeps());
+  const hash = computeHash(
+    params,
+    snapshots,
+    inputs.checker,
+    ...(inputs.ingressClientCa ? [inputs.ingressClientCa] : []),
+  );
+  const result = await reconcile(state as State, inputs, deps);
 
   values.set(ORCHESTRATOR_PATH, { hash, ready: result.ready, state: result.state });
   recordOrchestratorMetrics(metrics, { ...result.state, ready: result.ready });
@@ -129,6 +139,10 @@ async function assembleInputs(
   const inClusterProxy = snapshots["incluster-proxy"][0];
   const switcherPod = snapshots["registry-switcher"][0];
   const init = await initSeed(snapshots["init-secret"][0]);
+  const ingressClientCa = optionalString(
+    values.get(INGRESS_CLIENT_CA_PATH),
+    INGRESS_CLIENT_CA_PATH,
+  );
   return {
     params,
     currentRegistry,
@@ -142,6 +156,7 @@ async function assembleInputs(
     staticPods,
     ...(init ? { init } : {}),
     checker: checkerStatus(values.get(CHECKER_STATE_PATH)),
+    ...(ingressClientCa ? { ingressClientCa } : {}),
   };
 }
 
@@ -153,7 +168,14 @@ async function initSeed(
   if (!secret.config) return {};
   const { parseInitConfigYaml } = await import("../lib/domain/registry-init");
   const config = await parseInitConfigYaml(secret.config);
-  return config.ca ? { ca: config.ca } : {};
+  const users = {
+    ...(config.ro_user ? { ro: config.ro_user } : {}),
+    ...(config.rw_user ? { rw: config.rw_user } : {}),
+  };
+  return {
+    ...(config.ca ? { ca: config.ca } : {}),
+    ...(Object.keys(users).length > 0 ? { users } : {}),
+  };
 }
 
 function checkerStatus(value: unknown): OrchestratorInputs["checker"] {
@@ -169,19 +191,67 @@ function checkerStatus(value: unknown): OrchestratorInputs["checker"] {
   };
 }
 
+/**
+ * The state after values were lost: registry-state's document, plus the secret parts it does
+ * not carry taken back from their own secrets (lib/orchestrator/restore.ts).
+ */
 async function restoreState(
-  document: string | undefined,
+  { snapshots }: Input,
+  inputs: OrchestratorInputs,
   fallback: OrchestratorState,
+  deps: OrchestratorDeps,
   warn: (msg: string, fields?: Record<string, unknown>) => void,
 ): Promise<OrchestratorState> {
+  const document = snapshots.state[0]?.state;
   if (document === undefined) return fallback;
+  let restored: OrchestratorState;
   try {
-    return { ...fallback, ...(await parseStateDocument(document)) };
+    restored = { ...fallback, ...(await parseStateDocument(document)) };
   } catch (err) {
     // A damaged state secret must not block the module: start over from Unmanaged, loudly.
     warn("cannot restore state from Secret registry-state", { error: (err as Error).message });
     return fallback;
   }
+  const { parse } = await import("yaml");
+  const read = <T>(yaml: string | undefined, what: string): T | undefined => {
+    if (yaml === undefined) return undefined;
+    try {
+      return parse(yaml) as T;
+    } catch (err) {
+      warn(`cannot read ${what} to restore the state`, { error: (err as Error).message });
+      return undefined;
+    }
+  };
+  const proxySecret = snapshots["incluster-proxy-config"][0];
+  const proxyConfig = read<InClusterProxyState["config"]>(
+    proxySecret?.config,
+    "Secret registry-incluster-proxy-config",
+  );
+  const nodes: Record<string, NodeServicesNode> = {};
+  for (const secret of snapshots["node-services-->configs"]) {
+    if (!secret) continue;
+    const config = read<NodeServicesNode["config"]>(
+      secret.config,
+      `Secret registry-node-config-${secret.node}`,
+    );
+    if (config && secret.version) nodes[secret.node] = { config, version: secret.version };
+  }
+  const state = restoreSecretParts(restored as State, {
+    params: inputs.params,
+    currentRegistry: inputs.currentRegistry,
+    pki: inputs.pkiSecret,
+    users: inputs.userSecrets,
+    inClusterProxy:
+      proxyConfig && proxySecret?.version
+        ? { config: proxyConfig, version: proxySecret.version }
+        : undefined,
+    nodes,
+    bashibleConfig: read<BashibleConfig>(
+      snapshots["bashible-->secret"][0]?.config,
+      "Secret registry-bashible-config",
+    ),
+  });
+  return (await verifyRestored(state, deps)) as OrchestratorState;
 }
 
 const orchestrator: AnyHook = createOrchestratorHook();

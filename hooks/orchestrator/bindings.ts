@@ -286,9 +286,32 @@ export const bashibleNodes: KubernetesBinding<NodeSnapshot> = {
   },
 };
 
-export const bashibleSecret: KubernetesBinding<true> = {
-  ...secret("registry-bashible-config", "{name: .metadata.name}", () => true as const),
-};
+export interface BashibleSecretSnapshot {
+  /** The YAML of `data.config`: what a restore of the state takes the config back from. */
+  config: string | undefined;
+}
+
+export const bashibleSecret = secret<BashibleSecretSnapshot>(
+  "registry-bashible-config",
+  "{data: {config: .data.config}}",
+  f => ({ config: secretValue(f.data, "config", "Secret registry-bashible-config") }),
+);
+
+export interface ComponentConfigSnapshot {
+  /** The YAML of `data.config` and `data.version` as the orchestrator rendered them. */
+  config: string | undefined;
+  version: string | undefined;
+}
+
+/** The in-cluster proxy's config, read back only to restore the state (docs/adr/0081). */
+export const inClusterProxyConfig = secret<ComponentConfigSnapshot>(
+  "registry-incluster-proxy-config",
+  "{data: {config: .data.config, version: .data.version}}",
+  f => ({
+    config: secretValue(f.data, "config", "Secret registry-incluster-proxy-config"),
+    version: secretValue(f.data, "version", "Secret registry-incluster-proxy-config"),
+  }),
+);
 
 export interface MasterNodeSnapshot {
   name: string;
@@ -350,7 +373,7 @@ export const staticPods: KubernetesBinding<StaticPodSnapshot | null> = {
   },
 };
 
-export interface NodeConfigSecretSnapshot {
+export interface NodeConfigSecretSnapshot extends ComponentConfigSnapshot {
   node: string;
 }
 
@@ -361,13 +384,18 @@ export const nodeConfigSecrets: KubernetesBinding<NodeConfigSecretSnapshot | nul
   kind: "Secret",
   labelSelector: { matchLabels: { app: "registry", type: "registry-node-services-config" } },
   ...inNamespace,
-  jqFilter: "{name: .metadata.name}",
+  jqFilter: "{name: .metadata.name, data: {config: .data.config, version: .data.version}}",
   ...watch,
   narrow: item => {
-    const name = string(filterObject(item, "node config Secret").name, "Secret metadata.name");
-    return name.startsWith(NODE_CONFIG_PREFIX)
-      ? { node: name.slice(NODE_CONFIG_PREFIX.length) }
-      : null;
+    const f = filterObject(item, "node config Secret");
+    const name = string(f.name, "Secret metadata.name");
+    if (!name.startsWith(NODE_CONFIG_PREFIX)) return null;
+    const what = `Secret ${name}`;
+    return {
+      node: name.slice(NODE_CONFIG_PREFIX.length),
+      config: secretValue(f.data, "config", what),
+      version: secretValue(f.data, "version", what),
+    };
   },
 };
 

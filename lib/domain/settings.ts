@@ -24,6 +24,11 @@ export interface RegistryParams {
   generation: number;
   /** absent for Local and legacy (non-configurable) Unmanaged */
   upstream?: UpstreamParams;
+  /**
+   * Sections of other modes given without `mode`: ignored, as the original does (the settings
+   * mean legacy Unmanaged; admission refuses them, docs/adr/0080). Reported so the hook can warn.
+   */
+  ignoredSections?: ("direct" | "proxy")[];
 }
 
 export const REGISTRY_MODES: readonly RegistryMode[] = ["Unmanaged", "Direct", "Proxy", "Local"];
@@ -159,7 +164,10 @@ function parseUpstream(raw: unknown, section: Section): UpstreamParams {
       throw new SettingsError(`${field}.ca`, "CA is not allowed when scheme is 'HTTP'");
     const problem = pemCertificateProblem(ca);
     if (problem !== undefined)
-      throw new SettingsError(`${field}.ca`, `Cannot decode CA certificate: ${problem}`);
+      throw new SettingsError(
+        `${field}.ca`,
+        `Cannot decode CA certificate: ${problem}; expected PEM (-----BEGIN CERTIFICATE----- …)`,
+      );
   }
 
   const checkModeRaw = raw.checkMode;
@@ -215,15 +223,25 @@ export function parseRegistrySettings(settings: unknown, generation: number): Re
   const raw = settings === undefined || settings === null ? {} : settings;
   if (!isObject(raw)) throw new SettingsError("registry", "must be an object");
 
-  const modeRaw = raw.mode === undefined || raw.mode === null ? DEFAULT_REGISTRY_MODE : raw.mode;
+  const modeGiven = raw.mode !== undefined && raw.mode !== null;
+  const modeRaw = modeGiven ? raw.mode : DEFAULT_REGISTRY_MODE;
   if (!isRegistryMode(modeRaw)) {
     const shown = typeof modeRaw === "string" ? modeRaw : JSON.stringify(modeRaw);
-    throw new SettingsError("registry.mode", `Unknown registry mode: ${JSON.stringify(shown)}`);
+    throw new SettingsError(
+      "registry.mode",
+      `Unknown registry mode: ${JSON.stringify(shown)}; expected one of ${REGISTRY_MODES.join(", ")}`,
+    );
   }
   const mode = modeRaw;
 
+  const ignoredSections: ("direct" | "proxy")[] = [];
   for (const [section, owner] of SECTIONS) {
     const present = raw[section] !== undefined && raw[section] !== null;
+    if (!modeGiven && present && section !== "unmanaged") {
+      // The deckhouse module renders such settings as mode Unmanaged without an upstream.
+      ignoredSections.push(section);
+      continue;
+    }
     if (mode === owner) {
       if (!present && owner !== "Unmanaged") {
         throw new SettingsError(
@@ -239,7 +257,11 @@ export function parseRegistrySettings(settings: unknown, generation: number): Re
     }
   }
 
-  const params: RegistryParams = { mode, generation };
+  const params: RegistryParams = {
+    mode,
+    generation,
+    ...(ignoredSections.length > 0 ? { ignoredSections } : {}),
+  };
   switch (mode) {
     case "Direct":
       params.upstream = parseUpstream(raw.direct, "direct");

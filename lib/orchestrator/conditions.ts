@@ -48,7 +48,8 @@ export function setCondition(
     status: input.status,
     ...(input.reason ? { reason: input.reason } : {}),
     ...(input.message ? { message: input.message } : {}),
-    lastTransitionTime: now.toISOString(),
+    // metav1.Time: RFC 3339 in whole seconds
+    lastTransitionTime: now.toISOString().replace(/\.\d+Z$/, "Z"),
     observedGeneration: generation,
   };
   const rest = conditions.filter(c => c.type !== input.type);

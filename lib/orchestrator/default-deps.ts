@@ -39,21 +39,19 @@ export function createDefaultDeps(options: DefaultDepsOptions = {}): Orchestrato
   const pkiDeps = { now, certificates: options.certificates ?? lazyCertificates(random) };
   return {
     now,
-    async ensurePki({ state, secret, initCa }) {
+    async ensurePki({ state, secret, initCa, stateChecked = true }) {
       const pair = (p: typeof state) => (p?.ca && p.token ? { ca: p.ca, token: p.token } : p);
-      const inputs = { state: pair(state), stateChecked: true, secret: pair(secret), initCa };
+      const inputs = { state: pair(state), stateChecked, secret: pair(secret), initCa };
       return (await ensurePki(inputs, pkiDeps)).pki;
     },
-    async ensureLeaves(previous, ca, hosts) {
-      const ensured = await ensureServiceCertificates(previous, ca, hosts, pkiDeps, {
-        checked: true,
-      });
+    async ensureLeaves(previous, ca, hosts, { checked = true } = {}) {
+      const ensured = await ensureServiceCertificates(previous, ca, hosts, pkiDeps, { checked });
       return ensured.certificates;
     },
     ensureHttpSecret: previous => ensureSecrets({ http: previous }, random).secrets.http,
-    async ensureUser(key, previous, secret) {
+    async ensureUser(key, previous, secret, { stateChecked = true } = {}) {
       const name = USER_NAME_BY_VALUES_KEY[key];
-      const inputs = { state: previous, stateChecked: true, secret };
+      const inputs = { state: previous, stateChecked, secret };
       return (await ensureUser(name, inputs, random)).user;
     },
     ensurePasswordHash: (password, previousHash, previousPassword) =>

@@ -82,12 +82,15 @@ export interface OrchestratorDeps {
     state?: Partial<PkiState> | undefined;
     secret?: Partial<PkiState> | undefined;
     initCa?: CertKey | undefined;
+    /** False when the state was restored rather than written by this hook (ADR 0041). */
+    stateChecked?: boolean | undefined;
   }): Promise<PkiState>;
   /** Server certificates for `hosts`, reused while they chain to `ca` and cover the hosts. */
   ensureLeaves(
     previous: Partial<LeafCertificates> | undefined,
     ca: CertKey,
     hosts: readonly string[],
+    options?: { checked?: boolean },
   ): Promise<LeafCertificates>;
   /** distribution's HTTP secret, kept while present. */
   ensureHttpSecret(previous: string | undefined): string;
@@ -96,6 +99,7 @@ export interface OrchestratorDeps {
     key: UserKey,
     previous: UserState | undefined,
     secret: UserSecret | undefined,
+    options?: { stateChecked?: boolean },
   ): Promise<UserState>;
   /**
    * bcrypt of `password`, `previousHash` kept while it matches; when `previousPassword` (what the

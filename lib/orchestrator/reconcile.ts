@@ -13,6 +13,7 @@ import type {
   UserSnapshot,
 } from "../../hooks/orchestrator/bindings";
 import type { RegistryMode, RegistryParams, UpstreamParams } from "../domain/settings";
+import { pemCertificateProblem } from "../domain/settings";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { ModeParams, StageResult, UpstreamRegistryParams } from "./bashible";
 import { finalConfig, nodesReadiness, preflight, sameParams, transitionConfig } from "./bashible";
@@ -55,8 +56,13 @@ export interface OrchestratorInputs {
   masters: readonly MasterNodeSnapshot[];
   staticPods: readonly StaticPodSnapshot[];
   /** Bootstrap seed (spec §13), present only while the init secret is not yet applied. */
-  init?: { ca?: CertKey };
+  init?: { ca?: CertKey; users?: Partial<Record<"ro" | "rw", UserState>> };
   checker: CheckerStatus;
+  /**
+   * CA of the client certificate ingress-nginx presents to the Local registries (Deckhouse's
+   * kube-rbac-proxy CA, `global.internal.modules.kubeRBACProxyCA.cert`); absent outside Deckhouse.
+   */
+  ingressClientCa?: string;
 }
 
 export interface ReconcileResult {
@@ -116,6 +122,26 @@ class Run {
       this.now,
     );
     return result.ready;
+  }
+
+  /** Records a step that cannot go on until its input changes (reason Error); false. */
+  fail(type: ConditionType, message: string): false {
+    this.conditions = setCondition(
+      this.conditions,
+      { type, status: "False", reason: "Error", message },
+      this.generation,
+      this.now,
+    );
+    return false;
+  }
+
+  /**
+   * A step with nothing left to do this run keeps the condition it recorded (moved to the end like
+   * any step's), so the list stays in execution order on the runs after it finished.
+   */
+  keep(type: ConditionType): void {
+    const previous = this.conditions.find(c => c.type === type);
+    if (previous) this.conditions = [...this.conditions.filter(c => c !== previous), previous];
   }
 
   check(name: string): void {
@@ -197,6 +223,24 @@ function upstreamOf(params: RegistryParams): UpstreamRegistryParams {
 
 // ---- shared steps ---------------------------------------------------------------------------
 
+const BASHIBLE_FAILED = "Failed to process Bashible configuration.";
+const INCLUSTER_PROXY_FAILED = "Configuration processing for incluster-proxy failed.";
+
+/** Aborts the run with the original's message for this step first, then the cause. */
+function failedWith(message: string, err: unknown): Error {
+  return new Error(`${message} ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+  });
+}
+
+function orFail<T>(message: string, work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    throw failedWith(message, err);
+  }
+}
+
 async function applyInit(run: Run): Promise<boolean> {
   const init = run.inputs.init;
   if (!init) return false;
@@ -207,6 +251,18 @@ async function applyInit(run: Run): Promise<boolean> {
       initCa: init.ca,
     });
   }
+  // The users nodes were bootstrapped with replace any in the state; their hash is checked
+  // against the password here, since it does not come from this hook.
+  const seeded: Partial<Record<UserKey, UserState>> = {};
+  for (const [key, user] of Object.entries(init.users ?? {}) as [UserKey, UserState][]) {
+    const hash = await run.deps.ensurePasswordHash(
+      user.password,
+      user.password_hash || undefined,
+      undefined,
+    );
+    seeded[key] = { name: user.name, password: user.password, password_hash: hash };
+  }
+  if (Object.keys(seeded).length > 0) run.state.users = { ...run.state.users, ...seeded };
   // The cluster was bootstrapped straight into these params: nodes already run them, so no
   // transition stage is needed (spec §13).
   const { params } = run.inputs;
@@ -324,14 +380,14 @@ function masterIPs(run: Run): string[] {
 
 function bashibleTransition(run: Run, next: ModeParams): boolean {
   run.check("TransitionContainerdConfigReady");
-  const actual = actualParams(run);
+  const actual = orFail(BASHIBLE_FAILED, () => actualParams(run));
   if (sameParams(actual, next)) {
     return run.step("TransitionContainerdConfigReady", {
       ready: true,
       message: "Bashible already processed.",
     });
   }
-  const config = transitionConfig(actual, next, masterIPs(run));
+  const config = orFail(BASHIBLE_FAILED, () => transitionConfig(actual, next, masterIPs(run)));
   run.state.bashible = {
     ...run.state.bashible,
     actual_params: toActualParams(actual),
@@ -345,7 +401,7 @@ function bashibleTransition(run: Run, next: ModeParams): boolean {
 
 function bashibleFinal(run: Run, next: ModeParams): boolean {
   run.check("FinalContainerdConfigReady");
-  const config = finalConfig(next, masterIPs(run));
+  const config = orFail(BASHIBLE_FAILED, () => finalConfig(next, masterIPs(run)));
   run.state.bashible = { ...run.state.bashible, actual_params: toActualParams(next), config };
   return run.step(
     "FinalContainerdConfigReady",
@@ -379,7 +435,10 @@ function nodeServicesExist(run: Run): boolean {
 }
 
 function stopNodeServices(run: Run): boolean {
-  if (!nodeServicesExist(run)) return true;
+  if (!nodeServicesExist(run)) {
+    run.keep("CleanupNodeServices");
+    return true;
+  }
   run.check("CleanupNodeServices");
   // Config secrets go first: the managers then remove their static pods; the DaemonSet stays
   // until no static pod remains.
@@ -396,6 +455,12 @@ async function startNodeServices(
   mode: NodeServicesMode,
 ): Promise<boolean> {
   run.check("NodeServicesReady");
+  // The settings parser checks the CA too; this guards the state machine on its own (spec §7.2).
+  const upstreamCaProblem =
+    mode.mode === "Proxy" && mode.upstream.ca ? pemCertificateProblem(mode.upstream.ca) : undefined;
+  if (upstreamCaProblem) {
+    return run.fail("NodeServicesReady", `Cannot decode upstream CA: ${upstreamCaProblem}`);
+  }
   const nodes = await nodeServicesNodes(
     run.state.node_services,
     {
@@ -452,7 +517,9 @@ async function toDirect(run: Run, upstream: UpstreamRegistryParams): Promise<boo
       ...(clientUser ? { clientUser } : {}),
     },
     run.deps,
-  );
+  ).catch((err: unknown) => {
+    throw failedWith(INCLUSTER_PROXY_FAILED, err);
+  });
   run.state.in_cluster_proxy = { config: proxy };
   const proxyReady = inClusterProxyReadiness(proxy.version, run.inputs.inClusterProxy);
   if (!run.step("InClusterProxyReady", proxyReady)) return false;
@@ -510,6 +577,7 @@ async function toLocal(run: Run): Promise<boolean> {
     rw: users.rw,
     puller: users.mirror_puller,
     pusher: users.mirror_pusher,
+    ...(run.inputs.ingressClientCa ? { ingressClientCa: run.inputs.ingressClientCa } : {}),
   };
   if (!(await startNodeServices(run, pki, users.ro, localMode))) return false;
   const checker = localCheckerParams(run.inputs.masters, pki.ca.cert, users.ro, "Default");
@@ -590,11 +658,13 @@ function finalizeUnmanagedBashible(run: Run): boolean {
       message: `All ${run.inputs.nodes.length} node(s) use the Unmanaged config.`,
     });
   }
-  const next: ModeParams = {
-    mode: "Unmanaged",
-    unmanaged: paramsFromRegistrySecret(run.inputs.currentRegistry),
-  };
-  const config = finalConfig(next, masterIPs(run));
+  const { next, config } = orFail(BASHIBLE_FAILED, () => {
+    const next: ModeParams = {
+      mode: "Unmanaged",
+      unmanaged: paramsFromRegistrySecret(run.inputs.currentRegistry),
+    };
+    return { next, config: finalConfig(next, masterIPs(run)) };
+  });
   run.state.bashible = { ...run.state.bashible, actual_params: toActualParams(next), config };
   return run.step(
     "FinalContainerdConfigReady",

@@ -63,3 +63,47 @@ export function fromActualParams(a: ActualParams | undefined): ModeParams | unde
       return undefined;
   }
 }
+
+/**
+ * What Secret registry-state shows of the state (docs/adr/0081): everything progress and a
+ * restore need, and no key, password, password hash, licence or HTTP secret. Those live in
+ * registry-pki, registry-user-*, the component config secrets and registry-bashible-config, and a
+ * restore takes them back from there (./restore.ts).
+ */
+export function publicState(state: State): Omit<State, "conditions"> {
+  const {
+    conditions: _conditions,
+    pki: _pki,
+    secrets: _secrets,
+    users: _users,
+    in_cluster_proxy: _proxy,
+    node_services,
+    bashible,
+    ...rest
+  } = state;
+  const out: Omit<State, "conditions"> = { ...rest };
+  if (node_services) out.node_services = node_services.run ? { run: true } : { run: false };
+  if (bashible) {
+    const { config: _config, actual_params, unmanaged_params } = bashible;
+    out.bashible = {
+      ...(actual_params ? { actual_params: withoutPasswords(actual_params) } : {}),
+      ...(unmanaged_params ? { unmanaged_params: withoutPassword(unmanaged_params) } : {}),
+    };
+  }
+  return out;
+}
+
+function withoutPassword<T extends { password?: string }>(p: T): Omit<T, "password"> {
+  const { password: _password, ...rest } = p;
+  return rest;
+}
+
+function withoutPasswords(a: ActualParams): ActualParams {
+  const out: ActualParams = { ...(a.mode ? { mode: a.mode } : {}) };
+  if (a.direct) out.direct = withoutPassword(a.direct);
+  if (a.unmanaged) out.unmanaged = withoutPassword(a.unmanaged);
+  // the module registry's password is the ro user's, restored from registry-user-ro
+  if (a.proxy) out.proxy = withoutPassword(a.proxy) as NonNullable<ActualParams["proxy"]>;
+  if (a.local) out.local = withoutPassword(a.local) as NonNullable<ActualParams["local"]>;
+  return out;
+}

@@ -7,6 +7,7 @@ import { parseAllDocuments, stringify } from "yaml";
 import { renderTemplate } from "../templates/index";
 import type { KubeObject } from "../runtime/types";
 import type { State } from "../orchestrator/state";
+import { publicState } from "../orchestrator/state";
 import type { UserKey } from "../orchestrator/deps";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
@@ -63,13 +64,13 @@ interface Facts {
 
 function stateObjects(state: State, facts: Facts): KubeObject[] {
   const out: KubeObject[] = [];
-  const { conditions, ...rest } = state;
   out.push(
     ...render("state/registry-state.yaml", {
       ...facts,
       labels: { ...facts.labels, app: "registry" },
-      stateYaml: stringify(rest),
-      conditionsYaml: stringify(conditions ?? []),
+      // what operators read for progress: no key, password or licence (docs/adr/0081)
+      stateYaml: stringify(publicState(state)),
+      conditionsYaml: stringify(state.conditions ?? []),
       mode: state.mode ?? "",
       targetMode: state.target_mode ?? "",
     }),
@@ -181,13 +182,15 @@ function ingressObjects(state: State, values: ModuleValues, facts: Facts): KubeO
   ];
 }
 
-function admissionObjects(values: ModuleValues, facts: Facts): KubeObject[] {
+function admissionObjects(values: ModuleValues, state: State | undefined, facts: Facts) {
   const bootstrapped = get(values.global, "clusterIsBootstrapped") === true;
   const clusterType = get(values.global, "clusterConfiguration.clusterType");
   return render("admission/moduleconfig-registry-policy.yaml", {
     ...facts,
     clusterIsBootstrappedExpression: String(bootstrapped),
     clusterIsStaticExpression: String(clusterType === "Static"),
+    // a CEL string literal of the mode the cluster is in (one of four fixed words)
+    actualModeExpression: `'${state?.mode ?? "Unmanaged"}'`,
   });
 }
 
@@ -216,6 +219,11 @@ function images(values: ModuleValues): Images {
     }
     out[key] = `${base}@${digest}`;
   }
+  // ModuleConfig/registry `imagesOverride` (development and testing only, spec §3.2)
+  const manager = get(values.registry, "imagesOverride.registryManager");
+  const mirrorer = get(values.registry, "imagesOverride.mirrorer");
+  if (typeof manager === "string" && manager !== "") out.nodeservicesManager = manager;
+  if (typeof mirrorer === "string" && mirrorer !== "") out.mirrorer = mirrorer;
   return out as Images;
 }
 
@@ -259,6 +267,7 @@ function inClusterProxyObjects(proxy: InClusterProxyState, values: ModuleValues,
     ...facts,
     version: proxy.version,
     config: proxy.config,
+    configYaml: stringify(proxy.config),
     gatewayYaml: stringify(inClusterProxyGatewayConfig(proxy)),
     images: images(values),
     proxyEnv: egressProxyEnv(egressProxyFromValues(values.global)),
@@ -314,8 +323,8 @@ export function renderManifests(values: ModuleValues): KubeObject[] {
   const orchestrator = get(values.registry, "internal.orchestrator") as
     { hash?: string; state?: State } | undefined;
   const facts: Facts = { hash: orchestrator?.hash ?? "", labels: { ...MODULE_LABELS } };
-  const out: KubeObject[] = [...admissionObjects(values, facts)];
   const state = orchestrator?.state;
+  const out: KubeObject[] = [...admissionObjects(values, state, facts)];
   if (state) {
     out.push(...stateObjects(state, facts));
     out.push(...ingressObjects(state, values, facts));

@@ -5,7 +5,9 @@
 import { createHash } from "node:crypto";
 import { createHookTest, type StoredMetric } from "../harness/index";
 import type { HookTest } from "../harness/index";
+import { validateRegistrySettingsSchema } from "../openapi/registry-settings";
 import type { Condition } from "../orchestrator/conditions";
+import { admit } from "./admission";
 import type { AnyHook } from "../runtime/define-hook";
 import type { KubeObject } from "../runtime/types";
 import {
@@ -44,6 +46,21 @@ export interface SimulationResult {
   values: Record<string, unknown>;
   /** The first condition that is not True when the simulation gave up. */
   stuck?: Condition | undefined;
+}
+
+/**
+ * What the deckhouse-controller webhook refuses of these objects whatever the cluster: the
+ * registry settings of ModuleConfig/deckhouse against their schema and CEL rules.
+ */
+export function settingsRefusals(objects: readonly KubeObject[]): string[] {
+  const out: string[] = [];
+  for (const o of objects) {
+    if (o.kind === "ModuleConfig" && o.metadata.name === "deckhouse") {
+      const settings = (o.spec as { settings?: { registry?: unknown } } | undefined)?.settings;
+      out.push(...validateRegistrySettingsSchema(settings?.registry));
+    }
+  }
+  return out;
 }
 
 export class SimulationError extends Error {
@@ -119,6 +136,28 @@ export class Simulation {
   /** Replaces objects (e.g. a new ModuleConfig); the next round sees them. */
   apply(objects: readonly KubeObject[]): void {
     for (const o of objects) this.world.set(keyOf(o), structuredClone(o));
+  }
+
+  /**
+   * What the API server would refuse of these writes, as it stands now: the registry settings
+   * of ModuleConfig/deckhouse against their schema and CEL rules (the deckhouse-controller
+   * webhook), then the ValidatingAdmissionPolicies the module rendered, with their params from
+   * the cluster. One message per violated rule; [] when every object would be admitted.
+   */
+  admissionRefusals(objects: readonly KubeObject[]): string[] {
+    const policies = [...this.world.values()].filter(o =>
+      o.kind.startsWith("ValidatingAdmissionPolicy"),
+    );
+    const lookup = (kind: string, name: string) =>
+      [...this.world.values()].find(o => o.kind === kind && o.metadata.name === name);
+    const out = settingsRefusals(objects);
+    for (const o of objects) out.push(...admit(policies, o, this.world.get(keyOf(o)), lookup));
+    return out;
+  }
+
+  /** Deletes objects (e.g. ModuleConfig/deckhouse); the next round no longer sees them. */
+  delete(objects: readonly KubeObject[]): void {
+    for (const o of objects) this.world.delete(keyOf(o));
   }
 
   get orchestrator(): Orchestrator {

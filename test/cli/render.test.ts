@@ -38,8 +38,10 @@ describe("registry-module render", () => {
     const objects = docs(r.stdout);
     expect(names(objects)).toEqual([
       "Secret/registry-state",
-      "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse",
-      "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse",
+      "ValidatingAdmissionPolicy/deckhouse-module-registry-disabled",
+      "ValidatingAdmissionPolicy/deckhouse-module-registry-validation",
+      "ValidatingAdmissionPolicyBinding/deckhouse-module-registry-disabled",
+      "ValidatingAdmissionPolicyBinding/deckhouse-module-registry-validation",
     ]);
     const state = objects.find(o => o.metadata.name === "registry-state");
     const data = state?.data as Record<string, string>;
@@ -57,12 +59,23 @@ describe("registry-module render", () => {
   });
 
   it("says the module is disabled where the enabled script says so, and prints nothing", () => {
-    const r = cli("render", "--cluster", "examples/cluster.yaml");
+    const dir = mkdtempSync(join(tmpdir(), "render-"));
+    const values = join(dir, "values.yaml");
+    writeFileSync(values, "global: {clusterIsBootstrapped: true}\n");
+    const r = cli("render", "--cluster", "examples/cluster.yaml", "--values", values);
     expect(r.status).toBe(0);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain(
-      "module registry is disabled: global.clusterConfiguration is absent",
+      "registry-module render: module registry is disabled: global.clusterConfiguration is absent",
     );
+  });
+
+  it("render without --values says what is missing", () => {
+    const r = cli("render", "--cluster", "examples/cluster.yaml");
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("registry-module render: --values FILE is required");
+    expect(r.stderr).toContain("global.clusterConfiguration");
   });
 
   it.each(["render", "simulate"])(
@@ -78,18 +91,61 @@ describe("registry-module render", () => {
 
   it.each([
     [["render"], "--cluster FILE is required"],
-    [["render", "--cluster", "examples/cluster.yaml", "-o", "xml"], "-o must be yaml or json"],
+    [
+      ["render", "--cluster", "examples/cluster.yaml", ...VALUES, "-o", "xml"],
+      "-o must be yaml or json",
+    ],
     [["render", "--bogus"], "Unknown option '--bogus'"],
     [["render", "--cluster", "examples/cluster.yaml", "--then", "x"], "Unknown option '--then'"],
     [
-      ["simulate", "--cluster", "examples/cluster.yaml", "--max-runs", "0"],
+      ["simulate", "--cluster", "examples/cluster.yaml", ...VALUES, "--max-runs", "0"],
       "--max-runs must be a positive integer",
     ],
     [["frobnicate"], 'unknown command "frobnicate"'],
-  ])("refuses bad usage %j with a clear message", (args, message) => {
+  ])("refuses bad usage %j with a clear message, exit 2", (args, message) => {
     const r = cli(...args);
-    expect(r.status).not.toBe(0);
+    expect(r.status).toBe(2);
     expect(r.stderr).toContain(message);
+    const [command] = args;
+    const prefix =
+      command === "render" || command === "simulate"
+        ? `registry-module ${command}: `
+        : "registry-module: ";
+    expect(r.stderr.startsWith(prefix), r.stderr).toBe(true);
+  });
+
+  it.each([
+    [["mirror", "frobnicate"], "registry-module mirror: "],
+    [["mirror", "pull", "--bogus"], "registry-module mirror pull: "],
+    [[], "registry-module: "],
+  ])("usage errors of %j: exit 2, one prefix style", (args, prefix) => {
+    const r = cli(...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr.startsWith(prefix), r.stderr).toBe(true);
+  });
+});
+
+describe("registry-module --help and --version", () => {
+  it.each([
+    [["--help"]],
+    [["render", "--help"]],
+    [["simulate", "-h"]],
+    [["simulate", "--cluster", "x", "--help"]],
+    [["mirror", "--help"]],
+    [["mirror", "pull", "--help"]],
+    [["mirror", "push", "--help"]],
+  ])("%j prints the usage and exits 0", args => {
+    const r = cli(...args);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain("Usage:");
+    expect(r.stdout).toContain(`registry-module ${args[0] === "--help" ? "render" : args[0]}`);
+  });
+
+  it("--version prints the version", () => {
+    const r = cli("--version");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^registry-module \d+\.\d+\.\d+\n$/);
   });
 });
 
@@ -104,11 +160,16 @@ describe("registry-module simulate", () => {
       "examples/switch-to-direct.yaml",
       "--then",
       "examples/switch-to-proxy.yaml",
+      "-o",
+      "yaml",
     );
     expect(r.status, r.stderr.slice(-500)).toBe(0);
-    const runs = r.stderr
-      .trim()
-      .split("\n")
+    const lines = r.stderr.trim().split("\n");
+    expect(lines.at(-1)).toMatch(
+      /^registry-module simulate: converged to Proxy in \d+ runs, \d+\.\d s$/,
+    );
+    const runs = lines
+      .slice(0, -1)
       .map(
         l => JSON.parse(l) as { run: number; mode: string; target_mode: string; ready: boolean },
       );
@@ -134,10 +195,74 @@ describe("registry-module simulate", () => {
         }
       },
     );
-    const r = cli("simulate", "--cluster", file, ...VALUES, "--max-runs", "6");
+    const r = cli("simulate", "--cluster", file, ...VALUES, "--max-runs", "6", "-o", "yaml");
     expect(r.status).toBe(3);
     expect(r.stderr).toContain("stuck at ContainerdConfigPreflightReady");
     expect(r.stderr).toContain("worker-0: has custom toml merge containerd configuration");
     expect(parse(r.stdout.split("---\n")[0] ?? "")).toBeTruthy();
+  });
+
+  it("prints the final cluster only with -o", () => {
+    const r = cli("simulate", "--cluster", "examples/cluster.yaml", ...VALUES);
+    expect(r.status, r.stderr.slice(-300)).toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trim().split("\n").at(-1)).toMatch(/converged to Unmanaged in \d+ runs?, /);
+  });
+
+  it("reads and checks every --then file before the first run", () => {
+    const r = cli(
+      "simulate",
+      "--cluster",
+      "examples/cluster.yaml",
+      ...VALUES,
+      "--then",
+      "examples/switch-to-direct.yaml",
+      "--then",
+      "examples/no-such-step.yaml",
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("registry-module simulate: --then examples/no-such-step.yaml");
+    expect(r.stderr).not.toContain('{"run":');
+  });
+
+  it("refuses a step the admission policy refuses, at once, with the policy's message", () => {
+    const file = clusterFile({
+      mode: "Proxy",
+      proxy: { imagesRepo: "registry.deckhouse.io/deckhouse/ee", license: "x" },
+    });
+    const local = join(mkdtempSync(join(tmpdir(), "then-")), "local.yaml");
+    writeFileSync(
+      local,
+      stringify({
+        apiVersion: "deckhouse.io/v1alpha1",
+        kind: "ModuleConfig",
+        metadata: { name: "deckhouse", generation: 5 },
+        spec: { version: 1, enabled: true, settings: { registry: { mode: "Local" } } },
+      }),
+    );
+    const r = cli("simulate", "--cluster", file, ...VALUES, "--then", local);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain(`registry-module simulate: --then ${local} refused by admission`);
+    expect(r.stderr).toContain("Mode transition from Proxy to Local is not supported");
+    expect(r.stderr).not.toContain("did not converge");
+    const runs = r.stderr.split("\n").filter(l => l.startsWith("{"));
+    expect(runs.length).toBeLessThan(60);
+  });
+
+  it("refuses settings the schema's CEL rules refuse, before the first run", () => {
+    const direct = join(mkdtempSync(join(tmpdir(), "then-")), "direct.yaml");
+    writeFileSync(
+      direct,
+      stringify({
+        apiVersion: "deckhouse.io/v1alpha1",
+        kind: "ModuleConfig",
+        metadata: { name: "deckhouse", generation: 5 },
+        spec: { version: 1, settings: { registry: { direct: { imagesRepo: "r.example/d" } } } },
+      }),
+    );
+    const r = cli("simulate", "--cluster", "examples/cluster.yaml", ...VALUES, "--then", direct);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain("registry: 'mode' is required with a 'direct' or 'proxy' section");
+    expect(r.stderr).not.toContain('{"run":');
   });
 });

@@ -103,7 +103,22 @@ describe("`hook run` on inputs it cannot trust", () => {
     const dir = mkdtempSync(join(tmpdir(), "run-"));
     const env: Record<string, string> = {};
     const all = {
-      BINDING_CONTEXT_PATH: '[{"binding":"beforeHelm","snapshots":{"config":[]}}]',
+      // no ModuleConfig/deckhouse (default settings); deckhouse-registry exists in every cluster
+      BINDING_CONTEXT_PATH: JSON.stringify([
+        {
+          binding: "beforeHelm",
+          snapshots: {
+            config: [],
+            "registry-secret": [
+              {
+                filterResult: {
+                  data: { address: Buffer.from("r.example.com").toString("base64") },
+                },
+              },
+            ],
+          },
+        },
+      ]),
       VALUES_PATH: '{"global":{},"registry":{"internal":{}}}',
       CONFIG_VALUES_PATH: '{"global":{},"registry":{}}',
       VALUES_JSON_PATCH_PATH: "",

@@ -43,8 +43,10 @@ describe("render hook in the built executable", () => {
     expect(manifests.map(o => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       "Secret/registry-state",
       "Service/registry",
-      "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse",
-      "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse",
+      "ValidatingAdmissionPolicy/deckhouse-module-registry-disabled",
+      "ValidatingAdmissionPolicy/deckhouse-module-registry-validation",
+      "ValidatingAdmissionPolicyBinding/deckhouse-module-registry-disabled",
+      "ValidatingAdmissionPolicyBinding/deckhouse-module-registry-validation",
     ]);
     const values = f.values() as {
       global: Record<string, unknown>;

@@ -41,10 +41,12 @@ describe("check-data-devices", () => {
       expect(r.error).toContain("No nodes with registry data devices found in the cloud cluster");
     },
   );
-  it("46. cloud cluster, target Proxy, none → fails", async () => {
-    expect((await run("Cloud", "Proxy", [false])).error).toContain(
-      "No nodes with registry data devices",
-    );
+  it("46. cloud cluster, target Proxy, none → fails, saying what is supported and what is missing", async () => {
+    const error = (await run("Cloud", "Proxy", [false])).error;
+    expect(error).toContain("No nodes with registry data devices");
+    // the same words as the admission policy, and the way out
+    expect(error).toContain("Proxy and Local are unsupported for non-static clusters");
+    expect(error).toContain("node.deckhouse.io/registry-data-device-ready=true");
   });
   it.each([[[]], [[false]]])("47. static cluster, nodes %j, target Local → passes", async nodes => {
     expect((await run("Static", "Local", nodes)).ok).toBe(true);

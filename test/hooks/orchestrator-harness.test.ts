@@ -76,15 +76,14 @@ describe.each(Object.entries(runners))("orchestrator through the harness (%s)", 
     expect(f.values()).toEqual(before);
   });
 
-  it("ModuleConfig deckhouse deleted: the orchestrator section is cleared", async () => {
+  it("ModuleConfig deckhouse deleted: its default settings, a switch to legacy Unmanaged", async () => {
     f.kubeStateSet(
       cluster({ nodes: 5, masters: 3, registry: direct }).filter(o => o.kind !== "ModuleConfig"),
     );
     expect(f.bindingContexts.length).toBeGreaterThan(0);
     const r = await f.runHook();
     expect(r.error).toBeUndefined();
-    expect(f.valuesGet("registry.internal.orchestrator")).toBeUndefined();
-    expect(f.valuesGet("registry.internal")).toBeDefined();
+    expect(f.valuesGet("registry.internal.orchestrator.state.target_mode")).toBe("Unmanaged");
   });
 
   it("ModuleConfig back without a registry section: legacy Unmanaged", async () => {

@@ -58,9 +58,12 @@ const direct = {
 };
 
 describe("orchestrator input side", () => {
-  it("clears registry.internal.orchestrator when ModuleConfig deckhouse is absent", async () => {
+  it("reads an absent ModuleConfig deckhouse as default settings: a switch to legacy Unmanaged", async () => {
     const out = await run({ orchestrator: { hash: "x", state: { mode: "Direct" } } });
-    expect(out.valuesPatch).toEqual([{ op: "remove", path: "/registry/internal/orchestrator" }]);
+    expect(out.orchestratorOps).toHaveLength(1);
+    expect(out.orchestratorOps[0]).toMatchObject({
+      value: { state: { target_mode: "Unmanaged" } },
+    });
   });
 
   it("fails closed when the run carries no snapshots at all (cannot tell absent from unknown)", async () => {
@@ -75,8 +78,22 @@ describe("orchestrator input side", () => {
     await expect(attempt).rejects.toThrow("the run carries no snapshot of binding config");
   });
 
-  it("writes nothing when it is absent and nothing was there", async () => {
-    expect((await run({})).valuesPatch).toEqual([]);
+  it("without ModuleConfig deckhouse and without state: legacy Unmanaged, Ready", async () => {
+    const out = await run({});
+    expect(out.orchestratorOps[0]).toMatchObject({
+      op: "add",
+      value: { ready: true, state: { mode: "Unmanaged", target_mode: "Unmanaged" } },
+    });
+  });
+
+  it("warns when a section is ignored for want of a mode (legacy Unmanaged, docs/adr/0080)", async () => {
+    const out = await run({ registry: { direct: direct.direct } });
+    expect(out.orchestratorOps[0]).toMatchObject({
+      value: { state: { mode: "Unmanaged", target_mode: "Unmanaged" } },
+    });
+    expect(out.logs).toContainEqual(
+      expect.objectContaining({ level: "warn", section: "registry.direct" }),
+    );
   });
 
   it.each([

@@ -223,15 +223,23 @@ describe("parseRegistrySettings: errors name the field", () => {
     [
       "unknown mode",
       { mode: "UnknownMode" },
-      'registry.mode: Unknown registry mode: "UnknownMode"',
+      'registry.mode: Unknown registry mode: "UnknownMode"; expected one of Unmanaged, Direct, Proxy, Local',
     ],
-    ["empty mode", { mode: "" }, 'registry.mode: Unknown registry mode: ""'],
+    [
+      "empty mode",
+      { mode: "" },
+      'registry.mode: Unknown registry mode: ""; expected one of Unmanaged, Direct, Proxy, Local',
+    ],
     [
       "wrong case mode",
       { mode: "direct", direct: { imagesRepo: REPO } },
-      'registry.mode: Unknown registry mode: "direct"',
+      'registry.mode: Unknown registry mode: "direct"; expected one of Unmanaged, Direct, Proxy, Local',
     ],
-    ["non-string mode", { mode: 5 }, 'registry.mode: Unknown registry mode: "5"'],
+    [
+      "non-string mode",
+      { mode: 5 },
+      'registry.mode: Unknown registry mode: "5"; expected one of Unmanaged, Direct, Proxy, Local',
+    ],
     // sections (Go-side mirror)
     [
       "Direct without section",
@@ -249,8 +257,8 @@ describe("parseRegistrySettings: errors name the field", () => {
       "registry.direct: Section 'direct' must be empty when mode is not 'Direct'",
     ],
     [
-      "direct without mode (defaults to Unmanaged)",
-      { direct: { imagesRepo: REPO } },
+      "direct with explicit Unmanaged",
+      { mode: "Unmanaged", direct: { imagesRepo: REPO } },
       "registry.direct: Section 'direct' must be empty when mode is not 'Direct'",
     ],
     [
@@ -335,7 +343,7 @@ describe("parseRegistrySettings: errors name the field", () => {
     [
       "CA that is not PEM",
       { mode: "Direct", direct: { imagesRepo: REPO, ca: "not a certificate" } },
-      "registry.direct.ca: Cannot decode CA certificate: no PEM CERTIFICATE block found",
+      "registry.direct.ca: Cannot decode CA certificate: no PEM CERTIFICATE block found; expected PEM (-----BEGIN CERTIFICATE----- …)",
     ],
     // ttl (Go-side validateTTL)
     [
@@ -389,6 +397,21 @@ describe("parseRegistrySettings: errors name the field", () => {
     expect(err.message).toMatch(
       /^registry\.proxy\.ca: Cannot decode CA certificate: certificate #2 does not decode: /,
     );
+  });
+
+  it("reads settings without mode as legacy Unmanaged, as the original (docs/adr/0080)", () => {
+    expect(parseRegistrySettings({ direct: { imagesRepo: REPO } }, 2)).toEqual({
+      mode: "Unmanaged",
+      generation: 2,
+      ignoredSections: ["direct"],
+    });
+    expect(
+      parseRegistrySettings({ proxy: { imagesRepo: REPO }, unmanaged: { imagesRepo: REPO } }, 2),
+    ).toMatchObject({
+      mode: "Unmanaged",
+      upstream: { imagesRepo: REPO },
+      ignoredSections: ["proxy"],
+    });
   });
 
   it("does not validate Local or legacy Unmanaged beyond the sections", () => {

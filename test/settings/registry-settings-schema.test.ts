@@ -76,7 +76,7 @@ describe("schemas/deckhouse-registry-settings.yaml", () => {
 
   it("every CEL rule parses and plans", () => {
     const rules = collectRules(schema);
-    expect(rules).toHaveLength(5 + 4 + 4 + 5);
+    expect(rules).toHaveLength(6 + 4 + 4 + 5);
     for (const { rule } of rules) expect(() => compileCelRule(rule.expression)).not.toThrow();
   });
 
@@ -197,6 +197,9 @@ describe("CEL rules on the sections (§2.2), exact messages", () => {
   });
 });
 
+const MODE_REQUIRED =
+  "registry: 'mode' is required with a 'direct' or 'proxy' section; without 'mode' the settings mean legacy Unmanaged and the section would be ignored.";
+
 describe("CEL rules on registry (§2.2), exact messages", () => {
   const repo = { imagesRepo: "r.example.com/d8" };
   it.each([
@@ -260,10 +263,17 @@ describe("CEL rules on registry (§2.2), exact messages", () => {
 
   it("rules that read an absent mode do not apply (Deckhouse skips 'no such key' failures)", () => {
     // the deckhouse-controller webhook validates settings as written, before defaults
-    expect(validateRegistrySettingsSchema({ direct: repo })).toEqual([]);
-    const violations = evaluateDeckhouseValidations(schema, { direct: repo }, ["registry"]);
+    expect(validateRegistrySettingsSchema({ unmanaged: repo })).toEqual([]);
+    const violations = evaluateDeckhouseValidations(schema, { unmanaged: repo }, ["registry"]);
     expect(violations).toEqual([]);
   });
+
+  it.each([{ direct: repo }, { proxy: repo }, { proxy: repo, unmanaged: repo }])(
+    "refuses a direct/proxy section without mode (docs/adr/0080): %j",
+    settings => {
+      expect(validateRegistrySettingsSchema(settings)).toEqual([MODE_REQUIRED]);
+    },
+  );
 
   it("absent settings are valid; non-object settings are not", () => {
     expect(validateRegistrySettingsSchema(undefined)).toEqual([]);
