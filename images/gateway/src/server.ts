@@ -109,8 +109,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   // a client retrying a wrong password must not flood the log: one line per user and address a minute
   const failureLogs = new RateLimit(60_000);
 
-  async function handleClient(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "https://gateway");
+  async function handleClient(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const route = parseRoute(url.pathname);
     const method = req.method ?? "GET";
     const head = method === "HEAD";
@@ -184,8 +183,14 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     // distribution builds upload Locations from Host and X-Forwarded-Proto: make them the client's
     headers.host = req.headers.host ?? formatHostPort(config.listen.address);
     headers["x-forwarded-proto"] = "https";
-    headers["x-forwarded-for"] = appendForwardedFor(req);
+    headers["x-forwarded-for"] = remote(req);
     const hasBody = method !== "GET" && method !== "HEAD" && method !== "DELETE";
+    if (!hasBody) {
+      // a body on a read or a delete means nothing to distribution: announcing it (Content-Length
+      // without the bytes) would leave distribution waiting for ever on one of its sockets
+      delete headers["content-length"];
+      req.resume();
+    }
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
@@ -223,8 +228,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     listener: "client" | "upstream-listener",
   ): Promise<void> {
     if (!upstream || !alias) throw new Error("no upstream");
-    const method = req.method === "HEAD" ? "HEAD" : "GET";
-    const head = method === "HEAD";
+    const head = req.method === "HEAD";
+    // a tags/list HEAD gets the headers of the rewritten GET body (its Content-Length differs)
+    const method = head && route.kind !== "tags" ? "HEAD" : "GET";
     const upstreamRoute = toUpstreamRoute(route, alias);
     if (!upstreamRoute) return sendError(res, "NAME_UNKNOWN", { headers: V2_HEADERS, head });
     const abort = new AbortController();
@@ -266,8 +272,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         detail: { reason: `upstream answered ${answer.status} to the gateway's credentials` },
       });
     }
-    if (route.kind === "tags" && answer.status === 200 && !head) {
-      return sendTagsList(res, answer, alias, listener);
+    if (route.kind === "tags" && answer.status === 200) {
+      return sendTagsList(res, answer, alias, listener, head);
     }
     await stream(res, route, listener, answer, head);
   }
@@ -278,6 +284,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     answer: UpstreamResponse,
     pathAlias: PathAlias,
     listener: "client" | "upstream-listener",
+    head: boolean,
   ): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of answer.body) chunks.push(chunk as Buffer);
@@ -299,8 +306,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         return local ? `</v2/${local}/tags/list` : whole;
       });
     }
-    res.writeHead(answer.status, headers).end(body);
-    m.bytes.inc({ listener, route: "tags" }, body.length);
+    res.writeHead(answer.status, headers).end(head ? undefined : body);
+    if (!head) m.bytes.inc({ listener, route: "tags" }, body.length);
   }
 
   async function stream(
@@ -355,8 +362,11 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     return sameSecret(expected, m1[2]);
   }
 
-  async function handleUpstreamListener(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://listener");
+  async function handleUpstreamListener(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+  ): Promise<void> {
     const head = req.method === "HEAD";
     const realm = `http://${formatHostPort(addresses.upstreamListener as HostPort)}/token`;
     if (url.pathname === "/token") {
@@ -402,8 +412,12 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   // ---- monitoring listener ------------------------------------------------------------------------
 
   let stopping = false;
-  async function handleMonitoring(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://monitoring").pathname;
+  async function handleMonitoring(
+    _req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+  ): Promise<void> {
+    const path = url.pathname;
     if (path === "/metrics") {
       m.bcrypt.set(verifier.stats.bcryptChecks);
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE }).end(metrics.render());
@@ -436,14 +450,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const instrument =
     (
       listener: "client" | "upstream-listener" | "monitoring",
-      handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+      handler: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>,
     ) =>
     (req: IncomingMessage, res: ServerResponse): void => {
       const started = process.hrtime.bigint();
+      const url = requestUrl(req);
       const route =
-        listener === "monitoring"
-          ? "monitoring"
-          : parseRoute(new URL(req.url ?? "/", "http://x").pathname).kind;
+        listener === "monitoring" ? "monitoring" : url ? parseRoute(url.pathname).kind : "invalid";
       m.inFlight.add(1, { listener });
       res.on("close", () => {
         m.inFlight.add(-1, { listener });
@@ -451,7 +464,14 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         m.requests.inc({ listener, route, method: req.method ?? "", code: String(res.statusCode) });
         m.duration.observe(seconds, { listener, route });
       });
-      handler(req, res).catch((e: unknown) => {
+      if (!url) {
+        // a target the URL parser rejects (`http://[`, `//[`, a port past 65535): before any
+        // other look at the request, so no handler ever sees it
+        res.shouldKeepAlive = false;
+        res.writeHead(400, { "content-type": "text/plain" }).end("400 bad request target\n");
+        return;
+      }
+      handler(req, res, url).catch((e: unknown) => {
         log.error("request failed", { listener, route, error: errorMessage(e) });
         if (!res.headersSent) sendError(res, "UNAVAILABLE", { headers: V2_HEADERS });
         else res.destroy();
@@ -535,14 +555,17 @@ async function listen(server: Server, at: HostPort): Promise<HostPort> {
   return { host: at.host, port: a.port };
 }
 
-function remote(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? "";
+/** The request target as a URL; undefined for targets the WHATWG parser rejects. */
+export function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? "/", "https://gateway");
+  } catch {
+    return undefined;
+  }
 }
 
-function appendForwardedFor(req: IncomingMessage): string {
-  const prior = headerValue(req.headers["x-forwarded-for"]);
-  const addr = remote(req);
-  return prior ? `${prior}, ${addr}` : addr;
+function remote(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? "";
 }
 
 function sameSecret(a: string, b: string): boolean {

@@ -61,6 +61,10 @@ export class OciUpstream implements UpstreamTransport {
       return await this.#send(req);
     } catch (e) {
       if (!(e instanceof OciError)) throw e;
+      if (e.status === 416 && req.route.kind === "blob") {
+        // a Range past the end is the client's mistake, not the upstream's
+        return failure(416, "RANGE_INVALID", e.reason, req.method === "HEAD");
+      }
       switch (e.kind) {
         case "network":
         case "timeout":
@@ -195,7 +199,9 @@ export function tagsPage(
   if (last) page = page.filter(t => t > last);
   const n = Number(query.get("n") ?? NaN);
   const headers: Record<string, string> = {};
-  if (Number.isInteger(n) && n >= 0 && page.length > n) {
+  // n=0 asks for nothing: an empty page, and no Link (it would point back at this very page)
+  if (n === 0) page = [];
+  else if (Number.isInteger(n) && n > 0 && page.length > n) {
     page = page.slice(0, n);
     const next = page.at(-1) ?? "";
     headers.link = `</v2/${name}/tags/list?n=${n}&last=${encodeURIComponent(next)}>; rel="next"`;
