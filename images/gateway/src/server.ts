@@ -88,7 +88,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     inFlight: metrics.gauge("registry_gateway_in_flight_requests", "Requests being served."),
     auth: metrics.counter(
       "registry_gateway_authentications_total",
-      "Client authentications by result (ok, anonymous, unknown-user, bad-password, denied).",
+      "Client authentications by result (ok, anonymous, unknown-user, bad-password, throttled, denied).",
     ),
     bcrypt: metrics.gauge(
       "registry_gateway_bcrypt_checks",
@@ -126,8 +126,18 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         m.auth.inc({ result: "anonymous" });
         return sendError(res, "UNAUTHORIZED", { headers: { ...V2_HEADERS, ...challenge }, head });
       }
-      const verdict = await verifier.verify(creds);
+      const verdict = await verifier.verify(creds, remote(req));
       m.bcrypt.set(verifier.stats.bcryptChecks);
+      if (!verdict.ok && verdict.reason === "throttled") {
+        m.auth.inc({ result: "throttled" });
+        if (failureLogs.allow(`throttled/${remote(req)}`)) {
+          log.warn("authentication throttled", { remote: remote(req) });
+        }
+        return sendError(res, "TOOMANYREQUESTS", {
+          headers: { ...V2_HEADERS, "retry-after": "5" },
+          head,
+        });
+      }
       if (!verdict.ok) {
         m.auth.inc({ result: verdict.reason });
         // an unknown "user name" may be a password typed in the wrong field: never logged
