@@ -16,6 +16,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { formatHostPort, type HostPort } from "../../common/src/validate";
 import { errorMessage, type Log } from "../../common/src/log";
@@ -494,6 +495,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     s.requestTimeout = 0;
     s.headersTimeout = 60_000;
     s.keepAliveTimeout = 65_000;
+    // CONNECT is not a registry method: without a listener Node drops the socket unanswered
+    s.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+      socket.on("error", () => undefined);
+      socket.end(
+        "HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+      );
+    });
     servers.push(s);
     return s;
   };
