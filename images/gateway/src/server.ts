@@ -18,6 +18,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { OciError } from "../../../lib/oci";
 import { formatHostPort, type HostPort } from "../../common/src/validate";
 import { errorMessage, type Log } from "../../common/src/log";
 import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../../common/src/metrics";
@@ -341,7 +342,11 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       await pipeline(answer.body, res);
     } catch (e) {
       // the client went away or the source broke mid-body; the response cannot be amended
-      log.debug("response stream ended early", { route: route.kind, error: errorMessage(e) });
+      if (e instanceof OciError && e.kind === "protocol") {
+        log.error("upstream content refused", { route: route.kind, error: e.message });
+      } else {
+        log.debug("response stream ended early", { route: route.kind, error: errorMessage(e) });
+      }
       answer.body.destroy();
       res.destroy();
     } finally {

@@ -125,7 +125,9 @@ export class OciUpstream implements UpstreamTransport {
         const range = parseRange(req.range);
         const blob = await this.#client.getBlob(route.name, route.digest, {
           ...call,
-          ...(range ? { range } : {}),
+          // whole blobs are checked against their digest on the way: a lying upstream's bytes
+          // never reach a client (or the cache) complete
+          ...(range ? { range } : { verify: true }),
         });
         if (blob.range) {
           const { start, end } = blob.range;
