@@ -27,6 +27,7 @@ import { DistributionBackend } from "./backend";
 import { CredentialVerifier, parseBasic } from "./authn";
 import type { GatewayConfig, GatewayFiles } from "./config";
 import { sendError } from "./errors";
+import { PerKeyLimiter } from "./limits";
 import { forwardRequestHeaders, forwardResponseHeaders, headerValue } from "./http";
 import {
   PathAlias,
@@ -46,6 +47,12 @@ export interface GatewayOptions {
   upstream?: UpstreamTransport;
   /** benchmarks only: serve without client authentication (never reachable from a config file) */
   unauthenticated?: boolean;
+  limits?: {
+    /** a response whose client has read nothing for this long is cut; default 1 min */
+    stalledReaderMs?: number;
+    /** a client connection with no traffic either way for this long is closed; default 5 min */
+    socketIdleMs?: number;
+  };
 }
 
 export interface RunningGateway {
@@ -67,6 +74,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const alias =
     config.mode === "local" ? undefined : new PathAlias(config.localPath, config.upstream.path);
   const verifier = new CredentialVerifier(config.users);
+  // Direct: a client address holds at most a quarter of the connections to the upstream, so
+  // clients that stop reading their blobs starve only themselves (their excess requests wait)
+  const upstreamSlots = upstream
+    ? new PerKeyLimiter(Math.max(1, Math.floor(upstream.connections / 4)))
+    : undefined;
+  const stalledReaderMs = opts.limits?.stalledReaderMs ?? 60_000;
+  const socketIdleMs = opts.limits?.socketIdleMs ?? 300_000;
   const backend =
     config.mode === "local" || config.mode === "proxy"
       ? new DistributionBackend(config.distribution.url)
@@ -241,14 +255,38 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   ): Promise<void> {
     if (!upstream || !alias) throw new Error("no upstream");
     const head = req.method === "HEAD";
-    // a tags/list HEAD gets the headers of the rewritten GET body (its Content-Length differs)
-    const method = head && route.kind !== "tags" ? "HEAD" : "GET";
     const upstreamRoute = toUpstreamRoute(route, alias);
     if (!upstreamRoute) return sendError(res, "NAME_UNKNOWN", { headers: V2_HEADERS, head });
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
     });
+    // the cache behind the upstream listener is one client that serves all others: not limited
+    const release =
+      listener === "client" && upstreamSlots
+        ? await upstreamSlots.acquire(remote(req), abort.signal)
+        : () => undefined;
+    if (!release) return;
+    try {
+      await relayFromUpstream(req, res, url, route, upstreamRoute, listener, abort, head);
+    } finally {
+      release();
+    }
+  }
+
+  async function relayFromUpstream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    route: Route,
+    upstreamRoute: Route,
+    listener: "client" | "upstream-listener",
+    abort: AbortController,
+    head: boolean,
+  ): Promise<void> {
+    if (!upstream || !alias) throw new Error("no upstream");
+    // a tags/list HEAD gets the headers of the rewritten GET body (its Content-Length differs)
+    const method = head && route.kind !== "tags" ? "HEAD" : "GET";
     let answer: UpstreamResponse;
     try {
       answer = await upstream.send({
@@ -338,6 +376,24 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     // counted from the socket rather than per chunk: no listener on the hot path
     const socket = res.socket;
     const before = socket?.bytesWritten ?? 0;
+    // a client that stops reading holds the source (an upstream or distribution connection) for
+    // as long as it likes: cut it once nothing has moved for the idle time
+    let seen = before;
+    let stalledSince = Date.now();
+    const watchdog = setInterval(
+      () => {
+        const now = socket?.bytesWritten ?? 0;
+        if (now !== seen) {
+          seen = now;
+          stalledSince = Date.now();
+        } else if (Date.now() - stalledSince >= stalledReaderMs) {
+          log.debug("client stopped reading", { route: route.kind, remote: socket?.remoteAddress });
+          res.destroy();
+        }
+      },
+      Math.max(250, Math.floor(stalledReaderMs / 4)),
+    );
+    watchdog.unref();
     try {
       await pipeline(answer.body, res);
     } catch (e) {
@@ -350,6 +406,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       answer.body.destroy();
       res.destroy();
     } finally {
+      clearInterval(watchdog);
       // TLS and header bytes included: close enough for a throughput metric
       m.bytes.inc({ listener, route: route.kind }, (socket?.bytesWritten ?? before) - before);
     }
@@ -519,6 +576,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       instrument("client", handleClient),
     ),
   );
+  // a client that neither sends nor reads for this long (a stalled reader, a body that never
+  // comes) is closed, with whatever it held
+  client.timeout = socketIdleMs;
   const monitoring = tuned(createHttpServer(instrument("monitoring", handleMonitoring)));
   const listenerServer = listenerAuth
     ? tuned(createHttpServer(instrument("upstream-listener", handleUpstreamListener)))

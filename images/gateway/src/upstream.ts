@@ -28,6 +28,8 @@ export interface UpstreamResponse {
 }
 
 export interface UpstreamTransport {
+  /** connections kept to the upstream; a client may hold a quarter of them */
+  readonly connections: number;
   send(request: UpstreamRequest): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
@@ -41,8 +43,10 @@ const V2 = { "docker-distribution-api-version": "registry/2.0" };
 
 export class OciUpstream implements UpstreamTransport {
   readonly #client: RegistryClient;
+  readonly connections: number;
 
   constructor(upstream: Upstream, caPem: string | undefined, opts: { connections?: number } = {}) {
+    this.connections = opts.connections ?? 32;
     this.#client = new RegistryClient({
       registry: upstream.host,
       scheme: upstream.scheme,
@@ -50,7 +54,7 @@ export class OciUpstream implements UpstreamTransport {
       ...(upstream.username !== undefined
         ? { username: upstream.username, password: upstream.password }
         : {}),
-      connections: opts.connections ?? 32,
+      connections: this.connections,
       timeoutMs: 60_000,
       userAgent: "deckhouse-registry-gateway",
     });
