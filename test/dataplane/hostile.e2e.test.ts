@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCa, createLab, type Lab, requireTools } from "../e2e-lab";
 import { https } from "./support/gateway";
 import { bundles } from "./support/masters";
-import { basicAuth, rawExchange } from "./support/raw";
+import type { Socket } from "node:net";
+import { basicAuth, openSocket, rawExchange } from "./support/raw";
 import { type GatewayStack, startStack, type StackFixtures } from "./support/stacks";
 
 let lab: Lab;
@@ -186,4 +187,42 @@ describe("Direct protocol details (defect 6)", () => {
     expect(r.status).toBe(416);
     expect(await pullsManifest(s)).toBe(200);
   });
+});
+
+describe("readiness while distribution's connections are all taken (defect 2)", () => {
+  it("local: /readyz still answers with 260 upload chunks trickling their bodies", async () => {
+    const s = stack("local");
+    const auth = `${s.rw.name}:${s.rw.password}`;
+    const held: Socket[] = [];
+    try {
+      const sessions: URL[] = [];
+      for (let i = 0; i < 260; i++) {
+        const started = await https(`${s.base}/v2/system/deckhouse/blobs/uploads/`, {
+          ca: s.ca,
+          method: "POST",
+          auth,
+          body: "",
+        });
+        sessions.push(new URL(String(started.headers.location), s.base));
+      }
+      for (const location of sessions) {
+        const sock = await openSocket({ base: s.base, ca: s.ca });
+        sock.on("error", () => undefined);
+        // a chunk that announces 1 MB and sends 10 bytes: distribution reads it as it comes,
+        // holding its connection for as long as the client likes
+        sock.write(
+          `PATCH ${location.pathname}${location.search} HTTP/1.1\r\nHost: x\r\n` +
+            `Authorization: ${basicAuth(s.rw.name, s.rw.password)}\r\n` +
+            `Content-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n0123456789`,
+        );
+        held.push(sock);
+      }
+      await new Promise(r => setTimeout(r, 1_000));
+      const deadline = new Promise<number>(r => setTimeout(() => r(-1), 15_000).unref());
+      const ready = fetch(`${s.monitoring}/readyz`).then(r => r.status);
+      expect(await Promise.race([ready, deadline])).toBe(200);
+    } finally {
+      for (const sock of held) sock.destroy();
+    }
+  }, 120_000);
 });

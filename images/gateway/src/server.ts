@@ -509,7 +509,14 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   async function backendProblem(): Promise<string | undefined> {
     if (!backend) return undefined;
     try {
-      const r = await backend.send({ method: "GET", path: "/v2/", headers: {}, timeoutMs: 2000 });
+      const r = await backend.send({
+        method: "GET",
+        path: "/v2/",
+        headers: {},
+        timeoutMs: 2000,
+        signal: AbortSignal.timeout(2000),
+        ownConnection: true,
+      });
       r.resume();
       const ok = r.statusCode === 200 || r.statusCode === 401;
       return ok ? undefined : `distribution answered ${r.statusCode}`;
