@@ -21,11 +21,13 @@ import type { RunningGateway } from "../../images/gateway/src/server";
 import {
   createCa,
   createLab,
+  freePort,
   issueServerCert,
   type Lab,
   type Lie,
   type LyingRegistry,
   type OciLayout,
+  type Registry,
   requireTools,
   startLyingRegistry,
   startRegistry,
@@ -234,10 +236,11 @@ describe("gateway, upstream side (Direct)", () => {
       const answer = await https(url, { ca, auth: `${ro.name}:${ro.password}` }).catch(
         (e: unknown) => e as Error,
       );
-      if (!(answer instanceof Error)) {
-        // cut short: whatever arrived is not the blob
-        expect(createHash("sha256").update(answer.body).digest("hex")).not.toBe(layer.slice(7));
-      }
+      // cut short (the connection ends before Content-Length) or refused: never a complete 200
+      expect(
+        answer instanceof Error || answer.status !== 200,
+        "a complete 200 of wrong bytes",
+      ).toBe(true);
       expect(logs.slice(mark).join("\n")).toContain(layer);
       double.honest();
       const good = await https(url, { ca, auth: `${ro.name}:${ro.password}` });
@@ -257,5 +260,75 @@ describe("gateway, upstream side (Direct)", () => {
     expect(r.status).toBe(502);
     expect(r.body.toString()).toContain(child);
     double.honest();
+  });
+});
+
+describe("gateway, upstream side (Proxy): the cache behind it stores nothing wrong", () => {
+  let gateway: RunningGateway;
+  let base: string;
+  let ca: string;
+  let cache: Registry;
+  const ro = user("ro");
+
+  beforeAll(async () => {
+    const authority = await createCa(lab.path("gwp-pki"));
+    ca = authority.certPem;
+    const cert = await issueServerCert(authority, "gateway-proxy");
+    await mkdir(lab.path("gwp"), { recursive: true });
+    const file = lab.path("gwp", "gateway.yaml");
+    // distribution and the gateway name each other: ports chosen before either starts
+    const listener = `127.0.0.1:${await freePort()}`;
+    const cachePort = await freePort();
+    const creds = { username: "distribution", password: "listener-secret-0123" };
+    await writeGatewayConfig(file, {
+      mode: "proxy",
+      listen: { address: "127.0.0.1:0", tls: { certificate: cert.cert, key: cert.key } },
+      monitoring: { address: "127.0.0.1:0" },
+      users: [{ name: ro.name, passwordHash: ro.passwordHash, role: "ro" }],
+      distribution: { url: `http://127.0.0.1:${cachePort}` },
+      upstream: { url: double.url, path: REPO },
+      upstreamListener: { address: listener, ...creds },
+    });
+    gateway = await startGatewayFromFile(file, { log: createLog("gateway", () => undefined) });
+    cache = await startRegistry({
+      dir: lab.path("cache"),
+      port: cachePort,
+      proxy: { remoteUrl: `http://${listener}`, ...creds },
+    });
+    base = `https://127.0.0.1:${gateway.addresses.client.port}`;
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  it("a wrong layer reaches neither the client whole nor the cache's storage; honest again, both get it", async () => {
+    double.honest();
+    double.lie(layer, "wrong");
+    const url = `${base}/v2/system/deckhouse/blobs/${layer}`;
+    const stored = join(
+      cache.storageDir,
+      "docker/registry/v2/blobs/sha256",
+      layer.slice(7, 9),
+      layer.slice(7),
+      "data",
+    );
+    const answer = await https(url, { ca, auth: `${ro.name}:${ro.password}` }).catch(
+      (e: unknown) => e as Error,
+    );
+    // cut short (the client sees the connection end before Content-Length) or refused: never a
+    // complete 200 of the wrong bytes
+    expect(answer instanceof Error || answer.status !== 200, "a complete 200 of wrong bytes").toBe(
+      true,
+    );
+    // distribution writes the blob while streaming; give it time to (not) commit
+    await new Promise(r => setTimeout(r, 1_000));
+    expect(existsSync(stored), "the cache stored a blob that does not match its digest").toBe(
+      false,
+    );
+    double.honest();
+    const good = await https(url, { ca, auth: `${ro.name}:${ro.password}` });
+    expect(good.status).toBe(200);
+    expect(createHash("sha256").update(good.body).digest("hex")).toBe(layer.slice(7));
   });
 });
