@@ -134,8 +134,12 @@ export function fuzzCase(seed: number, index: number, creds: FuzzCreds): FuzzCas
     );
   const auth = r();
   if (auth < 0.35) headers.push(`Authorization: ${basicAuth(creds.ro.name, creds.ro.password)}`);
+  // rw may write, but never delete: a DELETE of the image under test would fail the legitimate
+  // pull that follows for reasons that are no fault of the gateway
   else if (auth < 0.55)
-    headers.push(`Authorization: ${basicAuth(creds.rw.name, creds.rw.password)}`);
+    headers.push(
+      `Authorization: ${method === "DELETE" ? basicAuth(creds.ro.name, creds.ro.password) : basicAuth(creds.rw.name, creds.rw.password)}`,
+    );
   else if (auth < 0.62)
     headers.push(`Authorization: ${basicAuth(creds.ro.name, `guess-${Math.floor(r() * 1e6)}`)}`);
   else if (auth < 0.7)
