@@ -150,7 +150,23 @@ function parallelOf(value: string | undefined): number {
   return n;
 }
 
+/**
+ * An address with userinfo (`user:secret@host/…`, with or without a scheme) is refused before
+ * anything repeats it: the error shows the address with the userinfo replaced.
+ */
+function refuseCredentialsIn(address: string, flag: string): void {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)?([^/]*)@([^/]*)(.*)$/i.exec(address);
+  if (!m) return;
+  const shown = `${m[1] ?? ""}***@${m[3] ?? ""}${m[4] ?? ""}`;
+  throw new UsageError(
+    `${flag} "${shown}": credentials do not belong in the address (they would show in the process ` +
+      `list and in messages); give them as MIRROR_CREDS=USER:PASSWORD or MIRROR_LICENSE=KEY in the ` +
+      `environment, or --creds`,
+  );
+}
+
 function clientFor(address: string, flag: string, values: CommonValues, secrets: string[]) {
+  refuseCredentialsIn(address, flag);
   let name;
   try {
     name = parseRepository(address);

@@ -23,7 +23,7 @@
 import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
-import type { Readable } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
 import { redactText } from "../runtime/redact";
 import { parseChallenges, TokenCache } from "./challenge";
@@ -309,7 +309,12 @@ export class RegistryClient {
     const computed = sha256(bytes);
     const sent = header(res, "docker-content-digest");
     if (isDigest(reference) && reference.startsWith("sha256:") && reference !== computed) {
-      throw this.#error("protocol", op, target, `content digest is ${computed}`);
+      throw this.#error(
+        "protocol",
+        op,
+        target,
+        `content does not match its digest ${reference}: received ${bytes.length} bytes with digest ${computed}`,
+      );
     }
     if (sent?.startsWith("sha256:") && sent !== computed) {
       throw this.#error(
@@ -415,11 +420,19 @@ export class RegistryClient {
   async getBlob(
     repository: string,
     digest: string,
-    options: CallOptions & { range?: { start: number; end?: number } } = {},
+    options: CallOptions & {
+      range?: { start: number; end?: number };
+      /**
+       * Check a whole (not ranged) sha256 blob against its digest while it streams: the last
+       * chunk is held back until the check passes, so a reader never sees every byte of a blob
+       * that turns out wrong; on a mismatch the body fails with an OciError naming the digest.
+       */
+      verify?: boolean;
+    } = {},
   ): Promise<BlobResponse> {
     const target = this.#target(repository, digest);
     assertDigest(digest);
-    const { range, ...call } = options;
+    const { range, verify, ...call } = options;
     const headers: Record<string, string> = {};
     if (range) headers.range = `bytes=${range.start}-${range.end ?? ""}`;
     const res = await this.#send({
@@ -446,7 +459,26 @@ export class RegistryClient {
         body: res.body,
       };
     }
-    return { ...(length === undefined ? {} : { size: Number(length) }), body: res.body };
+    const size = length === undefined ? undefined : Number(length);
+    const body =
+      verify && digest.startsWith("sha256:")
+        ? res.body.pipe(
+            verifyingStream(digest, size, (got, gotSize) =>
+              this.#error(
+                "protocol",
+                "GET blob",
+                target,
+                `content does not match its digest: received ${gotSize} bytes with digest ${got}` +
+                  (size !== undefined ? ` (announced ${size})` : ""),
+              ),
+            ),
+          )
+        : res.body;
+    if (body !== res.body) {
+      res.body.on("error", e => body.destroy(e));
+      body.on("close", () => res.body.destroy());
+    }
+    return { ...(size === undefined ? {} : { size }), body };
   }
 
   /** A whole blob in memory, checked against its digest. */
@@ -649,7 +681,17 @@ export class RegistryClient {
   ): Promise<string[]> {
     const out: string[] = [];
     let path: string | undefined = first;
-    for (let page = 0; path !== undefined && page < 10_000; page++) {
+    // a registry's Link may loop (back to a page already read) or never end: both are refused
+    // rather than followed — one listing must not become thousands of requests
+    const seen = new Set<string>();
+    for (let page = 0; path !== undefined; page++) {
+      if (seen.has(path)) {
+        throw this.#error("protocol", op, target, `pagination Link loops back to ${path}`);
+      }
+      if (page >= MAX_PAGES) {
+        throw this.#error("protocol", op, target, `more than ${MAX_PAGES} pages`);
+      }
+      seen.add(path);
       const res: Dispatcher.ResponseData = await this.#send({
         op,
         method: "GET",
@@ -1002,6 +1044,37 @@ function pullScope(repository: string): string {
 function pushScope(repository: string): string {
   return `repository:${repository}:pull,push`;
 }
+
+/** Passes a blob through, holding its last chunk until the digest (and size) check passes. */
+function verifyingStream(
+  digest: string,
+  size: number | undefined,
+  mismatch: (got: string, gotSize: number) => Error,
+): Transform {
+  const hash = createHash("sha256");
+  let held: Buffer | undefined;
+  let received = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      received += chunk.length;
+      const out = held;
+      held = chunk;
+      done(null, out);
+    },
+    flush(done) {
+      const got = `sha256:${hash.digest("hex")}`;
+      if (got !== digest || (size !== undefined && received !== size)) {
+        done(mismatch(got, received));
+        return;
+      }
+      done(null, held);
+    },
+  });
+}
+
+/** Pages of a tag list or catalog followed at most (distribution's default page is 100 entries). */
+const MAX_PAGES = 1000;
 
 function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;

@@ -354,12 +354,16 @@ describe("Basic credentials and the verdict cache", () => {
       ok: false,
       reason: "unknown-user",
     });
-    expect(v.stats.bcryptChecks).toBe(3);
-    // the oldest entry (a:pa) was evicted by the bound of 2: it costs a bcrypt again
+    // an unknown user costs a bcrypt too (docs/adr/0070)
+    expect(v.stats.bcryptChecks).toBe(4);
     expect(await v.verify({ name: "b", password: "pa" })).toMatchObject({ ok: false });
-    expect(v.stats.bcryptChecks).toBe(3);
+    expect(v.stats.bcryptChecks).toBe(4);
+    // failures have their own bound of 2: the oldest (a:pb) was evicted and costs a bcrypt again,
+    // while the success a:pa was never at risk
     expect(await v.verify({ name: "a", password: "pa" })).toMatchObject({ ok: true });
     expect(v.stats.bcryptChecks).toBe(4);
+    expect(await v.verify({ name: "a", password: "pb" })).toMatchObject({ ok: false });
+    expect(v.stats.bcryptChecks).toBe(5);
   });
 
   it("accepts the $2y$ hashes htpasswd writes", async () => {

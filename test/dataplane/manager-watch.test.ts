@@ -149,7 +149,8 @@ describe("watch loop against the API double", () => {
 
     api.delete("secrets", NS, `registry-node-config-${NODE}`);
     await until("manifest removed", () => gone(manifest));
-    expect(await gone(join(root, PATHS.pkiDir))).toBe(true);
+    // the manifest goes first (the pod stops), the rest right after it
+    await until("pki removed", () => gone(join(root, PATHS.pkiDir)));
 
     // the metrics count what happened, and carry no secret
     const metrics = await (await fetch(`http://127.0.0.1:${manager?.health.port}/metrics`)).text();
@@ -180,7 +181,10 @@ describe("watch loop against the API double", () => {
 
     api.delete("nodes", undefined, NODE);
     await until("removed when node deleted", () => gone(manifest));
-    expect(manager?.reconciler.status.reason).toBe(`node ${NODE} does not exist`);
+    await until(
+      "status after removal",
+      () => manager?.reconciler.status.reason === `node ${NODE} does not exist`,
+    );
   });
 
   it("waits while its own pod is not Ready; an invalid config leaves running services alone", async () => {
@@ -212,6 +216,28 @@ describe("watch loop against the API double", () => {
         "registry.deckhouse.io/config-version"
       ],
     ).toBe("v-1");
+  });
+
+  it("waits while its own pod does not exist at all (issue 15: absent is not Ready either)", async () => {
+    api = new ApiDouble();
+    await api.start();
+    api.put("nodes", master());
+    api.put("secrets", nodeConfigSecret(NODE, config(), "v-1"));
+    const root = lab.path("no-pod");
+    const manifest = join(root, PATHS.manifest);
+    await start(root);
+    await until(
+      "decision wait",
+      () =>
+        manager?.reconciler.status.decision === "wait" &&
+        manager.reconciler.status.reason?.includes(POD),
+    );
+    // a resync later it still waits: nothing was written for a pod that is not there
+    await new Promise(r => setTimeout(r, 1_500));
+    expect(manager?.reconciler.status.decision).toBe("wait");
+    expect(await gone(manifest)).toBe(true);
+    api.put("pods", pod(true));
+    await until("manifest once the pod is Ready", () => exists(manifest));
   });
 
   it("survives watches closed by the server and expired resource versions; repairs drift on resync", async () => {

@@ -9,6 +9,7 @@
 //   token-server.ts startTokenServer({signer, users, …}) → realm, requests, registryAuth(service)
 //   network.ts      startBlackhole (accepts, never answers), freePort, closedPort
 //   images.ts       writeOciLayout(dir, spec) deterministic OCI layouts; pushImage via skopeo
+//   lying-registry.ts startLyingRegistry(layout, repo): a double serving wrong bytes under a digest
 //
 // Typical file:
 //   let lab: Lab;
@@ -24,6 +25,7 @@
 export * from "./forward-proxy";
 export * from "./images";
 export * from "./lab";
+export * from "./lying-registry";
 export * from "./network";
 export * from "./pki";
 export * from "./process";

@@ -4,11 +4,12 @@
 //   hole.hostPort, hole.url, hole.connections; await hole.stop()   (or stopAll())
 //   const port = await freePort("127.0.0.3"); // for programs that cannot listen on port 0 (nginx)
 //   const port = await closedPort();           // nothing listens there: connection refused
+//   const drop = await startDroppingListener(); // connects hang (SYNs dropped): a black-holed host
 //   const wan = await startLatencyProxy({ target: reg.hostPort, oneWayMs: 10 });  // 20 ms RTT
 //   wan.hostPort; wan.connections; await wan.stop()
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
-import { trackCloser } from "./process";
+import { requireTools, spawnProcess, trackCloser } from "./process";
 
 export interface Blackhole {
   host: string;
@@ -142,6 +143,42 @@ async function listenTracked(
     stop: async () => {
       untrack();
       await close();
+    },
+  };
+}
+
+export interface DroppingListener {
+  hostPort: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * An address where TCP connects hang, as to a host that drops packets (not one that refuses):
+ * a socket listening with a backlog of 0 that never accepts, its one queue slot taken by a first
+ * connection, so the kernel drops every further SYN. perl (Debian's perl-base, always present)
+ * holds the socket: Node's servers always accept.
+ */
+export async function startDroppingListener(host = "127.0.0.1"): Promise<DroppingListener> {
+  requireTools("perl");
+  const port = await freePort(host);
+  const script =
+    `use Socket; socket(S, PF_INET, SOCK_STREAM, 0) or die "socket: $!"; ` +
+    `setsockopt(S, SOL_SOCKET, SO_REUSEADDR, 1); ` +
+    `bind(S, sockaddr_in(${port}, inet_aton("${host}"))) or die "bind: $!"; ` +
+    `listen(S, 0) or die "listen: $!"; $| = 1; print "listening\\n"; sleep 86400;`;
+  const proc = spawnProcess(`dropping-${host}:${port}`, "perl", ["-e", script]);
+  await proc.waitForLine(/^listening$/);
+  // take the one queue slot: from now on SYNs to the port are dropped
+  const filler = await new Promise<Socket>((resolve, reject) => {
+    const s = connect(port, host, () => resolve(s));
+    s.once("error", reject);
+  });
+  filler.on("error", () => undefined);
+  return {
+    hostPort: `${host}:${port}`,
+    stop: async () => {
+      filler.destroy();
+      await proc.stop();
     },
   };
 }

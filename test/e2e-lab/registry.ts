@@ -28,6 +28,8 @@ export interface RegistryOptions {
   name?: string;
   /** Loopback address (127.0.0.x); default 127.0.0.1. */
   host?: string;
+  /** Fixed port, for peers that must name it before the registry starts; default 0 (any). */
+  port?: number;
   tls?: ServerCert;
   /** user → password, written with `htpasswd -B` (distribution accepts only bcrypt). */
   htpasswd?: Record<string, string>;
@@ -102,7 +104,7 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
       maintenance: { uploadpurging: { enabled: false } },
     },
     http: {
-      addr: `${host}:${options.quiet ? await freePort(host) : 0}`,
+      addr: `${host}:${options.port ?? (options.quiet ? await freePort(host) : 0)}`,
       secret: `e2e-${name}`,
       ...(options.tls ? { tls: { certificate: options.tls.cert, key: options.tls.key } } : {}),
     },

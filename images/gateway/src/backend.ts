@@ -14,6 +14,11 @@ export interface BackendRequest {
   body?: Readable;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /**
+   * A connection of its own, outside the pool: a probe must not queue behind requests that
+   * hold every pooled connection (slow uploads), or it would measure the queue, not distribution.
+   */
+  ownConnection?: boolean;
 }
 
 export class DistributionBackend {
@@ -40,7 +45,7 @@ export class DistributionBackend {
         method: r.method,
         path: r.path,
         headers: r.headers,
-        agent: this.#agent,
+        agent: r.ownConnection ? false : this.#agent,
         ...(r.signal ? { signal: r.signal } : {}),
         ...(r.timeoutMs ? { timeout: r.timeoutMs } : {}),
       });

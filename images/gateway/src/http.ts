@@ -16,7 +16,7 @@ const HOP_BY_HOP = new Set([
 
 /**
  * Request headers worth forwarding: the client's `Authorization` is the gateway's business (it
- * never reaches the next hop) and `Host` is set by the caller.
+ * never reaches the next hop); `Host` and the `X-Forwarded-*` headers are set by the caller.
  */
 export function forwardRequestHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
@@ -25,6 +25,9 @@ export function forwardRequestHeaders(headers: IncomingHttpHeaders): Record<stri
     if (value === undefined) continue;
     if (HOP_BY_HOP.has(name) || connectionListed.has(name)) continue;
     if (name === "authorization" || name === "host" || name === "expect") continue;
+    // who the client is and how it reached us is the gateway's to say (access logs, upload
+    // Locations built from X-Forwarded-Host): a client's own claims never pass
+    if (name === "forwarded" || name === "x-real-ip" || name.startsWith("x-forwarded-")) continue;
     out[name] = Array.isArray(value) ? value.join(", ") : value;
   }
   return out;

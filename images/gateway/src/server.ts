@@ -16,7 +16,9 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { OciError } from "../../../lib/oci";
 import { formatHostPort, type HostPort } from "../../common/src/validate";
 import { errorMessage, type Log } from "../../common/src/log";
 import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "../../common/src/metrics";
@@ -25,6 +27,7 @@ import { DistributionBackend } from "./backend";
 import { CredentialVerifier, parseBasic } from "./authn";
 import type { GatewayConfig, GatewayFiles } from "./config";
 import { sendError } from "./errors";
+import { PerKeyLimiter } from "./limits";
 import { forwardRequestHeaders, forwardResponseHeaders, headerValue } from "./http";
 import {
   PathAlias,
@@ -45,6 +48,12 @@ export interface GatewayOptions {
   upstream?: UpstreamTransport;
   /** benchmarks only: serve without client authentication (never reachable from a config file) */
   unauthenticated?: boolean;
+  limits?: {
+    /** a response whose client has read nothing for this long is cut; default 1 min */
+    stalledReaderMs?: number;
+    /** a client connection with no traffic either way for this long is closed; default 5 min */
+    socketIdleMs?: number;
+  };
 }
 
 export interface RunningGateway {
@@ -66,6 +75,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const alias =
     config.mode === "local" ? undefined : new PathAlias(config.localPath, config.upstream.path);
   const verifier = new CredentialVerifier(config.users);
+  // Direct: a client address holds at most a quarter of the connections to the upstream, so
+  // clients that stop reading their blobs starve only themselves (their excess requests wait)
+  const upstreamSlots = upstream
+    ? new PerKeyLimiter(Math.max(1, Math.floor(upstream.connections / 4)))
+    : undefined;
+  const stalledReaderMs = opts.limits?.stalledReaderMs ?? 60_000;
+  const socketIdleMs = opts.limits?.socketIdleMs ?? 300_000;
   const backend =
     config.mode === "local" || config.mode === "proxy"
       ? new DistributionBackend(config.distribution.url)
@@ -89,7 +105,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     inFlight: metrics.gauge("registry_gateway_in_flight_requests", "Requests being served."),
     auth: metrics.counter(
       "registry_gateway_authentications_total",
-      "Client authentications by result (ok, anonymous, unknown-user, bad-password, denied).",
+      "Client authentications by result (ok, anonymous, unknown-user, bad-password, throttled, denied).",
     ),
     bcrypt: metrics.gauge(
       "registry_gateway_bcrypt_checks",
@@ -110,8 +126,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   // a client retrying a wrong password must not flood the log: one line per user and address a minute
   const failureLogs = new RateLimit(60_000);
 
-  async function handleClient(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "https://gateway");
+  async function handleClient(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const route = parseRoute(url.pathname);
     const method = req.method ?? "GET";
     const head = method === "HEAD";
@@ -128,8 +143,18 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         m.auth.inc({ result: "anonymous" });
         return sendError(res, "UNAUTHORIZED", { headers: { ...V2_HEADERS, ...challenge }, head });
       }
-      const verdict = await verifier.verify(creds);
+      const verdict = await verifier.verify(creds, remote(req));
       m.bcrypt.set(verifier.stats.bcryptChecks);
+      if (!verdict.ok && verdict.reason === "throttled") {
+        m.auth.inc({ result: "throttled" });
+        if (failureLogs.allow(`throttled/${remote(req)}`)) {
+          log.warn("authentication throttled", { remote: remote(req) });
+        }
+        return sendError(res, "TOOMANYREQUESTS", {
+          headers: { ...V2_HEADERS, "retry-after": "5" },
+          head,
+        });
+      }
       if (!verdict.ok) {
         m.auth.inc({ result: verdict.reason });
         // an unknown "user name" may be a password typed in the wrong field: never logged
@@ -185,8 +210,14 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     // distribution builds upload Locations from Host and X-Forwarded-Proto: make them the client's
     headers.host = req.headers.host ?? formatHostPort(config.listen.address);
     headers["x-forwarded-proto"] = "https";
-    headers["x-forwarded-for"] = appendForwardedFor(req);
+    headers["x-forwarded-for"] = remote(req);
     const hasBody = method !== "GET" && method !== "HEAD" && method !== "DELETE";
+    if (!hasBody) {
+      // a body on a read or a delete means nothing to distribution: announcing it (Content-Length
+      // without the bytes) would leave distribution waiting for ever on one of its sockets
+      delete headers["content-length"];
+      req.resume();
+    }
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
@@ -224,14 +255,39 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     listener: "client" | "upstream-listener",
   ): Promise<void> {
     if (!upstream || !alias) throw new Error("no upstream");
-    const method = req.method === "HEAD" ? "HEAD" : "GET";
-    const head = method === "HEAD";
+    const head = req.method === "HEAD";
     const upstreamRoute = toUpstreamRoute(route, alias);
     if (!upstreamRoute) return sendError(res, "NAME_UNKNOWN", { headers: V2_HEADERS, head });
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
     });
+    // the cache behind the upstream listener is one client that serves all others: not limited
+    const release =
+      listener === "client" && upstreamSlots
+        ? await upstreamSlots.acquire(remote(req), abort.signal)
+        : () => undefined;
+    if (!release) return;
+    try {
+      await relayFromUpstream(req, res, url, route, upstreamRoute, listener, abort, head);
+    } finally {
+      release();
+    }
+  }
+
+  async function relayFromUpstream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    route: Route,
+    upstreamRoute: Route,
+    listener: "client" | "upstream-listener",
+    abort: AbortController,
+    head: boolean,
+  ): Promise<void> {
+    if (!upstream || !alias) throw new Error("no upstream");
+    // a tags/list HEAD gets the headers of the rewritten GET body (its Content-Length differs)
+    const method = head && route.kind !== "tags" ? "HEAD" : "GET";
     let answer: UpstreamResponse;
     try {
       answer = await upstream.send({
@@ -267,8 +323,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         detail: { reason: `upstream answered ${answer.status} to the gateway's credentials` },
       });
     }
-    if (route.kind === "tags" && answer.status === 200 && !head) {
-      return sendTagsList(res, answer, alias, listener);
+    if (route.kind === "tags" && answer.status === 200) {
+      return sendTagsList(res, answer, alias, listener, head);
     }
     await stream(res, route, listener, answer, head);
   }
@@ -279,6 +335,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     answer: UpstreamResponse,
     pathAlias: PathAlias,
     listener: "client" | "upstream-listener",
+    head: boolean,
   ): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of answer.body) chunks.push(chunk as Buffer);
@@ -300,8 +357,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         return local ? `</v2/${local}/tags/list` : whole;
       });
     }
-    res.writeHead(answer.status, headers).end(body);
-    m.bytes.inc({ listener, route: "tags" }, body.length);
+    res.writeHead(answer.status, headers).end(head ? undefined : body);
+    if (!head) m.bytes.inc({ listener, route: "tags" }, body.length);
   }
 
   async function stream(
@@ -320,14 +377,37 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     // counted from the socket rather than per chunk: no listener on the hot path
     const socket = res.socket;
     const before = socket?.bytesWritten ?? 0;
+    // a client that stops reading holds the source (an upstream or distribution connection) for
+    // as long as it likes: cut it once nothing has moved for the idle time
+    let seen = before;
+    let stalledSince = Date.now();
+    const watchdog = setInterval(
+      () => {
+        const now = socket?.bytesWritten ?? 0;
+        if (now !== seen) {
+          seen = now;
+          stalledSince = Date.now();
+        } else if (Date.now() - stalledSince >= stalledReaderMs) {
+          log.debug("client stopped reading", { route: route.kind, remote: socket?.remoteAddress });
+          res.destroy();
+        }
+      },
+      Math.max(250, Math.floor(stalledReaderMs / 4)),
+    );
+    watchdog.unref();
     try {
       await pipeline(answer.body, res);
     } catch (e) {
       // the client went away or the source broke mid-body; the response cannot be amended
-      log.debug("response stream ended early", { route: route.kind, error: errorMessage(e) });
+      if (e instanceof OciError && e.kind === "protocol") {
+        log.error("upstream content refused", { route: route.kind, error: e.message });
+      } else {
+        log.debug("response stream ended early", { route: route.kind, error: errorMessage(e) });
+      }
       answer.body.destroy();
       res.destroy();
     } finally {
+      clearInterval(watchdog);
       // TLS and header bytes included: close enough for a throughput metric
       m.bytes.inc({ listener, route: route.kind }, (socket?.bytesWritten ?? before) - before);
     }
@@ -356,8 +436,11 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     return sameSecret(expected, m1[2]);
   }
 
-  async function handleUpstreamListener(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://listener");
+  async function handleUpstreamListener(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+  ): Promise<void> {
     const head = req.method === "HEAD";
     const realm = `http://${formatHostPort(addresses.upstreamListener as HostPort)}/token`;
     if (url.pathname === "/token") {
@@ -403,8 +486,12 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   // ---- monitoring listener ------------------------------------------------------------------------
 
   let stopping = false;
-  async function handleMonitoring(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://monitoring").pathname;
+  async function handleMonitoring(
+    _req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+  ): Promise<void> {
+    const path = url.pathname;
     if (path === "/metrics") {
       m.bcrypt.set(verifier.stats.bcryptChecks);
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE }).end(metrics.render());
@@ -425,7 +512,14 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   async function backendProblem(): Promise<string | undefined> {
     if (!backend) return undefined;
     try {
-      const r = await backend.send({ method: "GET", path: "/v2/", headers: {}, timeoutMs: 2000 });
+      const r = await backend.send({
+        method: "GET",
+        path: "/v2/",
+        headers: {},
+        timeoutMs: 2000,
+        signal: AbortSignal.timeout(2000),
+        ownConnection: true,
+      });
       r.resume();
       const ok = r.statusCode === 200 || r.statusCode === 401;
       return ok ? undefined : `distribution answered ${r.statusCode}`;
@@ -439,14 +533,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const instrument =
     (
       listener: "client" | "upstream-listener" | "monitoring",
-      handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+      handler: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>,
     ) =>
     (req: IncomingMessage, res: ServerResponse): void => {
       const started = process.hrtime.bigint();
+      const url = requestUrl(req);
       const route =
-        listener === "monitoring"
-          ? "monitoring"
-          : parseRoute(new URL(req.url ?? "/", "http://x").pathname).kind;
+        listener === "monitoring" ? "monitoring" : url ? parseRoute(url.pathname).kind : "invalid";
       m.inFlight.add(1, { listener });
       res.on("close", () => {
         m.inFlight.add(-1, { listener });
@@ -454,7 +547,14 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         m.requests.inc({ listener, route, method: req.method ?? "", code: String(res.statusCode) });
         m.duration.observe(seconds, { listener, route });
       });
-      handler(req, res).catch((e: unknown) => {
+      if (!url) {
+        // a target the URL parser rejects (`http://[`, `//[`, a port past 65535): before any
+        // other look at the request, so no handler ever sees it
+        res.shouldKeepAlive = false;
+        res.writeHead(400, { "content-type": "text/plain" }).end("400 bad request target\n");
+        return;
+      }
+      handler(req, res, url).catch((e: unknown) => {
         log.error("request failed", { listener, route, error: errorMessage(e) });
         if (!res.headersSent) sendError(res, "UNAVAILABLE", { headers: V2_HEADERS });
         else res.destroy();
@@ -467,6 +567,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     s.requestTimeout = 0;
     s.headersTimeout = 60_000;
     s.keepAliveTimeout = 65_000;
+    // CONNECT is not a registry method: without a listener Node drops the socket unanswered
+    s.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+      socket.on("error", () => undefined);
+      socket.end(
+        "HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+      );
+    });
     servers.push(s);
     return s;
   };
@@ -479,6 +586,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       instrument("client", handleClient),
     ),
   );
+  // a client that neither sends nor reads for this long (a stalled reader, a body that never
+  // comes) is closed, with whatever it held
+  client.timeout = socketIdleMs;
   const monitoring = tuned(createHttpServer(instrument("monitoring", handleMonitoring)));
   const listenerServer = listenerAuth
     ? tuned(createHttpServer(instrument("upstream-listener", handleUpstreamListener)))
@@ -538,14 +648,17 @@ async function listen(server: Server, at: HostPort): Promise<HostPort> {
   return { host: at.host, port: a.port };
 }
 
-function remote(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? "";
+/** The request target as a URL; undefined for targets the WHATWG parser rejects. */
+export function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? "/", "https://gateway");
+  } catch {
+    return undefined;
+  }
 }
 
-function appendForwardedFor(req: IncomingMessage): string {
-  const prior = headerValue(req.headers["x-forwarded-for"]);
-  const addr = remote(req);
-  return prior ? `${prior}, ${addr}` : addr;
+function remote(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? "";
 }
 
 function sameSecret(a: string, b: string): boolean {

@@ -28,6 +28,8 @@ export interface UpstreamResponse {
 }
 
 export interface UpstreamTransport {
+  /** connections kept to the upstream; a client may hold a quarter of them */
+  readonly connections: number;
   send(request: UpstreamRequest): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
@@ -41,8 +43,10 @@ const V2 = { "docker-distribution-api-version": "registry/2.0" };
 
 export class OciUpstream implements UpstreamTransport {
   readonly #client: RegistryClient;
+  readonly connections: number;
 
   constructor(upstream: Upstream, caPem: string | undefined, opts: { connections?: number } = {}) {
+    this.connections = opts.connections ?? 32;
     this.#client = new RegistryClient({
       registry: upstream.host,
       scheme: upstream.scheme,
@@ -50,7 +54,7 @@ export class OciUpstream implements UpstreamTransport {
       ...(upstream.username !== undefined
         ? { username: upstream.username, password: upstream.password }
         : {}),
-      connections: opts.connections ?? 32,
+      connections: this.connections,
       timeoutMs: 60_000,
       userAgent: "deckhouse-registry-gateway",
     });
@@ -61,6 +65,10 @@ export class OciUpstream implements UpstreamTransport {
       return await this.#send(req);
     } catch (e) {
       if (!(e instanceof OciError)) throw e;
+      if (e.status === 416 && req.route.kind === "blob") {
+        // a Range past the end is the client's mistake, not the upstream's
+        return failure(416, "RANGE_INVALID", e.reason, req.method === "HEAD");
+      }
       switch (e.kind) {
         case "network":
         case "timeout":
@@ -121,7 +129,9 @@ export class OciUpstream implements UpstreamTransport {
         const range = parseRange(req.range);
         const blob = await this.#client.getBlob(route.name, route.digest, {
           ...call,
-          ...(range ? { range } : {}),
+          // whole blobs are checked against their digest on the way: a lying upstream's bytes
+          // never reach a client (or the cache) complete
+          ...(range ? { range } : { verify: true }),
         });
         if (blob.range) {
           const { start, end } = blob.range;
@@ -195,7 +205,9 @@ export function tagsPage(
   if (last) page = page.filter(t => t > last);
   const n = Number(query.get("n") ?? NaN);
   const headers: Record<string, string> = {};
-  if (Number.isInteger(n) && n >= 0 && page.length > n) {
+  // n=0 asks for nothing: an empty page, and no Link (it would point back at this very page)
+  if (n === 0) page = [];
+  else if (Number.isInteger(n) && n > 0 && page.length > n) {
     page = page.slice(0, n);
     const next = page.at(-1) ?? "";
     headers.link = `</v2/${name}/tags/list?n=${n}&last=${encodeURIComponent(next)}>; rel="next"`;

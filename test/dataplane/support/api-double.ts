@@ -159,6 +159,9 @@ export class ApiDouble {
     if (query.watch === "true") {
       const from = Number(query.resourceVersion ?? "0");
       res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+      // as the API server does: the watch is established before any event (an empty watch
+      // whose headers never came left the informer starting for ever)
+      res.flushHeaders();
       if (from > 0 && from < this.#compactedBelow) {
         this.#send(res, {
           type: "ERROR",

@@ -23,6 +23,8 @@ export function https(
     auth?: string;
     headers?: Record<string, string>;
     body?: Buffer | string;
+    /** a loopback source address other than 127.0.0.1 (another client) */
+    localAddress?: string;
   },
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
@@ -31,7 +33,13 @@ export function https(
     if (opts.body !== undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
     const req = request(
       url,
-      { method: opts.method ?? "GET", ca: opts.ca, headers, agent: false },
+      {
+        method: opts.method ?? "GET",
+        ca: opts.ca,
+        headers,
+        agent: false,
+        ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+      },
       res => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
