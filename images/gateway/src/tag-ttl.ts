@@ -24,9 +24,11 @@ export class TagTtlUpstream implements UpstreamTransport {
   readonly #ttlMs: number;
   readonly #now: () => number;
   readonly #resolved = new Map<string, Resolved>();
+  readonly connections: number;
 
   constructor(inner: UpstreamTransport, ttlMs: number, now: () => number = Date.now) {
     this.#inner = inner;
+    this.connections = inner.connections;
     this.#ttlMs = ttlMs;
     this.#now = now;
   }
