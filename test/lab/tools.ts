@@ -15,9 +15,15 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 
-export type LabToolName = "kube-apiserver" | "kubectl" | "helm" | "etcd";
+export type LabToolName = "kube-apiserver" | "kubectl" | "helm" | "etcd" | "addon-operator";
 
-export const LAB_TOOL_NAMES: readonly LabToolName[] = ["etcd", "kube-apiserver", "kubectl", "helm"];
+export const LAB_TOOL_NAMES: readonly LabToolName[] = [
+  "etcd",
+  "kube-apiserver",
+  "kubectl",
+  "helm",
+  "addon-operator",
+];
 
 /** helm.sh/helm major module and release: Helm 4 is what current addon-operator releases embed. */
 export const HELM_MODULE = "helm.sh/helm/v4";
@@ -28,6 +34,9 @@ export const KUBERNETES_MODULE_DIR = resolve(import.meta.dirname, "go/kubernetes
 
 /** Debian's etcd; kube-apiserver talks etcd v3 gRPC, which etcd 3.4 serves (docs/adr/0060). */
 const ETCD_DEBIAN_PACKAGE = "etcd-server";
+
+/** The Go module that pins github.com/flant/addon-operator (go.mod + go.sum; docs/adr/0065). */
+export const ADDON_OPERATOR_MODULE_DIR = resolve(import.meta.dirname, "go/addon-operator");
 
 const REBUILD_HINT = "npm run lab -- tools";
 
@@ -93,6 +102,40 @@ function kubernetesBuild(tool: "kube-apiserver" | "kubectl", out: string): GoBui
   };
 }
 
+/** The addon-operator release pinned in go.mod (`require github.com/flant/addon-operator vX.Y.Z`). */
+export function addonOperatorVersion(): string {
+  const gomod = readFileSync(join(ADDON_OPERATOR_MODULE_DIR, "go.mod"), "utf8");
+  const m = gomod.match(/^\s*require\s+github\.com\/flant\/addon-operator\s+(v\d+\.\d+\.\d+)\s*$/m);
+  if (!m?.[1])
+    throw new LabToolError(
+      `${ADDON_OPERATOR_MODULE_DIR}/go.mod pins no github.com/flant/addon-operator`,
+    );
+  return m[1];
+}
+
+function addonOperatorBuild(out: string): GoBuild {
+  const version = addonOperatorVersion();
+  const digest = createHash("sha256")
+    .update(readFileSync(join(ADDON_OPERATOR_MODULE_DIR, "go.mod")))
+    .update(readFileSync(join(ADDON_OPERATOR_MODULE_DIR, "go.sum")))
+    .digest("hex")
+    .slice(0, 12);
+  return {
+    tool: "addon-operator",
+    version: `github.com/flant/addon-operator ${version} (go.mod+go.sum ${digest})`,
+    args: [
+      "build",
+      "-mod=readonly",
+      "-ldflags",
+      `-X github.com/flant/addon-operator/pkg/app.Version=${version}`,
+      "-o",
+      out,
+      "github.com/flant/addon-operator/cmd/addon-operator",
+    ],
+    cwd: ADDON_OPERATOR_MODULE_DIR,
+  };
+}
+
 function helmBuild(binDir: string): GoBuild {
   return {
     tool: "helm",
@@ -107,6 +150,7 @@ function goBuilds(binDir = labBinDir()): Record<Exclude<LabToolName, "etcd">, Go
     "kube-apiserver": kubernetesBuild("kube-apiserver", join(binDir, "kube-apiserver")),
     kubectl: kubernetesBuild("kubectl", join(binDir, "kubectl")),
     helm: helmBuild(binDir),
+    "addon-operator": addonOperatorBuild(join(binDir, "addon-operator")),
   };
 }
 
@@ -270,6 +314,7 @@ export function labToolVersions(): Record<LabToolName, string> {
     "kube-apiserver": builds["kube-apiserver"].version,
     kubectl: builds.kubectl.version,
     helm: builds.helm.version,
+    "addon-operator": builds["addon-operator"].version,
     etcd: `Debian ${ETCD_DEBIAN_PACKAGE}`,
   };
 }
