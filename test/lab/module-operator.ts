@@ -6,8 +6,12 @@
 // returned: `lab down` sends SIGTERM to each one's process group (SIGKILL after 10 s) BEFORE it
 // stops kube-apiserver and etcd. Keep logs and files under `ctx.stateDir` (removed by down).
 //
-// Today nothing is started here: the addon-operator runner (branch `aop`) replaces the body.
+// It starts the BUILT module (dist/module, `npm run build`) under the real addon-operator
+// (./addon-operator.ts, docs/adr/0065) with the global values of examples/values.yaml; the
+// operator's log is <stateDir>/operator/addon-operator.log.
+import { join } from "node:path";
 import type { ControlPlane } from "./control-plane";
+import { exampleGlobalValues, startAddonOperator } from "./addon-operator";
 
 export interface ModuleOperatorContext {
   cp: ControlPlane;
@@ -17,8 +21,15 @@ export interface ModuleOperatorContext {
   log(line: string): void;
 }
 
-/** Starts the module's operator detached; returns the pids `lab down` must stop. */
+/** Starts addon-operator with the built module, detached; returns its pid for `lab down`. */
 export async function startModuleOperator(ctx: ModuleOperatorContext): Promise<number[]> {
-  ctx.log("module operator: none configured (test/lab/module-operator.ts is the hook point)");
-  return [];
+  const dir = join(ctx.stateDir, "operator");
+  const op = await startAddonOperator({
+    cp: ctx.cp,
+    dir,
+    globalValues: exampleGlobalValues(),
+    detached: true,
+  });
+  ctx.log(`addon-operator (pid ${op.pid}) runs the built module; log: ${dir}/addon-operator.log`);
+  return [op.pid];
 }
