@@ -94,7 +94,6 @@ export class SwitchLab {
   operator!: AddonOperator;
   readonly actors: ClusterActors;
   #actorsLoop: ReturnType<ClusterActors["loop"]> | undefined;
-  #generation = 1;
   /** Every registry-state seen while waiting, in order, deduplicated. */
   readonly seen: RegistryState[] = [];
 
@@ -138,7 +137,6 @@ export class SwitchLab {
 
   /** Patches ModuleConfig/deckhouse as a user would (kubectl patch --type=merge). */
   async patchSettings(settings: Record<string, unknown> | undefined): Promise<void> {
-    this.#generation += 1;
     await this.cp.kubectl([
       "patch",
       "moduleconfigs.deckhouse.io",

@@ -17,6 +17,9 @@ import {
 } from "./switch-scenario";
 
 const STEP_TIMEOUT_MS = 240_000;
+// a restarted operator starts the module from scratch (onStartup, Synchronization of every
+// binding, checker state restored from its secret) before the switch goes on: 205 s measured
+const RESTART_TIMEOUT_MS = 420_000;
 
 // Sorted by type: setCondition moves a condition to the end each time its step runs, so once a
 // switch is done, module runs that skip a finished step (node services already cleaned up)
