@@ -243,7 +243,10 @@ describe("the pass-through chart under the real helm", () => {
       .filter((m, i, all) => m !== all[i - 1]);
     expect(modes).toEqual(["Direct", "Proxy", "Direct", "Local", "Direct", "Unmanaged"]);
     const { stdout } = await helm(["status", "registry", "-n", "d8-system", "-o", "json"]);
-    expect(JSON.parse(stdout)).toMatchObject({ version: path.length, info: { status: "deployed" } });
+    expect(JSON.parse(stdout)).toMatchObject({
+      version: path.length,
+      info: { status: "deployed" },
+    });
   }, 600_000);
 
   it("uninstall removes the release's objects except those marked keep", async () => {
@@ -256,7 +259,9 @@ describe("the pass-through chart under the real helm", () => {
     expect(left).toEqual([
       "Secret/registry-bashible-config",
       "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse",
+      "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse-module-disabled",
       "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse",
+      "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse-module-disabled",
     ]);
     expect(last.manifests.length).toBeGreaterThan(left.length);
   }, 120_000);
