@@ -39,7 +39,9 @@ describe("registry-module render", () => {
     expect(names(objects)).toEqual([
       "Secret/registry-state",
       "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse",
+      "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse-module-disabled",
       "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse",
+      "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse-module-disabled",
     ]);
     const state = objects.find(o => o.metadata.name === "registry-state");
     const data = state?.data as Record<string, string>;

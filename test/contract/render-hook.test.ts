@@ -44,7 +44,9 @@ describe("render hook in the built executable", () => {
       "Secret/registry-state",
       "Service/registry",
       "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse",
+      "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse-module-disabled",
       "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse",
+      "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse-module-disabled",
     ]);
     const values = f.values() as {
       global: Record<string, unknown>;

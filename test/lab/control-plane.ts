@@ -55,6 +55,8 @@ export interface KubectlOptions {
   /** stdin (e.g. manifests for `apply -f -`) */
   input?: string;
   timeoutMs?: number;
+  /** another identity's kubeconfig (see kubeconfigForToken); default the lab admin's */
+  kubeconfig?: string;
 }
 
 export interface ApplyOptions {
@@ -77,6 +79,8 @@ export interface ControlPlane {
   apply(objects: readonly object[], opts?: ApplyOptions): Promise<RunResult>;
   /** A client-node KubeConfig for the lab admin (system:masters). */
   kubeConfig(): KubeConfig;
+  /** Writes a kubeconfig that authenticates with a bearer token (a service account's); its path. */
+  kubeconfigForToken(token: string): Promise<string>;
   /** Stops kube-apiserver, then etcd; removes the state and data dirs. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -263,25 +267,25 @@ async function poll(
 
 // --- the control plane -------------------------------------------------------------------------
 
-function kubeconfigYaml(server: string, pki: ControlPlanePki): string {
-  const b64 = (path: string) => readFileSync(path).toString("base64");
+type KubeconfigUser =
+  { "client-certificate-data": string; "client-key-data": string } | { token: string };
+
+function kubeconfigYaml(server: string, caCertPem: string, user: KubeconfigUser): string {
   return stringify({
     apiVersion: "v1",
     kind: "Config",
     clusters: [
-      { name: "registry-lab", cluster: { server, "certificate-authority-data": b64(pki.caCert) } },
-    ],
-    users: [
       {
-        name: "registry-lab-admin",
-        user: {
-          "client-certificate-data": b64(pki.adminCert),
-          "client-key-data": b64(pki.adminKey),
+        name: "registry-lab",
+        cluster: {
+          server,
+          "certificate-authority-data": Buffer.from(caCertPem).toString("base64"),
         },
       },
     ],
+    users: [{ name: "registry-lab-user", user }],
     contexts: [
-      { name: "registry-lab", context: { cluster: "registry-lab", user: "registry-lab-admin" } },
+      { name: "registry-lab", context: { cluster: "registry-lab", user: "registry-lab-user" } },
     ],
     "current-context": "registry-lab",
   });
@@ -362,8 +366,9 @@ function makeControlPlane(
   timings: ControlPlaneTimings | undefined,
 ): ControlPlane {
   let stopped: Promise<void> | undefined;
+  let tokens = 0;
   const kubectl = (args: readonly string[], opts: KubectlOptions = {}) =>
-    run(labTool("kubectl"), ["--kubeconfig", state.kubeconfigPath, ...args], {
+    run(labTool("kubectl"), ["--kubeconfig", opts.kubeconfig ?? state.kubeconfigPath, ...args], {
       input: opts.input,
       timeoutMs: opts.timeoutMs ?? 60_000,
     });
@@ -394,6 +399,14 @@ function makeControlPlane(
       const kc = new KubeConfig();
       kc.loadFromFile(state.kubeconfigPath);
       return kc;
+    },
+    async kubeconfigForToken(token) {
+      tokens += 1;
+      const path = join(dir, `kubeconfig-token-${tokens}`);
+      await writeFile(path, kubeconfigYaml(state.server, state.caCertPem, { token }), {
+        mode: 0o600,
+      });
+      return path;
     },
     stop() {
       stopped ??= (async () => {
@@ -439,7 +452,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     ]);
     const server = `https://127.0.0.1:${apiPort}`;
     const kubeconfigPath = join(dir, "kubeconfig");
-    await writeFile(kubeconfigPath, kubeconfigYaml(server, pki), { mode: 0o600 });
+    const b64 = (path: string) => readFileSync(path).toString("base64");
+    const admin = {
+      "client-certificate-data": b64(pki.adminCert),
+      "client-key-data": b64(pki.adminKey),
+    };
+    await writeFile(kubeconfigPath, kubeconfigYaml(server, pki.caCertPem, admin), { mode: 0o600 });
     const tPki = Date.now();
 
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;

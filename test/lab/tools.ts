@@ -10,6 +10,7 @@
 // plus a digest of what it was built from. A binary whose stamp differs counts as missing, so a
 // changed pin rebuilds it; an unchanged one costs nothing.
 import { spawn, spawnSync } from "node:child_process";
+import { accessSync, constants } from "node:fs";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -167,9 +168,16 @@ function readStamp(binDir: string, tool: string): string | undefined {
 }
 
 function onPath(command: string): string | undefined {
-  const r = spawnSync("sh", ["-c", 'command -v "$1"', "sh", command], { encoding: "utf8" });
-  const path = r.stdout.trim();
-  return r.status === 0 && path ? path : undefined;
+  for (const dir of (process.env.PATH ?? "").split(":").filter(Boolean)) {
+    const path = join(dir, command);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 /** Why a built tool is not usable, or undefined when it is. */

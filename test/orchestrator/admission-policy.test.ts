@@ -1,16 +1,35 @@
-// The ValidatingAdmissionPolicy the module renders for ModuleConfig/deckhouse, evaluated with a
-// real CEL implementation over the old and new objects, as the API server would on UPDATE.
+// The ValidatingAdmissionPolicies the module renders for ModuleConfig/deckhouse, evaluated with a
+// real CEL implementation over the old and new objects, through their bindings as the API server
+// would on UPDATE (a binding whose parameter object is absent follows parameterNotFoundAction).
+// test/lab/admission-policy.test.ts checks the same against the real kube-apiserver.
 import { describe, expect, it } from "vitest";
 import { renderManifests } from "../../lib/render/manifests";
 import type { KubeObject } from "../../lib/runtime/types";
 import { moduleConfig } from "../fixtures/clusters/generate";
-import { admit } from "../support/vap";
+import { admitWithBindings } from "../support/vap";
 
-function policy(global: Record<string, unknown>) {
-  const objects = renderManifests({ global, registry: {} });
-  const vap = objects.find(o => o.kind === "ValidatingAdmissionPolicy");
-  if (!vap) throw new Error("no ValidatingAdmissionPolicy rendered");
-  return vap as KubeObject & Parameters<typeof admit>[0];
+function policy(global: Record<string, unknown>): KubeObject[] {
+  const objects = renderManifests({ global, registry: {} }).filter(o =>
+    o.kind.startsWith("ValidatingAdmissionPolicy"),
+  );
+  if (objects.length === 0) throw new Error("no ValidatingAdmissionPolicy rendered");
+  return objects;
+}
+
+/** One UPDATE of ModuleConfig/deckhouse; `params` is ModuleConfig/registry (null: absent). */
+function admit(
+  objects: KubeObject[],
+  request: {
+    oldObject: unknown;
+    object: unknown;
+    params: ReturnType<typeof registryModule> | null;
+  },
+) {
+  return admitWithBindings(objects, {
+    oldObject: request.oldObject,
+    object: request.object,
+    paramObjects: request.params ? [request.params] : [],
+  });
 }
 
 const staticCluster = {
@@ -53,12 +72,13 @@ describe("ValidatingAdmissionPolicy on ModuleConfig/deckhouse", () => {
     ],
     ["no registry change during bootstrap", bootstrapping, direct, direct],
   ])("allows %s", (_, global, before, after) => {
-    const verdict = admit(policy(global), {
-      oldObject: mc(before),
-      object: mc(after),
-      params: registryModule(true),
-    });
-    expect(verdict).toEqual({ matched: true, allowed: true, messages: [] });
+    for (const params of [registryModule(true), null]) {
+      const verdict = admit(policy(global), { oldObject: mc(before), object: mc(after), params });
+      expect({ allowed: verdict.allowed, messages: verdict.messages }).toEqual({
+        allowed: true,
+        messages: [],
+      });
+    }
   });
 
   it.each([
@@ -123,6 +143,26 @@ describe("ValidatingAdmissionPolicy on ModuleConfig/deckhouse", () => {
     expect(verdict.allowed).toBe(false);
     expect(verdict.messages.join("\n")).toContain(message);
   });
+
+  // Found against the real kube-apiserver (test/lab/admission-policy.test.ts): a binding whose
+  // paramRef finds no object ALLOWS the request without evaluating its policy, so rules bound
+  // through ModuleConfig/registry did nothing in a cluster without that object.
+  it.each([
+    ["Proxy → Local", staticCluster, proxy, local, "Mode transition from Proxy to Local"],
+    ["a change during bootstrap", bootstrapping, undefined, direct, "during cluster bootstrap"],
+    ["Proxy on a cloud cluster", cloudCluster, direct, proxy, "unsupported for non-static"],
+  ])(
+    "refuses %s also when ModuleConfig/registry does not exist",
+    (_, global, before, after, message) => {
+      const verdict = admit(policy(global), {
+        oldObject: mc(before),
+        object: mc(after),
+        params: null,
+      });
+      expect(verdict.allowed).toBe(false);
+      expect(verdict.messages.join("\n")).toContain(message);
+    },
+  );
 
   it("leaves other ModuleConfigs alone", () => {
     const other = { ...registryModule(true), metadata: { name: "prometheus" } };

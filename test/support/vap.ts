@@ -57,3 +57,71 @@ export function admit(policy: Policy, request: AdmissionRequest): Verdict {
   }
   return { matched: true, allowed: messages.length === 0, messages };
 }
+
+interface PolicyObject extends Policy {
+  kind: "ValidatingAdmissionPolicy";
+  metadata: { name: string };
+  spec: Policy["spec"] & { paramKind?: { apiVersion: string; kind: string } };
+}
+
+interface BindingObject {
+  kind: "ValidatingAdmissionPolicyBinding";
+  metadata: { name: string };
+  spec: {
+    policyName: string;
+    validationActions: string[];
+    paramRef?: { name?: string; parameterNotFoundAction?: "Allow" | "Deny" };
+  };
+}
+
+interface ParamObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string };
+}
+
+/**
+ * What the API server decides for one request with every policy and binding among `objects`:
+ * each binding evaluates its policy. A binding whose paramRef names an object that does not exist
+ * follows its parameterNotFoundAction — Allow: the binding passes WITHOUT evaluating the policy;
+ * Deny: the request is refused. Messages are those of Deny bindings.
+ */
+export function admitWithBindings(
+  objects: readonly { kind: string }[],
+  request: { object: unknown; oldObject: unknown; paramObjects?: readonly ParamObject[] },
+): Verdict {
+  const policies = new Map(
+    objects
+      .filter((o): o is PolicyObject => o.kind === "ValidatingAdmissionPolicy")
+      .map(p => [p.metadata.name, p]),
+  );
+  const bindings = objects.filter(
+    (o): o is BindingObject => o.kind === "ValidatingAdmissionPolicyBinding",
+  );
+  let matched = false;
+  const messages: string[] = [];
+  for (const binding of bindings) {
+    const policy = policies.get(binding.spec.policyName);
+    if (!policy) continue;
+    let params: unknown = null;
+    if (policy.spec.paramKind && binding.spec.paramRef) {
+      const { kind } = policy.spec.paramKind;
+      const ref = binding.spec.paramRef;
+      const found = (request.paramObjects ?? []).find(
+        p => p.kind === kind && p.metadata.name === ref.name,
+      );
+      if (!found) {
+        if (ref.parameterNotFoundAction === "Deny") {
+          matched = true;
+          messages.push(`no params found for policy binding with Deny parameterNotFoundAction`);
+        }
+        continue;
+      }
+      params = found;
+    }
+    const verdict = admit(policy, { object: request.object, oldObject: request.oldObject, params });
+    matched ||= verdict.matched;
+    if (binding.spec.validationActions.includes("Deny")) messages.push(...verdict.messages);
+  }
+  return { matched, allowed: messages.length === 0, messages };
+}
