@@ -51,6 +51,11 @@ const pids = () =>
     }
   ).pids;
 
+/** The module's operator (addon-operator, test/lab/module-operator.ts) as `up` recorded it. */
+const operatorPids = () =>
+  (JSON.parse(readFileSync(join(state, "lab.json"), "utf8")) as { operatorPids: number[] })
+    .operatorPids;
+
 function kubectl(kubeconfig: string, ...args: string[]) {
   return run(labTool("kubectl"), ["--kubeconfig", kubeconfig, ...args]);
 }
@@ -105,6 +110,30 @@ describe("npm run lab", () => {
     // the processes outlived `up`
     const { etcd, kubeApiserver } = pids();
     expect(alive(etcd) && alive(kubeApiserver)).toBe(true);
+    // the module runs in it: the real addon-operator installed it and it settled in legacy
+    // Unmanaged (registry-state written by its chart)
+    expect(operatorPids().length).toBe(1);
+    expect(operatorPids().every(alive)).toBe(true);
+    let mode = "";
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
+      const r = await kubectl(
+        kubeconfig,
+        "get",
+        "-n",
+        "d8-system",
+        "secret",
+        "registry-state",
+        "-o",
+        "jsonpath={.data.mode}",
+        "--ignore-not-found",
+      );
+      mode = Buffer.from(r.stdout, "base64").toString("utf8");
+      if (mode) break;
+      await new Promise(r => setTimeout(r, 1000));
+    }
+    expect(mode, "registry-state of the module under addon-operator within 120 s").toBe(
+      "Unmanaged",
+    );
   }, 300_000);
 
   it("status: says where the lab is", async () => {
@@ -138,11 +167,13 @@ describe("npm run lab", () => {
 
   it("down: stops every process up started and removes the state dir", async () => {
     const { etcd, kubeApiserver } = pids();
+    const operators = operatorPids();
     const down = await lab("down");
     expect(down.code).toBe(0);
     expect(down.stderr).toContain("stopped and removed");
     expect(alive(etcd)).toBe(false);
     expect(alive(kubeApiserver)).toBe(false);
+    expect(operators.filter(alive)).toEqual([]);
     expect(existsSync(state)).toBe(false);
     const status = await lab("status");
     expect(status.code).toBe(1);
