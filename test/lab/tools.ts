@@ -20,7 +20,7 @@ export type LabToolName = "kube-apiserver" | "kubectl" | "helm" | "etcd";
 
 export const LAB_TOOL_NAMES: readonly LabToolName[] = ["etcd", "kube-apiserver", "kubectl", "helm"];
 
-/** helm.sh/helm major module and release: Helm 4 is what current addon-operator releases embed. */
+/** The helm CLI the lab installs and upgrades the chart with (docs/adr/0060). */
 export const HELM_MODULE = "helm.sh/helm/v4";
 export const HELM_VERSION = "v4.3.2";
 
