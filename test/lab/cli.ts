@@ -13,7 +13,12 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { attachControlPlane, startControlPlane, type ControlPlane } from "./control-plane";
+import {
+  attachControlPlane,
+  STATE_FILE,
+  startControlPlane,
+  type ControlPlane,
+} from "./control-plane";
 import { seedStaticCluster } from "./cluster";
 import { startModuleOperator } from "./module-operator";
 import { buildLabTools, LabToolError } from "./tools";
@@ -60,9 +65,10 @@ async function stopPids(pids: readonly number[]): Promise<void> {
   for (const pid of running.filter(alive)) killGroup(pid, "SIGKILL");
 }
 
-/** Stops what an `up` left in `dir` and removes it. Returns whether there was anything. */
+/** Stops what an `up` left in `dir` and removes the dir. Returns whether a lab was there. */
 export async function labDown(dir = labStateDir()): Promise<boolean> {
   if (!existsSync(dir)) return false;
+  const found = existsSync(join(dir, STATE_FILE)) || existsSync(join(dir, LAB_FILE));
   try {
     const lab = JSON.parse(readFileSync(join(dir, LAB_FILE), "utf8")) as LabFile;
     await stopPids(lab.operatorPids);
@@ -71,7 +77,7 @@ export async function labDown(dir = labStateDir()): Promise<boolean> {
   }
   await attachControlPlane(dir)?.stop();
   rmSync(dir, { recursive: true, force: true });
-  return true;
+  return found;
 }
 
 /** The whole `up`: returns the running control plane (its processes detached). */

@@ -26,7 +26,7 @@ export const LAB_TOOL_NAMES: readonly LabToolName[] = [
   "addon-operator",
 ];
 
-/** helm.sh/helm major module and release: Helm 4 is what current addon-operator releases embed. */
+/** The helm CLI the lab installs and upgrades the chart with (docs/adr/0060). */
 export const HELM_MODULE = "helm.sh/helm/v4";
 export const HELM_VERSION = "v4.3.2";
 
