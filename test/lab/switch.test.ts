@@ -146,7 +146,7 @@ describe("the built module under real addon-operator on the lab API server", () 
       await lab.startOperator(false);
       const state = await lab.waitFinished(
         "Direct",
-        STEP_TIMEOUT_MS,
+        RESTART_TIMEOUT_MS,
         "Proxy → Direct after restart",
       );
       expect(comparable(state)).toEqual(comparable(expected));
@@ -158,7 +158,7 @@ describe("the built module under real addon-operator on the lab API server", () 
       // the module PKI survived the restart (a new CA would re-key every client)
       expect(await pkiCa(lab)).toBe(caBefore);
     },
-    STEP_TIMEOUT_MS + 90_000,
+    RESTART_TIMEOUT_MS + 90_000,
   );
 
   it(

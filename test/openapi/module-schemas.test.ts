@@ -570,9 +570,9 @@ properties:
     // addon-operator v1.23.0 (the lab's real operator, docs/adr/0065) closes an object marked only
     // `x-kubernetes-preserve-unknown-fields: true` like any other: the marker is the API
     // server's, the operator's transformer looks at `additionalProperties` alone
-    expect(paths({ internal: { openByFlag: { known: "k", anything: { deep: true } } } })).toEqual(
-      ["/registry/internal/openByFlag/anything"],
-    );
+    expect(paths({ internal: { openByFlag: { known: "k", anything: { deep: true } } } })).toEqual([
+      "/registry/internal/openByFlag/anything",
+    ]);
   });
 
   it("does not descend into a property that sets additionalProperties", () => {
