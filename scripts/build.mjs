@@ -175,6 +175,7 @@ function assembleModule() {
   // templates/*.hbs are precompiled into the hooks executable; Helm gets only the pass-through
   // chart template (docs/adr/0004).
   cpSync(join(root, "chart", "templates"), join(moduleDir, "templates"), { recursive: true });
+  copyFileSync(join(root, "chart", ".helmignore"), join(moduleDir, ".helmignore"));
 }
 
 async function bundleCli() {

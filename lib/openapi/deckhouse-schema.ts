@@ -70,17 +70,18 @@ export function applyExtend(schema: JsonSchema, parent: JsonSchema): JsonSchema 
   return out;
 }
 
-/** True when the schema decides on unknown keys itself (explicit setting or free-form marker). */
+/** True when the schema decides on unknown keys itself. */
 function setsAdditionalProperties(s: JsonSchema): boolean {
-  return Object.hasOwn(s, "additionalProperties") || s[X_PRESERVE_UNKNOWN_FIELDS] === true;
+  return Object.hasOwn(s, "additionalProperties");
 }
 
 /**
  * addon-operator's AdditionalPropertiesTransformer, in place: a schema that does not set
  * `additionalProperties` gets `false`; the walk descends into `properties` and
- * `patternProperties` that do not set it themselves, and always into `items`. A schema marked
- * `x-kubernetes-preserve-unknown-fields: true` counts as free-form (it is neither closed nor
- * descended into).
+ * `patternProperties` that do not set it themselves, and always into `items`. The API server's
+ * `x-kubernetes-preserve-unknown-fields: true` does not open an object here: the real operator
+ * (v1.23.0, docs/adr/0065) looks at `additionalProperties` alone, so a free-form object must say
+ * `additionalProperties: true`.
  */
 export function closeObjectsInPlace(schema: JsonSchema): JsonSchema {
   if (!setsAdditionalProperties(schema)) schema.additionalProperties = false;

@@ -1,7 +1,18 @@
 // module.yaml as Deckhouse reads it (spec §3.1; hook-protocol.md §5.2), and the assembled module.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
+import { labTool } from "../lab/tools";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MODULE_DIR, requireBuild } from "./built";
 
@@ -67,5 +78,32 @@ describe("dist/module", () => {
     expect(readFileSync(join(MODULE_DIR, "templates", "manifests.yaml"), "utf8")).toContain(
       "range .Values.registry.internal.manifests",
     );
+  });
+
+  it("is a chart the real Helm loads: the hooks executable and the rest are .helmignore'd", () => {
+    // Found by the real addon-operator (test/lab): Helm loads the module directory as the chart
+    // and refused the 100 MB hooks executable ("chart file is larger than the maximum file size")
+    const helm = labTool("helm");
+    const dir = mkdtempSync(join(tmpdir(), "registry-helm-"));
+    try {
+      const values = join(dir, "values.yaml");
+      const object = {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "probe", namespace: "d8-system" },
+        data: { a: "b" },
+      };
+      writeFileSync(values, stringify({ registry: { internal: { manifests: [object] } } }));
+      const r = spawnSync(helm, ["template", "registry", MODULE_DIR, "-f", values], {
+        encoding: "utf8",
+      });
+      expect(r.stderr).toBe("");
+      expect(r.status).toBe(0);
+      expect(parse(r.stdout.split("---").filter(d => d.includes("kind:"))[0] ?? "")).toEqual(
+        object,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -344,6 +344,22 @@ describe("defaults (structural defaulting of addon-operator)", () => {
 });
 
 describe("values.yaml: x-extend and additionalProperties", () => {
+  it("takes any Kubernetes object in internal.manifests (addon-operator refused them once)", () => {
+    // Found by the real addon-operator (test/lab): the values patch of the render hook was
+    // refused with "registry.internal.manifests.apiVersion in body is a forbidden property"
+    const manifests = [
+      { apiVersion: "v1", kind: "Secret", metadata: { name: "s" }, type: "Opaque", data: {} },
+      { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d" }, spec: { x: 1 } },
+    ];
+    expect(schemas.validateValues({ internal: { manifests } })).toEqual([]);
+    expect(
+      schemas.validateValues({ internal: { manifests: [{ kind: "Secret" }] } }).map(i => i.path),
+    ).toEqual([
+      "/registry/internal/manifests/0/apiVersion",
+      "/registry/internal/manifests/0/metadata",
+    ]);
+  });
+
   it("extends config-values.yaml", () => {
     const raw = obj(loadYamlFile(join(OPENAPI_DIR, "values.yaml")));
     expect(raw["x-extend"]).toEqual({ schema: "config-values.yaml" });
@@ -551,16 +567,19 @@ properties:
     expect(paths({ internal: { closedExplicit: { extra: 1 } } })).toEqual([
       "/registry/internal/closedExplicit/extra",
     ]);
+    // addon-operator v1.23.0 (the lab's real operator, docs/adr/0065) closes an object marked only
+    // `x-kubernetes-preserve-unknown-fields: true` like any other: the marker is the API
+    // server's, the operator's transformer looks at `additionalProperties` alone
+    expect(paths({ internal: { openByFlag: { known: "k", anything: { deep: true } } } })).toEqual([
+      "/registry/internal/openByFlag/anything",
+    ]);
   });
 
-  it("does not descend into a property that sets additionalProperties, nor into a free-form object", () => {
+  it("does not descend into a property that sets additionalProperties", () => {
     const paths = (v: unknown): string[] =>
       s.validateValues({ shared: "own", own: "o", ...obj(v) }).map(i => i.path);
     // the map sets additionalProperties itself: its value schema is left as written (open)
     expect(paths({ internal: { explicitMap: { k: { y: "y", extra: 1 } } } })).toEqual([]);
-    expect(paths({ internal: { openByFlag: { known: "k", anything: { deep: true } } } })).toEqual(
-      [],
-    );
     expect(paths({ internal: { openByFlag: { known: 1 } } })).toEqual([
       "/registry/internal/openByFlag/known",
     ]);
