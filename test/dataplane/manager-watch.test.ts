@@ -1,7 +1,7 @@
 // nodeservices-manager's watch loop: the real @kubernetes/client-node informers against an
-// in-process API double (support/api-double.ts). There is no Kubernetes API server on this machine
-// (e2e-lab §6), so this is as close as the loop can get to one: the same list/watch wire protocol,
-// watches closed by the server, expired resource versions.
+// in-process API double (support/api-double.ts), which can do what a real server will not do on
+// demand: close every watch, expire resource versions. test/lab/nodeservices-manager.test.ts runs
+// the same loop against the lab's real kube-apiserver.
 import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";

@@ -62,6 +62,8 @@ export interface KubectlOptions {
 export interface ApplyOptions {
   /** SSA field manager; default "registry-lab" */
   fieldManager?: string;
+  /** print the objects as the server stored them (`-o json`, a List) on stdout */
+  printObjects?: boolean;
 }
 
 export interface ControlPlane {
@@ -368,10 +370,20 @@ function makeControlPlane(
   let stopped: Promise<void> | undefined;
   let tokens = 0;
   const kubectl = (args: readonly string[], opts: KubectlOptions = {}) =>
-    run(labTool("kubectl"), ["--kubeconfig", opts.kubeconfig ?? state.kubeconfigPath, ...args], {
-      input: opts.input,
-      timeoutMs: opts.timeoutMs ?? 60_000,
-    });
+    run(
+      labTool("kubectl"),
+      [
+        "--kubeconfig",
+        opts.kubeconfig ?? state.kubeconfigPath,
+        // discovery cache inside the state dir: nothing left in ~/.kube after stop()
+        `--cache-dir=${join(dir, "kube-cache")}`,
+        ...args,
+      ],
+      {
+        input: opts.input,
+        timeoutMs: opts.timeoutMs ?? 60_000,
+      },
+    );
   return {
     dir,
     kubeconfigPath: state.kubeconfigPath,
@@ -389,6 +401,7 @@ function makeControlPlane(
           "--server-side",
           "--force-conflicts",
           `--field-manager=${opts.fieldManager ?? "registry-lab"}`,
+          ...(opts.printObjects ? ["-o", "json"] : []),
           "-f",
           "-",
         ],

@@ -14,7 +14,7 @@ import { run } from "../e2e-lab/process";
 import { namespaceObjects, seedObjects } from "./cluster";
 import { startControlPlane, type ControlPlane } from "./control-plane";
 import { installLabCrds } from "./crds";
-import { differences, objectKey, storedObjects, type AnyObject } from "./objects";
+import { differences, objectKey, objectsOf, storedObjects, type AnyObject } from "./objects";
 import { switchChainStages, type Stage } from "./stages";
 import { labTool } from "./tools";
 
@@ -93,10 +93,13 @@ describe("every rendered object is taken by the real API server (server-side app
     for (const stage of stages) {
       const label = `${stage.step}, run ${stage.run} (${stage.mode}→${stage.targetMode})`;
       // a refusal rejects with kubectl's stderr: the server's message names object and field
-      await cp.apply(stage.manifests, { fieldManager: "registry-module" }).catch((e: Error) => {
-        throw new Error(`${label}: ${e.message}`);
-      });
-      const stored = await storedObjects(cp, stage.manifests);
+      const applied = await cp
+        .apply(stage.manifests, { fieldManager: "registry-module", printObjects: true })
+        .catch((e: Error) => {
+          throw new Error(`${label}: ${e.message}`);
+        });
+      // the server answers an apply with the objects as it stored them
+      const stored = objectsOf(applied.stdout);
       for (const sent of stage.manifests) {
         const copy = stored.get(objectKey(sent));
         expect(copy, `${label}: ${objectKey(sent)} not stored`).toBeDefined();

@@ -36,12 +36,17 @@ export async function storedObjects(
   cp: ControlPlane,
   objects: readonly ObjectRef[],
 ): Promise<Map<string, AnyObject>> {
-  const out = new Map<string, AnyObject>();
-  if (objects.length === 0) return out;
+  if (objects.length === 0) return new Map();
   const input = objects.map(o => `---\n${stringify(o)}`).join("");
   const { stdout } = await cp.kubectl(["get", "--ignore-not-found", "-o", "json", "-f", "-"], {
     input,
   });
+  return objectsOf(stdout);
+}
+
+/** The objects of a `kubectl … -o json` answer (one object or a List), by key. */
+export function objectsOf(stdout: string): Map<string, AnyObject> {
+  const out = new Map<string, AnyObject>();
   if (!stdout.trim()) return out;
   const parsed = JSON.parse(stdout) as { kind: string; items?: AnyObject[] } & AnyObject;
   for (const o of parsed.kind === "List" ? (parsed.items ?? []) : [parsed])
