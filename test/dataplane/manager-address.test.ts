@@ -78,7 +78,7 @@ describe("nodeservices-manager process: master address change", () => {
     const manager = spawnProcess(
       "nodeservices-manager",
       process.execPath,
-      ["--import", "tsx", join(ROOT, "images/nodeservices-manager/src/main.ts")],
+      ["--import", "tsx", join(ROOT, "images/nodeservices-manager/src/run.ts")],
       {
         cwd: ROOT,
         env: {

@@ -223,7 +223,7 @@ describe("processes with HTTPS_PROXY/NO_PROXY in their environment", () => {
     const proc: LabProcess = spawnProcess(
       `gateway-${name}`,
       process.execPath,
-      ["--import", "tsx", join(ROOT, "images/gateway/src/main.ts"), "--config", config],
+      ["--import", "tsx", join(ROOT, "images/gateway/src/run.ts"), "--config", config],
       { cwd: ROOT, env },
     );
     const line = await proc.waitForLine(/"msg":"gateway listening"/, 60_000);
