@@ -1,8 +1,9 @@
 // The ValidatingAdmissionPolicy the module renders for ModuleConfig/deckhouse, enforced by the
 // REAL kube-apiserver: changes a user makes with `kubectl patch` are refused with the policy's
 // message (and nothing is stored), allowed ones are stored. The policy reads the cluster facts
-// baked into it at render time (static or cloud, bootstrapped or not) and ModuleConfig/registry
-// as its parameter (module disabled); each variant is rendered and applied in turn.
+// baked into it at render time (static or cloud, bootstrapped or not, the mode the cluster is in)
+// and ModuleConfig/registry as the parameter of its second policy (module disabled); each variant
+// is rendered and applied in turn.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderManifests } from "../../lib/render/manifests";
 import { CommandError } from "../e2e-lab/process";
@@ -36,6 +37,13 @@ const bootstrapping = {
 
 const settingsOf = (registry: Registry, extra: Record<string, unknown> = {}) =>
   registry === undefined ? { ...extra } : { ...extra, registry };
+
+const POLICY = "deckhouse-module-registry-validation";
+const DISABLED_POLICY = "deckhouse-module-registry-disabled";
+const PROXY_TO_LOCAL =
+  "Mode transition from Proxy to Local is not supported. Switch to Direct or Unmanaged first.";
+const LOCAL_TO_PROXY =
+  "Mode transition from Local to Proxy is not supported. Switch to Direct or Unmanaged first.";
 
 let cp: ControlPlane;
 
@@ -88,31 +96,35 @@ async function refusal(p: Promise<unknown>): Promise<string | undefined> {
 }
 
 /**
- * Renders the policy for these cluster facts, applies it, and waits until the API server enforces
- * this version: policies reach the admission plugin through an informer, a moment after the write.
- * `probe` is a change only this version refuses, dry-run, from `probeFrom`.
+ * Renders the policies for these cluster facts and the mode the cluster is in (the orchestrator's
+ * state), applies them, and waits until the API server enforces this version: policies reach the
+ * admission plugin through an informer, a moment after the write. `probe` is a change, dry-run,
+ * from `probeFrom`, that this version answers differently from the one before it: refused with
+ * `probeAnswer`, or allowed when `probeAnswer` is "allowed".
  */
 async function usePolicy(
   global: Record<string, unknown>,
+  actualMode: string,
   probeFrom: Registry,
   probe: Registry,
-  probeMessage: string,
+  probeAnswer: string,
 ) {
-  const objects = renderManifests({ global, registry: {} }).filter(o =>
+  const orchestrator = { hash: "lab", state: { mode: actualMode } };
+  const objects = renderManifests({ global, registry: { internal: { orchestrator } } }).filter(o =>
     o.kind.startsWith("ValidatingAdmissionPolicy"),
   );
   expect(objects.map(o => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-    "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse",
-    "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse-module-disabled",
-    "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse",
-    "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse-module-disabled",
+    `ValidatingAdmissionPolicy/${DISABLED_POLICY}`,
+    `ValidatingAdmissionPolicy/${POLICY}`,
+    `ValidatingAdmissionPolicyBinding/${DISABLED_POLICY}`,
+    `ValidatingAdmissionPolicyBinding/${POLICY}`,
   ]);
   await cp.apply(objects, { fieldManager: "registry-module" });
   await startFrom(probeFrom);
   const deadline = Date.now() + 60_000;
   for (;;) {
     const message = await refusal(change(probe, { dryRun: true }));
-    if (message?.includes(probeMessage)) return;
+    if (probeAnswer === "allowed" ? message === undefined : message?.includes(probeAnswer)) return;
     if (Date.now() > deadline)
       throw new Error(`policy not in effect after 60 s: probe answered ${message ?? "allowed"}`);
     await new Promise(r => setTimeout(r, 200));
@@ -131,12 +143,7 @@ async function expectAllowed(before: Registry, after: Registry, extra?: Record<s
   expect(await storedSettings()).toEqual(settingsOf(after, extra));
 }
 
-async function expectRefused(
-  before: Registry,
-  after: Registry,
-  message: string,
-  policy = "registry-moduleconfig-deckhouse",
-) {
+async function expectRefused(before: Registry, after: Registry, message: string, policy = POLICY) {
   await startFrom(before);
   const stderr = await refusal(change(after));
   expect(stderr, "refused").toBeDefined();
@@ -148,40 +155,41 @@ async function expectRefused(
   expect(await storedSettings()).toEqual(settingsOf(before));
 }
 
-describe("on a bootstrapped static cluster", () => {
-  beforeAll(
-    () =>
-      usePolicy(
-        staticCluster,
-        local,
-        proxy,
-        "Mode transition from Local to Proxy is not supported. Switch to Direct or Unmanaged first.",
-      ),
-    120_000,
-  );
+// Transitions are judged from the mode the cluster is in, which the policy carries as rendered
+// for the orchestrator's state; each block renders the policy for one such mode. The blocks run in
+// an order where each version answers its probe differently from the version before it.
+describe("on a bootstrapped static cluster in Proxy", () => {
+  beforeAll(() => usePolicy(staticCluster, "Proxy", proxy, local, PROXY_TO_LOCAL), 120_000);
+
+  it("allows Proxy → Direct", () => expectAllowed(proxy, direct));
+
+  it("refuses Proxy → Local at kubectl time with the policy's message", () =>
+    expectRefused(proxy, local, PROXY_TO_LOCAL));
+
+  it("refuses Local even when the settings already say Direct (the switch to Direct is not done)", () =>
+    expectRefused(direct, local, PROXY_TO_LOCAL));
+});
+
+describe("on a bootstrapped static cluster in Direct", () => {
+  beforeAll(() => usePolicy(staticCluster, "Direct", proxy, local, "allowed"), 120_000);
 
   it.each([
-    ["legacy → Direct", undefined, direct],
     ["Direct → Proxy", direct, proxy],
-    ["Proxy → Direct", proxy, direct],
+    ["Direct → Local", direct, local],
+    ["Proxy → Local while the switch to Proxy has not happened yet", proxy, local],
+  ])("allows %s", (_, before, after) => expectAllowed(before, after));
+});
+
+describe("on a bootstrapped static cluster in Local", () => {
+  beforeAll(() => usePolicy(staticCluster, "Local", local, proxy, LOCAL_TO_PROXY), 120_000);
+
+  it.each([
     ["Local → Direct", local, direct],
     ["Local → configurable Unmanaged", local, configurableUnmanaged],
-    ["Direct → Local", direct, local],
   ])("allows %s", (_, before, after) => expectAllowed(before, after));
 
   it.each([
-    [
-      "Proxy → Local",
-      proxy,
-      local,
-      "Mode transition from Proxy to Local is not supported. Switch to Direct or Unmanaged first.",
-    ],
-    [
-      "Local → Proxy",
-      local,
-      proxy,
-      "Mode transition from Local to Proxy is not supported. Switch to Direct or Unmanaged first.",
-    ],
+    ["Local → Proxy", local, proxy, LOCAL_TO_PROXY],
     [
       "Local → legacy Unmanaged",
       local,
@@ -191,6 +199,12 @@ describe("on a bootstrapped static cluster", () => {
   ])("refuses %s at kubectl time with the policy's message", (_, before, after, message) =>
     expectRefused(before, after, message),
   );
+});
+
+describe("on a bootstrapped static cluster in legacy Unmanaged", () => {
+  beforeAll(() => usePolicy(staticCluster, "Unmanaged", local, proxy, "allowed"), 120_000);
+
+  it("allows legacy → Direct", () => expectAllowed(undefined, direct));
 
   it("refuses any registry change while ModuleConfig/registry disables the module; allows others", async () => {
     await seedObjects(cp, [
@@ -211,12 +225,7 @@ describe("on a bootstrapped static cluster", () => {
         if (Date.now() > deadline) throw new Error("ModuleConfig/registry not seen by the policy");
         await new Promise(r => setTimeout(r, 200));
       }
-      await expectRefused(
-        undefined,
-        direct,
-        message,
-        "registry-moduleconfig-deckhouse-module-disabled",
-      );
+      await expectRefused(undefined, direct, message, DISABLED_POLICY);
       // a change outside spec.settings.registry is not the registry module's business
       await expectAllowed(direct, direct, { logLevel: "Debug" });
     } finally {
@@ -230,6 +239,7 @@ describe("on a cloud cluster", () => {
     () =>
       usePolicy(
         cloudCluster,
+        "Direct",
         direct,
         proxy,
         "Proxy and Local are unsupported for non-static clusters",
@@ -255,7 +265,7 @@ describe("on a cloud cluster", () => {
 describe("while the cluster is bootstrapping", () => {
   const message =
     "Changing, adding, or removing `spec.settings.registry` is forbidden during cluster bootstrap. Please wait until bootstrap is complete.";
-  beforeAll(() => usePolicy(bootstrapping, undefined, direct, message), 120_000);
+  beforeAll(() => usePolicy(bootstrapping, "Unmanaged", undefined, direct, message), 120_000);
 
   it.each([
     ["legacy → Direct", undefined, direct],

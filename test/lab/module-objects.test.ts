@@ -261,10 +261,10 @@ describe("the pass-through chart under the real helm", () => {
     // outlive the release (docs/adr/0004)
     expect(left).toEqual([
       "Secret/registry-bashible-config",
-      "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse",
-      "ValidatingAdmissionPolicy/registry-moduleconfig-deckhouse-module-disabled",
-      "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse",
-      "ValidatingAdmissionPolicyBinding/registry-moduleconfig-deckhouse-module-disabled",
+      "ValidatingAdmissionPolicy/deckhouse-module-registry-disabled",
+      "ValidatingAdmissionPolicy/deckhouse-module-registry-validation",
+      "ValidatingAdmissionPolicyBinding/deckhouse-module-registry-disabled",
+      "ValidatingAdmissionPolicyBinding/deckhouse-module-registry-validation",
     ]);
     expect(last.manifests.length).toBeGreaterThan(left.length);
   }, 120_000);
