@@ -92,6 +92,16 @@ const celCases: [string, unknown, string[]][] = [
         ["registry.proxy: 'ttl' should be at least 5 minutes."],
       ] as [string, unknown, string[]],
   ),
+  ...(["direct", "proxy"] as const).map(
+    section =>
+      [
+        `a ${section} section without mode`,
+        { [section]: repo },
+        [
+          "registry: 'mode' is required with a 'direct' or 'proxy' section; without 'mode' the settings mean legacy Unmanaged and the section would be ignored.",
+        ],
+      ] as [string, unknown, string[]],
+  ),
   [
     "Direct without direct",
     { mode: "Direct" },
@@ -211,8 +221,9 @@ const goodCases: [string, unknown][] = [
     ttl => [`proxy ttl ${ttl}`, { mode: "Proxy", proxy: { ...repo, ttl } }] as [string, unknown],
   ),
   ["Local", { mode: "Local" }],
-  // rules that read an absent mode do not apply, as in Deckhouse
-  ["a section without mode", { direct: repo }],
+  // rules that read an absent mode do not apply, as in Deckhouse: an unmanaged section alone is
+  // stored (and read as legacy Unmanaged); direct/proxy without mode are refused (docs/adr/0080)
+  ["an unmanaged section without mode", { unmanaged: repo }],
 ]; // prettier-ignore
 
 describe("the ModuleConfig CRD carries the registry settings schema", () => {
