@@ -123,12 +123,42 @@ export function exampleClusterObjects(path = EXAMPLE_CLUSTER): LabObject[] {
 /**
  * A 3-master + 2-worker static cluster in the lab: the CRDs, the module's namespaces, and the
  * objects of examples/cluster.yaml (Nodes with their status, ModuleConfig/deckhouse in legacy
- * Unmanaged, the deckhouse-registry Secret, the deckhouse Pod).
+ * Unmanaged, the deckhouse-registry Secret, the deckhouse Pod), or those objects as a caller
+ * changed them (the switch lab gives the masters loopback addresses).
  */
-export async function seedStaticCluster(cp: ControlPlane): Promise<void> {
+export async function seedStaticCluster(
+  cp: ControlPlane,
+  objects: readonly LabObject[] = exampleClusterObjects(),
+): Promise<void> {
   await installLabCrds(cp);
   await seedObjects(cp, namespaceObjects());
-  await seedObjects(cp, exampleClusterObjects());
+  await seedObjects(cp, objects);
+}
+
+/**
+ * The objects with each named Node's InternalIP replaced (`ips`: node name → address); a name
+ * that matches no Node is an error, so a renamed example node cannot go unnoticed.
+ */
+export function withInternalIPs(
+  objects: readonly LabObject[],
+  ips: Readonly<Record<string, string>>,
+): LabObject[] {
+  const left = new Set(Object.keys(ips));
+  const out = objects.map(o => {
+    const ip = o.kind === "Node" ? ips[o.metadata.name] : undefined;
+    if (ip === undefined) return o;
+    left.delete(o.metadata.name);
+    const status = structuredClone(
+      (o.status ?? {}) as { addresses?: { type: string; address: string }[] },
+    );
+    status.addresses = [
+      { type: "InternalIP", address: ip },
+      ...(status.addresses ?? []).filter(a => a.type !== "InternalIP"),
+    ];
+    return { ...o, status };
+  });
+  if (left.size > 0) throw new Error(`withInternalIPs: no Node named ${[...left].join(", ")}`);
+  return out;
 }
 
 /** Parses a multi-document YAML string into objects (nulls dropped). */

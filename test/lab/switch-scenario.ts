@@ -9,7 +9,9 @@
 //
 // The checker is the module's own hook asking a real registry: CNCF distribution on 127.0.0.1
 // (TLS, its own CA) holding one image whose digest stands for every image the cluster needs
-// (`global.modulesImages.digests.registry.*` and the `d8-system/deckhouse` Deployment).
+// (`global.modulesImages.digests.registry.*` and the `d8-system/deckhouse` Deployment). In Local
+// mode it asks each master's own registry (./local-registries.ts): the masters' Node objects carry
+// loopback InternalIPs (127.0.0.21-23) so those registries can listen where the module looks.
 import { parse } from "yaml";
 import { hooks } from "../../hooks/index";
 import { Simulation } from "../../lib/simulate/simulate";
@@ -31,11 +33,26 @@ import {
   startAddonOperator,
   type AddonOperator,
 } from "./addon-operator";
-import { exampleClusterObjects, seedObjects, seedStaticCluster, type LabObject } from "./cluster";
+import {
+  exampleClusterObjects,
+  seedObjects,
+  seedStaticCluster,
+  withInternalIPs,
+  type LabObject,
+} from "./cluster";
+import { LocalRegistries } from "./local-registries";
 import { startControlPlane, type ControlPlane } from "./control-plane";
 
 export const REPO = "deckhouse/ee";
 const TAG = "v1.71.0";
+/** The masters' InternalIPs in the switch lab: loopback, where their Local registries listen. */
+export const MASTER_IPS: Readonly<Record<string, string>> = {
+  "master-0": "127.0.0.21",
+  "master-1": "127.0.0.22",
+  "master-2": "127.0.0.23",
+};
+
+export type SwitchMode = "Direct" | "Proxy" | "Local" | "Unmanaged";
 
 export interface StateCondition {
   type: string;
@@ -51,10 +68,11 @@ export interface RegistryState {
 
 /** ModuleConfig/deckhouse `spec.settings.registry` for a mode, pointing at the lab registry. */
 export function settingsFor(
-  mode: "Direct" | "Proxy" | "Unmanaged",
+  mode: SwitchMode,
   registry: Pick<Registry, "hostPort">,
   ca: string,
 ): Record<string, unknown> {
+  if (mode === "Local") return { mode };
   const upstream = { imagesRepo: `${registry.hostPort}/${REPO}`, scheme: "HTTPS", ca };
   if (mode === "Direct") return { mode, direct: upstream };
   if (mode === "Proxy") return { mode, proxy: upstream };
@@ -94,6 +112,7 @@ export class SwitchLab {
   operator!: AddonOperator;
   readonly actors: ClusterActors;
   #actorsLoop: ReturnType<ClusterActors["loop"]> | undefined;
+  #localLoop: { stop(): Promise<void>; errors: string[] } | undefined;
   /** Every registry-state seen while waiting, in order, deduplicated. */
   readonly seen: RegistryState[] = [];
 
@@ -104,6 +123,7 @@ export class SwitchLab {
     readonly ca: string,
     readonly globalValues: Record<string, unknown>,
     readonly objects: KubeObject[],
+    readonly local: LocalRegistries,
   ) {
     this.actors = new ClusterActors(cp);
   }
@@ -119,6 +139,31 @@ export class SwitchLab {
 
   startActors(): void {
     this.#actorsLoop ??= this.actors.loop(300);
+    this.#localLoop ??= this.#loopLocalRegistries(1_000);
+  }
+
+  /** The masters' registries follow the module's PKI and ro user; a failed round is retried. */
+  #loopLocalRegistries(intervalMs: number): { stop(): Promise<void>; errors: string[] } {
+    let running = true;
+    const errors: string[] = [];
+    const done = (async () => {
+      while (running) {
+        try {
+          await this.local.round();
+        } catch (err) {
+          errors.push(err instanceof Error ? err.message : String(err));
+          if (errors.length > 20) errors.shift();
+        }
+        await new Promise(r => setTimeout(r, intervalMs));
+      }
+    })();
+    return {
+      errors,
+      stop: async () => {
+        running = false;
+        await done;
+      },
+    };
   }
 
   async readState(): Promise<RegistryState | undefined> {
@@ -174,6 +219,7 @@ export class SwitchLab {
       `${what}: not finished within ${timeoutMs} ms; registry-state mode=${state?.mode} ` +
         `target_mode=${state?.target_mode}, stuck at ${stuck ? `${stuck.type}: ${stuck.message ?? ""}` : "no condition"}` +
         `\nactors: ${this.#actorsLoop?.errors.slice(-2).join("; ") ?? "not running"}` +
+        `\nlocal registries: ${this.#localLoop?.errors.slice(-2).join("; ") ?? "not running"}` +
         `\noperator errors:\n${errors}`,
     );
   }
@@ -190,16 +236,15 @@ export class SwitchLab {
     }
   }
 
-  async switchTo(
-    mode: "Direct" | "Proxy" | "Unmanaged",
-    timeoutMs = 240_000,
-  ): Promise<RegistryState> {
+  async switchTo(mode: SwitchMode, timeoutMs = 240_000): Promise<RegistryState> {
     await this.patchSettings(settingsFor(mode, this.registry, this.ca));
     return this.waitFinished(mode, timeoutMs);
   }
 
   async close(): Promise<void> {
     await this.#actorsLoop?.stop();
+    await this.#localLoop?.stop();
+    await this.local.stop();
     await this.operator?.stop();
     await this.cp.stop();
     await this.lab.close();
@@ -230,9 +275,10 @@ export async function startSwitchLab(name: string): Promise<SwitchLab> {
     const deployment = deckhouseDeployment(
       `registry.d8-system.svc:5001/system/deckhouse@${digest}`,
     );
-    const objects = [...(exampleClusterObjects() as KubeObject[]), deployment];
+    const cluster = withInternalIPs(exampleClusterObjects(), MASTER_IPS);
+    const objects = [...(cluster as KubeObject[]), deployment];
     cp = await startControlPlane({ dir: lab.path("cp") });
-    await seedStaticCluster(cp);
+    await seedStaticCluster(cp, cluster);
     await seedObjects(cp, [deployment as unknown as LabObject]);
     return new SwitchLab(
       lab,
@@ -241,6 +287,7 @@ export async function startSwitchLab(name: string): Promise<SwitchLab> {
       ca.certPem,
       globalValues as unknown as Record<string, unknown>,
       [...objects, ...(operatorPrerequisites() as KubeObject[])],
+      new LocalRegistries(cp, lab.path("local-registries"), layout, MASTER_IPS),
     );
   } catch (err) {
     await cp?.stop();

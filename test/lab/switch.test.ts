@@ -1,9 +1,12 @@
 // The BUILT module (dist/module) under the real addon-operator, against the lab's real
 // kube-apiserver with the operator's real Helm: the switch chain legacy Unmanaged → Direct →
-// Proxy → Direct → Unmanaged driven by patching ModuleConfig/deckhouse, the other actors played
-// against the API (./actors.ts), the checker asking a real registry. Conditions in registry-state
-// are compared with the in-memory simulator's for the same scenario. During Proxy → Direct the
-// operator is SIGKILLed mid-switch and started again: the switch finishes from registry-state.
+// Proxy → Direct → Local → Direct → Unmanaged driven by patching ModuleConfig/deckhouse, the
+// other actors played against the API (./actors.ts), the checker asking a real registry: the
+// upstream for Direct/Proxy/Unmanaged, each master's own registry for Local (plain distribution
+// with the module CA and ro user, not the gateway: see ./local-registries.ts). Conditions in
+// registry-state are compared with the in-memory simulator's for the same scenario. During
+// Proxy → Direct the operator is SIGKILLed mid-switch and started again: the switch finishes
+// from registry-state.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KubeObject } from "../../lib/runtime/types";
 import type { Simulation } from "../../lib/simulate/simulate";
@@ -21,18 +24,16 @@ const STEP_TIMEOUT_MS = 240_000;
 // binding, checker state restored from its secret) before the switch goes on: 205 s measured
 const RESTART_TIMEOUT_MS = 420_000;
 
-// Sorted by type: setCondition moves a condition to the end each time its step runs, so once a
-// switch is done, module runs that skip a finished step (node services already cleaned up)
-// reorder the list; the real operator runs the module more often than the simulator's rounds.
-// The message of the image check differs by design (the simulator's checker reports 42 items).
+// In order, not sorted: registry-state lists conditions in the order the steps run, also on the
+// operator's extra module runs after a switch finished (it runs the module more often than the
+// simulator's rounds; test/orchestrator/condition-order.test.ts). The message of the image check
+// differs by design (the simulator's checker reports 42 items).
 const comparable = (s: Pick<RegistryState, "conditions">) =>
-  s.conditions
-    .map(c => ({
-      type: c.type,
-      status: c.status,
-      ...(c.type === "RegistryContainsRequiredImages" ? {} : { message: c.message ?? "" }),
-    }))
-    .sort((a, b) => a.type.localeCompare(b.type));
+  s.conditions.map(c => ({
+    type: c.type,
+    status: c.status,
+    ...(c.type === "RegistryContainsRequiredImages" ? {} : { message: c.message ?? "" }),
+  }));
 
 const ref = (o: Pick<KubeObject, "kind" | "metadata">) =>
   `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`;
@@ -159,6 +160,47 @@ describe("the built module under real addon-operator on the lab API server", () 
       expect(await pkiCa(lab)).toBe(caBefore);
     },
     RESTART_TIMEOUT_MS + 90_000,
+  );
+
+  it(
+    "switches Direct → Local: the checker proves every master's registry; registry-state reads as the simulator's",
+    async () => {
+      generation += 1;
+      const settings = settingsFor("Local", lab.registry, lab.ca);
+      const expected = await simulateSwitch(sim, settings, "Local", generation);
+      const logged = new Map(
+        [...lab.local.registries].map(([node, r]) => [node, { r, n: r.accessLog().length }]),
+      );
+      const state = await lab.switchTo("Local", STEP_TIMEOUT_MS);
+      expect(comparable(state)).toEqual(comparable(expected));
+      // during the switch the checker fetched the required image, as the ro user, from each
+      // master's registry (what came before is the actor's own push)
+      for (const [node, registry] of lab.local.registries) {
+        const before = logged.get(node);
+        const asked = registry
+          .accessLog()
+          .slice(before?.r === registry ? before.n : 0)
+          .filter(e => e.path.startsWith("/v2/system/deckhouse/manifests/sha256:"));
+        expect(
+          asked.some(e => e.status === 200),
+          `${node} served the image`,
+        ).toBe(true);
+      }
+      expect([...lab.local.registries.keys()].sort()).toEqual(["master-0", "master-1", "master-2"]);
+    },
+    STEP_TIMEOUT_MS + 30_000,
+  );
+
+  it(
+    "switches Local → Direct; registry-state reads as the simulator's",
+    async () => {
+      generation += 1;
+      const settings = settingsFor("Direct", lab.registry, lab.ca);
+      const expected = await simulateSwitch(sim, settings, "Direct", generation);
+      const state = await lab.switchTo("Direct", STEP_TIMEOUT_MS);
+      expect(comparable(state)).toEqual(comparable(expected));
+    },
+    STEP_TIMEOUT_MS + 30_000,
   );
 
   it(
