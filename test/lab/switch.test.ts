@@ -70,6 +70,15 @@ describe("the built module under real addon-operator on the lab API server", () 
   let sim: Simulation;
   let generation = 1;
 
+  /** One switch, in the lab (kubectl patch) and in the simulator; registry-state compared. */
+  async function switchAndCompare(mode: "Direct" | "Proxy" | "Local" | "Unmanaged") {
+    generation += 1;
+    const settings = settingsFor(mode, lab.registry, lab.ca);
+    const expected = await simulateSwitch(sim, settings, mode, generation);
+    const state = await lab.switchTo(mode, STEP_TIMEOUT_MS);
+    expect(comparable(state)).toEqual(comparable(expected));
+  }
+
   beforeAll(async () => {
     lab = await startSwitchLab("aop-switch");
     sim = await startSimulation(lab);
@@ -111,11 +120,7 @@ describe("the built module under real addon-operator on the lab API server", () 
   it(
     "switches to Direct; registry-state reads as the simulator's",
     async () => {
-      generation += 1;
-      const settings = settingsFor("Direct", lab.registry, lab.ca);
-      const expected = await simulateSwitch(sim, settings, "Direct", generation);
-      const state = await lab.switchTo("Direct", STEP_TIMEOUT_MS);
-      expect(comparable(state)).toEqual(comparable(expected));
+      await switchAndCompare("Direct");
     },
     STEP_TIMEOUT_MS + 30_000,
   );
@@ -123,11 +128,7 @@ describe("the built module under real addon-operator on the lab API server", () 
   it(
     "switches to Proxy; registry-state reads as the simulator's",
     async () => {
-      generation += 1;
-      const settings = settingsFor("Proxy", lab.registry, lab.ca);
-      const expected = await simulateSwitch(sim, settings, "Proxy", generation);
-      const state = await lab.switchTo("Proxy", STEP_TIMEOUT_MS);
-      expect(comparable(state)).toEqual(comparable(expected));
+      await switchAndCompare("Proxy");
     },
     STEP_TIMEOUT_MS + 30_000,
   );
@@ -165,14 +166,10 @@ describe("the built module under real addon-operator on the lab API server", () 
   it(
     "switches Direct → Local: the checker proves every master's registry; registry-state reads as the simulator's",
     async () => {
-      generation += 1;
-      const settings = settingsFor("Local", lab.registry, lab.ca);
-      const expected = await simulateSwitch(sim, settings, "Local", generation);
       const logged = new Map(
         [...lab.local.registries].map(([node, r]) => [node, { r, n: r.accessLog().length }]),
       );
-      const state = await lab.switchTo("Local", STEP_TIMEOUT_MS);
-      expect(comparable(state)).toEqual(comparable(expected));
+      await switchAndCompare("Local");
       // during the switch the checker fetched the required image, as the ro user, from each
       // master's registry (what came before is the actor's own push)
       for (const [node, registry] of lab.local.registries) {
@@ -194,11 +191,7 @@ describe("the built module under real addon-operator on the lab API server", () 
   it(
     "switches Local → Direct; registry-state reads as the simulator's",
     async () => {
-      generation += 1;
-      const settings = settingsFor("Direct", lab.registry, lab.ca);
-      const expected = await simulateSwitch(sim, settings, "Direct", generation);
-      const state = await lab.switchTo("Direct", STEP_TIMEOUT_MS);
-      expect(comparable(state)).toEqual(comparable(expected));
+      await switchAndCompare("Direct");
     },
     STEP_TIMEOUT_MS + 30_000,
   );
@@ -206,11 +199,7 @@ describe("the built module under real addon-operator on the lab API server", () 
   it(
     "switches to configurable Unmanaged; registry-state reads as the simulator's",
     async () => {
-      generation += 1;
-      const settings = settingsFor("Unmanaged", lab.registry, lab.ca);
-      const expected = await simulateSwitch(sim, settings, "Unmanaged", generation);
-      const state = await lab.switchTo("Unmanaged", STEP_TIMEOUT_MS);
-      expect(comparable(state)).toEqual(comparable(expected));
+      await switchAndCompare("Unmanaged");
     },
     STEP_TIMEOUT_MS + 30_000,
   );
