@@ -83,27 +83,8 @@ export class ClusterActors {
   }
 
   /** Rounds every `intervalMs` until stop(); a failed round is retried on the next tick. */
-  loop(intervalMs = 500): { stop(): Promise<void>; errors: string[] } {
-    let running = true;
-    const errors: string[] = [];
-    const done = (async () => {
-      while (running) {
-        try {
-          await this.round();
-        } catch (err) {
-          errors.push(err instanceof Error ? err.message : String(err));
-          if (errors.length > 50) errors.shift();
-        }
-        await new Promise(r => setTimeout(r, intervalMs));
-      }
-    })();
-    return {
-      errors,
-      stop: async () => {
-        running = false;
-        await done;
-      },
-    };
+  loop(intervalMs = 500): RoundLoop {
+    return roundLoop(() => this.round(), intervalMs);
   }
 
   async #update(was: KubeObject, now: KubeObject): Promise<number> {
@@ -189,4 +170,34 @@ export class ClusterActors {
     await this.#patchStatus({ ...pod, status } as KubeObject);
     return 2;
   }
+}
+
+export interface RoundLoop {
+  stop(): Promise<void>;
+  /** the latest failures, newest last */
+  errors: string[];
+}
+
+/** Runs `round` every `intervalMs` until stop(); a failure is kept and retried on the next tick. */
+export function roundLoop(round: () => Promise<unknown>, intervalMs: number): RoundLoop {
+  let running = true;
+  const errors: string[] = [];
+  const done = (async () => {
+    while (running) {
+      try {
+        await round();
+      } catch (err) {
+        errors.push(err instanceof Error ? err.message : String(err));
+        if (errors.length > 50) errors.shift();
+      }
+      await new Promise(r => setTimeout(r, intervalMs));
+    }
+  })();
+  return {
+    errors,
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
 }

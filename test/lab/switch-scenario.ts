@@ -26,7 +26,7 @@ import {
   type Lab,
   type Registry,
 } from "../e2e-lab/index";
-import { ClusterActors } from "./actors";
+import { ClusterActors, roundLoop, type RoundLoop } from "./actors";
 import {
   exampleGlobalValues,
   operatorPrerequisites,
@@ -111,8 +111,8 @@ function finished(state: RegistryState | undefined, mode: string): boolean {
 export class SwitchLab {
   operator!: AddonOperator;
   readonly actors: ClusterActors;
-  #actorsLoop: ReturnType<ClusterActors["loop"]> | undefined;
-  #localLoop: { stop(): Promise<void>; errors: string[] } | undefined;
+  #actorsLoop: RoundLoop | undefined;
+  #localLoop: RoundLoop | undefined;
   /** Every registry-state seen while waiting, in order, deduplicated. */
   readonly seen: RegistryState[] = [];
 
@@ -139,31 +139,8 @@ export class SwitchLab {
 
   startActors(): void {
     this.#actorsLoop ??= this.actors.loop(300);
-    this.#localLoop ??= this.#loopLocalRegistries(1_000);
-  }
-
-  /** The masters' registries follow the module's PKI and ro user; a failed round is retried. */
-  #loopLocalRegistries(intervalMs: number): { stop(): Promise<void>; errors: string[] } {
-    let running = true;
-    const errors: string[] = [];
-    const done = (async () => {
-      while (running) {
-        try {
-          await this.local.round();
-        } catch (err) {
-          errors.push(err instanceof Error ? err.message : String(err));
-          if (errors.length > 20) errors.shift();
-        }
-        await new Promise(r => setTimeout(r, intervalMs));
-      }
-    })();
-    return {
-      errors,
-      stop: async () => {
-        running = false;
-        await done;
-      },
-    };
+    // the masters' registries follow the module's PKI and ro user
+    this.#localLoop ??= roundLoop(() => this.local.round(), 1_000);
   }
 
   async readState(): Promise<RegistryState | undefined> {
