@@ -13,11 +13,6 @@ import type { EgressProxy } from "../oci/proxy";
 const MODULE_OWN = ["127.0.0.1", "::1", "localhost", "registry.d8-system.svc", ".d8-system.svc"];
 const METADATA = "169.254.169.254";
 
-export interface EnvVar {
-  name: string;
-  value: string;
-}
-
 function record(v: unknown): Record<string, unknown> | undefined {
   return v !== null && typeof v === "object" && !Array.isArray(v)
     ? (v as Record<string, unknown>)
@@ -59,20 +54,6 @@ export function egressProxyFromValues(
     ...(httpsProxy ? { httpsProxy } : {}),
     noProxy: [...new Set(noProxy)],
   };
-}
-
-/** The standard variables, upper and lower case (Go reads upper, curl and some tools lower). */
-export function egressProxyEnv(proxy: EgressProxy | undefined): EnvVar[] {
-  if (!proxy) return [];
-  const out: EnvVar[] = [];
-  const both = (name: string, value: string | undefined) => {
-    if (value === undefined) return;
-    out.push({ name: name.toUpperCase(), value }, { name: name.toLowerCase(), value });
-  };
-  both("HTTP_PROXY", proxy.httpProxy);
-  both("HTTPS_PROXY", proxy.httpsProxy);
-  both("NO_PROXY", (proxy.noProxy ?? []).join(","));
-  return out;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 // Every Kubernetes object the module owns, rendered from its values (spec §9): this module
 // decides which templates apply and builds their contexts; the Handlebars templates under
 // templates/ place the values. The result goes to Helm through the pass-through chart
@@ -12,7 +13,8 @@ import type { UserKey } from "../orchestrator/deps";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
 import type { GatewayConfig } from "../../images/gateway/src/config";
-import { egressProxyEnv, egressProxyFromValues } from "../domain/egress-proxy";
+import { egressProxyFromValues } from "../domain/egress-proxy";
+import type { EgressProxy } from "../oci/proxy";
 import { NODE_SERVICES_POD_SELECTOR } from "../domain/node-services";
 import {
   DEFAULT_LOCAL_PATH,
@@ -233,7 +235,10 @@ function mastersCount(values: ModuleValues): number {
 }
 
 /** The gateway's config for the in-cluster proxy, written by the gateway's own formatter. */
-export function inClusterProxyGatewayConfig(proxy: InClusterProxyState): Record<string, unknown> {
+export function inClusterProxyGatewayConfig(
+  proxy: InClusterProxyState,
+  egressProxy?: EgressProxy,
+): Record<string, unknown> {
   const { config } = proxy;
   const user = config.upstream.user;
   const client = config.client_user ?? user;
@@ -256,6 +261,8 @@ export function inClusterProxyGatewayConfig(proxy: InClusterProxyState): Record<
       path: config.upstream.path.replace(/^\//, ""),
       ...(user.name ? { username: user.name, password: user.password } : {}),
       ...(config.upstream.ca ? { ca: "/config/upstream-registry-ca.crt" } : {}),
+      // in the Secret with the rest of the config, never in the pod's env (docs/adr/0102)
+      ...(egressProxy ? { proxy: egressProxy } : {}),
     },
   };
   return formatGatewayConfig(gateway);
@@ -263,14 +270,18 @@ export function inClusterProxyGatewayConfig(proxy: InClusterProxyState): Record<
 
 function inClusterProxyObjects(proxy: InClusterProxyState, values: ModuleValues, facts: Facts) {
   const replicas = mastersCount(values);
+  const gatewayYaml = stringify(
+    inClusterProxyGatewayConfig(proxy, egressProxyFromValues(values.global)),
+  );
   return render("incluster-proxy/registry-incluster-proxy.yaml", {
     ...facts,
     version: proxy.version,
     config: proxy.config,
     configYaml: stringify(proxy.config),
-    gatewayYaml: stringify(inClusterProxyGatewayConfig(proxy)),
+    gatewayYaml,
+    // the gateway reads its config once: a changed Secret (the egress proxy too) rolls the pods
+    gatewayChecksum: createHash("sha256").update(gatewayYaml).digest("hex"),
     images: images(values),
-    proxyEnv: egressProxyEnv(egressProxyFromValues(values.global)),
     replicas,
     maxUnavailable: replicas > 1 ? 1 : 0,
   });
@@ -279,6 +290,10 @@ function inClusterProxyObjects(proxy: InClusterProxyState, values: ModuleValues,
 function nodeServicesObjects(state: State, values: ModuleValues, facts: Facts): KubeObject[] {
   const ns = state.node_services;
   const out: KubeObject[] = [];
+  // beside the node's config in its Secret (read by the manager, not by the hooks' restore):
+  // a proxy URL may carry credentials, so it never goes into the manager's env (docs/adr/0102)
+  const egressProxy = egressProxyFromValues(values.global);
+  const egressProxyYaml = egressProxy ? stringify(egressProxy) : undefined;
   for (const [node, { config, version }] of Object.entries(ns?.nodes ?? {})) {
     out.push(
       ...render("node-services/registry-node-config.yaml", {
@@ -287,6 +302,8 @@ function nodeServicesObjects(state: State, values: ModuleValues, facts: Facts): 
         labels: { ...facts.labels, app: "registry", type: "registry-node-services-config" },
         configYaml: stringify(config),
         version,
+        // only the Proxy mode gateway reaches outside the cluster
+        egressProxyYaml: config.proxy_mode ? egressProxyYaml : undefined,
       }),
     );
   }
@@ -301,22 +318,10 @@ function nodeServicesObjects(state: State, values: ModuleValues, facts: Facts): 
           { name: "image-holder-distribution", image: imgs.distribution },
           { name: "image-holder-mirrorer", image: imgs.mirrorer },
         ],
-        upstreamProxyEnv: upstreamProxyEnv(values),
       }),
     );
   }
   return out;
-}
-
-/** The egress proxy for the manager, which hands it to the node services' gateway (Proxy mode). */
-function upstreamProxyEnv(values: ModuleValues): { name: string; value: string }[] {
-  const proxy = egressProxyFromValues(values.global);
-  if (!proxy) return [];
-  return [
-    ...(proxy.httpProxy ? [{ name: "UPSTREAM_HTTP_PROXY", value: proxy.httpProxy }] : []),
-    ...(proxy.httpsProxy ? [{ name: "UPSTREAM_HTTPS_PROXY", value: proxy.httpsProxy }] : []),
-    { name: "UPSTREAM_NO_PROXY", value: (proxy.noProxy ?? []).join(",") },
-  ];
 }
 
 export function renderManifests(values: ModuleValues): KubeObject[] {

@@ -6,10 +6,13 @@
 //   proxy.connects()                ["127.0.0.1:5000", …] — CONNECT targets, from its log
 //   proxy.requests()                every request line it logged (CONNECT and plain GETs)
 //   await proxy.stop(); await proxy.start()   (the same port again)
+//   startForwardProxy({ dir, basicAuth: { user, password } })   only authenticated clients;
+//   proxy.authUrl is http://user:password@127.0.0.1:<port>
 //
 // Every port may be tunnelled (no ConnectPort line: tinyproxy then allows all), and only loopback
 // clients are served.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { freePort } from "./network";
 import { requireTools, spawnProcess, type LabProcess } from "./process";
@@ -18,6 +21,8 @@ export interface ForwardProxy {
   host: string;
   port: number;
   url: string;
+  /** `url` with the BasicAuth credentials in it (equal to `url` without BasicAuth) */
+  authUrl: string;
   /** CONNECT targets (`host:port`) in the order the proxy saw them. */
   connects(): Promise<string[]>;
   /** Request lines (`CONNECT 127.0.0.1:5000 HTTP/1.1`, `GET http://… HTTP/1.1`). */
@@ -30,6 +35,7 @@ export interface ForwardProxy {
 export async function startForwardProxy(options: {
   dir: string;
   host?: string;
+  basicAuth?: { user: string; password: string };
 }): Promise<ForwardProxy> {
   requireTools("tinyproxy");
   const host = options.host ?? "127.0.0.1";
@@ -49,6 +55,9 @@ export async function startForwardProxy(options: {
       "MaxClients 50",
       `Allow ${host}`,
       "DisableViaHeader Yes",
+      ...(options.basicAuth
+        ? [`BasicAuth ${options.basicAuth.user} ${options.basicAuth.password}`]
+        : []),
       "",
     ].join("\n"),
   );
@@ -65,8 +74,16 @@ export async function startForwardProxy(options: {
     const deadline = Date.now() + 10_000;
     for (;;) {
       try {
-        const res = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(1000) });
-        await res.arrayBuffer();
+        // a TCP connect, not an HTTP request: with BasicAuth, tinyproxy drops a request without
+        // credentials before answering
+        await new Promise<void>((resolve, reject) => {
+          const socket = connect({ host, port, timeout: 1000 }, () => {
+            socket.destroy();
+            resolve();
+          });
+          socket.once("error", reject);
+          socket.once("timeout", () => socket.destroy(new Error("connect timeout")));
+        });
         return;
       } catch (e) {
         if (!proc.running) throw new Error(`tinyproxy exited at start\n${proc.tail()}`);
@@ -80,6 +97,9 @@ export async function startForwardProxy(options: {
     host,
     port,
     url: `http://${host}:${port}`,
+    authUrl: options.basicAuth
+      ? `http://${encodeURIComponent(options.basicAuth.user)}:${encodeURIComponent(options.basicAuth.password)}@${host}:${port}`
+      : `http://${host}:${port}`,
     requests,
     connects: async () =>
       (await requests()).flatMap(r => {

@@ -194,7 +194,11 @@ describe("processes with HTTPS_PROXY/NO_PROXY in their environment", () => {
     gatewayCert = await issueServerCert(ca, "gateway", { dns: ["registry.d8-system.svc"] });
   });
 
-  async function startGateway(name: string, env: Record<string, string>) {
+  async function startGateway(
+    name: string,
+    env: Record<string, string>,
+    upstreamProxy?: Record<string, unknown>,
+  ) {
     const dir = lab.path(`gw-${name}`);
     await mkdir(dir, { recursive: true });
     const config = join(dir, "config.yaml");
@@ -218,6 +222,7 @@ describe("processes with HTTPS_PROXY/NO_PROXY in their environment", () => {
         username: up.username,
         password: up.password,
         ca: ca.cert,
+        ...(upstreamProxy ? { proxy: upstreamProxy } : {}),
       },
     });
     const proc: LabProcess = spawnProcess(
@@ -272,6 +277,52 @@ describe("processes with HTTPS_PROXY/NO_PROXY in their environment", () => {
       await bypass.proc.stop();
       await proxy.start();
     }
+  }, 180_000);
+
+  it("gateway (Direct): a proxy that wants credentials, from the config file alone (as the module renders it); its password never reaches the log", async () => {
+    const auth = { user: "egress", password: "Pr0xy-s3cret" };
+    const guarded = await startForwardProxy({ dir: lab.path("proxy-auth"), basicAuth: auth });
+    const connectsTo = async () =>
+      (await guarded.connects()).filter(t => t === upstream.hostPort).length;
+    // no proxy variables in the environment: only the config names the proxy
+    const gw = await startGateway(
+      "config-proxy",
+      { PATH: process.env.PATH ?? "" },
+      { httpsProxy: guarded.authUrl, noProxy: ["127.0.0.1"] },
+    );
+    try {
+      const r = await pullManifest(gw.base);
+      expect(r.status).toBe(200);
+      expect(r.headers["docker-content-digest"]).toBe(digest);
+      expect(await connectsTo()).toBeGreaterThan(0);
+
+      await guarded.stop();
+      const failed = await pullManifest(gw.base);
+      expect(failed.status).toBeGreaterThanOrEqual(500);
+      const line = await gw.proc.waitForLine(/through proxy/, 15_000);
+      expect(line.input).toContain(`through proxy`);
+      expect(line.input).toContain(`${guarded.host}:${guarded.port}`);
+    } finally {
+      await gw.proc.stop();
+      await guarded.stop();
+    }
+    expect(gw.proc.lines.join("\n")).not.toContain(auth.password);
+
+    // the same config with a wrong password: the proxy refuses the tunnel, and the gateway says so
+    await guarded.start();
+    const wrong = await startGateway(
+      "config-proxy-wrong",
+      { PATH: process.env.PATH ?? "" },
+      { httpsProxy: guarded.authUrl.replace(auth.password, "wrong-pass"), noProxy: ["127.0.0.1"] },
+    );
+    try {
+      expect((await pullManifest(wrong.base)).status).toBeGreaterThanOrEqual(500);
+      expect(await wrong.proc.waitForLine(/through proxy/, 15_000)).toBeDefined();
+    } finally {
+      await wrong.proc.stop();
+      await guarded.stop();
+    }
+    expect(wrong.proc.lines.join("\n")).not.toContain("wrong-pass");
   }, 180_000);
 
   it("mirror pull: through the proxy from HTTPS_PROXY; a stopped proxy is named", async () => {

@@ -4,8 +4,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ConfigError } from "../../images/common/src/validate";
-import { parseManagerSettings } from "../../images/nodeservices-manager/src/config";
-import { parseNodeConfig } from "../../images/nodeservices-manager/src/config";
+import { parseGatewayConfig } from "../../images/gateway/src/config";
+import {
+  parseEgressProxy,
+  parseManagerSettings,
+  parseNodeConfig,
+} from "../../images/nodeservices-manager/src/config";
 import { PATHS, renderNodeFiles } from "../../images/nodeservices-manager/src/render";
 import { egressProxyFromValues, moduleRegistryHosts } from "../../lib/domain/egress-proxy";
 import { NoProxy, proxyFor } from "../../lib/oci/proxy";
@@ -16,6 +20,9 @@ import { nodeConfigYaml, nodePki, type NodePki, user } from "../dataplane/suppor
 import { globalValues, moduleValues } from "../support/mode-states";
 
 const PROXY = { httpProxy: "http://proxy.corp:3128", httpsProxy: "http://proxy.corp:3128" };
+/** A proxy that wants credentials: they must stay in Secrets and 0600 files. */
+const PROXY_PASSWORD = "Pr0xy-s3cret";
+const AUTH_PROXY = `http://egress:${PROXY_PASSWORD}@proxy.corp:3128`;
 
 describe("NO_PROXY as Deckhouse writes it", () => {
   const rules = new NoProxy([
@@ -110,40 +117,118 @@ describe("egress proxy from global values", () => {
   });
 });
 
-const withProxy = () =>
+const withProxy = (proxy: Record<string, unknown> = PROXY) =>
   globalValues({
-    clusterConfiguration: { ...(globalValues().clusterConfiguration as object), proxy: PROXY },
+    clusterConfiguration: { ...(globalValues().clusterConfiguration as object), proxy },
   });
-const env = (c: { env?: { name: string; value: string }[] } | undefined) =>
-  Object.fromEntries((c?.env ?? []).map(e => [e.name, e.value]));
+type Container = { name: string; env?: { name: string; value?: string }[] };
 const containers = (o: KubeObject | undefined) =>
-  ((o?.spec as { template: { spec: { containers: { name: string; env?: never[] }[] } } })?.template
-    .spec.containers ?? []) as { name: string; env?: { name: string; value: string }[] }[];
+  ((o?.spec as { template: { spec: { containers: Container[] } } } | undefined)?.template.spec
+    .containers ?? []) as Container[];
+const secretData = (objects: KubeObject[], name: string) => {
+  const data = (
+    objects.find(o => o.kind === "Secret" && o.metadata.name === name) as
+      { data?: Record<string, string> } | undefined
+  )?.data;
+  return Object.fromEntries(
+    Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
+  );
+};
+const podAnnotations = (o: KubeObject | undefined) =>
+  (o?.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template
+    .metadata.annotations ?? {};
+
+/**
+ * The mode's values; in Proxy mode the masters' node configs carry `proxy_mode` (what the
+ * orchestrator writes), which the shared fixture leaves out.
+ */
+const valuesOf = (mode: "Direct" | "Proxy" | "Local", global: Record<string, unknown>) => {
+  const values = moduleValues(mode, global);
+  if (mode !== "Proxy") return values;
+  const state = (
+    values.registry as { internal: { orchestrator: { state: Record<string, unknown> } } }
+  ).internal.orchestrator.state;
+  const nodes = (state.node_services as { nodes: Record<string, { config: object }> }).nodes;
+  const proxyMode = {
+    upstream: { scheme: "https", host: "registry.example.com", path: "/deckhouse/ee" },
+  };
+  for (const name of ["master-0", "master-1", "master-2"])
+    nodes[name] = {
+      ...nodes["master-0"]!,
+      config: { ...nodes["master-0"]!.config, proxy_mode: proxyMode },
+    };
+  return values;
+};
 
 describe("rendered objects", () => {
-  it("Direct: the in-cluster proxy's gateway gets HTTP(S)_PROXY and NO_PROXY, upper and lower case", () => {
+  it("Direct: the in-cluster proxy's gateway gets the proxy in its config Secret, not in its env; a change rolls the pods", () => {
     const objects = renderManifests(moduleValues("Direct", withProxy()));
     const deployment = objects.find(o => o.kind === "Deployment");
-    const gw = env(containers(deployment).find(c => c.name === "gateway"));
-    expect(gw.HTTPS_PROXY).toBe(PROXY.httpsProxy);
-    expect(gw.https_proxy).toBe(PROXY.httpsProxy);
-    expect(gw.NO_PROXY?.split(",")).toEqual(
+    expect(containers(deployment).find(c => c.name === "gateway")?.env).toBeUndefined();
+    const gatewayYaml = secretData(objects, "registry-incluster-proxy-config")["gateway.yaml"];
+    const config = parseGatewayConfig(parse(gatewayYaml ?? ""));
+    expect(config.mode === "direct" && config.upstream.proxy?.httpsProxy).toBe(PROXY.httpsProxy);
+    expect(config.mode === "direct" && config.upstream.proxy?.noProxy).toEqual(
       expect.arrayContaining(["registry.d8-system.svc", "cluster.local", "10.222.0.0/16"]),
     );
-    // without a proxy, no env at all
+
     const plain = renderManifests(moduleValues("Direct", globalValues()));
-    expect(
-      containers(plain.find(o => o.kind === "Deployment")).find(c => c.name === "gateway")?.env,
-    ).toBeUndefined();
+    const plainYaml = secretData(plain, "registry-incluster-proxy-config")["gateway.yaml"];
+    expect(parse(plainYaml ?? "").upstream.proxy).toBeUndefined();
+    const checksum = "registry.deckhouse.io/gateway-config-checksum";
+    expect(podAnnotations(deployment)[checksum]).toMatch(/^[0-9a-f]{64}$/);
+    expect(podAnnotations(plain.find(o => o.kind === "Deployment"))[checksum]).not.toBe(
+      podAnnotations(deployment)[checksum],
+    );
   });
 
-  it("Proxy: the manager DaemonSet carries UPSTREAM_* (not its own proxy: it only talks to the API server)", () => {
-    const objects = renderManifests(moduleValues("Proxy", withProxy()));
+  it("Proxy: the proxy goes beside each node's config in its Secret; the manager DaemonSet carries none", () => {
+    const objects = renderManifests(valuesOf("Proxy", withProxy()));
     const ds = objects.find(o => o.kind === "DaemonSet");
-    const manager = env(containers(ds).find(c => c.name === "manager"));
-    expect(manager.UPSTREAM_HTTPS_PROXY).toBe(PROXY.httpsProxy);
-    expect(manager.UPSTREAM_NO_PROXY).toContain("cluster.local");
-    expect(manager.HTTPS_PROXY).toBeUndefined();
+    const manager = containers(ds).find(c => c.name === "manager");
+    expect((manager?.env ?? []).filter(e => /PROXY/i.test(e.name))).toEqual([]);
+    const nodeSecrets = objects.filter(
+      o => o.kind === "Secret" && o.metadata.name.startsWith("registry-node-config-"),
+    );
+    expect(nodeSecrets.length).toBeGreaterThan(0);
+    for (const secret of nodeSecrets) {
+      const proxy = parseEgressProxy(secretData(objects, secret.metadata.name)["egress-proxy"]!);
+      expect(proxy.httpsProxy).toBe(PROXY.httpsProxy);
+      expect(proxy.noProxy).toContain("cluster.local");
+    }
+    const plain = renderManifests(valuesOf("Proxy", globalValues()));
+    const plainSecret = plain.find(o => o.metadata.name.startsWith("registry-node-config-"));
+    expect(secretData(plain, plainSecret!.metadata.name)["egress-proxy"]).toBeUndefined();
+  });
+
+  it.each([
+    ["Direct", ["registry-incluster-proxy-config"]],
+    [
+      "Proxy",
+      [
+        "registry-node-config-master-0",
+        "registry-node-config-master-1",
+        "registry-node-config-master-2",
+      ],
+    ],
+    ["Local", []],
+  ] as const)("%s: proxy credentials appear in no object but the Secrets %j", (mode, secrets) => {
+    const objects = renderManifests(
+      valuesOf(mode, withProxy({ httpProxy: AUTH_PROXY, httpsProxy: AUTH_PROXY })),
+    );
+    expect(objects.length).toBeGreaterThan(5);
+    const inClear = objects
+      .filter(o => JSON.stringify(o).includes(PROXY_PASSWORD))
+      .map(o => `${o.kind}/${o.metadata.name}`);
+    expect(inClear).toEqual([]);
+    const carriers = objects
+      .filter(o =>
+        Object.values((o as { data?: Record<string, string> }).data ?? {}).some(v =>
+          Buffer.from(v, "base64").toString("utf8").includes(PROXY_PASSWORD),
+        ),
+      )
+      .map(o => `${o.kind}/${o.metadata.name}`);
+    expect(carriers.sort()).toEqual(secrets.map(n => `Secret/${n}`));
   });
 });
 
@@ -157,17 +242,15 @@ describe("nodeservices-manager hands the proxy to the static pod's gateway", () 
   });
   afterAll(async () => lab?.close());
 
-  const settings = (extra: Record<string, string> = {}) =>
-    parseManagerSettings({
-      NODE_NAME: "master-0",
-      HOST_IP,
-      IMAGE_GATEWAY: "g:1",
-      IMAGE_DISTRIBUTION: "d:1",
-      IMAGE_MIRRORER: "m:1",
-      ...extra,
-    });
+  const settings = parseManagerSettings({
+    NODE_NAME: "master-0",
+    HOST_IP,
+    IMAGE_GATEWAY: "g:1",
+    IMAGE_DISTRIBUTION: "d:1",
+    IMAGE_MIRRORER: "m:1",
+  });
   const ro = user("ro");
-  const podOf = (mode: "proxy" | "local", s: ReturnType<typeof settings>) => {
+  const filesOf = (mode: "proxy" | "local", egressProxy?: string) => {
     const yaml = nodeConfigYaml(
       pki,
       ro,
@@ -175,39 +258,72 @@ describe("nodeservices-manager hands the proxy to the static pod's gateway", () 
         ? { proxy: { scheme: "https", host: "up.example", path: "/deckhouse/ee" } }
         : { local: { rw: user("rw"), puller: user("p"), pusher: user("q"), upstreams: [] } },
     );
-    const files = renderNodeFiles(parseNodeConfig(yaml, "v1", HOST_IP), s);
-    const manifest = files.find(f => f.path === PATHS.manifest)?.content ?? "";
-    return parse(manifest) as { spec: { containers: { name: string; env?: never[] }[] } };
+    const cfg = parseNodeConfig(yaml, "v1", HOST_IP);
+    if (egressProxy) cfg.egressProxy = parseEgressProxy(egressProxy);
+    const files = renderNodeFiles(cfg, settings);
+    const text = (path: string) => files.find(f => f.path === path);
+    return {
+      pod: parse(text(PATHS.manifest)?.content ?? "") as {
+        spec: { containers: Container[] };
+      },
+      manifest: text(PATHS.manifest)?.content ?? "",
+      gateway: text(`${PATHS.gatewayDir}/config.yaml`),
+    };
   };
-  const proxied = {
-    UPSTREAM_HTTPS_PROXY: "http://proxy.corp:3128",
-    UPSTREAM_NO_PROXY: "cluster.local,10.0.0.0/8",
-  };
+  const egress = `httpsProxy: ${AUTH_PROXY}\nnoProxy: [cluster.local, 10.0.0.0/8]\n`;
 
-  it("Proxy mode: the gateway container's env; its own address is added to NO_PROXY", () => {
-    const pod = podOf("proxy", settings(proxied));
-    const gw = env(pod.spec.containers.find(c => c.name === "gateway"));
-    expect(gw.HTTPS_PROXY).toBe("http://proxy.corp:3128");
-    expect(gw.NO_PROXY?.split(",")).toEqual(["cluster.local", "10.0.0.0/8", HOST_IP]);
-    expect(env(pod.spec.containers.find(c => c.name === "distribution")).HTTPS_PROXY).toBe(
-      undefined,
-    );
+  it("Proxy mode: the gateway's 0600 config file gets it, its own address added to NO_PROXY; the static pod (mirrored into the API) carries none", () => {
+    const { pod, manifest, gateway } = filesOf("proxy", egress);
+    expect(pod.spec.containers.every(c => c.env === undefined)).toBe(true);
+    expect(manifest).not.toContain(PROXY_PASSWORD);
+    expect(gateway?.mode).toBe(0o600);
+    const config = parseGatewayConfig(parse(gateway?.content ?? ""));
+    expect(config.mode === "proxy" && config.upstream.proxy).toEqual({
+      httpsProxy: AUTH_PROXY,
+      noProxy: ["cluster.local", "10.0.0.0/8", HOST_IP],
+    });
   });
 
-  it("Local mode, or no proxy: no proxy env", () => {
-    const local = podOf("local", settings(proxied));
-    expect(local.spec.containers.every(c => c.env === undefined)).toBe(true);
-    const none = podOf("proxy", settings());
-    expect(none.spec.containers.every(c => c.env === undefined)).toBe(true);
+  it("Local mode, or no proxy: nothing about a proxy", () => {
+    const local = filesOf("local", egress);
+    expect(local.gateway?.content).not.toContain("proxy.corp");
+    expect(local.pod.spec.containers.every(c => c.env === undefined)).toBe(true);
+    const none = filesOf("proxy");
+    expect(parse(none.gateway?.content ?? "").upstream.proxy).toBeUndefined();
   });
 
-  it("a bad proxy setting is refused at start, naming the variable", () => {
-    expect(() => settings({ UPSTREAM_HTTPS_PROXY: "socks5://p:1080" })).toThrow(ConfigError);
-    expect(() => settings({ UPSTREAM_HTTPS_PROXY: "socks5://p:1080" })).toThrow(
-      /UPSTREAM_HTTPS_PROXY/,
+  it("a bad egress-proxy key is refused naming the field, never echoing the password", () => {
+    const refused = (text: string) => {
+      try {
+        parseEgressProxy(text, "node config secret");
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return String(e);
+      }
+      throw new Error("accepted");
+    };
+    const socks = refused(`httpsProxy: socks5://egress:${PROXY_PASSWORD}@p:1080\n`);
+    expect(socks).toMatch(/egress-proxy\.httpsProxy: .*only http:\/\/ and https:\/\//);
+    expect(socks).not.toContain(PROXY_PASSWORD);
+    expect(refused("httpsProxy: http://p:1\nnoProxy: [10.0.0.0/99]\n")).toMatch(
+      /egress-proxy\.noProxy/,
     );
-    expect(() => settings({ ...proxied, UPSTREAM_NO_PROXY: "10.0.0.0/99" })).toThrow(
-      /UPSTREAM_NO_PROXY/,
+    expect(refused("noProxy: [a]\n")).toMatch(
+      /egress-proxy\.httpsProxy: httpProxy or httpsProxy is required/,
     );
+    expect(refused("httpsProxy: http://p:1\nport: 3\n")).toMatch(/egress-proxy\.port: unknown key/);
+  });
+
+  it("the manager no longer reads a proxy from its environment", () => {
+    expect(
+      parseManagerSettings({
+        NODE_NAME: "master-0",
+        HOST_IP,
+        IMAGE_GATEWAY: "g:1",
+        IMAGE_DISTRIBUTION: "d:1",
+        IMAGE_MIRRORER: "m:1",
+        UPSTREAM_HTTPS_PROXY: AUTH_PROXY,
+      }),
+    ).not.toHaveProperty("egressProxy");
   });
 });

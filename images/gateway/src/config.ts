@@ -3,6 +3,8 @@
 // (Direct in-cluster proxy); `parseGatewayConfig` is what both renderers' tests call.
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import type { EgressProxy } from "../../../lib/oci/proxy";
+import { readEgressProxy } from "../../common/src/egress-proxy";
 import {
   readConfigFile,
   ConfigError,
@@ -37,6 +39,13 @@ export interface Upstream {
   password?: string;
   /** PEM file with the CA(s) that sign the upstream's certificate */
   ca?: string;
+  /**
+   * The cluster's egress proxy towards the upstream (docs/adr/0090, 0102). In the config file, not
+   * in the environment: a proxy URL may carry credentials, and a pod's env is readable by anyone
+   * who may read the pod (a static pod's too, through its mirror pod). Absent: HTTP(S)_PROXY and
+   * NO_PROXY of the process, as for any program.
+   */
+  proxy?: EgressProxy;
 }
 
 interface Common {
@@ -255,8 +264,10 @@ function readUpstream(u: Section): Upstream | undefined {
     }
   }
   if (ca && scheme === "http") u.reject("ca", "not allowed when upstream.url is http://");
+  const proxySection = u.section("proxy");
+  const proxy = proxySection && readEgressProxy(proxySection);
   if (!scheme || !host || !path) return undefined;
-  return { scheme, host, path, username, password, ca };
+  return { scheme, host, path, username, password, ca, ...(proxy ? { proxy } : {}) };
 }
 
 /** The config as its file spells it: `parseGatewayConfig(formatGatewayConfig(c))` equals `c`. */
@@ -300,6 +311,7 @@ function formatUpstream(u: Upstream): Record<string, unknown> {
     path: u.path,
     ...(u.username !== undefined ? { username: u.username, password: u.password } : {}),
     ...(u.ca ? { ca: u.ca } : {}),
+    ...(u.proxy ? { proxy: u.proxy } : {}),
   };
 }
 

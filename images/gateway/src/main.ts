@@ -23,7 +23,11 @@ async function serve(args: string[]): Promise<void> {
     throw new ConfigError("gateway command line", [{ field: "--config", rule: "required" }]);
   const { config, files } = await loadGatewayConfig(values.config);
   for (const u of config.users) log.addSecret(u.passwordHash);
-  if (config.mode !== "local") log.addSecret(config.upstream.password);
+  if (config.mode !== "local") {
+    log.addSecret(config.upstream.password);
+    for (const url of [config.upstream.proxy?.httpProxy, config.upstream.proxy?.httpsProxy])
+      log.addSecret(proxyPassword(url));
+  }
   if (config.mode === "proxy") log.addSecret(config.upstreamListener.password);
   const upstream = upstreamTransport(config, files);
   const gateway = await startGateway({ config, files, log, upstream });
@@ -32,6 +36,16 @@ async function serve(args: string[]): Promise<void> {
       log.info("stopping", { signal });
       void gateway.stop().then(() => process.exit(0));
     });
+  }
+}
+
+function proxyPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const password = new URL(url.includes("://") ? url : `http://${url}`).password;
+    return password ? decodeURIComponent(password) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

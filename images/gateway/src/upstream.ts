@@ -54,6 +54,8 @@ export class OciUpstream implements UpstreamTransport {
       ...(upstream.username !== undefined
         ? { username: upstream.username, password: upstream.password }
         : {}),
+      // absent: the process environment's HTTP(S)_PROXY (lib/oci/proxy.ts)
+      ...(upstream.proxy ? { proxy: upstream.proxy } : {}),
       connections: this.connections,
       timeoutMs: 60_000,
       userAgent: "deckhouse-registry-gateway",

@@ -5,12 +5,8 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import { isIP } from "node:net";
 import { type HostPort, parseConfigYaml, Problems, type Section } from "../../common/src/validate";
 import { REPOSITORY_NAME } from "../../gateway/src/config";
-import {
-  EgressProxyError,
-  EgressRoutes,
-  splitNoProxy,
-  type EgressProxy,
-} from "../../../lib/oci/proxy";
+import type { EgressProxy } from "../../../lib/oci/proxy";
+import { readEgressProxy } from "../../common/src/egress-proxy";
 
 // ---- settings (environment) ---------------------------------------------------------------------
 
@@ -31,12 +27,6 @@ export interface ManagerSettings {
   resyncMs: number;
   /** pause between two mirrorer passes (Local mode), written into the mirrorer config */
   mirrorerIntervalMs: number;
-  /**
-   * The cluster's egress proxy (`UPSTREAM_HTTP_PROXY`, `UPSTREAM_HTTPS_PROXY`,
-   * `UPSTREAM_NO_PROXY`): given to the gateway in Proxy mode as HTTP(S)_PROXY/NO_PROXY. Not the
-   * manager's own proxy: it only talks to the API server.
-   */
-  egressProxy?: EgressProxy;
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -73,28 +63,6 @@ export function parseManagerSettings(env: Record<string, string | undefined>): M
   });
   const resyncMs = root.duration("RESYNC_PERIOD", { minMs: 1000 }) ?? 60_000;
   const mirrorerIntervalMs = root.duration("MIRRORER_INTERVAL", { minMs: 1000 }) ?? 60_000;
-  const httpProxy = root.string("UPSTREAM_HTTP_PROXY");
-  const httpsProxy = root.string("UPSTREAM_HTTPS_PROXY");
-  const noProxy = root.string("UPSTREAM_NO_PROXY");
-  let egressProxy: EgressProxy | undefined;
-  if (httpProxy || httpsProxy) {
-    egressProxy = {
-      ...(httpProxy ? { httpProxy } : {}),
-      ...(httpsProxy ? { httpsProxy } : {}),
-      noProxy: splitNoProxy(noProxy ?? ""),
-    };
-    try {
-      new EgressRoutes(egressProxy);
-    } catch (e) {
-      if (!(e instanceof EgressProxyError)) throw e;
-      const field = e.message.startsWith("NO_PROXY")
-        ? "UPSTREAM_NO_PROXY"
-        : e.message.startsWith("httpProxy")
-          ? "UPSTREAM_HTTP_PROXY"
-          : "UPSTREAM_HTTPS_PROXY";
-      root.reject(field, e.message.replace(/^\S+ /, ""));
-    }
-  }
   p.finish();
   return {
     nodeName: nodeName as string,
@@ -111,7 +79,6 @@ export function parseManagerSettings(env: Record<string, string | undefined>): M
     loopbackAddress: loopbackAddress ?? "127.0.0.1",
     resyncMs,
     mirrorerIntervalMs,
-    ...(egressProxy ? { egressProxy } : {}),
   };
 }
 
@@ -158,6 +125,12 @@ export interface NodeConfig {
   userRo: NodeUser;
   httpSecret: string;
   mode: { kind: "proxy"; proxy: ProxyMode } | { kind: "local"; local: LocalMode };
+  /**
+   * The cluster's egress proxy (the secret's key `egress-proxy`), for the gateway's upstream in
+   * Proxy mode. In the secret, not in the manager's environment: a proxy URL may carry
+   * credentials (docs/adr/0102).
+   */
+  egressProxy?: EgressProxy;
 }
 
 export const NODE_CONFIG_SECRET_PREFIX = "registry-node-config-";
@@ -277,6 +250,21 @@ export function parseNodeConfig(
   checkPki(p, cfg, hostIP);
   p.finish();
   return cfg;
+}
+
+/**
+ * The secret's `egress-proxy` key: YAML `{httpProxy, httpsProxy, noProxy: [...]}` as the module
+ * renders it from the cluster's proxy settings. Problems name the field; values are never echoed
+ * (a proxy URL may carry a password).
+ */
+export function parseEgressProxy(text: string, source = "node config"): EgressProxy {
+  const p = new Problems(source);
+  // read as a section of the secret, so problems name `egress-proxy.<field>`
+  const key = "egress-proxy";
+  const section = p.root({ [key]: parseConfigYaml(text, source, key) }).section(key);
+  const proxy = section && readEgressProxy(section);
+  p.finish();
+  return proxy as EgressProxy;
 }
 
 function readUser(s: Section, key: string, required: boolean): NodeUser | undefined {

@@ -5,7 +5,7 @@
 // unsynced cache cannot tell "secret deleted" from "not seen yet".
 import { errorMessage, type Log } from "../../common/src/log";
 import { MetricsRegistry } from "../../common/src/metrics";
-import { parseNodeConfig, type ManagerSettings, type NodeConfig } from "./config";
+import { parseEgressProxy, parseNodeConfig, type ManagerSettings, type NodeConfig } from "./config";
 import { applyFiles, removeFiles, type ApplyReport } from "./files";
 import { renderNodeFiles } from "./render";
 
@@ -17,7 +17,7 @@ export const MASTER_LABELS = [
 export interface Observed {
   synced: boolean;
   /** the node config secret's decoded data; null when it does not exist */
-  secret: { config?: string; version?: string } | null;
+  secret: { config?: string; version?: string; egressProxy?: string } | null;
   /**
    * null when the Node does not exist. `internalIP`: its first InternalIP address — the address
    * the orchestrator issues the node's certificate for, and the one the services listen on.
@@ -53,15 +53,15 @@ export function decide(o: Observed, settings: ManagerSettings): Decision {
   if (!o.secret) return { kind: "stop", reason: "node config secret is absent" };
   if (!o.secret.config) return { kind: "invalid", reason: "node config secret has no key config" };
   try {
-    return {
-      kind: "apply",
-      config: parseNodeConfig(
-        o.secret.config,
-        o.secret.version,
-        nodeAddress(o, settings),
-        "node config secret",
-      ),
-    };
+    const config = parseNodeConfig(
+      o.secret.config,
+      o.secret.version,
+      nodeAddress(o, settings),
+      "node config secret",
+    );
+    if (o.secret.egressProxy !== undefined)
+      config.egressProxy = parseEgressProxy(o.secret.egressProxy, "node config secret");
+    return { kind: "apply", config };
   } catch (e) {
     return { kind: "invalid", reason: errorMessage(e) };
   }

@@ -8,7 +8,6 @@ import { formatGatewayConfig, type GatewayConfig } from "../../gateway/src/confi
 import { formatMirrorerConfig, type MirrorerConfig } from "../../mirrorer/src/config";
 import type { ManagerSettings, NodeConfig, NodeUser } from "./config";
 import { NODE_SERVICES_POD_SELECTOR } from "../../../lib/domain/node-services";
-import { egressProxyEnv } from "../../../lib/domain/egress-proxy";
 
 /** Host paths, relative to the manager's root directory. */
 export const PATHS = {
@@ -197,6 +196,16 @@ function gatewayConfig(
           ca: cfg.mode.proxy.upstreamRegistryCa
             ? `${MOUNTS.pki}/upstream-registry-ca.crt`
             : undefined,
+          // only the gateway reaches outside the node, and only in Proxy mode (Local's mirrorer
+          // talks to the other masters directly); in its 0600 config file, never in the pod's env
+          ...(cfg.egressProxy
+            ? {
+                proxy: {
+                  ...cfg.egressProxy,
+                  noProxy: [...(cfg.egressProxy.noProxy ?? []), settings.hostIP],
+                },
+              }
+            : {}),
         },
         upstreamListener: {
           address: { host: lo, port: PORTS.upstreamListener },
@@ -290,16 +299,6 @@ function staticPod(
       },
       livenessProbe: probe(PORTS.gatewayMonitoring, "/healthz", s.hostIP),
       readinessProbe: probe(PORTS.gatewayMonitoring, "/readyz", s.hostIP),
-      // only the gateway reaches outside the node, and only in Proxy mode (Local's mirrorer
-      // talks to the other masters directly)
-      ...(cfg.mode.kind === "proxy" && s.egressProxy
-        ? {
-            env: egressProxyEnv({
-              ...s.egressProxy,
-              noProxy: [...(s.egressProxy.noProxy ?? []), s.hostIP],
-            }),
-          }
-        : {}),
       resources,
       volumeMounts: [
         { name: "gateway-config", mountPath: MOUNTS.config, readOnly: true },

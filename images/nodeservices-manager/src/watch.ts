@@ -30,7 +30,12 @@ export function secretData(secret: V1Secret | undefined): Observed["secret"] {
     const v = secret.data?.[key];
     return v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8");
   };
-  return { config: decode("config"), version: decode("version") };
+  const egressProxy = decode("egress-proxy");
+  return {
+    config: decode("config"),
+    version: decode("version"),
+    ...(egressProxy !== undefined ? { egressProxy } : {}),
+  };
 }
 
 export function nodeData(node: V1Node | undefined): Observed["node"] {
