@@ -12,13 +12,7 @@ import { readFileSync } from "node:fs";
 import { LineCounter, isMap, isScalar, isSeq, parseDocument } from "yaml";
 import type { Document, Node, Pair, YAMLMap } from "yaml";
 import { loadRegistrySettingsValidator } from "../../lib/openapi/registry-settings";
-import type {
-  FaultName,
-  RegistrySettings,
-  Scenario,
-  ScenarioStep,
-  UpstreamName,
-} from "./types";
+import type { FaultName, RegistrySettings, Scenario, ScenarioStep, UpstreamName } from "./types";
 
 export const STEP_KINDS = ["switch", "refused", "fault"] as const;
 export const FAULT_NAMES: readonly FaultName[] = [
@@ -131,7 +125,7 @@ export function parseScenario(text: string, file: string): Scenario {
   const ctx = new Context(doc, lines);
   if (doc.errors.length > 0) {
     for (const err of doc.errors) {
-      ctx.issue(lines.linePos(err.pos[0]).line, "YAML", err.message.split("\n")[0]);
+      ctx.issue(lines.linePos(err.pos[0]).line, "YAML", err.message.split("\n")[0] ?? err.message);
     }
     throw new ScenarioError(file, ctx.issues);
   }
@@ -175,7 +169,10 @@ function parseTop(ctx: Context): ScenarioStep[] {
   }
   checkKeys(ctx, root, "(top level)", TOP_KEYS, "the top level has description and steps");
   const description = root.get("description", true);
-  if (description !== undefined && !(isScalar(description) && typeof description.value === "string")) {
+  if (
+    description !== undefined &&
+    !(isScalar(description) && typeof description.value === "string")
+  ) {
     ctx.issue(ctx.lineOf(description), "description", "must be a string");
   }
   const steps = root.get("steps", true);
@@ -250,7 +247,14 @@ function parseStep(
   const settings =
     settingsNode === undefined
       ? undefined
-      : parseSettings(ctx, settingsNode, `${field}.settings`, upstream, node.has("upstream"));
+      : parseSettings(
+          ctx,
+          keyNode(node, "settings"),
+          settingsNode,
+          `${field}.settings`,
+          upstream,
+          node.has("upstream"),
+        );
   if (settingsNode === undefined && upstream !== undefined) {
     ctx.issue(
       ctx.lineOf(node.get("upstream", true)),
@@ -334,6 +338,8 @@ function parseFault(ctx: Context, step: YAMLMap, field: string): FaultName | und
  */
 function parseSettings(
   ctx: Context,
+  /** the `settings:` key: where a reader looks for a problem of the settings as a whole */
+  at: Node,
   node: Node,
   field: string,
   upstream: UpstreamName | undefined,
@@ -343,7 +349,7 @@ function parseSettings(
   if (isScalar(node) && node.value === "legacy") return "legacy";
   if (!isMap(node)) {
     ctx.issue(
-      ctx.lineOf(node),
+      ctx.lineOf(at),
       field,
       "must be `legacy` or a mapping (spec.settings.registry of ModuleConfig/deckhouse)",
     );
@@ -366,17 +372,17 @@ function parseSettings(
   }
   const mode = settings.mode;
   const needsUpstream =
-    (mode === "Direct" || mode === "Proxy") || (mode === "Unmanaged" && "unmanaged" in settings);
+    mode === "Direct" || mode === "Proxy" || (mode === "Unmanaged" && "unmanaged" in settings);
   if (needsUpstream && !upstreamKey) {
     ctx.issue(
-      ctx.lineOf(node),
+      ctx.lineOf(at),
       field,
       `mode ${String(mode)} reads a registry: the step needs upstream: ee or ce`,
     );
   }
   if (upstream !== undefined && typeof mode !== "string") {
     ctx.issue(
-      ctx.lineOf(node),
+      ctx.lineOf(at),
       field,
       "settings without mode mean legacy Unmanaged, which reads no upstream: remove upstream or set mode",
     );
@@ -387,7 +393,7 @@ function parseSettings(
   const filled = upstream ? fillUpstream(settings, UPSTREAM_PLACEHOLDERS[upstream]) : settings;
   for (const message of loadRegistrySettingsValidator().validate(filled)) {
     const path = schemaPath(message);
-    ctx.issue(ctx.lineOf(fieldNode(node, path)), [field, ...path].join("."), message);
+    ctx.issue(ctx.lineOf(fieldKey(at, node, path)), [field, ...path].join("."), message);
   }
   return ctx.issues.length > before ? undefined : settings;
 }
@@ -402,9 +408,9 @@ function schemaPath(message: string): string[] {
  * The key of the field at `path` under `node` (where a reader looks for `proxy:`), or of the
  * deepest one that exists: a field filled from the upstream, or missing, is reported at its parent.
  */
-function fieldNode(node: Node, path: string[]): Node {
+function fieldKey(rootKey: Node, node: Node, path: string[]): Node {
   let at = node;
-  let key: Node = node;
+  let key = rootKey;
   for (const name of path) {
     if (!isMap(at)) break;
     const pair = at.items.find((p: Pair) => scalarString(p.key as Node) === name);
@@ -413,6 +419,12 @@ function fieldNode(node: Node, path: string[]): Node {
     at = pair.value as Node;
   }
   return key;
+}
+
+/** The key node of `name` in `map` (it exists: the caller got its value). */
+function keyNode(map: YAMLMap, name: string): Node {
+  const pair = map.items.find(p => scalarString(p.key as Node) === name);
+  return (pair?.key as Node | undefined) ?? map;
 }
 
 function checkKeys(
