@@ -122,6 +122,8 @@ export interface StepResult {
 export interface SandboxCallbacks {
   onSnapshot(snapshot: LiveSnapshot): void;
   onPull(pull: PullRecord): void;
+  /** each step's result as soon as it is known (a run that stops early is still reported) */
+  onStep?(result: StepResult): void;
   /** aborted on Ctrl-C: the engine stops, cleans up and rejects */
   signal?: AbortSignal;
 }
