@@ -1,6 +1,7 @@
 // The scenario file as a user writes it: the shipped scenarios parse to exactly these steps, and
 // every kind of bad input is refused with the file, the 1-based line, the field and the rule.
 // Settings are judged by the module's real settings schema and its CEL rules (no stand-in).
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -141,6 +142,19 @@ describe("shipped scenarios", () => {
 });
 
 describe("good input", () => {
+  it("the example in README.md is a valid scenario", () => {
+    const readme = readFileSync(join(import.meta.dirname, "README.md"), "utf8");
+    const example = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toBeDefined();
+    expect(parseScenario(example!, "README.md").steps.map(s => `${s.line} ${s.name}`)).toEqual([
+      "3 legacy Unmanaged → Direct (EE)",
+      "7 to Proxy",
+      "14 master-down in Proxy (EE)",
+      "16 Proxy (EE) → Local (refused)",
+      "19 operator-restart during Proxy (EE) → Direct (EE)",
+    ]);
+  });
+
   it("keeps a name the user wrote and a fault's own switch", () => {
     const text = [
       "steps:",
@@ -186,6 +200,12 @@ describe("bad input fails before anything starts, naming file, line, field and r
   it("an unknown step kind", () => {
     expect(refusal("steps:\n  - kind: swich\n    settings: legacy\n")).toBe(
       'bad.yaml:2: steps[0].kind: unknown step kind "swich" (expected switch, refused, fault)',
+    );
+  });
+
+  it("a step kind that is not a word", () => {
+    expect(refusal("steps:\n  - kind: 42\n")).toBe(
+      "bad.yaml:2: steps[0].kind: unknown step kind 42 (expected switch, refused, fault)",
     );
   });
 

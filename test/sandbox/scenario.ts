@@ -224,16 +224,16 @@ function parseStep(
     return undefined;
   }
   const kindNode = node.get("kind", true);
-  const kind = scalarString(kindNode);
-  if (kind === undefined) {
+  if (kindNode === undefined) {
     ctx.issue(line, `${field}.kind`, `required: one of ${STEP_KINDS.join(", ")}`);
     return undefined;
   }
-  if (!isStepKind(kind)) {
+  const kind = scalarString(kindNode);
+  if (kind === undefined || !isStepKind(kind)) {
     ctx.issue(
       ctx.lineOf(kindNode),
       `${field}.kind`,
-      `unknown step kind "${kind}" (expected ${STEP_KINDS.join(", ")})`,
+      `unknown step kind ${describe(kindNode)} (expected ${STEP_KINDS.join(", ")})`,
     );
     return undefined;
   }
