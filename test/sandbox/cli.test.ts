@@ -4,10 +4,14 @@
 // CLI imports it at its one call point, after every check. A loader hook records every module
 // the process loads; that it recorded the scenario parser shows the record is real.
 import { spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { play, type RunIo } from "./cli";
+import { loadScenario } from "./scenario";
+import type { LiveSnapshot, PullRecord, RunSandbox, SandboxReport, StepResult } from "./types";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const CLI = join(import.meta.dirname, "cli.ts");
@@ -127,5 +131,132 @@ describe("npm run sandbox: bad input starts nothing", () => {
     );
     expect(result.loaded).toContain(PARSER_URL);
     expect(result.loaded).not.toContain(ENGINE_URL);
+  });
+});
+
+// What the CLI does with what an engine reports. The engine itself (network namespaces,
+// containerd, a control plane: minutes, as root) is stood in here by scripted engines; these
+// tests are about the exit code, the partial report and Ctrl-C, not about the engine.
+describe("play: the CLI around the engine", () => {
+  const scenario = loadScenario(join(import.meta.dirname, "scenarios", "short.yaml"));
+  const [toDirect, toProxy] = scenario.steps.map(s => s.name) as [string, string];
+
+  function io(): RunIo & { signals: EventEmitter; outText: () => string; errText: () => string } {
+    const out: string[] = [];
+    const err: string[] = [];
+    return {
+      out: { write: (c: string) => out.push(c), isTTY: false },
+      err: { write: (c: string) => err.push(c) },
+      signals: new EventEmitter(),
+      outText: () => out.join(""),
+      errText: () => err.join(""),
+    };
+  }
+
+  const snapshot = (step: string): LiveSnapshot => ({
+    step,
+    mode: "Unmanaged",
+    targetMode: "Direct",
+    conditions: [{ type: "Ready", status: "False", message: "switching" }],
+    nodeVersions: { "master-0": "v1" },
+    pulls: { attempted: 1, failed: 0 },
+    elapsedSeconds: 1,
+  });
+  const pull = (step: string, ok = true): PullRecord => ({
+    time: 1,
+    node: "worker-0",
+    mode: "Unmanaged",
+    step,
+    image: "system/deckhouse@sha256:0",
+    ok,
+    ms: 120,
+  });
+  const done = (name: string, converged = true): StepResult => ({
+    name,
+    converged,
+    seconds: 10,
+    hookRuns: 5,
+  });
+
+  it("all steps converged without a failed pull: exit 0, the report written", async () => {
+    const reportFile = join(dir, "report.json");
+    const engine: RunSandbox = (_scenario, cb) => {
+      cb.onSnapshot(snapshot(toDirect));
+      cb.onPull(pull(toDirect));
+      cb.onStep?.(done(toDirect));
+      cb.onPull(pull(toProxy));
+      cb.onStep?.(done(toProxy));
+      return Promise.resolve([done(toDirect), done(toProxy)]);
+    };
+    const stdio = io();
+    expect(
+      await play({ scenario: scenario.file, report: reportFile }, scenario, engine, stdio),
+    ).toBe(0);
+    expect(stdio.errText()).toBe("");
+    const report = JSON.parse(readFileSync(reportFile, "utf8")) as SandboxReport;
+    expect(report.switches.map(s => [s.from, s.to, s.converged, s.pulls])).toEqual([
+      ["legacy Unmanaged", "Direct (EE)", true, { attempted: 1, failed: 0 }],
+      ["Direct (EE)", "Proxy (EE)", true, { attempted: 1, failed: 0 }],
+    ]);
+    expect(stdio.outText()).toBe(
+      [
+        "[1.0 s] legacy Unmanaged → Direct (EE): mode Unmanaged, target Direct; Ready=False (switching); nodes master-0=v1; pulls 1 attempted, 0 failed",
+        "",
+        "from              to           converged  seconds  hook runs  pulls attempted/failed",
+        "legacy Unmanaged  Direct (EE)  yes           10.0          5                     1/0",
+        "Direct (EE)       Proxy (EE)   yes           10.0          5                     1/0",
+        "",
+        "pull latency per mode (nearest-rank percentiles)",
+        "mode       pulls  p50 ms  p99 ms",
+        "Unmanaged      2     120     120",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("a failed pull or a switch that did not converge: exit 1, each problem named", async () => {
+    const engine: RunSandbox = (_scenario, cb) => {
+      cb.onPull(pull(toProxy, false));
+      return Promise.resolve([done(toDirect), done(toProxy, false)]);
+    };
+    const stdio = io();
+    expect(await play({ scenario: scenario.file }, scenario, engine, stdio)).toBe(1);
+    expect(stdio.errText()).toBe(
+      [
+        "not accepted: Direct (EE) → Proxy (EE): did not converge",
+        "not accepted: Direct (EE) → Proxy (EE): 1 failed pulls",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("the engine fails after a step: exit 1, the played step still reported", async () => {
+    const reportFile = join(dir, "report.json");
+    const engine: RunSandbox = (_scenario, cb) => {
+      cb.onStep?.(done(toDirect));
+      return Promise.reject(new Error("containerd on worker-1 did not start"));
+    };
+    const stdio = io();
+    expect(
+      await play({ scenario: scenario.file, report: reportFile }, scenario, engine, stdio),
+    ).toBe(1);
+    expect(stdio.errText()).toBe("sandbox: containerd on worker-1 did not start\n");
+    const report = JSON.parse(readFileSync(reportFile, "utf8")) as SandboxReport;
+    expect(report.switches.map(s => s.to)).toEqual(["Direct (EE)"]);
+  });
+
+  it("Ctrl-C: the engine is told through its signal, exit 130, no listener left behind", async () => {
+    const stdio = io();
+    const engine: RunSandbox = (_scenario, cb) =>
+      new Promise((_resolve, reject) => {
+        // an engine cleans up, then rejects with the reason
+        cb.signal?.addEventListener("abort", () => reject(cb.signal?.reason as Error));
+        stdio.signals.emit("SIGINT");
+      });
+    expect(await play({ scenario: scenario.file }, scenario, engine, stdio)).toBe(130);
+    expect(stdio.errText()).toBe("sandbox: interrupted\n");
+    expect(stdio.outText()).toBe("\nno step was played\n");
+    const { signals } = stdio;
+    expect([signals.listenerCount("SIGINT"), signals.listenerCount("SIGTERM")]).toEqual([0, 0]);
   });
 });

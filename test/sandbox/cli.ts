@@ -8,9 +8,10 @@ import { statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { LiveView } from "./live-view";
+import type { ViewOutput } from "./live-view";
 import { acceptanceProblems, buildReport, latencyTable, summaryTable, writeReport } from "./report";
 import { ScenarioError, loadScenario } from "./scenario";
-import type { PullRecord, SandboxReport, Scenario, StepResult } from "./types";
+import type { PullRecord, RunSandbox, SandboxReport, Scenario, StepResult } from "./types";
 
 export const DEFAULT_SCENARIO = join(import.meta.dirname, "scenarios", "default.yaml");
 
@@ -83,20 +84,36 @@ export function prepare(
   return { options, scenario: loadScenario(options.scenario) };
 }
 
-/** Plays the scenario; the exit code. */
-async function play(options: CliOptions, scenario: Scenario): Promise<number> {
-  const view = new LiveView(process.stdout);
+/** Where a run writes and which signals interrupt it: the process, or a test's stand-ins. */
+export interface RunIo {
+  out: ViewOutput;
+  err: { write(chunk: string): unknown };
+  signals: Pick<NodeJS.EventEmitter, "once" | "off">;
+}
+
+const processIo: RunIo = { out: process.stdout, err: process.stderr, signals: process };
+
+/**
+ * Plays the scenario with the engine and reports it; the exit code. Also on an engine failure or
+ * Ctrl-C, what was played is shown and written, so a long run is never lost.
+ */
+export async function play(
+  options: CliOptions,
+  scenario: Scenario,
+  runSandbox: RunSandbox,
+  io: RunIo = processIo,
+): Promise<number> {
+  const view = new LiveView(io.out);
   const pulls: PullRecord[] = [];
   const steps: StepResult[] = [];
   const abort = new AbortController();
+  // The engine gets the signal and cleans up before it returns; the process must not die first.
   const interrupt = () => abort.abort(new Error("interrupted"));
-  process.once("SIGINT", interrupt);
-  process.once("SIGTERM", interrupt);
+  io.signals.once("SIGINT", interrupt);
+  io.signals.once("SIGTERM", interrupt);
 
   let engineError: unknown;
   try {
-    // ---- THE ENGINE CALL POINT: the only place the sandbox starts anything. ----
-    const { runSandbox } = await import("./sandbox");
     const results = await runSandbox(scenario, {
       onSnapshot: snapshot => view.update(snapshot),
       onPull: pull => pulls.push(pull),
@@ -107,24 +124,23 @@ async function play(options: CliOptions, scenario: Scenario): Promise<number> {
   } catch (err) {
     engineError = err;
   } finally {
-    process.off("SIGINT", interrupt);
-    process.off("SIGTERM", interrupt);
+    io.signals.off("SIGINT", interrupt);
+    io.signals.off("SIGTERM", interrupt);
   }
 
-  // What was played is reported also when the run stopped early.
   const report = buildReport(scenario, steps, pulls);
   view.finish(endOfRunText(report, steps.length));
   if (options.report !== undefined) writeReport(options.report, report);
   if (engineError !== undefined) {
     const message = engineError instanceof Error ? engineError.message : String(engineError);
-    process.stderr.write(`sandbox: ${message}\n`);
+    io.err.write(`sandbox: ${message}\n`);
     return abort.signal.aborted ? 130 : 1;
   }
   const problems = acceptanceProblems(report);
   if (steps.length < scenario.steps.length) {
     problems.push(`the engine played ${steps.length} of ${scenario.steps.length} steps`);
   }
-  for (const problem of problems) process.stderr.write(`not accepted: ${problem}\n`);
+  for (const problem of problems) io.err.write(`not accepted: ${problem}\n`);
   return problems.length === 0 ? 0 : 1;
 }
 
@@ -159,7 +175,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  return play(prepared.options, prepared.scenario);
+  // ---- THE ENGINE CALL POINT: the only place the sandbox starts anything, after every check. ----
+  const { runSandbox } = await import("./sandbox");
+  return play(prepared.options, prepared.scenario, runSandbox);
 }
 
 if (process.argv[1] && import.meta.filename === process.argv[1]) {

@@ -77,7 +77,7 @@ export interface LiveSnapshot {
   elapsedSeconds: number;
 }
 
-/** The `--report FILE` JSON, exactly as the issue states it; one entry per step, in order. */
+/** The `--report FILE` JSON as the issue states it (plus optional fields marked added); one entry per step, in order. */
 export interface SandboxReport {
   switches: {
     from: string;
