@@ -77,7 +77,10 @@ export interface LiveSnapshot {
   elapsedSeconds: number;
 }
 
-/** The `--report FILE` JSON as the issue states it (plus optional fields marked added); one entry per step, in order. */
+/**
+ * The `--report FILE` JSON as the issue states it, plus optional fields marked (added); one entry
+ * per step, in order.
+ */
 export interface SandboxReport {
   switches: {
     from: string;
@@ -107,7 +110,8 @@ export interface StepResult {
   name: string;
   /**
    * switch (and fault with settings): conditions all True and `mode == target_mode`;
-   * refused: the API server refused the patch and registry-state did not change.
+   * refused: the API server refused the patch and registry-state did not change; fault without
+   * settings: the cluster is Ready in its mode again after the fault (not in the report).
    */
   converged: boolean;
   /** from the `kubectl patch` to Ready (refused: to the refusal) */
