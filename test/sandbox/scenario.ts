@@ -34,19 +34,26 @@ export const UPSTREAM_FIELDS = [
 ] as const;
 export type UpstreamValues = Partial<Record<(typeof UPSTREAM_FIELDS)[number], string>>;
 
+const PLACEHOLDER_CA = "-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n";
+
 /**
- * Stand-ins with the shape of what the engine fills in (ee: TLS + Basic, ce: anonymous), used
- * only to validate a step's settings before the upstreams exist. Never sent anywhere.
+ * Stand-ins with the shape of what the engine fills in (both TLS with the sandbox's CA; ee with
+ * Basic auth, ce anonymous), used only to validate a step's settings before the upstreams exist.
+ * Never sent anywhere.
  */
 export const UPSTREAM_PLACEHOLDERS: Readonly<Record<UpstreamName, UpstreamValues>> = {
   ee: {
     imagesRepo: "upstream-ee.sandbox.invalid:5000/deckhouse/ee",
     scheme: "HTTPS",
-    ca: "-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n",
+    ca: PLACEHOLDER_CA,
     username: "placeholder",
     password: "placeholder",
   },
-  ce: { imagesRepo: "upstream-ce.sandbox.invalid:5000/deckhouse/ce" },
+  ce: {
+    imagesRepo: "upstream-ce.sandbox.invalid:5000/deckhouse/ce",
+    scheme: "HTTPS",
+    ca: PLACEHOLDER_CA,
+  },
 };
 
 const TOP_KEYS = ["description", "steps"] as const;
