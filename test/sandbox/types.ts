@@ -77,7 +77,10 @@ export interface LiveSnapshot {
   elapsedSeconds: number;
 }
 
-/** The `--report FILE` JSON, exactly as the issue states it; one entry per step, in order. */
+/**
+ * The `--report FILE` JSON as the issue states it, plus optional fields marked (added); one entry
+ * per step, in order.
+ */
 export interface SandboxReport {
   switches: {
     from: string;
@@ -86,9 +89,48 @@ export interface SandboxReport {
     seconds: number;
     hookRuns: number;
     pulls: { attempted: number; failed: number };
+    /** (added) a `refused` step: the API server refused it; `converged` says nothing changed */
+    refused?: boolean;
   }[];
   faults: {
     name: string;
     pulls: { attempted: number; failed: number; expectedFailures: number };
+    /** (added) a fault injected during a switch: that switch's outcome */
+    switch?: { from: string; to: string; converged: boolean; seconds: number; hookRuns: number };
   }[];
+  /** (added) successful pulls' latency per registry-state mode, nearest-rank percentiles */
+  pullLatency?: { mode: string; pulls: number; p50Ms: number; p99Ms: number }[];
 }
+
+// ---- added by the scenario/report/live-view side (additive only) ----
+
+/** What the engine observed while playing one step; report.ts builds the report from these. */
+export interface StepResult {
+  /** the step's name (unique in a scenario; the `step` of its PullRecords) */
+  name: string;
+  /**
+   * switch (and fault with settings): conditions all True and `mode == target_mode`;
+   * refused: the API server refused the patch and registry-state did not change; fault without
+   * settings: the cluster is Ready in its mode again after the fault (not in the report).
+   */
+  converged: boolean;
+  /** from the `kubectl patch` to Ready (refused: to the refusal) */
+  seconds: number;
+  /** module runs (addon-operator hook runs) during the step */
+  hookRuns: number;
+  /** refused: the API server's message */
+  refusal?: string;
+}
+
+/** What the CLI hands the engine: where to send what it sees, and when to stop. */
+export interface SandboxCallbacks {
+  onSnapshot(snapshot: LiveSnapshot): void;
+  onPull(pull: PullRecord): void;
+  /** each step's result as soon as it is known (a run that stops early is still reported) */
+  onStep?(result: StepResult): void;
+  /** aborted on Ctrl-C: the engine stops, cleans up and rejects */
+  signal?: AbortSignal;
+}
+
+/** The engine's entry point (test/sandbox/sandbox.ts): plays every step, in order. */
+export type RunSandbox = (scenario: Scenario, callbacks: SandboxCallbacks) => Promise<StepResult[]>;
