@@ -3,7 +3,10 @@
 //   - `hook run` of the orchestrator, first switch run on a 1000-node cluster: ≤ 1.3× node -e 0;
 //   - steady-state run of a converged Direct cluster grown to 5000 nodes: ≤ 1.5× the same at 10.
 // Each round is one hyperfine invocation over every command (warm-up, then BENCH_RUNS runs each);
-// a round's ratio divides medians from that invocation, and the spread is over rounds.
+// a round's ratio divides medians from that invocation, and the spread is over rounds. The
+// targets are on wall time; CPU time (user + system, hyperfine's means) is printed beside it
+// because on a shared machine it moves far less with the other load than wall time does.
+// BENCH_COMPARE_EXE=<another build's registry-hooks> times that build too, in the same runs.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +22,7 @@ const HOOKS_EXE = resolve("dist/module/hooks/registry-hooks");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const FIRST_RUN_NODES = 1000;
+const COMPARE_EXE = process.env.BENCH_COMPARE_EXE;
 
 interface Command {
   name: string;
@@ -33,9 +37,9 @@ function requireHyperfine(): void {
 
 const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
-function hookRun(name: string, env: Record<string, string>): Command {
+function hookRun(exe: string, name: string, env: Record<string, string>): Command {
   const assignments = Object.entries(env).map(([k, v]) => `${k}=${quote(v)}`);
-  return { name, shell: `${assignments.join(" ")} ${quote(HOOKS_EXE)} hook run 0` };
+  return { name, shell: `${assignments.join(" ")} ${quote(exe)} hook run 0` };
 }
 
 /** The orchestrator's first run after ModuleConfig asks Unmanaged → Direct, on `nodes` nodes. */
@@ -60,8 +64,15 @@ async function firstSwitchRun(
   });
 }
 
-/** Median ms of each command in one hyperfine invocation. */
-function hyperfineRound(commands: readonly Command[]): number[] {
+interface Timing {
+  /** Median wall time, ms. */
+  wall: number;
+  /** Mean user + system CPU time, ms. */
+  cpu: number;
+}
+
+/** Each command's timing in one hyperfine invocation. */
+function hyperfineRound(commands: readonly Command[]): Timing[] {
   const dir = mkdtempSync(join(tmpdir(), "bench-hyperfine-"));
   const out = join(dir, "round.json");
   try {
@@ -81,9 +92,10 @@ function hyperfineRound(commands: readonly Command[]): number[] {
       { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } },
     );
     if (r.status !== 0) throw new Error(`hyperfine failed: ${r.stderr}`);
-    const results = (JSON.parse(readFileSync(out, "utf8")) as { results: { median: number }[] })
-      .results;
-    return results.map(x => x.median * 1000);
+    const { results } = JSON.parse(readFileSync(out, "utf8")) as {
+      results: { median: number; user: number; system: number }[];
+    };
+    return results.map(x => ({ wall: x.median * 1000, cpu: (x.user + x.system) * 1000 }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -104,42 +116,69 @@ export async function benchHooks(): Promise<void> {
     ),
   ];
   const [first, steady10, steady5000] = inputs.map(i => i.env) as Record<string, string>[];
+  const hookCommands = (exe: string, label: string): Command[] => [
+    { name: `${label}hook config`, shell: `${quote(exe)} hook config` },
+    hookRun(
+      exe,
+      `${label}first switch run, ${FIRST_RUN_NODES} nodes`,
+      first as Record<string, string>,
+    ),
+    hookRun(exe, `${label}steady state, 10 nodes`, steady10 as Record<string, string>),
+    hookRun(exe, `${label}steady state, 5000 nodes`, steady5000 as Record<string, string>),
+  ];
+  const executables = [{ exe: HOOKS_EXE, label: "" }];
+  // another build's executable (e.g. of main) in the same hyperfine runs: before/after figures
+  if (COMPARE_EXE) executables.push({ exe: resolve(COMPARE_EXE), label: "compared: " });
   const commands: Command[] = [
     { name: "node -e 0", shell: `${quote(process.execPath)} -e 0` },
-    { name: "hook config", shell: `${quote(HOOKS_EXE)} hook config` },
-    hookRun(`first switch run, ${FIRST_RUN_NODES} nodes`, first as Record<string, string>),
-    hookRun("steady state, 10 nodes", steady10 as Record<string, string>),
-    hookRun("steady state, 5000 nodes", steady5000 as Record<string, string>),
+    ...executables.flatMap(e => hookCommands(e.exe, e.label)),
   ];
-  const rounds: number[][] = [];
+  const rounds: Timing[][] = [];
   try {
     for (let i = 0; i < ROUNDS; i++) rounds.push(hyperfineRound(commands));
   } finally {
     for (const i of inputs) rmSync(i.dir, { recursive: true, force: true });
   }
 
-  console.log(
-    `hook start-up: ${ROUNDS} hyperfine rounds × ${RUNS} runs (load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`,
-  );
+  const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  console.log(`hook start-up: ${ROUNDS} hyperfine rounds × ${RUNS} runs (load average ${load})`);
+  const at = (i: number, what: keyof Timing) => rounds.map(r => (r[i] as Timing)[what]);
   console.table(
     commands.map((c, i) => ({
       command: c.name,
-      "median ms": spread(rounds.map(r => r[i] as number)),
+      "wall ms, median": spread(at(i, "wall")),
+      "cpu ms (user+sys)": spread(at(i, "cpu")),
     })),
   );
-  const ratio = (num: number, den: number) =>
-    rounds.map(r => (r[num] as number) / (r[den] as number));
-  const checks = [
-    { what: "hook config / node -e 0", ratios: ratio(1, 0), target: undefined },
-    { what: "first switch run, 1000 nodes / node -e 0", ratios: ratio(2, 0), target: 1.3 },
-    { what: "steady state, 5000 nodes / 10 nodes", ratios: ratio(4, 3), target: 1.5 },
-  ];
+  const ratio = (num: number, den: number, what: keyof Timing) =>
+    rounds.map(r => (r[num] as Timing)[what] / (r[den] as Timing)[what]);
+  const checks = executables.flatMap(({ label }, e) => {
+    const first = 1 + 4 * e;
+    return [
+      { what: `${label}hook config / node -e 0`, num: first, den: 0, target: undefined },
+      {
+        what: `${label}first switch run, ${FIRST_RUN_NODES} nodes / node -e 0`,
+        num: first + 1,
+        den: 0,
+        target: 1.3,
+      },
+      {
+        what: `${label}steady state, 5000 nodes / 10 nodes`,
+        num: first + 3,
+        den: first + 2,
+        target: 1.5,
+      },
+    ];
+  });
   for (const c of checks) {
-    const median = quantile(c.ratios, 0.5);
+    const wall = ratio(c.num, c.den, "wall");
+    const median = quantile(wall, 0.5);
     const verdict =
       c.target === undefined
         ? ""
-        : ` target ≤ ${c.target}: ${median <= c.target ? "PASS" : "MISS"}`;
-    console.log(`${c.what} = ${spread(c.ratios)}${verdict}`);
+        : `; target ≤ ${c.target}: ${median <= c.target ? "PASS" : "MISS"}`;
+    console.log(
+      `${c.what}: wall ${spread(wall)}, cpu ${spread(ratio(c.num, c.den, "cpu"))}${verdict}`,
+    );
   }
 }
