@@ -25,7 +25,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const SIZES = [10, 1000, 5000];
 
 /** The steady-state inputs of a converged Direct cluster, grown to `nodes` nodes. */
-function grow(contexts: BindingContext[], nodes: number): BindingContext[] {
+export function grow(contexts: BindingContext[], nodes: number): BindingContext[] {
   return contexts.map(ctx => {
     const items = ctx.snapshots?.["bashible-->nodes"];
     if (!items) return ctx;
@@ -47,7 +47,11 @@ function grow(contexts: BindingContext[], nodes: number): BindingContext[] {
   });
 }
 
-function filesFor(inputs: { bindingContexts: unknown[]; values: object; configValues: object }) {
+export function filesFor(inputs: {
+  bindingContexts: unknown[];
+  values: object;
+  configValues: object;
+}) {
   const dir = mkdtempSync(join(tmpdir(), "bench-orchestrator-"));
   const env: Record<string, string> = {};
   const content = {
@@ -61,10 +65,10 @@ function filesFor(inputs: { bindingContexts: unknown[]; values: object; configVa
   }
   const outputs = ["VALUES_JSON_PATCH_PATH", "KUBERNETES_PATCH_PATH", "METRICS_PATH"];
   for (const name of outputs) env[name] = join(dir, name);
-  return { env, reset: () => outputs.forEach(n => writeFileSync(env[n] as string, "")) };
+  return { dir, env, reset: () => outputs.forEach(n => writeFileSync(env[n] as string, "")) };
 }
 
-async function steadyState() {
+export async function steadyState() {
   const globalValues = (
     parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
   ).global;

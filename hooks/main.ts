@@ -1,4 +1,5 @@
 // Entry point of the hooks executable (dist/module/hooks/registry-hooks).
+import { readFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { startupSnapshot } from "node:v8";
 import { runContract } from "../lib/runtime/contract";
@@ -16,6 +17,23 @@ async function checkSettings(settings: unknown): Promise<string[]> {
     .map(issue => issue.message);
 }
 
+/**
+ * Writes straight to the descriptor: `process.stdout` would first build a stream (and, for the
+ * pipe addon-operator gives us, load Node's net and stream modules), which costs a hook run more
+ * than the line it writes (docs/adr/0118). A non-blocking pipe that is full is retried.
+ */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text, "utf8");
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+    }
+  }
+}
+
 function main(): void {
   // The executable starts from a V8 snapshot of this bundle (docs/adr/0001); Node announces that
   // as experimental on stderr, which must carry only our own one-line errors.
@@ -24,21 +42,53 @@ function main(): void {
     hooks,
     process.argv.slice(2),
     process.env,
-    {
-      stdout: text => process.stdout.write(text),
-      stderr: text => process.stderr.write(text),
-    },
+    { stdout: text => writeAll(1, text), stderr: text => writeAll(2, text) },
     checkSettings,
   ).then(
     code => {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+      writeAll(2, `${err instanceof Error ? err.message : String(err)}\n`);
       process.exitCode = 1;
     },
   );
 }
 
-if (startupSnapshot.isBuildingSnapshot()) startupSnapshot.setDeserializeMainFunction(main);
-else main();
+/** One warm-up run: an argument vector of the contract and its environment (input/output files). */
+interface WarmUpRun {
+  argv: string[];
+  env: Record<string, string>;
+}
+
+/** Where scripts/build.mjs puts the warm-up runs while the snapshot is built. */
+const WARM_UP_ENV = "REGISTRY_HOOKS_WARM_UP";
+
+/**
+ * While the snapshot is built: runs the hooks as the executable will, on representative inputs,
+ * so V8 compiles the functions a run executes and the snapshot carries their bytecode instead of
+ * every run compiling them again (docs/adr/0118). Only what the runs leave compiled is kept: they
+ * get their own environment and files, and print nothing. Any failure fails the build.
+ */
+async function warmUp(runsFile: string): Promise<void> {
+  const runs = JSON.parse(readFileSync(runsFile, "utf8")) as WarmUpRun[];
+  for (const run of runs) {
+    const errors: string[] = [];
+    const io = { stdout: () => undefined, stderr: (text: string) => void errors.push(text) };
+    const code = await runContract(hooks, run.argv, run.env, io, checkSettings);
+    if (code !== 0) {
+      throw new Error(`warm-up run "${run.argv.join(" ")}" exited ${code}: ${errors.join("")}`);
+    }
+  }
+}
+
+if (startupSnapshot.isBuildingSnapshot()) {
+  const runsFile = process.env[WARM_UP_ENV];
+  if (runsFile) {
+    warmUp(runsFile).catch((err: unknown) => {
+      writeAll(2, `snapshot warm-up: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    });
+  }
+  startupSnapshot.setDeserializeMainFunction(main);
+} else main();

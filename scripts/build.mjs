@@ -57,8 +57,15 @@ const lazyChunks = {
       return chunk ? { path: chunk, namespace: "lazy-chunk" } : undefined;
     });
     b.onLoad({ filter: /.*/, namespace: "lazy-chunk" }, args => ({
-      // the executable's own require() loads only built-in modules; this one reads files
-      contents: `module.exports = require("node:module").createRequire(process.execPath)("./lib/${args.path}.cjs");`,
+      // The executable's own require() loads only built-in modules; this one reads files. While
+      // the snapshot is built there is no chunk beside the executable, and a failed load would
+      // stay in the snapshot (esbuild caches the module): a warm-up run that needs a chunk stops
+      // the build instead.
+      contents: `if (require("node:v8").startupSnapshot.isBuildingSnapshot()) {
+  process.stderr.write("snapshot warm-up: a run loaded hooks/lib/${args.path}.cjs, which cannot be warmed up\\n");
+  process.exit(1);
+}
+module.exports = require("node:module").createRequire(process.execPath)("./lib/${args.path}.cjs");`,
       loader: "js",
     }));
   },
@@ -102,7 +109,29 @@ async function bundleHooks() {
   }
 }
 
-function buildExecutable() {
+/**
+ * The runs the snapshot is warmed up with (docs/adr/0118): scripts/warm-up-runs.ts writes them,
+ * with their input files, from the project's own hook test harness.
+ */
+async function writeWarmUpRuns() {
+  const script = join(work, "warm-up-runs.mjs");
+  await build({
+    entryPoints: [join(root, "scripts/warm-up-runs.ts")],
+    outfile: script,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    packages: "external",
+    logLevel: "warning",
+    plugins: [templates],
+  });
+  const dir = join(work, "warm-up");
+  execFileSync(process.execPath, [script, dir, join(root, "openapi")], { stdio: "inherit" });
+  return join(dir, "runs.json");
+}
+
+function buildExecutable(warmUpRuns) {
   const blob = join(work, "hooks.blob");
   const seaConfig = join(work, "sea-config.json");
   writeFileSync(
@@ -114,7 +143,11 @@ function buildExecutable() {
       useSnapshot: true,
     }),
   );
-  execFileSync(process.execPath, ["--experimental-sea-config", seaConfig], { stdio: "inherit" });
+  execFileSync(process.execPath, ["--experimental-sea-config", seaConfig], {
+    stdio: "inherit",
+    // read by hooks/main.ts while the snapshot is built
+    env: { ...process.env, REGISTRY_HOOKS_WARM_UP: warmUpRuns },
+  });
   const exe = join(moduleDir, "hooks", HOOKS_EXE);
   mkdirSync(dirname(exe), { recursive: true });
   copyFileSync(process.execPath, exe);
@@ -198,7 +231,7 @@ rmSync(dist, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 mkdirSync(moduleDir, { recursive: true });
 await bundleHooks();
-const exe = buildExecutable();
+const exe = buildExecutable(await writeWarmUpRuns());
 await listHookNames();
 await writeShellHookLaunchers();
 assembleModule();

@@ -274,14 +274,14 @@ export const bashibleNodes: KubernetesBinding<NodeSnapshot> = {
   ...watch,
   narrow: item => {
     const f = filterObject(item, "Node");
-    const name = string(f.name, "Node metadata.name");
+    const name = string(f.name, "Node", "metadata.name");
     const what = `Node ${name}`;
     return {
       name,
-      isMaster: optionalBoolean(f.isMaster, `${what} control-plane label`) ?? false,
-      version: optionalString(f.version, `${what} registry.deckhouse.io/version`) ?? "unknown",
-      internalIP: optionalString(f.internalIP, `${what} InternalIP`),
-      containerdConfigMode: optionalString(f.containerdConfigMode, `${what} containerd label`),
+      isMaster: optionalBoolean(f.isMaster, what, "control-plane label") ?? false,
+      version: optionalString(f.version, what, "registry.deckhouse.io/version") ?? "unknown",
+      internalIP: optionalString(f.internalIP, what, "InternalIP"),
+      containerdConfigMode: optionalString(f.containerdConfigMode, what, "containerd label"),
     };
   },
 };

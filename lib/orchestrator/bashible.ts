@@ -216,7 +216,7 @@ export function nodesReadiness(
           : `${title}\nWaiting for the configuration secret`,
     };
   }
-  const waiting = [...nodes]
+  const waiting = nodes
     .filter(n => n.version !== config.version)
     .sort((a, b) => a.name.localeCompare(b.name));
   if (waiting.length === 0) {
@@ -249,7 +249,7 @@ export function preflight(secretExists: boolean, nodes: readonly NodeVersion[]):
       message: `${title}\nConfiguration from registry module already exists.\nAll ${nodes.length} node(s) Ready to configure.`,
     };
   }
-  const unready = [...nodes]
+  const unready = nodes
     .filter(n => n.containerdConfigMode !== "default")
     .sort((a, b) => a.name.localeCompare(b.name));
   if (unready.length === 0) {

@@ -293,14 +293,9 @@ function gateChecker(run: Run, params: CheckerParams): boolean {
 
 function gatePreflight(run: Run): boolean {
   run.check("ContainerdConfigPreflightReady");
-  const nodes = run.inputs.nodes.map(n => ({
-    name: n.name,
-    version: n.version,
-    containerdConfigMode: n.containerdConfigMode,
-  }));
   return run.step(
     "ContainerdConfigPreflightReady",
-    preflight(run.inputs.bashibleSecretExists, nodes),
+    preflight(run.inputs.bashibleSecretExists, run.inputs.nodes),
   );
 }
 

@@ -12,28 +12,32 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-export function record(value: unknown, what: string): Record<string, unknown> {
-  if (!isRecord(value)) throw new NarrowError(`${what}: expected an object, got ${kind(value)}`);
+export function record(value: unknown, what: string, field?: string): Record<string, unknown> {
+  if (!isRecord(value))
+    throw new NarrowError(`${label(what, field)}: expected an object, got ${kind(value)}`);
   return value;
 }
 
-export function optionalString(value: unknown, what: string): string | undefined {
+// `what` names the object, `field` (if any) the field in it: the two are joined only when the
+// message is needed, because a snapshot of thousands of Nodes is narrowed on every run.
+
+export function optionalString(value: unknown, what: string, field?: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string")
-    throw new NarrowError(`${what}: expected a string, got ${kind(value)}`);
+    throw new NarrowError(`${label(what, field)}: expected a string, got ${kind(value)}`);
   return value;
 }
 
-export function string(value: unknown, what: string): string {
-  const s = optionalString(value, what);
-  if (s === undefined) throw new NarrowError(`${what}: required`);
+export function string(value: unknown, what: string, field?: string): string {
+  const s = optionalString(value, what, field);
+  if (s === undefined) throw new NarrowError(`${label(what, field)}: required`);
   return s;
 }
 
-export function optionalBoolean(value: unknown, what: string): boolean | undefined {
+export function optionalBoolean(value: unknown, what: string, field?: string): boolean | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "boolean")
-    throw new NarrowError(`${what}: expected a boolean, got ${kind(value)}`);
+    throw new NarrowError(`${label(what, field)}: expected a boolean, got ${kind(value)}`);
   return value;
 }
 
@@ -46,7 +50,7 @@ export function optionalNumber(value: unknown, what: string): number | undefined
 
 /** The filter result of a binding that always declares a jqFilter producing an object. */
 export function filterObject(item: ObjectAndFilterResult, what: string): Record<string, unknown> {
-  return record(item.filterResult, `${what} filterResult`);
+  return record(item.filterResult, what, "filterResult");
 }
 
 /** Decodes a base64 Secret data value; undefined when the key is absent or empty. */
@@ -57,6 +61,10 @@ export function secretValue(data: unknown, key: string, what: string): string | 
     throw new NarrowError(`${what}.data.${key}: not base64`);
   }
   return Buffer.from(encoded, "base64").toString("utf8");
+}
+
+function label(what: string, field: string | undefined): string {
+  return field === undefined ? what : `${what} ${field}`;
 }
 
 function kind(value: unknown): string {

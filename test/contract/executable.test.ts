@@ -137,10 +137,19 @@ describe("`hook run` on inputs it cannot trust", () => {
     return { r, outputs };
   };
 
-  it("runs on valid inputs (the control case)", () => {
+  it("runs on valid inputs (the control case), its log as JSON lines on the stdout pipe", () => {
     const { r } = runWith({});
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
+    const records = r.stdout
+      .trimEnd()
+      .split("\n")
+      .map(line => JSON.parse(line) as Record<string, unknown>);
+    expect(records[0]).toEqual({
+      level: "info",
+      msg: "ModuleConfig deckhouse is absent: its default settings apply",
+      hook: "orchestrator",
+    });
   });
 
   it.each([
