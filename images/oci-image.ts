@@ -36,7 +36,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const EXECUTABLE = "/usr/local/bin/registry-dataplane";
 export const DISTRIBUTION = "/usr/bin/docker-registry";
 /** Debian's nginx: TLS and blob reads in front of the gateway (docs/adr/0110) */
-export const NGINX = "/usr/sbin/nginx";
+export const NGINX = "/usr/bin/nginx";
 /**
  * What the manager DaemonSet's image-holder containers run (they only keep the images pulled):
  * Debian's static `catatonit`, whose `-P` is a pause container's "sleep until signalled".

@@ -151,7 +151,7 @@ describe("render + apply", () => {
       containerPort: 5001,
       hostPort: 5001,
     });
-    expect(nginx.command).toEqual(["/usr/sbin/nginx"]);
+    expect(nginx.command).toEqual(["/usr/bin/nginx"]);
     expect(nginx.image).toBe(pod.spec.containers[0].image);
     expect(JSON.stringify(pod)).not.toContain("licence-key");
 

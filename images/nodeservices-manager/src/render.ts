@@ -25,7 +25,7 @@ export const PATHS = {
 } as const;
 
 /** nginx in the data-plane image (images/oci-image.ts) */
-export const NGINX = "/usr/sbin/nginx";
+export const NGINX = "/usr/bin/nginx";
 
 /** Where each container sees its files. */
 export const MOUNTS = {
