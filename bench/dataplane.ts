@@ -2,28 +2,28 @@
 // in its own process; baselines measured in the same run, rounds interleaved so machine load hits
 // both sides alike.
 //
-//   throughput  GET of one large blob: through the gateway (TLS, Basic auth, streaming to the
-//               distribution behind it) vs from distribution serving TLS itself over the same
-//               storage — what a node talked to before the gateway. Target ≥ 0.9×.
-//   HEAD        manifest HEAD latency, sequential on a kept-alive connection, gateway vs direct:
-//               added p50 / p99. Target: added p50 ≤ 1 ms.
-//   RPS         concurrent manifest HEADs through the gateway with authentication (verdict cache)
-//               vs the same gateway without authentication. Target ≥ 0.8×.
+//   throughput  blob GETs: one 128 MiB blob, and 32 distinct 4 MiB blobs at once, against
+//               distribution serving TLS itself over the same storage (what a node talked to
+//               before the gateway), median and spread of per-round ratios over 5 interleaved
+//               rounds. Contenders (docs/adr/0110): (a) the registry path — nginx with the
+//               manager's config, the gateway's verdict, blobs from distribution; (b) distribution
+//               with token auth; the gateway alone (Node TLS). Target ≥ 0.9× for (a).
+//   HEAD        manifest HEAD latency, sequential on a kept-alive connection, each contender vs
+//               distribution: added p50 / p99. Target: added p50 ≤ 1 ms. Blob HEADs: the price
+//               of (a)'s verdict subrequest.
+//   RPS         concurrent manifest HEADs through nginx to the gateway with authentication
+//               (verdict cache) vs the same without authentication. Target ≥ 0.8×.
 //   mirrorer    a 20-image bundle synced to two fresh replicas: the mirrorer (one per replica, as
 //               on masters) vs `skopeo sync --all --preserve-digests` doing the same copies.
 //
-//   node --import tsx bench/dataplane.ts     (BENCH_BLOB_MB=128 BENCH_ROUNDS=3 BENCH_HEADS=2000
-//                                             BENCH_RPS_SECONDS=4 BENCH_CONCURRENCY=32)
+//   node --import tsx bench/dataplane.ts     (BENCH_BLOB_MB=128 BENCH_ROUNDS=5 BENCH_HEADS=2000
+//                                             BENCH_RPS_SECONDS=4 BENCH_CONCURRENCY=32
+//                                             BENCH_BLOBS=32 BENCH_SMALL_MB=4
+//                                             BENCH_SKIP_MIRRORER=1: the blob path only)
 import bcrypt from "bcryptjs";
 import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { createReadStream } from "node:fs";
-import {
-  Agent as HttpsAgent,
-  createServer as createHttpsServer,
-  request as httpsRequest,
-} from "node:https";
-import type { AddressInfo } from "node:net";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Agent, request } from "undici";
 import { stringify } from "yaml";
 import { RegistryClient } from "../lib/oci";
@@ -246,7 +246,14 @@ async function benchGateway(lab: Lab, ca: CertificateAuthority): Promise<void> {
   // candidate (a), the path chosen (docs/adr/0110): nginx with the manager's config in front of
   // the gateway (plain HTTP behind it) and of distribution
   const behindPort = await startGatewayProcess(lab, "gateway-behind", backend, cert, false, true);
-  const openBehindPort = await startGatewayProcess(lab, "gateway-open-behind", backend, cert, true, true);
+  const openBehindPort = await startGatewayProcess(
+    lab,
+    "gateway-open-behind",
+    backend,
+    cert,
+    true,
+    true,
+  );
   const backendPort = Number(new URL(backend.url).port);
   const nginxAt = async (name: string, gatewayPort: number) =>
     startRegistryNginx(lab.path(name), {
@@ -363,7 +370,9 @@ async function benchGateway(lab: Lab, ca: CertificateAuthority): Promise<void> {
   console.table(latencyTable(manifestLat));
   const added50 =
     p(manifestLat.get(nginxE) as number[], 0.5) - p(manifestLat.get(directE) as number[], 0.5);
-  console.log(`target added p50 ≤ 1 ms on the registry path (a): ${added50 <= 1 ? "met" : "NOT met"}`);
+  console.log(
+    `target added p50 ≤ 1 ms on the registry path (a): ${added50 <= 1 ? "met" : "NOT met"}`,
+  );
   // a blob HEAD on path (a) costs nginx's verdict subrequest to the gateway: its price per blob
   const blobLat = await latency(blobPath, [directE, nginxE, tokenE]);
   console.log(`\nblob HEAD latency (the verdict subrequest of path (a)), ${HEADS} sequential each`);
@@ -393,40 +402,6 @@ async function benchGateway(lab: Lab, ca: CertificateAuthority): Promise<void> {
     e.keepAlive.destroy();
   }
   await Promise.all([nginx.stop(), nginxOpen.stop(), tokens.stop()]);
-}
-
-/** Child mode: a plain Node https server streaming one file (Node's own TLS throughput). */
-async function serveFile(certFile: string, keyFile: string, file: string): Promise<void> {
-  const { readFile } = await import("node:fs/promises");
-  const server = createHttpsServer(
-    { cert: await readFile(certFile), key: await readFile(keyFile) },
-    (_req, res) => {
-      res.writeHead(200, { "content-type": "application/octet-stream" });
-      createReadStream(file).pipe(res);
-    },
-  );
-  await new Promise<void>(resolve => server.listen(0, "127.0.0.1", resolve));
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
-}
-
-async function startNodeTlsFileServer(
-  cert: { cert: string; key: string },
-  layoutDir: string,
-  blob: string,
-): Promise<number> {
-  const file = `${layoutDir}/blobs/sha256/${blob.slice(7)}`;
-  const args = [
-    "--import",
-    "tsx",
-    fileURLToPath(import.meta.url),
-    "--serve-file",
-    cert.cert,
-    cert.key,
-    file,
-  ];
-  const proc = spawnProcess("node-https", process.execPath, args);
-  const line = await proc.waitForLine(/^\{"port":\d+\}$/, 30_000);
-  return (JSON.parse(line[0]) as { port: number }).port;
 }
 
 async function benchMirrorer(lab: Lab): Promise<void> {
@@ -506,8 +481,6 @@ export async function benchDataplane(): Promise<void> {
 const argv = process.argv.slice(2);
 if (argv[0] === "--serve-gateway" && argv[1]) {
   await serveGateway(argv[1], argv.includes("--unauthenticated"));
-} else if (argv[0] === "--serve-file" && argv[1] && argv[2] && argv[3]) {
-  await serveFile(argv[1], argv[2], argv[3]);
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   await benchDataplane();
   // keep-alive sockets of child clients must not hold the process
