@@ -1,6 +1,6 @@
 // The blob data path (docs/adr/0110): real nginx with the config the nodeservices-manager renders,
-// in front of the bundled gateway (behind it on loopback) and real distribution 2.8. Blob reads
-// are streamed by nginx once the gateway's verdict allows them; every refusal is the gateway's
+// in front of the bundled gateway (behind it on loopback) and real distribution 2.8. Blob and
+// manifest reads are streamed by nginx once the gateway's verdict allows them; every refusal is the gateway's
 // own answer, counted once; everything else is the gateway's.
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -81,6 +81,50 @@ describe("blob reads go through nginx, not through the gateway", () => {
       expect(s.nginx?.proc.running).toBe(true);
     });
   }
+});
+
+describe("manifest reads go through nginx too", () => {
+  for (const mode of ["local", "proxy"] as const) {
+    it(`${mode}: ro GETs and HEADs the manifest by tag and by digest; the gateway answered only verdicts`, async () => {
+      const s = mode === "local" ? local : proxy;
+      const auth = `${s.ro.name}:${s.ro.password}`;
+      const accept = { accept: "application/vnd.oci.image.manifest.v1+json" };
+      const answers = (code: string) =>
+        counter(s, "registry_gateway_requests_total", [
+          'listener="client"',
+          'route="manifest"',
+          `code="${code}"`,
+        ]);
+      const verdictsBefore = await answers("204");
+      const servedBefore = await answers("200");
+      const byTag = await https(`${s.base}/v2/system/deckhouse/manifests/v1`, {
+        ca: s.ca,
+        auth,
+        headers: accept,
+      });
+      expect(byTag.status).toBe(200);
+      const digest = `sha256:${createHash("sha256").update(byTag.body).digest("hex")}`;
+      expect(byTag.headers["docker-content-digest"]).toBe(digest);
+      const byDigest = await https(`${s.base}/v2/system/deckhouse/manifests/${digest}`, {
+        ca: s.ca,
+        auth,
+        method: "HEAD",
+        headers: accept,
+      });
+      expect(byDigest.status).toBe(200);
+      expect(await answers("204")).toBe(verdictsBefore + 2);
+      expect(await answers("200")).toBe(servedBefore);
+    });
+  }
+
+  it("anonymous manifest HEAD: 401 with one Basic challenge", async () => {
+    const r = await https(`${local.base}/v2/system/deckhouse/manifests/v1`, {
+      ca: local.ca,
+      method: "HEAD",
+    });
+    expect(r.status).toBe(401);
+    expect(r.headers["www-authenticate"]).toBe('Basic realm="Deckhouse registry"');
+  });
 });
 
 describe("refusals are the gateway's own answers, counted once", () => {
