@@ -82,9 +82,9 @@ describe("image build", () => {
       ours.flatMap(c => [c.command?.[0], c.lifecycle?.postStart?.exec?.command[0]]).filter(Boolean),
     );
     expect([...programs].sort()).toEqual([
+      "/usr/bin/nginx",
       "/usr/local/bin/gateway",
       "/usr/local/bin/mirrorer",
-      "/usr/bin/nginx",
     ]);
     // nginx is Debian's binary in the image, the others names of the one executable
     for (const p of programs) expect([...Object.keys(IMAGE_PROGRAMS), NGINX]).toContain(p);
