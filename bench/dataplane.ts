@@ -2,28 +2,28 @@
 // in its own process; baselines measured in the same run, rounds interleaved so machine load hits
 // both sides alike.
 //
-//   throughput  GET of one large blob: through the gateway (TLS, Basic auth, streaming to the
-//               distribution behind it) vs from distribution serving TLS itself over the same
-//               storage — what a node talked to before the gateway. Target ≥ 0.9×.
-//   HEAD        manifest HEAD latency, sequential on a kept-alive connection, gateway vs direct:
-//               added p50 / p99. Target: added p50 ≤ 1 ms.
-//   RPS         concurrent manifest HEADs through the gateway with authentication (verdict cache)
-//               vs the same gateway without authentication. Target ≥ 0.8×.
+//   throughput  blob GETs: one 128 MiB blob, and 32 distinct 4 MiB blobs at once, against
+//               distribution serving TLS itself over the same storage (what a node talked to
+//               before the gateway), median and spread of per-round ratios over 5 interleaved
+//               rounds. Contenders (docs/adr/0110): (a) the registry path — nginx with the
+//               manager's config, the gateway's verdict, blobs from distribution; (b) distribution
+//               with token auth; the gateway alone (Node TLS). Target ≥ 0.9× for (a).
+//   HEAD        manifest HEAD latency, sequential on a kept-alive connection, each contender vs
+//               distribution: added p50 / p99. Target: added p50 ≤ 1 ms. Blob HEADs: the price
+//               of (a)'s verdict subrequest.
+//   RPS         concurrent manifest HEADs through nginx to the gateway with authentication
+//               (verdict cache) vs the same without authentication. Target ≥ 0.8×.
 //   mirrorer    a 20-image bundle synced to two fresh replicas: the mirrorer (one per replica, as
 //               on masters) vs `skopeo sync --all --preserve-digests` doing the same copies.
 //
-//   node --import tsx bench/dataplane.ts     (BENCH_BLOB_MB=128 BENCH_ROUNDS=3 BENCH_HEADS=2000
-//                                             BENCH_RPS_SECONDS=4 BENCH_CONCURRENCY=32)
+//   node --import tsx bench/dataplane.ts     (BENCH_BLOB_MB=128 BENCH_ROUNDS=5 BENCH_HEADS=2000
+//                                             BENCH_RPS_SECONDS=4 BENCH_CONCURRENCY=32
+//                                             BENCH_BLOBS=32 BENCH_SMALL_MB=4
+//                                             BENCH_SKIP_MIRRORER=1: the blob path only)
 import bcrypt from "bcryptjs";
 import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { createReadStream } from "node:fs";
-import {
-  Agent as HttpsAgent,
-  createServer as createHttpsServer,
-  request as httpsRequest,
-} from "node:https";
-import type { AddressInfo } from "node:net";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Agent, request } from "undici";
 import { stringify } from "yaml";
 import { RegistryClient } from "../lib/oci";
@@ -35,6 +35,8 @@ import {
   type CertificateAuthority,
   createCa,
   createLab,
+  createTokenSigner,
+  freePort,
   issueServerCert,
   type Lab,
   pushImage,
@@ -42,12 +44,14 @@ import {
   run,
   spawnProcess,
   startRegistry,
+  startTokenServer,
   writeOciLayout,
 } from "../test/e2e-lab";
+import { startRegistryNginx } from "../test/dataplane/support/nginx";
 import { pushBundle, writeBundle } from "../test/dataplane/support/bundle";
 
 const BLOB_MB = Number(process.env.BENCH_BLOB_MB ?? 128);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const HEADS = Number(process.env.BENCH_HEADS ?? 2000);
 const RPS_SECONDS = Number(process.env.BENCH_RPS_SECONDS ?? 4);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -142,6 +146,7 @@ async function startGatewayProcess(
   distribution: Registry,
   cert: { cert: string; key: string },
   unauthenticated: boolean,
+  behindNginx = false,
 ): Promise<number> {
   const file = lab.path(`${name}.yaml`);
   await writeFile(
@@ -149,6 +154,7 @@ async function startGatewayProcess(
     stringify({
       mode: "local",
       listen: { address: "127.0.0.1:0", tls: { certificate: cert.cert, key: cert.key } },
+      ...(behindNginx ? { tlsFrontend: { address: "127.0.0.1:0" } } : {}),
       monitoring: { address: "127.0.0.1:0" },
       users: [{ name: USER.name, passwordHash: bcrypt.hashSync(USER.password, 10), role: "ro" }],
       distribution: { url: distribution.url },
@@ -161,112 +167,228 @@ async function startGatewayProcess(
   return (JSON.parse(line[0]) as { port: number }).port;
 }
 
+const BLOBS = Number(process.env.BENCH_BLOBS ?? 32);
+const SMALL_MB = Number(process.env.BENCH_SMALL_MB ?? 4);
+
+/** min–max and median of a series, as the tables print them */
+const spread = (xs: readonly number[]) =>
+  `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+
+/** `paths` downloaded all at once: aggregate MiB/s. */
+async function downloadAll(e: Endpoint, paths: readonly string[]): Promise<number> {
+  const started = process.hrtime.bigint();
+  const bytes = await Promise.all(
+    paths.map(async path => {
+      const res = await request(`${e.origin}${path}`, {
+        dispatcher: e.dispatcher,
+        headers: e.auth ? { authorization: e.auth } : {},
+      });
+      if (res.statusCode !== 200) throw new Error(`${e.name}: GET ${path} → ${res.statusCode}`);
+      let n = 0;
+      for await (const chunk of res.body) n += (chunk as Buffer).length;
+      return n;
+    }),
+  );
+  const s = Number(process.hrtime.bigint() - started) / 1e9;
+  return bytes.reduce((a, b) => a + b, 0) / s / 1024 / 1024;
+}
+
+/** A pull token for candidate (b), fetched once as clients do (and then cached per scope). */
+async function bearerFor(realm: string, service: string, scope: string): Promise<string> {
+  const url = `${realm}?service=${encodeURIComponent(service)}&scope=${encodeURIComponent(scope)}`;
+  const res = await request(url, { headers: { authorization: AUTH } });
+  const body = (await res.body.json()) as { token: string };
+  return `Bearer ${body.token}`;
+}
+
 async function benchGateway(lab: Lab, ca: CertificateAuthority): Promise<void> {
   const storage = lab.path("storage");
-  const backend = await startRegistry({ dir: lab.path("backend"), storageDir: storage });
+  const backend = await startRegistry({
+    dir: lab.path("backend"),
+    storageDir: storage,
+    quiet: true,
+  });
   const cert = await issueServerCert(ca, "bench");
   // the baseline: distribution serving TLS itself, same storage
-  const direct = await startRegistry({ dir: lab.path("direct"), storageDir: storage, tls: cert });
+  const direct = await startRegistry({
+    dir: lab.path("direct"),
+    storageDir: storage,
+    tls: cert,
+    quiet: true,
+  });
+  // candidate (b): distribution serving TLS with token auth, a token service issuing the scopes
+  const tokens = await startTokenServer({
+    signer: await createTokenSigner(lab.path("token-pki")),
+    users: { [USER.name]: USER.password },
+  });
+  const tokenAuthed = await startRegistry({
+    dir: lab.path("token"),
+    storageDir: storage,
+    tls: cert,
+    tokenAuth: tokens.registryAuth("bench"),
+    quiet: true,
+  });
   const image = await writeOciLayout(lab.path("img"), {
     seed: "bench",
     tags: ["v1"],
     payloadBytes: BLOB_MB * 1024 * 1024,
+    baseLayers: Array.from({ length: BLOBS }, (_, i) => ({
+      seed: `bench-small-${i}`,
+      payloadBytes: SMALL_MB * 1024 * 1024,
+    })),
   });
   await pushImage(image, backend, "system/deckhouse");
-  const [blob] = [...image.blobs].sort((a, b) => b[1] - a[1])[0] as [string, number];
+  const bySize = [...image.blobs].sort((a, b) => b[1] - a[1]);
+  const [blob] = bySize[0] as [string, number];
+  const smallBlobs = bySize.slice(1, 1 + BLOBS).map(([d]) => d);
   const authPort = await startGatewayProcess(lab, "gateway-auth", backend, cert, false);
   const openPort = await startGatewayProcess(lab, "gateway-open", backend, cert, true);
-  const nodeTlsPort = await startNodeTlsFileServer(cert, image.dir, blob);
+  // candidate (a), the path chosen (docs/adr/0110): nginx with the manager's config in front of
+  // the gateway (plain HTTP behind it) and of distribution
+  const behindPort = await startGatewayProcess(lab, "gateway-behind", backend, cert, false, true);
+  const openBehindPort = await startGatewayProcess(
+    lab,
+    "gateway-open-behind",
+    backend,
+    cert,
+    true,
+    true,
+  );
+  const backendPort = Number(new URL(backend.url).port);
+  const nginxAt = async (name: string, gatewayPort: number) =>
+    startRegistryNginx(lab.path(name), {
+      listen: { host: "127.0.0.1", port: await freePort() },
+      certificate: cert.cert,
+      key: cert.key,
+      gateway: { host: "127.0.0.1", port: gatewayPort },
+      distribution: { host: "127.0.0.1", port: backendPort },
+    });
+  const nginx = await nginxAt("nginx", behindPort);
+  const nginxOpen = await nginxAt("nginx-open", openBehindPort);
   const agent = () => new Agent({ connect: { ca: ca.certPem }, connections: CONCURRENCY });
   const keepAlive = () =>
     new HttpsAgent({ keepAlive: true, ca: ca.certPem, maxSockets: CONCURRENCY });
-  const directE: Endpoint = {
-    name: "distribution (TLS)",
-    origin: direct.url,
+  const endpoint = (name: string, origin: string, auth?: string): Endpoint => ({
+    name,
+    origin,
+    ...(auth ? { auth } : {}),
     dispatcher: agent(),
     keepAlive: keepAlive(),
-  };
-  const gatewayE: Endpoint = {
-    name: "gateway",
-    origin: `https://127.0.0.1:${authPort}`,
-    auth: AUTH,
-    dispatcher: agent(),
-    keepAlive: keepAlive(),
-  };
-  const openE: Endpoint = {
-    name: "gateway, no auth",
-    origin: `https://127.0.0.1:${openPort}`,
-    dispatcher: agent(),
-    keepAlive: keepAlive(),
-  };
-  const nodeTlsE: Endpoint = {
-    name: "node https, file",
-    origin: `https://127.0.0.1:${nodeTlsPort}`,
-    dispatcher: agent(),
-    keepAlive: keepAlive(),
-  };
+  });
+  const directE = endpoint("distribution (TLS)", direct.url);
+  const nginxE = endpoint("(a) nginx + gateway verdict", nginx.base, AUTH);
+  const nginxOpenE = endpoint("(a) nginx, gateway no auth", nginxOpen.base);
+  const scope = "repository:system/deckhouse:pull";
+  const tokenE = endpoint(
+    "(b) distribution, token auth",
+    tokenAuthed.url,
+    await bearerFor(tokens.realm, "bench", scope),
+  );
+  const gatewayE = endpoint("gateway alone (Node TLS)", `https://127.0.0.1:${authPort}`, AUTH);
+  const openE = endpoint("gateway alone, no auth", `https://127.0.0.1:${openPort}`);
   const blobPath = `/v2/system/deckhouse/blobs/${blob}`;
+  const smallPaths = smallBlobs.map(d => `/v2/system/deckhouse/blobs/${d}`);
   const manifestPath = "/v2/system/deckhouse/manifests/v1";
+  const contenders = [directE, nginxE, tokenE, gatewayE];
 
-  // warm-up: page cache, TLS sessions, the verdict cache
-  await download(directE, blobPath);
-  await download(gatewayE, blobPath);
-  await download(nodeTlsE, blobPath);
-  const tput = { direct: [] as number[], gateway: [] as number[], node: [] as number[] };
+  // warm-up: page cache, TLS sessions, the verdict caches
+  for (const e of contenders) {
+    await download(e, blobPath);
+    await downloadAll(e, smallPaths);
+  }
+  const big = new Map(contenders.map(e => [e, [] as number[]]));
+  const many = new Map(contenders.map(e => [e, [] as number[]]));
   for (let r = 0; r < ROUNDS; r++) {
-    tput.direct.push(await download(directE, blobPath));
-    tput.gateway.push(await download(gatewayE, blobPath));
-    tput.node.push(await download(nodeTlsE, blobPath));
+    // interleaved, and the order rotated each round so no contender always goes first
+    const order = contenders.map((_, i) => contenders[(i + r) % contenders.length] as Endpoint);
+    for (const e of order) big.get(e)?.push(await download(e, blobPath));
+    for (const e of order) many.get(e)?.push(await downloadAll(e, smallPaths));
   }
-  const t = { direct: median(tput.direct), gateway: median(tput.gateway), node: median(tput.node) };
-  console.log(`\nblob download, ${BLOB_MB} MiB, median of ${ROUNDS}`);
-  console.table({
-    "distribution (TLS)": { "MiB/s": t.direct.toFixed(0) },
-    gateway: { "MiB/s": t.gateway.toFixed(0), "× distribution": (t.gateway / t.direct).toFixed(2) },
-    // what Node's TLS stack does here with no proxying at all: the gateway's ceiling
-    "node https, same file": {
-      "MiB/s": t.node.toFixed(0),
-      "× distribution": (t.node / t.direct).toFixed(2),
-    },
-  });
-  console.log(`target ≥ 0.90×: ${t.gateway / t.direct >= 0.9 ? "met" : "NOT met"}`);
+  const table = (series: Map<Endpoint, number[]>) => {
+    const base = series.get(directE) as number[];
+    return Object.fromEntries(
+      contenders.map(e => {
+        const xs = series.get(e) as number[];
+        // per-round ratios: each against the baseline of the same round
+        const ratios = xs.map((x, i) => x / (base[i] as number));
+        return [
+          e.name,
+          {
+            "MiB/s (median)": median(xs).toFixed(0),
+            "× distribution (median)": e === directE ? "" : median(ratios).toFixed(2),
+            "× spread (min–max)": e === directE ? "" : spread(ratios),
+          },
+        ];
+      }),
+    );
+  };
+  const ratio = (series: Map<Endpoint, number[]>, e: Endpoint) => {
+    const base = series.get(directE) as number[];
+    return median((series.get(e) as number[]).map((x, i) => x / (base[i] as number)));
+  };
+  console.log(`\nblob download, one ${BLOB_MB} MiB blob, median of ${ROUNDS} interleaved rounds`);
+  console.table(table(big));
+  console.log(
+    `\n${BLOBS} concurrent ${SMALL_MB} MiB blobs, aggregate, median of ${ROUNDS} interleaved rounds`,
+  );
+  console.table(table(many));
+  const rBig = ratio(big, nginxE);
+  const rMany = ratio(many, nginxE);
+  console.log(
+    `target ≥ 0.90× on the registry path (a): ${BLOB_MB} MiB ${rBig.toFixed(2)}× ${rBig >= 0.9 ? "met" : "NOT met"}, ` +
+      `${BLOBS}×${SMALL_MB} MiB ${rMany.toFixed(2)}× ${rMany >= 0.9 ? "met" : "NOT met"}`,
+  );
 
-  const lat = { direct: [] as number[], gateway: [] as number[] };
-  for (let i = 0; i < 50; i++) {
-    await head(directE, manifestPath);
-    await head(gatewayE, manifestPath);
-  }
-  const block = 100;
-  for (let done = 0; done < HEADS; done += block) {
-    for (let i = 0; i < block; i++) lat.direct.push(await head(directE, manifestPath));
-    for (let i = 0; i < block; i++) lat.gateway.push(await head(gatewayE, manifestPath));
-  }
+  const latency = async (path: string, contendersL: Endpoint[]) => {
+    const lat = new Map(contendersL.map(e => [e, [] as number[]]));
+    for (let i = 0; i < 50; i++) for (const e of contendersL) await head(e, path);
+    const block = 100;
+    for (let done = 0; done < HEADS; done += block) {
+      for (const e of contendersL) {
+        for (let i = 0; i < block; i++) lat.get(e)?.push(await head(e, path));
+      }
+    }
+    return lat;
+  };
   const p = (xs: number[], q: number) => quantile(xs, q);
-  const added50 = p(lat.gateway, 0.5) - p(lat.direct, 0.5);
-  const added99 = p(lat.gateway, 0.99) - p(lat.direct, 0.99);
+  const latencyTable = (lat: Map<Endpoint, number[]>) => {
+    const d = lat.get(directE) as number[];
+    return Object.fromEntries(
+      [...lat].map(([e, xs]) => [
+        e.name,
+        {
+          "p50 ms": p(xs, 0.5).toFixed(3),
+          "p99 ms": p(xs, 0.99).toFixed(3),
+          "added p50 ms": e === directE ? "" : (p(xs, 0.5) - p(d, 0.5)).toFixed(3),
+          "added p99 ms": e === directE ? "" : (p(xs, 0.99) - p(d, 0.99)).toFixed(3),
+        },
+      ]),
+    );
+  };
+  const manifestLat = await latency(manifestPath, [directE, nginxE, tokenE, gatewayE]);
   console.log(`\nmanifest HEAD latency, ${HEADS} sequential each, kept-alive`);
-  console.table({
-    "distribution (TLS)": {
-      "p50 ms": p(lat.direct, 0.5).toFixed(3),
-      "p99 ms": p(lat.direct, 0.99).toFixed(3),
-    },
-    gateway: {
-      "p50 ms": p(lat.gateway, 0.5).toFixed(3),
-      "p99 ms": p(lat.gateway, 0.99).toFixed(3),
-    },
-    "added by the gateway": { "p50 ms": added50.toFixed(3), "p99 ms": added99.toFixed(3) },
-  });
-  console.log(`target added p50 ≤ 1 ms: ${added50 <= 1 ? "met" : "NOT met"}`);
+  console.table(latencyTable(manifestLat));
+  const added50 =
+    p(manifestLat.get(nginxE) as number[], 0.5) - p(manifestLat.get(directE) as number[], 0.5);
+  console.log(
+    `target added p50 ≤ 1 ms on the registry path (a): ${added50 <= 1 ? "met" : "NOT met"}`,
+  );
+  // a blob HEAD on path (a) costs nginx's verdict subrequest to the gateway: its price per blob
+  const blobLat = await latency(blobPath, [directE, nginxE, tokenE]);
+  console.log(`\nblob HEAD latency (the verdict subrequest of path (a)), ${HEADS} sequential each`);
+  console.table(latencyTable(blobLat));
 
   const r = { auth: [] as number[], open: [] as number[] };
-  await rps(gatewayE, manifestPath, 1);
-  await rps(openE, manifestPath, 1);
+  await rps(nginxE, manifestPath, 1);
+  await rps(nginxOpenE, manifestPath, 1);
   for (let i = 0; i < 2; i++) {
-    r.open.push(await rps(openE, manifestPath, RPS_SECONDS));
-    r.auth.push(await rps(gatewayE, manifestPath, RPS_SECONDS));
+    r.open.push(await rps(nginxOpenE, manifestPath, RPS_SECONDS));
+    r.auth.push(await rps(nginxE, manifestPath, RPS_SECONDS));
   }
   const rr = { auth: median(r.auth), open: median(r.open) };
-  console.log(`\nmanifest HEADs per second, ${CONCURRENCY} concurrent, ${RPS_SECONDS} s × 2 each`);
+  console.log(
+    `\nmanifest HEADs per second through nginx, ${CONCURRENCY} concurrent, ${RPS_SECONDS} s × 2 each`,
+  );
   console.table({
     "gateway, no auth": { "req/s": rr.open.toFixed(0) },
     "gateway, Basic auth": {
@@ -275,44 +397,11 @@ async function benchGateway(lab: Lab, ca: CertificateAuthority): Promise<void> {
     },
   });
   console.log(`target ≥ 0.80×: ${rr.auth / rr.open >= 0.8 ? "met" : "NOT met"}`);
-  for (const e of [directE, gatewayE, openE, nodeTlsE]) {
+  for (const e of [directE, nginxE, nginxOpenE, tokenE, gatewayE, openE]) {
     await e.dispatcher.close();
     e.keepAlive.destroy();
   }
-}
-
-/** Child mode: a plain Node https server streaming one file (Node's own TLS throughput). */
-async function serveFile(certFile: string, keyFile: string, file: string): Promise<void> {
-  const { readFile } = await import("node:fs/promises");
-  const server = createHttpsServer(
-    { cert: await readFile(certFile), key: await readFile(keyFile) },
-    (_req, res) => {
-      res.writeHead(200, { "content-type": "application/octet-stream" });
-      createReadStream(file).pipe(res);
-    },
-  );
-  await new Promise<void>(resolve => server.listen(0, "127.0.0.1", resolve));
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
-}
-
-async function startNodeTlsFileServer(
-  cert: { cert: string; key: string },
-  layoutDir: string,
-  blob: string,
-): Promise<number> {
-  const file = `${layoutDir}/blobs/sha256/${blob.slice(7)}`;
-  const args = [
-    "--import",
-    "tsx",
-    fileURLToPath(import.meta.url),
-    "--serve-file",
-    cert.cert,
-    cert.key,
-    file,
-  ];
-  const proc = spawnProcess("node-https", process.execPath, args);
-  const line = await proc.waitForLine(/^\{"port":\d+\}$/, 30_000);
-  return (JSON.parse(line[0]) as { port: number }).port;
+  await Promise.all([nginx.stop(), nginxOpen.stop(), tokens.stop()]);
 }
 
 async function benchMirrorer(lab: Lab): Promise<void> {
@@ -382,7 +471,8 @@ export async function benchDataplane(): Promise<void> {
   try {
     const ca = await createCa(lab.path("pki"));
     await benchGateway(lab, ca);
-    await benchMirrorer(lab);
+    // BENCH_SKIP_MIRRORER=1: the blob path only
+    if (process.env.BENCH_SKIP_MIRRORER !== "1") await benchMirrorer(lab);
   } finally {
     await lab.close();
   }
@@ -391,8 +481,6 @@ export async function benchDataplane(): Promise<void> {
 const argv = process.argv.slice(2);
 if (argv[0] === "--serve-gateway" && argv[1]) {
   await serveGateway(argv[1], argv.includes("--unauthenticated"));
-} else if (argv[0] === "--serve-file" && argv[1] && argv[2] && argv[3]) {
-  await serveFile(argv[1], argv[2], argv[3]);
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   await benchDataplane();
   // keep-alive sockets of child clients must not hold the process

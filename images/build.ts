@@ -8,8 +8,11 @@ import { chmod, mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+// @ts-expect-error -- plain ES module without types, shared with scripts/build.mjs
+import { templatesPlugin } from "../scripts/templates-plugin.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..");
 
 export const PROGRAMS = {
   gateway: "gateway/src/run.ts",
@@ -35,6 +38,14 @@ export async function buildImageBundles(outDir: string): Promise<Record<Program,
       sourcemap: false,
       legalComments: "none",
       logLevel: "warning",
+      // the manager renders nginx's config from templates/: precompiled in, as in the hooks
+      plugins: [
+        templatesPlugin({
+          templatesDir: join(root, "templates"),
+          compiledModule: join(root, "lib/templates/compiled.ts"),
+          helpersPath: join(root, "lib/templates/helpers.ts"),
+        }),
+      ],
       // executable through a symlink (the image's /usr/local/bin/<name>); CommonJS dependencies
       // inside an ES module bundle still call require()
       banner: {

@@ -1,6 +1,7 @@
 // Builds the data-plane image from scratch, with no container engine and no base image
 // (docs/adr/0100): one multi-call Node single executable application for gateway, mirrorer and
-// nodeservices-manager, Debian's `docker-registry` (CNCF distribution) and static `catatonit`
+// nodeservices-manager, Debian's `docker-registry` (CNCF distribution), Debian's `nginx` (its
+// modules compiled in: ssl, auth_request; docs/adr/0110) and static `catatonit`
 // (/pause), and the shared libraries `ldd` says they load; one deterministic layer, written into an OCI image layout by `umoci` with
 // one manifest per image name the module's templates use.
 //
@@ -25,6 +26,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { build, type Plugin } from "esbuild";
+// @ts-expect-error -- plain ES module without types, shared with scripts/build.mjs
+import { templatesPlugin } from "../scripts/templates-plugin.mjs";
 
 const execFileP = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -32,6 +35,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** The one executable; the programs are symlinks to it (images/dataplane.ts picks by name). */
 export const EXECUTABLE = "/usr/local/bin/registry-dataplane";
 export const DISTRIBUTION = "/usr/bin/docker-registry";
+/** Debian's nginx: TLS and blob reads in front of the gateway (docs/adr/0110) */
+export const NGINX = "/usr/bin/nginx";
 /**
  * What the manager DaemonSet's image-holder containers run (they only keep the images pulled):
  * Debian's static `catatonit`, whose `-P` is a pause container's "sleep until signalled".
@@ -83,6 +88,7 @@ function installHint(cmd: string): string {
     tar: "tar",
     ldd: "libc-bin",
     "docker-registry": "docker-registry",
+    nginx: "nginx",
   };
   return `apt-get install ${pkg[cmd] ?? cmd}`;
 }
@@ -121,7 +127,15 @@ async function buildExecutable(work: string, out: string): Promise<void> {
     minify: true,
     legalComments: "none",
     logLevel: "warning",
-    plugins: [absentOptionalModules],
+    // the manager renders nginx's config from templates/: precompiled in, no files read at run time
+    plugins: [
+      absentOptionalModules,
+      templatesPlugin({
+        templatesDir: join(root, "templates"),
+        compiledModule: join(root, "lib/templates/compiled.ts"),
+        helpersPath: join(root, "lib/templates/helpers.ts"),
+      }),
+    ],
   });
   const blob = join(work, "dataplane.blob");
   // paths relative to `work`: the blob records the main script's path, and the same sources must
@@ -181,9 +195,15 @@ async function stageRootfs(rootfs: string, work: string): Promise<void> {
   if (!pause) throw new Error(`catatonit not found: ${installHint("catatonit")}`);
   await copyFile(await realpath(pause), join(rootfs, PAUSE));
   await chmod(join(rootfs, PAUSE), 0o755);
+  const nginx = (await sh("sh", ["-c", "command -v nginx"]).catch(() => "")).trim();
+  if (!nginx) throw new Error(`nginx not found: ${installHint("nginx")}`);
+  await mkdir(join(rootfs, dirname(NGINX)), { recursive: true });
+  await copyFile(await realpath(nginx), join(rootfs, NGINX));
+  await chmod(join(rootfs, NGINX), 0o755);
   const libs = new Set([
     ...(await sharedLibraries(process.execPath)),
     ...(await sharedLibraries(distribution)),
+    ...(await sharedLibraries(nginx)),
   ]);
   for (const lib of [...libs].sort()) {
     const dest = join(rootfs, lib);
@@ -195,8 +215,12 @@ async function stageRootfs(rootfs: string, work: string): Promise<void> {
   await mkdir(join(rootfs, "etc"), { recursive: true });
   // glibc ≥ 2.34 has files and dns built in; say the order instead of relying on its default
   await writeFile(join(rootfs, "etc/nsswitch.conf"), "hosts: files dns\n");
-  await writeFile(join(rootfs, "etc/passwd"), "root:x:0:0:root:/:/nonexistent\n");
-  await writeFile(join(rootfs, "etc/group"), "root:x:0:\n");
+  // nobody/nogroup: nginx's workers (its master, root, reads the key and binds the port)
+  await writeFile(
+    join(rootfs, "etc/passwd"),
+    "root:x:0:0:root:/:/nonexistent\nnobody:x:65534:65534:nobody:/nonexistent:/nonexistent\n",
+  );
+  await writeFile(join(rootfs, "etc/group"), "root:x:0:\nnogroup:x:65534:\n");
   await mkdir(join(rootfs, "tmp"), { recursive: true });
   await chmod(join(rootfs, "tmp"), 0o1777);
 }

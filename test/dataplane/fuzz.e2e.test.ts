@@ -61,6 +61,7 @@ describe("fuzzing the running gateway (fixed seed, bounded count, loopback)", ()
           `${target.base} ${JSON.stringify(report.statuses)}`,
         ).toEqual([]);
         expect(s.proc.running, `gateway died:\n${s.proc.tail()}`).toBe(true);
+        if (s.nginx) expect(s.nginx.proc.running, `nginx died:\n${s.nginx.proc.tail()}`).toBe(true);
         // every case was answered one way or another; most with a status
         expect(Object.values(report.statuses).reduce((a, b) => a + b, 0)).toBe(COUNT);
       }

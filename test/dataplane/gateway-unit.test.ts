@@ -61,6 +61,22 @@ describe("gateway config", () => {
     expect(parseGatewayConfig(formatGatewayConfig(direct))).toEqual(direct);
   });
 
+  it("tlsFrontend (behind nginx): Local and Proxy only, a listener address, round-trips", () => {
+    const proxy = parseGatewayConfig({ ...proxyDoc(), tlsFrontend: { address: "127.0.0.1:5006" } });
+    expect(proxy.mode === "proxy" && proxy.tlsFrontend).toEqual({
+      address: { host: "127.0.0.1", port: 5006 },
+    });
+    expect(parseGatewayConfig(formatGatewayConfig(proxy))).toEqual(proxy);
+    const { upstream, upstreamListener: _l, distribution: _d, ...rest } = proxyDoc();
+    expect(
+      problemsOf({ ...rest, mode: "direct", upstream, tlsFrontend: { address: "127.0.0.1:5006" } }),
+    ).toEqual(["tlsFrontend: not used in mode direct (no distribution to serve blobs)"]);
+    expect(problemsOf({ ...proxyDoc(), tlsFrontend: { address: "nowhere", extra: 1 } })).toEqual([
+      expect.stringMatching(/^tlsFrontend\.address: /),
+      "tlsFrontend.extra: unknown key",
+    ]);
+  });
+
   const without = (path: string) => {
     const doc = proxyDoc() as Record<string, unknown>;
     const keys = path.split(".");

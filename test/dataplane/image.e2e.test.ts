@@ -339,6 +339,7 @@ describe("data-plane image", () => {
     expect(pod.manifest.spec.containers.map(c => c.name)).toEqual([
       "gateway",
       "distribution",
+      "nginx",
       "mirrorer",
     ]);
     // the mirrorer has a liveness probe only: wait for it as kubelet's first probe would
@@ -354,7 +355,8 @@ describe("data-plane image", () => {
     );
     expect(mirrorer).toBe(200);
 
-    // and the data path works: push through the gateway into distribution, read it back
+    // and the data path works: push through nginx and the gateway into distribution, read it
+    // back (the config blob through nginx's own path, docs/adr/0110)
     const img = await writeOciLayout(lab.path("payload"), { seed: "image-e2e", tags: ["v1"] });
     const registry = { hostPort: `${ip}:5001`, scheme: "https" as const, caPem: ca.certPem };
     await pushImage(img, registry, "system/deckhouse", {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { PROGRAMS } from "../../images/build";
 import { MULTI_CALL_NAMES } from "../../images/multi-call-names";
-import { IMAGE_PROGRAMS } from "../../images/oci-image";
+import { IMAGE_PROGRAMS, NGINX } from "../../images/oci-image";
 import {
   parseManagerSettings,
   parseNodeConfig,
@@ -81,8 +81,13 @@ describe("image build", () => {
     const programs = new Set(
       ours.flatMap(c => [c.command?.[0], c.lifecycle?.postStart?.exec?.command[0]]).filter(Boolean),
     );
-    expect([...programs].sort()).toEqual(["/usr/local/bin/gateway", "/usr/local/bin/mirrorer"]);
-    for (const p of programs) expect(Object.keys(IMAGE_PROGRAMS)).toContain(p);
+    expect([...programs].sort()).toEqual([
+      "/usr/bin/nginx",
+      "/usr/local/bin/gateway",
+      "/usr/local/bin/mirrorer",
+    ]);
+    // nginx is Debian's binary in the image, the others names of the one executable
+    for (const p of programs) expect([...Object.keys(IMAGE_PROGRAMS), NGINX]).toContain(p);
     // the DaemonSet's command; every name the executable answers to is a program it runs
     expect(Object.keys(IMAGE_PROGRAMS)).toContain("/manager");
     for (const path of Object.keys(IMAGE_PROGRAMS))

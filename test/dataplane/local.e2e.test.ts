@@ -128,11 +128,12 @@ afterAll(async () => {
 });
 
 describe("Local mode, three masters", () => {
-  it("every static pod runs gateway, distribution and a mirrorer towards the two other masters", () => {
+  it("every static pod runs gateway, distribution, nginx and a mirrorer towards the two other masters", () => {
     for (const m of masters) {
       expect(m.pod?.manifest.spec.containers.map(c => c.name)).toEqual([
         "gateway",
         "distribution",
+        "nginx",
         "mirrorer",
       ]);
     }

@@ -14,8 +14,9 @@ import {
   parseNodeConfig,
 } from "../../images/nodeservices-manager/src/config";
 import { applyFiles, removeFiles } from "../../images/nodeservices-manager/src/files";
-import { PATHS, renderNodeFiles } from "../../images/nodeservices-manager/src/render";
-import { createCa, createLab, type Lab } from "../e2e-lab";
+import { MOUNTS, PATHS, renderNodeFiles } from "../../images/nodeservices-manager/src/render";
+import { checkNginxConfig } from "./support/nginx";
+import { createCa, createLab, freePort, type Lab } from "../e2e-lab";
 import { type NodePki, nodeConfigYaml, nodePki, type TestUser, user } from "./support/node-config";
 
 const HOST_IP = "10.0.0.1";
@@ -90,6 +91,7 @@ describe("render + apply", () => {
       "etc/kubernetes/manifests/registry-nodeservices.yaml",
       "etc/kubernetes/registry/distribution/config.yaml",
       "etc/kubernetes/registry/gateway/config.yaml",
+      "etc/kubernetes/registry/nginx/nginx.conf",
       "etc/kubernetes/registry/pki/ca.crt",
       "etc/kubernetes/registry/pki/distribution.crt",
       "etc/kubernetes/registry/pki/distribution.key",
@@ -105,6 +107,8 @@ describe("render + apply", () => {
     expect(gateway.mode).toBe("proxy");
     if (gateway.mode !== "proxy") return;
     expect(gateway.listen.address).toEqual({ host: HOST_IP, port: 5001 });
+    // nginx holds the registry address; the gateway listens behind it on loopback
+    expect(gateway.tlsFrontend).toEqual({ address: { host: "127.0.0.1", port: 5006 } });
     expect(gateway.upstream).toMatchObject({
       scheme: "https",
       host: "registry.example.com:8443",
@@ -139,14 +143,36 @@ describe("render + apply", () => {
     expect(pod.spec.containers.map((c: { name: string }) => c.name)).toEqual([
       "gateway",
       "distribution",
+      "nginx",
     ]);
-    const gw = pod.spec.containers[0];
-    expect(gw.ports[0]).toMatchObject({
+    const nginx = pod.spec.containers[2];
+    expect(nginx.ports[0]).toMatchObject({
       name: "distribution",
       containerPort: 5001,
       hostPort: 5001,
     });
+    expect(nginx.command).toEqual(["/usr/bin/nginx"]);
+    expect(nginx.image).toBe(pod.spec.containers[0].image);
     expect(JSON.stringify(pod)).not.toContain("licence-key");
+
+    // the manager's nginx.conf as written, with the container's paths pointed at this root, is
+    // accepted by real nginx
+    const conf = await readFile(join(root, PATHS.nginxDir, "nginx.conf"), "utf8");
+    expect(conf).toContain(`listen ${HOST_IP}:5001 ssl;`);
+    expect(conf).not.toContain("licence-key");
+    const runDir = join(root, "nginx-run");
+    await mkdir(runDir, { recursive: true });
+    const local = join(root, "nginx-test.conf");
+    await writeFile(
+      local,
+      conf
+        .replaceAll("/pki/", `${join(root, PATHS.pkiDir)}/`)
+        .replaceAll(MOUNTS.nginxRun, runDir)
+        // `nginx -t` binds: free loopback ports instead of the node's
+        .replaceAll(`${HOST_IP}:5001`, `127.0.0.1:${await freePort()}`)
+        .replaceAll("127.0.0.1:5007", `127.0.0.1:${await freePort()}`),
+    );
+    expect(await checkNginxConfig(local)).toMatch(/syntax is ok[\s\S]*test is successful/);
   });
 
   it("writes nothing when nothing changed, and only what changed otherwise", async () => {
@@ -208,6 +234,7 @@ describe("render + apply", () => {
     expect(pod.spec.containers.map((c: { name: string }) => c.name)).toEqual([
       "gateway",
       "distribution",
+      "nginx",
       "mirrorer",
     ]);
     expect(pod.spec).not.toHaveProperty("containers.0.env");
@@ -222,6 +249,7 @@ describe("render + apply", () => {
     expect(pod3.spec.containers.map((c: { name: string }) => c.name)).toEqual([
       "gateway",
       "distribution",
+      "nginx",
     ]);
   });
 
@@ -242,6 +270,7 @@ describe("render + apply", () => {
       PATHS.distributionDir,
       PATHS.gatewayDir,
       PATHS.mirrorerDir,
+      PATHS.nginxDir,
     ]);
     expect(await tree(root)).toEqual([
       "etc/kubernetes/manifests/kube-apiserver.yaml",

@@ -200,7 +200,7 @@ afterAll(async () => {
 describe("Proxy mode, Basic-auth upstream at deckhouse/ee with its own CA", () => {
   it("the static pod runs stock distribution as a cache whose upstream is the gateway's loopback listener", () => {
     const pod = basicMaster.pod?.manifest;
-    expect(pod?.spec.containers.map(c => c.name)).toEqual(["gateway", "distribution"]);
+    expect(pod?.spec.containers.map(c => c.name)).toEqual(["gateway", "distribution", "nginx"]);
     expect(basicMaster.pod?.containers.distribution?.lines.join("\n")).toMatch(
       new RegExp(
         `configured as a proxy cache to http://${basicMaster.ip.replace(/\./g, "\\.")}:5004`,
@@ -235,6 +235,22 @@ describe("Proxy mode, Basic-auth upstream at deckhouse/ee with its own CA", () =
     expect(second.map(e => `${e.method} ${e.path} ${e.status}`)).toEqual([
       "HEAD /v2/deckhouse/ee/manifests/v1 200",
     ]);
+    // the blobs' bytes came from nginx (docs/adr/0110): the gateway only gave verdicts on them
+    const metrics = await (await fetch(`http://${basicMaster.ip}:5003/metrics`)).text();
+    const blobAnswers = (code: string) =>
+      metrics
+        .split("\n")
+        .filter(
+          l =>
+            l.startsWith("registry_gateway_requests_total{") &&
+            l.includes('listener="client"') &&
+            l.includes('route="blob"') &&
+            l.includes('method="GET"') &&
+            l.includes(`code="${code}"`),
+        )
+        .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+    expect(blobAnswers("204")).toBeGreaterThanOrEqual(first.length);
+    expect(blobAnswers("200")).toBe(0);
   });
 
   it("containerd pulls registry.d8-system.svc:5001/system/deckhouse:v2 through the gateway; again from the cache", async () => {

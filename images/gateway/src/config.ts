@@ -49,7 +49,10 @@ export interface Upstream {
 }
 
 interface Common {
-  /** client-facing listener, always TLS */
+  /**
+   * The client-facing address, always TLS. Without `tlsFrontend` the gateway listens there itself;
+   * with it, nginx does (same certificate) and forwards to the gateway what it does not serve.
+   */
   listen: { address: HostPort; tls: { certificate: string; key: string } };
   /** plain-HTTP listener for /metrics, /healthz, /readyz */
   monitoring: { address: HostPort };
@@ -86,6 +89,17 @@ export interface UpstreamListener {
   tagTtlMs?: number;
 }
 
+/**
+ * Modes proxy and local: nginx terminates TLS on `listen.address` and streams blob reads from
+ * distribution itself after asking the gateway for the verdict (docs/adr/0110). The gateway then
+ * listens on this loopback address, plain HTTP, for what nginx forwards: every other request, and
+ * the verdict subrequests (`X-Registry-Verdict: <method>`, answered 204 when allowed). The client's
+ * address is nginx's `X-Forwarded-For`.
+ */
+export interface TlsFrontend {
+  address: HostPort;
+}
+
 export type GatewayConfig =
   | (Common & { mode: "direct"; upstream: Upstream })
   | (Common & {
@@ -93,8 +107,9 @@ export type GatewayConfig =
       distribution: Distribution;
       upstream: Upstream;
       upstreamListener: UpstreamListener;
+      tlsFrontend?: TlsFrontend;
     })
-  | (Common & { mode: "local"; distribution: Distribution });
+  | (Common & { mode: "local"; distribution: Distribution; tlsFrontend?: TlsFrontend });
 
 export const DEFAULT_LOCAL_PATH = "system/deckhouse";
 export const DEFAULT_REALM = "Deckhouse registry";
@@ -182,6 +197,15 @@ export function parseGatewayConfig(raw: unknown, source = "gateway config"): Gat
   } else if (root.has("upstreamListener")) {
     root.reject("upstreamListener", `only used in mode proxy`);
   }
+  let tlsFrontend: TlsFrontend | undefined;
+  if (wantsDistribution && root.has("tlsFrontend")) {
+    const f = root.section("tlsFrontend", { required: true });
+    const frontendAddress = f?.address("address", { required: true, listener: true });
+    f?.noOtherKeys();
+    if (frontendAddress) tlsFrontend = { address: frontendAddress };
+  } else if (root.has("tlsFrontend")) {
+    root.reject("tlsFrontend", `not used in mode ${mode ?? "?"} (no distribution to serve blobs)`);
+  }
   root.noOtherKeys();
   p.finish();
 
@@ -205,9 +229,15 @@ export function parseGatewayConfig(raw: unknown, source = "gateway config"): Gat
         distribution: distribution as Distribution,
         upstream: upstream as Upstream,
         upstreamListener: upstreamListener as UpstreamListener,
+        ...(tlsFrontend ? { tlsFrontend } : {}),
       };
     case "local":
-      return { ...common, mode, distribution: distribution as Distribution };
+      return {
+        ...common,
+        mode,
+        distribution: distribution as Distribution,
+        ...(tlsFrontend ? { tlsFrontend } : {}),
+      };
     case undefined:
       throw new ConfigError(source, [{ field: "mode", rule: "required" }]);
   }
@@ -283,9 +313,11 @@ export function formatGatewayConfig(c: GatewayConfig): Record<string, unknown> {
     localPath: c.localPath,
     users: c.users,
   };
+  const frontend = (f: TlsFrontend | undefined) =>
+    f ? { tlsFrontend: { address: formatHostPort(f.address) } } : {};
   switch (c.mode) {
     case "local":
-      return { ...base, distribution: c.distribution };
+      return { ...base, distribution: c.distribution, ...frontend(c.tlsFrontend) };
     case "direct":
       return { ...base, upstream: formatUpstream(c.upstream) };
     case "proxy":
@@ -301,6 +333,7 @@ export function formatGatewayConfig(c: GatewayConfig): Record<string, unknown> {
             ? { tagTtl: `${Math.round(c.upstreamListener.tagTtlMs / 1000)}s` }
             : {}),
         },
+        ...frontend(c.tlsFrontend),
       };
   }
 }

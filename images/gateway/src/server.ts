@@ -86,6 +86,16 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     config.mode === "local" || config.mode === "proxy"
       ? new DistributionBackend(config.distribution.url)
       : undefined;
+  // behind nginx (docs/adr/0110): plain HTTP on loopback, the client's address in X-Forwarded-For
+  // (set, never appended, by nginx), and verdict subrequests for the blobs nginx streams itself
+  const frontend = config.mode !== "direct" ? config.tlsFrontend : undefined;
+  const remote = (req: IncomingMessage): string => {
+    if (frontend) {
+      const forwarded = headerValue(req.headers["x-forwarded-for"]);
+      if (forwarded) return forwarded.split(",")[0]?.trim() ?? "";
+    }
+    return req.socket.remoteAddress ?? "";
+  };
 
   const metrics = new MetricsRegistry();
   const m = {
@@ -128,8 +138,18 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
 
   async function handleClient(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const route = parseRoute(url.pathname);
-    const method = req.method ?? "GET";
+    // a verdict subrequest asks about the method of the request nginx holds; the answer is the
+    // gateway's own for that request, or 204 where it would have forwarded it
+    const verdictFor = frontend ? headerValue(req.headers["x-registry-verdict"]) : undefined;
+    if (verdictFor !== undefined && verdictFor !== "GET" && verdictFor !== "HEAD") {
+      return sendError(res, "UNSUPPORTED", { headers: V2_HEADERS });
+    }
+    const method = verdictFor ?? req.method ?? "GET";
     const head = method === "HEAD";
+    // a refused verdict sends nginx back with the request itself, which counts it: once, not twice
+    const countAuth = (result: string) => {
+      if (verdictFor === undefined || result === "ok") m.auth.inc({ result });
+    };
     if (!url.pathname.startsWith("/v2")) {
       res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
       return;
@@ -140,13 +160,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       const challenge = { "www-authenticate": `Basic realm="${config.realm}"` };
       const creds = parseBasic(req.headers.authorization);
       if (!creds) {
-        m.auth.inc({ result: "anonymous" });
+        countAuth("anonymous");
         return sendError(res, "UNAUTHORIZED", { headers: { ...V2_HEADERS, ...challenge }, head });
       }
       const verdict = await verifier.verify(creds, remote(req));
       m.bcrypt.set(verifier.stats.bcryptChecks);
       if (!verdict.ok && verdict.reason === "throttled") {
-        m.auth.inc({ result: "throttled" });
+        countAuth("throttled");
         if (failureLogs.allow(`throttled/${remote(req)}`)) {
           log.warn("authentication throttled", { remote: remote(req) });
         }
@@ -156,7 +176,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         });
       }
       if (!verdict.ok) {
-        m.auth.inc({ result: verdict.reason });
+        countAuth(verdict.reason);
         // an unknown "user name" may be a password typed in the wrong field: never logged
         const user = verdict.reason === "unknown-user" ? "(unknown)" : creds.name;
         if (failureLogs.allow(`${user}/${remote(req)}`)) {
@@ -165,10 +185,10 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         return sendError(res, "UNAUTHORIZED", { headers: { ...V2_HEADERS, ...challenge }, head });
       }
       if (action && !allows(verdict.user.role, action)) {
-        m.auth.inc({ result: "denied" });
+        countAuth("denied");
         return sendError(res, "DENIED", { headers: V2_HEADERS, head });
       }
-      m.auth.inc({ result: "ok" });
+      countAuth("ok");
     }
 
     if (route.kind === "unknown") {
@@ -189,6 +209,11 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       return sendError(res, "NAME_UNKNOWN", { headers: V2_HEADERS, head, detail: { name } });
     }
 
+    if (verdictFor !== undefined) {
+      req.resume();
+      res.writeHead(204).end();
+      return;
+    }
     switch (config.mode) {
       case "local":
       case "proxy":
@@ -578,13 +603,12 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     return s;
   };
   const client = tuned(
-    createHttpsServer(
-      {
-        cert: opts.files.tlsCertificate,
-        key: opts.files.tlsKey,
-      },
-      instrument("client", handleClient),
-    ),
+    frontend
+      ? createHttpServer(instrument("client", handleClient))
+      : createHttpsServer(
+          { cert: opts.files.tlsCertificate, key: opts.files.tlsKey },
+          instrument("client", handleClient),
+        ),
   );
   // a client that neither sends nor reads for this long (a stalled reader, a body that never
   // comes) is closed, with whatever it held
@@ -599,7 +623,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const upstreamListener =
     listenerServer && listenerAuth ? await listen(listenerServer, listenerAuth.address) : undefined;
   const addresses: RunningGateway["addresses"] = {
-    client: await listen(client, config.listen.address),
+    client: await listen(client, frontend?.address ?? config.listen.address),
     monitoring: await listen(monitoring, config.monitoring.address),
     ...(upstreamListener ? { upstreamListener } : {}),
   };
@@ -655,10 +679,6 @@ export function requestUrl(req: IncomingMessage): URL | undefined {
   } catch {
     return undefined;
   }
-}
-
-function remote(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? "";
 }
 
 function sameSecret(a: string, b: string): boolean {

@@ -3,7 +3,8 @@
 // inputs give byte-identical files, so unchanged configs never touch the disk or restart the pod.
 import { createHash, createHmac } from "node:crypto";
 import { stringify } from "yaml";
-import { parseDuration } from "../../common/src/validate";
+import { formatHostPort, type HostPort, parseDuration } from "../../common/src/validate";
+import { renderTemplate } from "../../../lib/templates";
 import { formatGatewayConfig, type GatewayConfig } from "../../gateway/src/config";
 import { formatMirrorerConfig, type MirrorerConfig } from "../../mirrorer/src/config";
 import type { ManagerSettings, NodeConfig, NodeUser } from "./config";
@@ -16,13 +17,23 @@ export const PATHS = {
   distributionDir: "etc/kubernetes/registry/distribution",
   gatewayDir: "etc/kubernetes/registry/gateway",
   mirrorerDir: "etc/kubernetes/registry/mirrorer",
+  nginxDir: "etc/kubernetes/registry/nginx",
   manifest: "etc/kubernetes/manifests/registry-nodeservices.yaml",
   /** storage of the stock distribution (not written by the manager, kept on stop) */
   data: "opt/deckhouse/registry/local_data",
 } as const;
 
+/** nginx in the data-plane image (images/oci-image.ts) */
+export const NGINX = "/usr/bin/nginx";
+
 /** Where each container sees its files. */
-export const MOUNTS = { pki: "/pki", config: "/config", data: "/data" } as const;
+export const MOUNTS = {
+  pki: "/pki",
+  config: "/config",
+  data: "/data",
+  /** nginx's pid file and temporary directories (an emptyDir) */
+  nginxRun: "/run/registry-nginx",
+} as const;
 
 /** Ports of the static pod (host network). Only the registry port listens on the node address. */
 export const PORTS = {
@@ -32,6 +43,10 @@ export const PORTS = {
   gatewayMonitoring: 5003,
   upstreamListener: 5004,
   mirrorerMonitoring: 5005,
+  /** the gateway behind nginx (plain HTTP): what nginx forwards, and its verdict subrequests */
+  gateway: 5006,
+  /** nginx's own /healthz (plain HTTP), for the probes */
+  nginxHealth: 5007,
 } as const;
 
 export const STATIC_POD_LABELS = { ...NODE_SERVICES_POD_SELECTOR, tier: "control-plane" } as const;
@@ -49,6 +64,7 @@ export const MANAGED_DIRS = [
   PATHS.distributionDir,
   PATHS.gatewayDir,
   PATHS.mirrorerDir,
+  PATHS.nginxDir,
 ];
 
 export function renderNodeFiles(cfg: NodeConfig, settings: ManagerSettings): RenderedFile[] {
@@ -75,6 +91,19 @@ export function renderNodeFiles(cfg: NodeConfig, settings: ManagerSettings): Ren
     content: yaml(formatGatewayConfig(gatewayConfig(cfg, settings, listenerAuth))),
     mode: 0o600,
   });
+  files.push({
+    path: `${PATHS.nginxDir}/nginx.conf`,
+    content: renderNginxConfig({
+      listen: { host: settings.hostIP, port: PORTS.registry },
+      certificate: `${MOUNTS.pki}/distribution.crt`,
+      key: `${MOUNTS.pki}/distribution.key`,
+      gateway: { host: lo, port: PORTS.gateway },
+      distribution: { host: lo, port: PORTS.distribution },
+      health: { host: lo, port: PORTS.nginxHealth },
+      runDir: MOUNTS.nginxRun,
+    }),
+    mode: 0o644,
+  });
   const mirrorer = mirrorerConfig(cfg, settings);
   if (mirrorer) {
     files.push({
@@ -89,6 +118,37 @@ export function renderNodeFiles(cfg: NodeConfig, settings: ManagerSettings): Ren
     mode: 0o600,
   });
   return files;
+}
+
+export interface NginxConfigInput {
+  /** the registry address clients use (TLS) */
+  listen: HostPort;
+  certificate: string;
+  key: string;
+  /** the gateway's `tlsFrontend.address` */
+  gateway: HostPort;
+  /** the stock distribution (plain HTTP, loopback) */
+  distribution: HostPort;
+  /** plain-HTTP `/healthz` of nginx itself */
+  health: HostPort;
+  /** writable directory for the pid file and temporary files */
+  runDir: string;
+  /** worker processes; default `auto` (one per CPU) */
+  workers?: number;
+}
+
+/** nginx in front of the gateway (docs/adr/0110): TLS, blob reads straight from distribution. */
+export function renderNginxConfig(input: NginxConfigInput): string {
+  return renderTemplate("node-services/registry-nginx.conf", {
+    listen: formatHostPort(input.listen),
+    certificate: input.certificate,
+    key: input.key,
+    gateway: formatHostPort(input.gateway),
+    distribution: formatHostPort(input.distribution),
+    health: formatHostPort(input.health),
+    runDir: input.runDir,
+    workers: input.workers ?? "auto",
+  });
 }
 
 /** sha256 over the files' own hashes, in path order: changes when any file changes. */
@@ -173,6 +233,8 @@ function gatewayConfig(
     monitoring: { address: { host: settings.hostIP, port: PORTS.gatewayMonitoring } },
     realm: "Deckhouse registry",
     localPath: "system/deckhouse",
+    // nginx holds the registry address and streams blob reads (docs/adr/0110)
+    tlsFrontend: { address: { host: lo, port: PORTS.gateway } },
   };
   const distribution = {
     url: `http://${lo}:${PORTS.distribution}`,
@@ -272,15 +334,8 @@ function staticPod(
       imagePullPolicy: "IfNotPresent",
       command: ["/usr/local/bin/gateway"],
       args: ["--config", `${MOUNTS.config}/config.yaml`],
-      // the Service `registry` and the push Ingress target the port named `distribution` (spec
-      // §7.4/§7.5): the gateway now owns it
       ports: [
-        {
-          name: "distribution",
-          containerPort: PORTS.registry,
-          hostPort: PORTS.registry,
-          protocol: "TCP",
-        },
+        { name: "gateway", containerPort: PORTS.gateway, protocol: "TCP" },
         { name: "gw-monitoring", containerPort: PORTS.gatewayMonitoring, protocol: "TCP" },
       ],
       // kubelet starts the next container only after this hook: distribution's proxy mode panics
@@ -323,6 +378,33 @@ function staticPod(
       ],
     },
   ];
+  containers.push({
+    name: "nginx",
+    // Debian's nginx travels in the data-plane image (images/oci-image.ts), as distribution does
+    image: s.images.gateway,
+    imagePullPolicy: "IfNotPresent",
+    command: [NGINX],
+    args: ["-e", "stderr", "-c", `${MOUNTS.config}/nginx.conf`],
+    // the Service `registry` and the push Ingress target the port named `distribution`: nginx
+    // holds the registry address, in front of the gateway (docs/adr/0110)
+    ports: [
+      {
+        name: "distribution",
+        containerPort: PORTS.registry,
+        hostPort: PORTS.registry,
+        protocol: "TCP",
+      },
+      { name: "nginx-health", containerPort: PORTS.nginxHealth, protocol: "TCP" },
+    ],
+    livenessProbe: probe(PORTS.nginxHealth, "/healthz"),
+    readinessProbe: probe(PORTS.nginxHealth, "/healthz"),
+    resources,
+    volumeMounts: [
+      { name: "nginx-config", mountPath: MOUNTS.config, readOnly: true },
+      { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
+      { name: "nginx-run", mountPath: MOUNTS.nginxRun },
+    ],
+  });
   if (withMirrorer) {
     containers.push({
       name: "mirrorer",
@@ -343,6 +425,8 @@ function staticPod(
     { name: "pki", ...hostPath(PATHS.pkiDir, "Directory") },
     { name: "distribution-config", ...hostPath(PATHS.distributionDir, "DirectoryOrCreate") },
     { name: "gateway-config", ...hostPath(PATHS.gatewayDir, "DirectoryOrCreate") },
+    { name: "nginx-config", ...hostPath(PATHS.nginxDir, "DirectoryOrCreate") },
+    { name: "nginx-run", emptyDir: {} },
     ...(withMirrorer
       ? [{ name: "mirrorer-config", ...hostPath(PATHS.mirrorerDir, "DirectoryOrCreate") }]
       : []),

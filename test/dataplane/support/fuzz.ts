@@ -22,6 +22,11 @@ export interface FuzzCase {
   bytes: Buffer;
   /** framing is broken on purpose (truncated body, bad chunk): a close without status is fine */
   broken: boolean;
+  /**
+   * the request line has no HTTP version: an HTTP/0.9 simple request, whose answer by protocol
+   * is a bare body without status line (nginx answers so): a prompt close without status is fine
+   */
+  simple: boolean;
   /** the request line itself is one the gateway must not crash on */
   label: string;
 }
@@ -191,7 +196,7 @@ export function fuzzCase(seed: number, index: number, creds: FuzzCreds): FuzzCas
     Buffer.from(`${line}\r\n${headers.join("\r\n")}\r\n\r\n`, "latin1"),
     body,
   ]);
-  return { index, bytes, broken, label: line.slice(0, 120) };
+  return { index, bytes, broken, simple: version === "", label: line.slice(0, 120) };
 }
 
 export interface FuzzOutcome {
@@ -201,6 +206,7 @@ export interface FuzzOutcome {
   closed: boolean;
   timedOut: boolean;
   broken: boolean;
+  simple: boolean;
 }
 
 /** Sends one case on its own connection; half-closes after writing, waits for a status or close. */
@@ -213,7 +219,14 @@ export async function sendCase(
   try {
     s = await openSocket(target);
   } catch {
-    return { index: c.index, label: c.label, closed: true, timedOut: false, broken: c.broken };
+    return {
+      index: c.index,
+      label: c.label,
+      closed: true,
+      timedOut: false,
+      broken: c.broken,
+      simple: c.simple,
+    };
   }
   const socket = s;
   return new Promise(resolve => {
@@ -232,6 +245,7 @@ export async function sendCase(
         closed,
         timedOut,
         broken: c.broken,
+        simple: c.simple,
       });
     };
     const timer = setTimeout(() => finish(false, true), timeoutMs);
@@ -253,7 +267,7 @@ export async function sendCase(
 export interface FuzzReport {
   sent: number;
   statuses: Record<string, number>;
-  /** cases a well-framed request got no status for, or any case that hung */
+  /** cases a well-framed HTTP/1.x request got no status for, or any case that hung */
   failures: FuzzOutcome[];
 }
 
@@ -274,7 +288,7 @@ export async function runFuzz(
       const o = await sendCase(target, c, opts.timeoutMs ?? 15_000);
       const key = o.status !== undefined ? String(o.status) : o.timedOut ? "hung" : "closed";
       statuses[key] = (statuses[key] ?? 0) + 1;
-      if (o.timedOut || (o.status === undefined && !o.broken)) failures.push(o);
+      if (o.timedOut || (o.status === undefined && !o.broken && !o.simple)) failures.push(o);
     }
   };
   await Promise.all(Array.from({ length: parallel }, worker));

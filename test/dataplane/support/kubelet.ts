@@ -1,7 +1,8 @@
 // Plays kubelet for a static pod manifest written by nodeservices-manager: every container is
 // started with exactly the manifest's command, args and env, its hostPath volumes (under the
 // node's root directory) bound at their mountPath in a private mount namespace, on the host
-// network. The images are either stood in for — each image maps to the local program that is
+// network; emptyDir volumes are directories of the pod under the work directory. The images are
+// either stood in for — each image maps to the local program that is
 // that image's entrypoint (stock distribution's `registry` = Debian's `docker-registry`, our image's
 // /usr/local/bin/* = the esbuild bundles run by this Node) — or real: an unpacked OCI image whose
 // root the container is chrooted into (test/dataplane/image.e2e.test.ts).
@@ -47,7 +48,11 @@ export interface PodManifest {
   spec: {
     hostNetwork?: boolean;
     containers: Container[];
-    volumes?: { name: string; hostPath?: { path: string; type?: string } }[];
+    volumes?: {
+      name: string;
+      hostPath?: { path: string; type?: string };
+      emptyDir?: Record<string, unknown>;
+    }[];
   };
 }
 
@@ -98,8 +103,15 @@ export async function runStaticPod(
       const mounts: string[] = [];
       for (const m of c.volumeMounts ?? []) {
         const v = volumes.get(m.name);
+        if (v?.emptyDir) {
+          // the pod's own scratch directory, as kubelet makes one per pod and volume
+          const scratch = join(workDir, manifest.metadata.name, "volumes", m.name);
+          await mkdir(scratch, { recursive: true });
+          mounts.push(`${scratch}:${m.mountPath}${m.readOnly ? ":ro" : ""}`);
+          continue;
+        }
         if (!v?.hostPath)
-          throw new Error(`container ${c.name}: volume ${m.name} is not a hostPath`);
+          throw new Error(`container ${c.name}: volume ${m.name} is neither hostPath nor emptyDir`);
         const hostDir = join(root, v.hostPath.path);
         if (v.hostPath.type === "DirectoryOrCreate") await mkdir(hostDir, { recursive: true });
         else if (!(await stat(hostDir).catch(() => undefined))?.isDirectory())

@@ -23,6 +23,8 @@ export function fakeImages(bundles: Record<Program, string>): Record<string, Fak
       programs: {
         "/usr/local/bin/gateway": [process.execPath, bundles.gateway],
         "/usr/local/bin/mirrorer": [process.execPath, bundles.mirrorer],
+        // the image carries Debian's nginx (images/oci-image.ts): the host's is the same package
+        "/usr/bin/nginx": ["nginx"],
       },
     },
     // the stock image's ENTRYPOINT is `registry`: the binary Debian ships as docker-registry

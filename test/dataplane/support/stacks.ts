@@ -1,7 +1,9 @@
 // A running gateway in each mode, as it ships: the bundled program in its own process (so a crash
 // is seen as a dead process, not a dead test worker) in front of real distribution 2.8 — stock
 // storage (Local), a pull-through cache of a TLS + htpasswd upstream (Proxy), or that upstream
-// itself (Direct). Used by the hostile-client tests and the fuzz suite.
+// itself (Direct). In Local and Proxy, real nginx with the config the nodeservices-manager renders
+// holds the registry address in front of the gateway, as in the static pod (docs/adr/0110).
+// Used by the hostile-client tests and the fuzz suite.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -19,11 +21,14 @@ import {
 } from "../../e2e-lab";
 import type { GatewayMode } from "../../../images/gateway/src/config";
 import { writeGatewayConfig } from "./gateway";
+import { type RegistryNginx, startRegistryNginx } from "./nginx";
 import { type TestUser, user } from "./node-config";
 
 export interface GatewayStack {
   mode: GatewayMode;
   proc: LabProcess;
+  /** local, proxy: nginx holding the registry address (`base`) in front of the gateway */
+  nginx?: RegistryNginx;
   /** https://127.0.0.1:port */
   base: string;
   hostPort: string;
@@ -108,6 +113,7 @@ export async function startStack(
   } else {
     base.upstream = upstreamDoc();
   }
+  if (mode !== "direct") base.tlsFrontend = { address: "127.0.0.1:0" };
   const configFile = join(dir, "gateway.yaml");
   await writeGatewayConfig(configFile, base);
   const proc = spawnProcess(
@@ -131,11 +137,28 @@ export async function startStack(
       timeoutMs: 30_000,
     });
   }
+  let nginx: RegistryNginx | undefined;
+  if (mode !== "direct") {
+    const [gwHost, gwPort] = splitHostPort(record.client);
+    const [dHost, dPort] = splitHostPort(
+      String((base.distribution as { url: string }).url).replace(/^http:\/\//, ""),
+    );
+    nginx = await startRegistryNginx(join(dir, "nginx"), {
+      listen: { host: "127.0.0.1", port: await freePort() },
+      certificate: cert.cert,
+      key: cert.key,
+      gateway: { host: gwHost, port: gwPort },
+      distribution: { host: dHost, port: dPort },
+      workers: 1,
+    });
+  }
+  const client = nginx?.hostPort ?? record.client;
   return {
     mode,
     proc,
-    base: `https://${record.client}`,
-    hostPort: record.client,
+    ...(nginx ? { nginx } : {}),
+    base: `https://${client}`,
+    hostPort: client,
     monitoring: `http://${record.monitoring}`,
     ...(listenerAddress ? { upstreamListener: `http://${listenerAddress}` } : {}),
     ca: f.moduleCa.certPem,
@@ -145,4 +168,9 @@ export async function startStack(
     ...(distribution ? { distribution } : {}),
     ...(upstream ? { upstream } : {}),
   };
+}
+
+function splitHostPort(hp: string): [string, number] {
+  const i = hp.lastIndexOf(":");
+  return [hp.slice(0, i), Number(hp.slice(i + 1))];
 }
