@@ -28,6 +28,7 @@ import {
 } from "./bundle";
 import { MirrorError } from "./errors";
 import { walkImage, type ManifestNode } from "./graph";
+import { Phases } from "./phases";
 import { runPool } from "./pool";
 import { releaseDigests } from "./release";
 import { silentProgress, type Progress } from "./progress";
@@ -81,8 +82,16 @@ export async function planPull(options: {
   repository: string;
   images: readonly ImageRequest[];
   signal?: AbortSignal;
+  phases?: Phases;
 }): Promise<PullPlan> {
   const { client, repository } = options;
+  const phases = options.phases ?? new Phases();
+  const fetchManifest = (repo: string, reference: string) =>
+    phases.time(
+      "manifest fetch",
+      () => client.getManifest(repo, reference, call),
+      m => m.size,
+    );
   const call = options.signal ? { signal: options.signal } : {};
   const missing: string[] = [];
   const roots: Array<{ request: ImageRequest; manifest: ManifestNode; size: number }> = [];
@@ -92,7 +101,7 @@ export async function planPull(options: {
     if (reference === undefined)
       throw new MirrorError("usage", "image request needs a tag or a digest");
     try {
-      const m = await client.getManifest(repo, reference, call);
+      const m = await fetchManifest(repo, reference);
       roots.push({
         request,
         manifest: {
@@ -124,7 +133,7 @@ export async function planPull(options: {
       { mediaType: manifest.mediaType, digest: manifest.digest, size },
       async d => {
         if (d.digest === manifest.digest) return manifest;
-        const m = await client.getManifest(repo, d.digest, call);
+        const m = await fetchManifest(repo, d.digest);
         return { digest: m.digest, mediaType: m.mediaType, bytes: m.bytes, document: m.document };
       },
     );
@@ -162,9 +171,11 @@ export async function pull(
     signal?: AbortSignal;
     /** Default true; false when the caller pulls more before the bundle is complete. */
     writeIndex?: boolean;
+    phases?: Phases;
   },
 ): Promise<PullSummary> {
   const started = performance.now();
+  const phases = options.phases ?? new Phases();
   const progress = options.progress ?? silentProgress;
   const { bundle } = options;
   await initBundle(bundle);
@@ -185,7 +196,11 @@ export async function pull(
     for (const m of planned.manifests) {
       if (written.has(m.digest)) continue;
       written.add(m.digest);
-      await writeAtomically(blobPath(bundle, m.digest), m.bytes);
+      await phases.time(
+        "bundle write",
+        () => writeAtomically(blobPath(bundle, m.digest), m.bytes),
+        () => m.bytes.length,
+      );
       summary.manifests++;
     }
   }
@@ -199,18 +214,19 @@ export async function pull(
   for (const [name, count] of pending) if (count === 0) progress.imageDone(name);
   await runPool(tasks, options.parallel ?? 4, async ({ image, blob }) => {
     const repo = plan.blobSources.get(blob.digest) ?? plan.repository;
-    if (await hasVerifiedBlob(bundle, blob.digest, blob.size)) {
+    const found = await phases.time("bundle check", () =>
+      hasVerifiedBlob(bundle, blob.digest, blob.size),
+    );
+    if (found) {
       summary.reusedBlobs++;
       summary.reusedBytes += blob.size;
       progress.advance(image, blob.size);
     } else {
-      const fetched = await downloadBlob(
-        client,
-        repo,
-        blob,
-        bundle,
-        n => progress.advance(image, n),
-        options.signal,
+      const fetched = await phases.time(
+        "blob download",
+        () =>
+          downloadBlob(client, repo, blob, bundle, n => progress.advance(image, n), options.signal),
+        n => n,
       );
       summary.downloadedBlobs++;
       summary.downloadedBytes += fetched;
@@ -219,7 +235,8 @@ export async function pull(
     pending.set(image, left);
     if (left === 0) progress.imageDone(image);
   });
-  if (options.writeIndex !== false) await completeBundle(bundle, plan.images);
+  if (options.writeIndex !== false)
+    await phases.time("bundle write", () => completeBundle(bundle, plan.images));
   progress.end();
   summary.seconds = (performance.now() - started) / 1000;
   return summary;

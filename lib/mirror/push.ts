@@ -18,6 +18,7 @@ import {
   type BundleImage,
 } from "./bundle";
 import { walkImage, type ManifestNode } from "./graph";
+import { Phases } from "./phases";
 import { runPool } from "./pool";
 import { silentProgress, type Progress } from "./progress";
 import { fullRepository } from "./pull";
@@ -32,6 +33,7 @@ export interface PushOptions {
   /** Only plan: nothing is sent but HEAD requests. */
   dryRun?: boolean;
   signal?: AbortSignal;
+  phases?: Phases;
 }
 
 export interface PushSummary {
@@ -68,6 +70,7 @@ export async function push(
   const call = options.signal ? { signal: options.signal } : {};
   const monolithicMax = options.monolithicMaxBytes ?? 16 * 1024 * 1024;
   const chunkSize = options.chunkBytes ?? 16 * 1024 * 1024;
+  const phases = options.phases ?? new Phases();
 
   const images = await readIndex(bundle);
   const planned: PlannedPush[] = [];
@@ -76,7 +79,11 @@ export async function push(
     const graph = await walkImage(image.descriptor, async d => {
       const cached = manifestCache.get(d.digest);
       if (cached) return cached;
-      const bytes = await readBlob(bundle, d);
+      const bytes = await phases.time(
+        "bundle read",
+        () => readBlob(bundle, d),
+        b => b.length,
+      );
       const node = {
         digest: d.digest,
         mediaType: d.mediaType,
@@ -136,17 +143,14 @@ export async function push(
   await runPool([...blobTasks.values()], options.parallel ?? 4, async ({ blob, repos, image }) => {
     let holder: string | undefined;
     for (const repo of repos) {
-      if (await client.hasBlob(repo, blob.digest, call)) {
+      if (await phases.time("blob check", () => client.hasBlob(repo, blob.digest, call))) {
         summary.presentBlobs++;
         if (holder === undefined) progress.advance(image, blob.size);
       } else if (options.dryRun) {
         if (holder === undefined) progress.advance(image, blob.size);
         summary.uploadedBlobs++;
         summary.uploadedBytes += blob.size;
-      } else if (
-        holder !== undefined &&
-        (await client.mountBlob(repo, blob.digest, holder, call))
-      ) {
+      } else if (holder !== undefined && (await mount(repo, blob.digest, holder))) {
         summary.mountedBlobs++;
       } else {
         await uploadFromBundle(
@@ -171,11 +175,15 @@ export async function push(
       const key = `${p.repository}@${m.digest}`;
       if (put.has(key)) continue;
       put.add(key);
-      if (await hasManifest(p.repository, m.digest)) {
+      if (await phases.time("manifest check", () => hasManifest(p.repository, m.digest))) {
         summary.manifestsPresent++;
       } else {
         if (!options.dryRun)
-          await client.putManifest(p.repository, m.digest, m.bytes, m.mediaType, call);
+          await phases.time(
+            "manifest push",
+            () => client.putManifest(p.repository, m.digest, m.bytes, m.mediaType, call),
+            () => m.bytes.length,
+          );
         summary.manifestsPut++;
       }
     }
@@ -185,12 +193,18 @@ export async function push(
     if (p.image.tag === undefined) continue;
     const root = p.manifests[p.manifests.length - 1] as ManifestNode;
     if (!options.dryRun)
-      await client.putManifest(p.repository, p.image.tag, root.bytes, root.mediaType, call);
+      await phases.time("tag push", () =>
+        client.putManifest(p.repository, p.image.tag as string, root.bytes, root.mediaType, call),
+      );
     summary.tags++;
   }
   progress.end();
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
+
+  function mount(repo: string, digest: string, from: string): Promise<boolean> {
+    return phases.time("blob mount", () => client.mountBlob(repo, digest, from, call));
+  }
 
   // GET, not HEAD: distribution 2.8 closes the connection after every HEAD manifest, and under a
   // full push that churn ended in a HEAD left without an answer; manifests are small
@@ -227,8 +241,16 @@ export async function push(
   ): Promise<void> {
     if (blob.size <= monolithicMax) {
       // the client hashes what it sends and refuses a mismatch with the promised digest
-      const bytes = await readBlob(bundle, blob, { verify: false });
-      await client.uploadBlob(repo, bytes, { ...call, digest: blob.digest });
+      const bytes = await phases.time(
+        "bundle read",
+        () => readBlob(bundle, blob, { verify: false }),
+        b => b.length,
+      );
+      await phases.time(
+        "blob upload",
+        () => client.uploadBlob(repo, bytes, { ...call, digest: blob.digest }),
+        () => bytes.length,
+      );
       onBytes(bytes.length);
       return;
     }
@@ -241,6 +263,10 @@ export async function push(
       }
     }
     // the client checks the digest before committing: a corrupt bundle blob is never accepted
-    await client.uploadBlobChunked(repo, chunks(), { ...call, digest: blob.digest, chunkSize });
+    await phases.time(
+      "blob upload",
+      () => client.uploadBlobChunked(repo, chunks(), { ...call, digest: blob.digest, chunkSize }),
+      () => blob.size,
+    );
   }
 }
