@@ -341,9 +341,11 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
       writeIndex: false,
       ...phases,
     });
-    // release tags bring the module images their images_digests.json lists
+    // release tags (--tag, not --images-file: that is exactly the images listed) bring the
+    // module images their images_digests.json lists
+    const releaseTags = new Set(values.tag ?? []);
     const releases = plan.images.filter(
-      i => i.image.repository === "" && i.image.tag !== undefined,
+      i => i.image.repository === "" && i.image.tag !== undefined && releaseTags.has(i.image.tag),
     );
     const modules = await releaseImageRequests(bundle, releases);
     let all = plan.images;

@@ -6,12 +6,15 @@
 //
 //   const summary = await push(client, bundle, "system/deckhouse", { parallel: 4, progress });
 import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import type { RegistryClient } from "../oci/client";
 import { OciError } from "../oci/errors";
 import { parseManifest, type Descriptor } from "../oci/manifest";
 import {
   blobPath,
+  BundleError,
   CorruptBlobError,
+  hashFile,
   imageName,
   readBlob,
   readIndex,
@@ -22,6 +25,9 @@ import { Phases } from "./phases";
 import { runPool } from "./pool";
 import { silentProgress, type Progress } from "./progress";
 import { fullRepository } from "./pull";
+
+/** Bytes per read of a bundle blob being uploaded: a few of these are all a push holds. */
+const READ_BUFFER = 256 * 1024;
 
 export interface PushOptions {
   parallel?: number;
@@ -143,7 +149,7 @@ export async function push(
   await runPool([...blobTasks.values()], options.parallel ?? 4, async ({ blob, repos, image }) => {
     let holder: string | undefined;
     for (const repo of repos) {
-      if (await phases.time("blob check", () => client.hasBlob(repo, blob.digest, call))) {
+      if (await phases.time("blob check", () => client.hasBlobKeepAlive(repo, blob.digest, call))) {
         summary.presentBlobs++;
         if (holder === undefined) progress.advance(image, blob.size);
       } else if (options.dryRun) {
@@ -228,7 +234,7 @@ export async function push(
     } catch (err) {
       // the client refuses to commit bytes that do not hash to the promised digest: here that
       // means the bundle's copy is damaged, which pull repairs
-      if (err instanceof OciError && err.kind === "invalid" && /content digest is/.test(err.reason))
+      if (err instanceof OciError && err.kind === "invalid" && /^content /.test(err.reason))
         throw new CorruptBlobError(blob.digest, err.reason);
       throw err;
     }
@@ -239,33 +245,36 @@ export async function push(
     blob: Descriptor,
     onBytes: (n: number) => void,
   ): Promise<void> {
-    if (blob.size <= monolithicMax) {
-      // the client hashes what it sends and refuses a mismatch with the promised digest
-      const bytes = await phases.time(
-        "bundle read",
-        () => readBlob(bundle, blob, { verify: false }),
-        b => b.length,
-      );
-      await phases.time(
-        "blob upload",
-        () => client.uploadBlob(repo, bytes, { ...call, digest: blob.digest }),
-        () => bytes.length,
-      );
-      onBytes(bytes.length);
-      return;
-    }
     const file = blobPath(bundle, blob.digest);
-    async function* chunks(): AsyncIterable<Uint8Array> {
-      for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-        const buf = chunk as Buffer;
-        onBytes(buf.length);
-        yield buf;
-      }
+    const found = await stat(file).then(
+      st => st.size,
+      () => undefined,
+    );
+    if (found === undefined)
+      throw new BundleError(`bundle blob ${blob.digest} is missing (${file})`);
+    if (found !== blob.size) {
+      const { digest } = await hashFile(file);
+      throw new CorruptBlobError(
+        blob.digest,
+        `content digest is ${digest}, ${found} bytes (expected ${blob.size})`,
+      );
     }
-    // the client checks the digest before committing: a corrupt bundle blob is never accepted
+    // streamed from the file, hashed on the way: a corrupt bundle blob is never committed
+    const source = {
+      size: blob.size,
+      open: (start: number, end: number) =>
+        createReadStream(file, { start, end: end - 1, highWaterMark: READ_BUFFER }),
+    };
     await phases.time(
       "blob upload",
-      () => client.uploadBlobChunked(repo, chunks(), { ...call, digest: blob.digest, chunkSize }),
+      () =>
+        client.uploadBlobFrom(repo, source, {
+          ...call,
+          digest: blob.digest,
+          monolithicMaxBytes: monolithicMax,
+          chunkSize,
+          onBytes,
+        }),
       () => blob.size,
     );
   }

@@ -405,6 +405,34 @@ describe("mirror pull → push", () => {
     }
   }, 60_000);
 
+  it("--images-file is exactly the images listed: a release image there brings no module images", async () => {
+    // release-1 (pushed by the test above) lists two module images in its images_digests.json;
+    // only --tag treats an image as a release, and reading every listed image's layers for that
+    // file would be a second pass over the whole bundle
+    const imagesFile = lab.path("images-release.txt");
+    await writeFile(imagesFile, "release-1\n");
+    const bundle = lab.path("bundle-release-listed");
+    const r = await cli([
+      "pull",
+      "--source",
+      `${basicSrc.hostPort}/deckhouse/ee`,
+      "--images-file",
+      imagesFile,
+      "--creds",
+      creds(alice),
+      "--ca",
+      caFile,
+      bundle,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain("release metadata");
+    expect(r.stdout).toMatch(/pulled 1 image /);
+    const index = JSON.parse(readFileSync(join(bundle, "index.json"), "utf8")) as {
+      manifests: unknown[];
+    };
+    expect(index.manifests).toHaveLength(1);
+  }, 60_000);
+
   it("pulls from a Bearer token source", async () => {
     const bundle = lab.path("bundle-token");
     const r = await cli([
