@@ -76,67 +76,78 @@ export function fullRepository(root: string, relative: string): string {
   return relative === "" ? root : `${root}/${relative}`;
 }
 
-/** Resolves every requested image at the source; all missing tags are reported together. */
+/**
+ * Resolves every requested image at the source, `parallel` images at a time (default 4); all
+ * missing tags are reported together. Blobs shared by several images belong to the first one in
+ * request order, whatever order the answers came in.
+ */
 export async function planPull(options: {
   client: RegistryClient;
   repository: string;
   images: readonly ImageRequest[];
+  parallel?: number;
   signal?: AbortSignal;
   phases?: Phases;
 }): Promise<PullPlan> {
   const { client, repository } = options;
+  const call = options.signal ? { signal: options.signal } : {};
   const phases = options.phases ?? new Phases();
-  const fetchManifest = (repo: string, reference: string) =>
-    phases.time(
+  const fetchManifest = async (
+    repo: string,
+    reference: string,
+  ): Promise<ManifestNode & { size: number }> => {
+    const m = await phases.time(
       "manifest fetch",
       () => client.getManifest(repo, reference, call),
-      m => m.size,
+      got => got.size,
     );
-  const call = options.signal ? { signal: options.signal } : {};
-  const missing: string[] = [];
-  const roots: Array<{ request: ImageRequest; manifest: ManifestNode; size: number }> = [];
-  for (const request of options.images) {
-    const repo = fullRepository(repository, request.repository);
+    return {
+      digest: m.digest,
+      mediaType: m.mediaType,
+      bytes: m.bytes,
+      document: m.document,
+      size: m.size,
+    };
+  };
+  const requests = options.images.map((request, index) => {
     const reference = request.digest ?? request.tag;
     if (reference === undefined)
       throw new MirrorError("usage", "image request needs a tag or a digest");
+    return { request, index, reference, repo: fullRepository(repository, request.repository) };
+  });
+  const missing: Array<string | undefined> = [];
+  const resolved: Array<
+    { root: Descriptor; graph: Awaited<ReturnType<typeof walkImage>> } | undefined
+  > = [];
+  await runPool(requests, options.parallel ?? 4, async ({ index, reference, repo }) => {
+    let manifest: ManifestNode & { size: number };
     try {
-      const m = await fetchManifest(repo, reference);
-      roots.push({
-        request,
-        manifest: {
-          digest: m.digest,
-          mediaType: m.mediaType,
-          bytes: m.bytes,
-          document: m.document,
-        },
-        size: m.size,
-      });
+      manifest = await fetchManifest(repo, reference);
     } catch (err) {
       if (err instanceof OciError && err.kind === "not-found") {
-        missing.push(`${client.registry}/${repo}:${reference}`.replace(/:(sha256:)/, "@$1"));
-      } else throw err;
+        missing[index] = `${client.registry}/${repo}:${reference}`.replace(/:(sha256:)/, "@$1");
+        return;
+      }
+      throw err;
     }
-  }
-  if (missing.length > 0) {
+    const root = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size };
+    const graph = await walkImage(root, async d =>
+      d.digest === manifest.digest ? manifest : fetchManifest(repo, d.digest),
+    );
+    resolved[index] = { root, graph };
+  });
+  const notFound = missing.filter((m): m is string => m !== undefined);
+  if (notFound.length > 0) {
     throw new MirrorError(
       "not-found",
-      `not found at the source (nothing was written): ${missing.join(", ")}`,
+      `not found at the source (nothing was written): ${notFound.join(", ")}`,
     );
   }
   const images: PlannedImage[] = [];
   const blobSources = new Map<string, string>();
   let totalBytes = 0;
-  for (const { request, manifest, size } of roots) {
-    const repo = fullRepository(repository, request.repository);
-    const graph = await walkImage(
-      { mediaType: manifest.mediaType, digest: manifest.digest, size },
-      async d => {
-        if (d.digest === manifest.digest) return manifest;
-        const m = await fetchManifest(repo, d.digest);
-        return { digest: m.digest, mediaType: m.mediaType, bytes: m.bytes, document: m.document };
-      },
-    );
+  for (const { request, index, repo } of requests) {
+    const { root, graph } = resolved[index] as NonNullable<(typeof resolved)[number]>;
     const own: Descriptor[] = [];
     for (const blob of graph.blobs) {
       if (!blobSources.has(blob.digest)) {
@@ -148,11 +159,11 @@ export async function planPull(options: {
     const image: BundleImage = {
       repository: request.repository,
       ...(request.digest === undefined && request.tag !== undefined ? { tag: request.tag } : {}),
-      descriptor: { mediaType: manifest.mediaType, digest: manifest.digest, size },
+      descriptor: root,
     };
     images.push({
       image,
-      name: imageName({ ...image, digest: manifest.digest }),
+      name: imageName({ ...image, digest: root.digest }),
       manifests: graph.manifests,
       blobs: own,
       size: graph.blobs.reduce((s, b) => s + b.size, 0),

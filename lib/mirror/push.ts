@@ -77,6 +77,7 @@ export async function push(
   const monolithicMax = options.monolithicMaxBytes ?? 16 * 1024 * 1024;
   const chunkSize = options.chunkBytes ?? 16 * 1024 * 1024;
   const phases = options.phases ?? new Phases();
+  const parallel = options.parallel ?? 4;
 
   const images = await readIndex(bundle);
   const planned: PlannedPush[] = [];
@@ -146,7 +147,7 @@ export async function push(
   );
   for (const p of planned) if (!pending.has(p.name)) progress.imageDone(p.name);
 
-  await runPool([...blobTasks.values()], options.parallel ?? 4, async ({ blob, repos, image }) => {
+  await runPool([...blobTasks.values()], parallel, async ({ blob, repos, image }) => {
     let holder: string | undefined;
     for (const repo of repos) {
       if (await phases.time("blob check", () => client.hasBlobKeepAlive(repo, blob.digest, call))) {
@@ -174,36 +175,47 @@ export async function push(
     if (left === 0) progress.imageDone(image);
   });
 
-  // manifests: every blob of every image is in place now
-  const put = new Set<string>();
-  for (const p of planned) {
-    for (const m of p.manifests) {
-      const key = `${p.repository}@${m.digest}`;
-      if (put.has(key)) continue;
-      put.add(key);
-      if (await phases.time("manifest check", () => hasManifest(p.repository, m.digest))) {
-        summary.manifestsPresent++;
-      } else {
+  // manifests: every blob of every image is in place now. Images in parallel, each one's
+  // manifests children first; one shared by several images is checked and put once, and the
+  // images that need it wait for it
+  const manifestDone = new Map<string, Promise<void>>();
+  const ensureManifest = (repo: string, m: ManifestNode): Promise<void> => {
+    const key = `${repo}@${m.digest}`;
+    let done = manifestDone.get(key);
+    if (done === undefined) {
+      done = (async () => {
+        if (await phases.time("manifest check", () => hasManifest(repo, m.digest))) {
+          summary.manifestsPresent++;
+          return;
+        }
         if (!options.dryRun)
           await phases.time(
             "manifest push",
-            () => client.putManifest(p.repository, m.digest, m.bytes, m.mediaType, call),
+            () => client.putManifest(repo, m.digest, m.bytes, m.mediaType, call),
             () => m.bytes.length,
           );
         summary.manifestsPut++;
-      }
+      })();
+      manifestDone.set(key, done);
     }
-  }
-  // tags last
-  for (const p of planned) {
-    if (p.image.tag === undefined) continue;
-    const root = p.manifests[p.manifests.length - 1] as ManifestNode;
-    if (!options.dryRun)
-      await phases.time("tag push", () =>
-        client.putManifest(p.repository, p.image.tag as string, root.bytes, root.mediaType, call),
-      );
-    summary.tags++;
-  }
+    return done;
+  };
+  await runPool(planned, parallel, async p => {
+    for (const m of p.manifests) await ensureManifest(p.repository, m);
+  });
+  // tags last: an interrupted push never leaves a tag over content that is not all there
+  await runPool(
+    planned.filter(p => p.image.tag !== undefined),
+    parallel,
+    async p => {
+      const root = p.manifests[p.manifests.length - 1] as ManifestNode;
+      if (!options.dryRun)
+        await phases.time("tag push", () =>
+          client.putManifest(p.repository, p.image.tag as string, root.bytes, root.mediaType, call),
+        );
+      summary.tags++;
+    },
+  );
   progress.end();
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
@@ -212,8 +224,9 @@ export async function push(
     return phases.time("blob mount", () => client.mountBlob(repo, digest, from, call));
   }
 
-  // GET, not HEAD: distribution 2.8 closes the connection after every HEAD manifest, and under a
-  // full push that churn ended in a HEAD left without an answer; manifests are small
+  // GET, not HEAD: undici closes the connection after every HEAD (lib/oci/client.ts,
+  // hasBlobKeepAlive), and under a full push that churn ended in a HEAD left without an answer;
+  // manifests are small
   async function hasManifest(repo: string, digest: string): Promise<boolean> {
     try {
       await client.getManifest(repo, digest, call);
