@@ -147,13 +147,19 @@ export async function push(
   );
   for (const p of planned) if (!pending.has(p.name)) progress.imageDone(p.name);
 
+  /** `repo@digest` of blobs and manifests a repository did not have when this push began. */
+  const absent = new Set<string>();
   await runPool([...blobTasks.values()], parallel, async ({ blob, repos, image }) => {
     let holder: string | undefined;
     for (const repo of repos) {
       if (await phases.time("blob check", () => client.hasBlobKeepAlive(repo, blob.digest, call))) {
         summary.presentBlobs++;
         if (holder === undefined) progress.advance(image, blob.size);
-      } else if (options.dryRun) {
+        holder ??= repo;
+        continue;
+      }
+      absent.add(`${repo}@${blob.digest}`);
+      if (options.dryRun) {
         if (holder === undefined) progress.advance(image, blob.size);
         summary.uploadedBlobs++;
         summary.uploadedBytes += blob.size;
@@ -184,10 +190,19 @@ export async function push(
     let done = manifestDone.get(key);
     if (done === undefined) {
       done = (async () => {
-        if (await phases.time("manifest check", () => hasManifest(repo, m.digest))) {
+        // a registry accepts a manifest only once what it references is in the repository: one
+        // that references something the repository lacked cannot be there, no need to ask
+        const doc = m.document;
+        const refs = doc.kind === "index" ? doc.manifests : [doc.config, ...doc.layers];
+        const knownAbsent = refs.some(d => absent.has(`${repo}@${d.digest}`));
+        if (
+          !knownAbsent &&
+          (await phases.time("manifest check", () => hasManifest(repo, m.digest)))
+        ) {
           summary.manifestsPresent++;
           return;
         }
+        absent.add(key);
         if (!options.dryRun)
           await phases.time(
             "manifest push",

@@ -220,6 +220,7 @@ describe("mirror pull → push", () => {
 
   it("pushes under system/deckhouse: skopeo inspects every tag with the source digests", async () => {
     const bundle = lab.path("bundle");
+    const logStart = target.accessLog().length;
     const r = await cli([
       "push",
       bundle,
@@ -230,6 +231,7 @@ describe("mirror pull → push", () => {
       caFile,
     ]);
     expect(r.code, r.stderr).toBe(0);
+    const pushEnd = target.accessLog().length;
     expect(r.stdout + r.stderr).not.toContain(rw.password);
     // the module image shares the base layer: mounted from system/deckhouse, not uploaded twice
     expect(r.stdout).toMatch(/mounted [1-9]/);
@@ -252,6 +254,12 @@ describe("mirror pull → push", () => {
     expect(
       log.some(e => e.method === "POST" && e.path.includes("mount=") && e.status === 201),
     ).toBe(true);
+    // into an empty repository nothing is asked twice: every manifest references a blob this
+    // push uploaded, so none can be there yet (no GET), and no HEAD (each would cost a new
+    // connection: blobs are checked with a ranged GET)
+    const first = log.slice(logStart, pushEnd);
+    expect(first.filter(e => e.method === "GET" && e.path.includes("/manifests/"))).toEqual([]);
+    expect(first.filter(e => e.method === "HEAD")).toEqual([]);
 
     const again = await cli([
       "push",
@@ -264,6 +272,7 @@ describe("mirror pull → push", () => {
     ]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/uploaded 0 \(0 B\), mounted 0/);
+    expect(again.stdout).toMatch(/manifests put 0, already there [1-9]/);
   }, 90_000);
 
   it("push --dry-run reports what it would upload and writes nothing", async () => {
