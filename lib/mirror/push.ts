@@ -7,6 +7,7 @@
 //   const summary = await push(client, bundle, "system/deckhouse", { parallel: 4, progress });
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
+import { Readable } from "node:stream";
 import type { RegistryClient } from "../oci/client";
 import { OciError } from "../oci/errors";
 import { parseManifest, type Descriptor } from "../oci/manifest";
@@ -290,8 +291,11 @@ export async function push(
     // streamed from the file, hashed on the way: a corrupt bundle blob is never committed
     const source = {
       size: blob.size,
+      // an empty range (a 0-byte blob) is an empty stream: createReadStream's end is inclusive
       open: (start: number, end: number) =>
-        createReadStream(file, { start, end: end - 1, highWaterMark: READ_BUFFER }),
+        end > start
+          ? createReadStream(file, { start, end: end - 1, highWaterMark: READ_BUFFER })
+          : Readable.from([]),
     };
     await phases.time(
       "blob upload",

@@ -185,6 +185,16 @@ describe("mirror push streams blobs", () => {
     ).toBeLessThanOrEqual(40);
   }, 240_000);
 
+  it("a 0-byte layer goes up as an empty body", async () => {
+    const bundle = await writeBundle("bundle-empty", [0, 1000]);
+    const r = await push(bundle.dir, "empty/system/deckhouse");
+    expect(r.code, r.stderr).toBe(0);
+    await targetClient(async c => {
+      for (const layer of bundle.layers)
+        expect(await c.headBlob("empty/system/deckhouse", layer.digest)).toEqual(layer);
+    });
+  }, 120_000);
+
   it("a corrupt 72 MiB bundle blob is refused while it streams: our message, no tag, no blob kept", async () => {
     const bundle = await writeBundle("bundle-corrupt", [72 * MiB]);
     const layer = bundle.layers[0] as Blob;
