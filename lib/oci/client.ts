@@ -455,7 +455,7 @@ export class RegistryClient {
     const target = this.#target(repository, digest);
     assertDigest(digest);
     const res = await this.#send({
-      op: "HEAD blob",
+      op: "check blob",
       method: "GET",
       path: `/v2/${repository}/blobs/${digest}`,
       headers: { range: "bytes=0-0" },
@@ -471,7 +471,7 @@ export class RegistryClient {
       await res.body.dump();
       return true;
     }
-    await this.#expect(res, [200, 206], "HEAD blob", target);
+    await this.#expect(res, [200, 206], "check blob", target);
     // a registry that ignores the range sends the whole blob: drop the connection instead
     if (res.statusCode === 200 && Number(header(res, "content-length") ?? 0) > 64 * 1024)
       res.body.destroy();
@@ -605,7 +605,8 @@ export class RegistryClient {
     source: BlobSource,
     options: StreamUploadOptions,
   ): Promise<BlobHead> {
-    const { digest, size } = { digest: options.digest, size: source.size };
+    const { digest } = options;
+    const { size } = source;
     assertDigest(digest);
     const target = this.#target(repository, digest);
     const monolithicMax = options.monolithicMaxBytes ?? 16 * 1024 * 1024;
