@@ -1,18 +1,27 @@
-// mirror benchmark (issue 7): the same image set copied registry → disk → registry by
+// mirror benchmark (issue 7, issue 13): the same image set copied registry → disk → registry by
 // `registry-module mirror pull` + `mirror push` and by `skopeo sync` (docker → dir → docker), in
-// the same run, rounds interleaved so machine load affects both alike. Real distribution 2.8 on
-// loopback with TLS and htpasswd (quiet: no per-request logs) as source and target.
+// the same run, rounds interleaved (ours, skopeo, ours, skopeo, …) so machine load affects both
+// alike. Real distribution 2.8 on loopback with TLS and htpasswd (quiet: no per-request logs) as
+// source and target.
 //
 // Image set: BENCH_IMAGES (default 24) images, each with its own BENCH_LAYER_MIB (default 8) MiB
 // layer over 3 shared base layers of BENCH_LAYER_MIB each; every 4th image is a 2-platform index.
-// Figures: wall time per side (pull + push), MB/s over the bytes each side moves (unique blob
-// bytes, twice: down and up), peak RSS of the heaviest process of each side (GNU time), ratio.
+// Figures: each round's ratio (skopeo's wall time ÷ ours, pull + push), their median and minimum,
+// MB/s over the bytes each side moves (unique blob bytes, twice: down and up), peak RSS of each
+// side measured the same way (GNU time's maximum resident set of the process: neither side runs
+// child processes), our per-phase timings (REGISTRY_MODULE_MIRROR_PHASES=1, lib/mirror/phases.ts:
+// busy = summed over concurrent operations, span = first start to last end, busy ÷ span = the
+// concurrency achieved), and the 1-minute load average at the start and end of every round.
 //
-//   node --import tsx bench/mirror.ts     (BENCH_IMAGES=24 BENCH_LAYER_MIB=8 BENCH_ROUNDS=2)
-import { spawn } from "node:child_process";
+//   node --import tsx bench/mirror.ts            (BENCH_IMAGES=24 BENCH_LAYER_MIB=8 BENCH_ROUNDS=5)
+//   node --import tsx bench/mirror.ts --burner   the same with a CPU-bound process running beside
+//                                                it for the whole measurement (one core of two)
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
+import type { PhaseFigure } from "../lib/mirror/phases";
 import { RegistryClient } from "../lib/oci/client";
 import {
   createCa,
@@ -27,8 +36,10 @@ import {
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 24);
 const LAYER_MIB = Number(process.env.BENCH_LAYER_MIB ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const BURNER = process.argv.includes("--burner");
 const TARGET_RATIO = 1.5;
+const TARGET_RSS_MIB = 64;
 const ROOT = join(import.meta.dirname, "..");
 const user = { username: "bench", password: "bench-password" };
 const credsArg = `${user.username}:${user.password}`;
@@ -36,6 +47,15 @@ const credsArg = `${user.username}:${user.password}`;
 interface Step {
   ms: number;
   rssKiB: number;
+  /** Our CLI's `mirror phases:` line (REGISTRY_MODULE_MIRROR_PHASES=1). */
+  phases?: PhaseReport;
+}
+
+interface PhaseReport {
+  wallMs: number;
+  connections: number;
+  maxRssKiB: number;
+  phases: PhaseFigure[];
 }
 
 // Asynchronous on purpose: the lab reads the registries' output through pipes in this process;
@@ -54,10 +74,48 @@ async function timed(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Step>
   const code = await new Promise<number | null>(resolve => child.on("exit", resolve));
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (code !== 0) throw new Error(`${argv.slice(0, 4).join(" ")} failed (${code}): ${stderr}`);
-  return { ms, rssKiB: Number(stderr.trim().split("\n").at(-1)) };
+  const phases = /mirror phases: (\{.*\})/.exec(stderr)?.[1];
+  return {
+    ms,
+    rssKiB: Number(stderr.trim().split("\n").at(-1)),
+    ...(phases ? { phases: JSON.parse(phases) as PhaseReport } : {}),
+  };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+const load1 = () => (loadavg()[0] as number).toFixed(2);
+
+/** One core's worth of busy work beside the benchmark (`--burner`). */
+function startBurner(): ChildProcess {
+  return spawn(process.execPath, ["-e", "for (;;) Math.sqrt(Math.random());"], { stdio: "ignore" });
+}
+
+/** Our phases over the rounds: median busy and span, and the concurrency achieved. */
+function phaseTable(steps: Step[]): Record<string, string | number>[] {
+  const byPhase = new Map<string, PhaseFigure[]>();
+  for (const step of steps)
+    for (const f of step.phases?.phases ?? [])
+      byPhase.set(f.phase, [...(byPhase.get(f.phase) ?? []), f]);
+  return [...byPhase].map(([phase, figures]) => {
+    const busy = median(figures.map(f => f.busyMs));
+    const span = median(figures.map(f => f.spanMs));
+    return {
+      phase,
+      count: figures[0]?.count ?? 0,
+      MB: ((figures[0]?.bytes ?? 0) / 1e6).toFixed(1),
+      "busy ms (median)": busy,
+      "span ms (median)": span,
+      "busy/span": span > 0 ? (busy / span).toFixed(2) : "-",
+      "max in flight": Math.max(...figures.map(f => f.maxInFlight)),
+    };
+  });
+}
 
 async function main(): Promise<void> {
   requireTools("docker-registry", "skopeo", "htpasswd", "openssl");
@@ -140,99 +198,135 @@ async function main(): Promise<void> {
     };
     const ours: Step[] = [];
     const theirs: Step[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      // ours
-      const bundle = lab.path(`bundle-${round}`);
-      const cli = ["node", cliBundle];
-      const p = await timed([
-        ...cli,
-        "pull",
-        "--source",
-        `${source.hostPort}/deckhouse/ee`,
-        "--images-file",
-        imagesFile,
-        "--creds",
-        credsArg,
-        "--ca",
-        join(certDir, "ca.crt"),
-        bundle,
-      ]);
-      const q = await timed([
-        ...cli,
-        "push",
-        bundle,
-        `${target.hostPort}/ours-${round}/system/deckhouse`,
-        "--creds",
-        credsArg,
-        "--ca",
-        join(certDir, "ca.crt"),
-      ]);
-      await checkTags(target.hostPort, `ours-${round}/system/deckhouse`);
-      ours.push({ ms: p.ms + q.ms, rssKiB: Math.max(p.rssKiB, q.rssKiB) });
-      await rm(bundle, { recursive: true, force: true });
-      // skopeo sync registry → dir → registry
-      const dir = lab.path(`dir-${round}`);
-      // a fresh HOME per round: skopeo's blob-info cache would otherwise mount blobs it pushed in
-      // an earlier round instead of uploading them (our push does not know about earlier rounds)
-      const home = lab.path(`home-${round}`);
-      await mkdir(home);
-      const skopeoEnv = { HOME: home, XDG_RUNTIME_DIR: home };
-      const s = await timed(
-        [
-          "skopeo",
-          "sync",
-          "--all",
-          "--src",
-          "docker",
-          "--dest",
-          "dir",
-          "--src-creds",
-          credsArg,
-          "--src-cert-dir",
-          certDir,
-          `${source.hostPort}/deckhouse/ee`,
-          dir,
-        ],
-        skopeoEnv,
-      );
-      const t = await timed(
-        [
-          "skopeo",
-          "sync",
-          "--all",
-          "--src",
-          "dir",
-          "--dest",
-          "docker",
-          "--dest-creds",
-          credsArg,
-          "--dest-cert-dir",
-          certDir,
-          dir,
-          `${target.hostPort}/skopeo-${round}/system`,
-        ],
-        skopeoEnv,
-      );
-      await checkTags(target.hostPort, `skopeo-${round}/system/ee`);
-      theirs.push({ ms: s.ms + t.ms, rssKiB: Math.max(s.rssKiB, t.rssKiB) });
-      await rm(dir, { recursive: true, force: true });
-      console.log(
-        `round ${round + 1}: mirror pull ${(p.ms / 1000).toFixed(2)} s + push ${(q.ms / 1000).toFixed(2)} s; skopeo sync ${(s.ms / 1000).toFixed(2)} s + ${(t.ms / 1000).toFixed(2)} s`,
-      );
+    const pulls: Step[] = [];
+    const pushes: Step[] = [];
+    const ratios: number[] = [];
+    const burner = BURNER ? startBurner() : undefined;
+    if (burner) console.log(`a CPU-bound process (pid ${burner.pid}) runs beside every round`);
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        const loadBefore = load1();
+        // ours
+        const bundle = lab.path(`bundle-${round}`);
+        const cli = ["node", cliBundle];
+        const phasesEnv = { REGISTRY_MODULE_MIRROR_PHASES: "1" };
+        const p = await timed(
+          [
+            ...cli,
+            "pull",
+            "--source",
+            `${source.hostPort}/deckhouse/ee`,
+            "--images-file",
+            imagesFile,
+            "--creds",
+            credsArg,
+            "--ca",
+            join(certDir, "ca.crt"),
+            bundle,
+          ],
+          phasesEnv,
+        );
+        const q = await timed(
+          [
+            ...cli,
+            "push",
+            bundle,
+            `${target.hostPort}/ours-${round}/system/deckhouse`,
+            "--creds",
+            credsArg,
+            "--ca",
+            join(certDir, "ca.crt"),
+          ],
+          phasesEnv,
+        );
+        await checkTags(target.hostPort, `ours-${round}/system/deckhouse`);
+        pulls.push(p);
+        pushes.push(q);
+        ours.push({ ms: p.ms + q.ms, rssKiB: Math.max(p.rssKiB, q.rssKiB) });
+        await rm(bundle, { recursive: true, force: true });
+        // skopeo sync registry → dir → registry
+        const dir = lab.path(`dir-${round}`);
+        // a fresh HOME per round: skopeo's blob-info cache would otherwise mount blobs it pushed in
+        // an earlier round instead of uploading them (our push does not know about earlier rounds)
+        const home = lab.path(`home-${round}`);
+        await mkdir(home);
+        const skopeoEnv = { HOME: home, XDG_RUNTIME_DIR: home };
+        const s = await timed(
+          [
+            "skopeo",
+            "sync",
+            "--all",
+            "--src",
+            "docker",
+            "--dest",
+            "dir",
+            "--src-creds",
+            credsArg,
+            "--src-cert-dir",
+            certDir,
+            `${source.hostPort}/deckhouse/ee`,
+            dir,
+          ],
+          skopeoEnv,
+        );
+        const t = await timed(
+          [
+            "skopeo",
+            "sync",
+            "--all",
+            "--src",
+            "dir",
+            "--dest",
+            "docker",
+            "--dest-creds",
+            credsArg,
+            "--dest-cert-dir",
+            certDir,
+            dir,
+            `${target.hostPort}/skopeo-${round}/system`,
+          ],
+          skopeoEnv,
+        );
+        await checkTags(target.hostPort, `skopeo-${round}/system/ee`);
+        theirs.push({ ms: s.ms + t.ms, rssKiB: Math.max(s.rssKiB, t.rssKiB) });
+        await rm(dir, { recursive: true, force: true });
+        const ratio = (s.ms + t.ms) / (p.ms + q.ms);
+        ratios.push(ratio);
+        console.log(
+          `round ${round + 1}: mirror pull ${(p.ms / 1000).toFixed(2)} s + push ${(q.ms / 1000).toFixed(2)} s ` +
+            `(peak RSS ${(p.rssKiB / 1024).toFixed(0)}/${(q.rssKiB / 1024).toFixed(0)} MiB, ` +
+            `${p.phases?.connections ?? "?"}+${q.phases?.connections ?? "?"} connections); ` +
+            `skopeo sync ${(s.ms / 1000).toFixed(2)} s + ${(t.ms / 1000).toFixed(2)} s ` +
+            `(peak RSS ${(s.rssKiB / 1024).toFixed(0)}/${(t.rssKiB / 1024).toFixed(0)} MiB); ` +
+            `ratio ${ratio.toFixed(2)}×; load ${loadBefore} → ${load1()}`,
+        );
+      }
+    } finally {
+      burner?.kill("SIGKILL");
     }
     const row = (name: string, steps: Step[]) => {
       const ms = median(steps.map(s => s.ms));
       return {
         subject: name,
         "median s (pull+push)": (ms / 1000).toFixed(2),
+        "min s": (Math.min(...steps.map(s => s.ms)) / 1000).toFixed(2),
+        "max s": (Math.max(...steps.map(s => s.ms)) / 1000).toFixed(2),
         "MB/s (2 × unique bytes)": ((2 * mb) / (ms / 1000)).toFixed(1),
         "peak RSS MiB": (Math.max(...steps.map(s => s.rssKiB)) / 1024).toFixed(1),
       };
     };
     console.table([row("skopeo sync (baseline)", theirs), row("registry-module mirror", ours)]);
-    const ratio = median(theirs.map(s => s.ms)) / median(ours.map(s => s.ms));
+    console.log("mirror pull, per phase (median over rounds):");
+    console.table(phaseTable(pulls));
+    console.log("mirror push, per phase (median over rounds):");
+    console.table(phaseTable(pushes));
+    const min = Math.min(...ratios);
     console.log(
-      `mirror is ${ratio.toFixed(2)}× as fast as skopeo sync (target ≥ ${TARGET_RATIO}×): ${ratio >= TARGET_RATIO ? "met" : "NOT met"}`,
+      `mirror is ${median(ratios).toFixed(2)}× as fast as skopeo sync (median of ${ROUNDS} rounds; ` +
+        `min ${min.toFixed(2)}×, max ${Math.max(...ratios).toFixed(2)}×)${BURNER ? " with a CPU-bound process beside it" : ""}; ` +
+        `target ≥ ${TARGET_RATIO}× on every round: ${min >= TARGET_RATIO ? "met" : "NOT met"}; ` +
+        `peak RSS ${(Math.max(...ours.map(s => s.rssKiB)) / 1024).toFixed(1)} MiB (target ≤ ${TARGET_RSS_MIB}): ` +
+        `${Math.max(...ours.map(s => s.rssKiB)) / 1024 <= TARGET_RSS_MIB ? "met" : "NOT met"}; load ${load1()}`,
     );
   } finally {
     await lab?.close();

@@ -2,8 +2,11 @@
 // is in lib/mirror; this file turns flags into a client and options, and results into lines.
 //
 //   const code = await runMirror(["pull", "--source", "reg.example.com/deckhouse/ee", "--tag", "v1.70.0", "/bundle"]);
+import { subscribe } from "node:diagnostics_channel";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { RegistryClient, type RegistryClientOptions } from "../lib/oci/client";
 import { isDigest, parseRepository } from "../lib/oci/reference";
 import { describeFailure, type FailureContext, MirrorError } from "../lib/mirror/errors";
@@ -21,6 +24,7 @@ import {
   releaseImageRequests,
   type ImageRequest,
 } from "../lib/mirror/pull";
+import { Phases } from "../lib/mirror/phases";
 import { push } from "../lib/mirror/push";
 
 export const MIRROR_USAGE = `Usage:
@@ -51,6 +55,31 @@ export const MIRROR_USAGE = `Usage:
 `;
 
 class UsageError extends Error {}
+
+/**
+ * REGISTRY_MODULE_MIRROR_PHASES=1: after the summary, one stderr line `mirror phases: {json}` with
+ * the time per phase (lib/mirror/phases.ts), connections opened and the process's peak RSS — what
+ * bench/mirror.ts reports beside its ratios.
+ */
+function phaseRecorder(): { phases: Phases; report: () => void } | undefined {
+  if (process.env.REGISTRY_MODULE_MIRROR_PHASES !== "1") return undefined;
+  const phases = new Phases();
+  let connections = 0;
+  subscribe("undici:client:connected", () => connections++);
+  const started = performance.now();
+  return {
+    phases,
+    report: () =>
+      process.stderr.write(
+        `mirror phases: ${JSON.stringify({
+          wallMs: Math.round(performance.now() - started),
+          connections,
+          maxRssKiB: process.resourceUsage().maxRSS,
+          phases: phases.figures(),
+        })}\n`,
+      ),
+  };
+}
 
 /** What Ctrl-C prints: a pull or push continues where it stopped when run again. */
 export const INTERRUPTED = "interrupted: run the same command again to continue";
@@ -213,12 +242,39 @@ function progressFor(): Progress {
     ? terminalProgress(process.stderr)
     : lineProgress(line => process.stderr.write(`${line}\n`));
   liveProgress.add(progress);
+  const collect = garbagePacer();
   return {
     ...progress,
     begin(verb, images, totalBytes) {
       transferStarted = true;
       progress.begin(verb, images, totalBytes);
     },
+    advance(image, n) {
+      progress.advance(image, n);
+      collect(n);
+    },
+  };
+}
+
+/**
+ * Every buffer a blob passes through (socket reads, file reads) is a new allocation outside the
+ * JavaScript heap, dead a moment later; V8 collects them only once 64 MiB of such memory has
+ * piled up, so a transfer's RSS sat ~70 MiB above what it holds live. A young-generation
+ * collection every few MiB of blob data (well under a millisecond on this small heap) keeps the
+ * pile small. MIRROR_GC_EVERY_MIB (default 2; 0 = off) is for measuring the trade.
+ */
+function garbagePacer(): (bytes: number) => void {
+  const everyMiB = Number(process.env.MIRROR_GC_EVERY_MIB ?? 2);
+  if (!(everyMiB > 0)) return () => {};
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as (options: { type: "minor" }) => void;
+  const every = everyMiB * 1024 * 1024;
+  let since = 0;
+  return bytes => {
+    since += bytes;
+    if (since < every) return;
+    since = 0;
+    gc({ type: "minor" });
   };
 }
 
@@ -290,8 +346,10 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
   if (images.length === 0) throw new UsageError("mirror pull: give --tag or --images-file");
   const parallel = parallelOf(values.parallel);
   const { client, repository } = clientFor(values.source, "--source", values, secrets);
+  const recorder = phaseRecorder();
+  const phases = recorder ? { phases: recorder.phases } : {};
   try {
-    const plan = await planPull({ client, repository, images });
+    const plan = await planPull({ client, repository, images, parallel, ...phases });
     if (values["dry-run"]) {
       for (const i of plan.images) {
         process.stdout.write(
@@ -305,21 +363,30 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
       return 0;
     }
     const progress = progressFor();
-    const s = await pull(client, plan, { bundle, parallel, progress, writeIndex: false });
-    // release tags bring the module images their images_digests.json lists
+    const s = await pull(client, plan, {
+      bundle,
+      parallel,
+      progress,
+      writeIndex: false,
+      ...phases,
+    });
+    // release tags (--tag, not --images-file: that is exactly the images listed) bring the
+    // module images their images_digests.json lists
+    const releaseTags = new Set(values.tag ?? []);
     const releases = plan.images.filter(
-      i => i.image.repository === "" && i.image.tag !== undefined,
+      i => i.image.repository === "" && i.image.tag !== undefined && releaseTags.has(i.image.tag),
     );
     const modules = await releaseImageRequests(bundle, releases);
     let all = plan.images;
     if (modules.length > 0) {
       process.stderr.write(`release metadata lists ${count(modules.length, "more image")}\n`);
-      const more = await planPull({ client, repository, images: modules });
+      const more = await planPull({ client, repository, images: modules, parallel, ...phases });
       const m = await pull(client, more, {
         bundle,
         parallel,
         progress: progressFor(),
         writeIndex: false,
+        ...phases,
       });
       all = [...plan.images, ...more.images];
       s.images += m.images;
@@ -332,12 +399,15 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
       s.reusedBytes += m.reusedBytes;
       s.seconds += m.seconds;
     }
-    await completeBundle(bundle, all);
+    await (recorder?.phases ?? new Phases()).time("bundle write", () =>
+      completeBundle(bundle, all),
+    );
     process.stdout.write(
       `pulled ${count(s.images, "image")} into ${bundle}: ${count(s.blobs, "blob")} (${formatBytes(s.totalBytes)}), ` +
         `downloaded ${s.downloadedBlobs} (${formatBytes(s.downloadedBytes)}), already there ${s.reusedBlobs} (${formatBytes(s.reusedBytes)}), ` +
         `${count(s.manifests, "manifest")}, ${s.seconds.toFixed(1)} s, ${formatBytes(s.downloadedBytes / Math.max(s.seconds, 0.001))}/s\n`,
     );
+    recorder?.report();
     return 0;
   } finally {
     await client.close();
@@ -353,9 +423,15 @@ async function runPush(args: string[], secrets: string[]): Promise<number> {
   if (values.license !== undefined)
     throw new UsageError("mirror push: --license is for pull; push with --creds");
   const { client, repository } = clientFor(targetAddress, "REGISTRY/PATH", values, secrets);
+  const recorder = phaseRecorder();
   try {
     const dryRun = values["dry-run"] === true;
-    const s = await push(client, bundle, repository, { parallel, dryRun, progress: progressFor() });
+    const s = await push(client, bundle, repository, {
+      parallel,
+      dryRun,
+      progress: progressFor(),
+      ...(recorder ? { phases: recorder.phases } : {}),
+    });
     // a dry run moves nothing: no duration or rate to report
     const timing = dryRun
       ? ""
@@ -366,6 +442,7 @@ async function runPush(args: string[], secrets: string[]): Promise<number> {
         `${dryRun ? "to mount" : "mounted"} ${s.mountedBlobs}, already there ${s.presentBlobs}; manifests ${dryRun ? "to put" : "put"} ${s.manifestsPut}, already there ${s.manifestsPresent}` +
         `${timing}\n`,
     );
+    recorder?.report();
     return 0;
   } finally {
     await client.close();

@@ -6,12 +6,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { stringify } from "yaml";
 import type { KubeObject } from "../lib/runtime/types";
 import type { RunRecord } from "../lib/simulate/simulate";
-import { MIRROR_USAGE, runMirror } from "./mirror";
-import { CliError, render, simulate, UsageError } from "./render";
-import { compactRun, conditionsTable } from "./simulate-output";
+import { CliError, UsageError } from "./errors";
+
+// Each command loads what it needs when it runs (the build splits them into chunks): `mirror`
+// does not pay for the renderer's packages (yaml, Ajv, Handlebars, CEL…), ~30 MiB of RSS.
+const mirrorCommand = () => import("./mirror");
+const renderCommands = () => import("./render");
 
 const RENDER_USAGE = `  registry-module render   --cluster FILE --values FILE [-o yaml|json]
 
@@ -61,7 +63,8 @@ function version(): string {
   return pkg.version ?? "unknown";
 }
 
-function print(objects: readonly KubeObject[], output: string): void {
+async function print(objects: readonly KubeObject[], output: string): Promise<void> {
+  const { stringify } = await import("yaml");
   if (output === "json") {
     process.stdout.write(
       JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2) + "\n",
@@ -81,7 +84,11 @@ function disabled(command: string, reason: string): number {
   return 0;
 }
 
-function progress(): { onRun: (r: RunRecord) => void; step: (r: RunRecord | undefined) => void } {
+async function progress(): Promise<{
+  onRun: (r: RunRecord) => void;
+  step: (r: RunRecord | undefined) => void;
+}> {
+  const { compactRun, conditionsTable } = await import("./simulate-output");
   if (!process.stderr.isTTY) {
     return {
       onRun: record => process.stderr.write(JSON.stringify(record) + "\n"),
@@ -103,13 +110,14 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === "help" || command === "--help" || command === "-h") {
-    process.stdout.write(`${USAGE}\n${MIRROR_USAGE}`);
+    process.stdout.write(`${USAGE}\n${(await mirrorCommand()).MIRROR_USAGE}`);
     return 0;
   }
   if (command === undefined) {
     throw new UsageError("", "missing command (render, simulate or mirror)");
   }
   if (command === "mirror") {
+    const { MIRROR_USAGE, runMirror } = await mirrorCommand();
     const [sub] = rest;
     if (sub === undefined ? false : wantsHelp(rest)) {
       process.stdout.write(MIRROR_USAGE);
@@ -156,10 +164,11 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(command, `-o must be yaml or json, got "${output}"`);
   }
   const input = { clusterFile: opts.cluster, valuesFile: opts.values, moduleDir: moduleDir() };
+  const { render, simulate } = await renderCommands();
   if (command === "render") {
     const r = await render(input);
     if (!r.enabled) return disabled(command, r.reason);
-    print(r.objects ?? [], output ?? "yaml");
+    await print(r.objects ?? [], output ?? "yaml");
     return 0;
   }
 
@@ -169,7 +178,7 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(command, `--max-runs must be a positive integer, got "${maxRunsText}"`);
   }
   const started = performance.now();
-  const { onRun, step } = progress();
+  const { onRun, step } = await progress();
   const r = await simulate({
     ...input,
     then: Array.isArray(opts.then) ? opts.then : [],
@@ -180,7 +189,7 @@ async function main(argv: string[]): Promise<number> {
   if (!r.enabled) return disabled(command, r.reason);
   const result = r.result;
   if (!result) return 0;
-  if (output !== undefined) print(result.objects, output);
+  if (output !== undefined) await print(result.objects, output);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const runs = `${result.runs.length} run${result.runs.length === 1 ? "" : "s"}`;
   if (r.refused) {

@@ -13,20 +13,9 @@ import type { KubeObject } from "../lib/runtime/types";
 import type { RunRecord, SimulationResult } from "../lib/simulate/simulate";
 import { settingsRefusals, Simulation } from "../lib/simulate/simulate";
 
-export class CliError extends Error {
-  override name = "CliError";
-}
+import { CliError, UsageError } from "./errors";
 
-/** Bad usage of a command (exit 2); the message carries the `registry-module <command>:` prefix. */
-export class UsageError extends CliError {
-  override name = "UsageError";
-  constructor(
-    readonly command: string,
-    reason: string,
-  ) {
-    super(`registry-module${command ? ` ${command}` : ""}: ${reason}`);
-  }
-}
+export { CliError, UsageError };
 
 export interface ModuleInput {
   clusterFile: string;

@@ -214,7 +214,12 @@ function assembleModule() {
 async function bundleCli() {
   await build({
     entryPoints: [join(root, "cli/registry-module.ts")],
-    outfile: join(dist, "cli/registry-module.mjs"),
+    // one chunk per command beside the entry: `mirror` does not load the renderer's packages
+    outdir: join(dist, "cli"),
+    entryNames: "[name]",
+    chunkNames: "[name]-[hash]",
+    outExtension: { ".js": ".mjs" },
+    splitting: true,
     bundle: true,
     platform: "node",
     target: "node20",

@@ -28,6 +28,7 @@ import {
 } from "./bundle";
 import { MirrorError } from "./errors";
 import { walkImage, type ManifestNode } from "./graph";
+import { Phases } from "./phases";
 import { runPool } from "./pool";
 import { releaseDigests } from "./release";
 import { silentProgress, type Progress } from "./progress";
@@ -75,59 +76,78 @@ export function fullRepository(root: string, relative: string): string {
   return relative === "" ? root : `${root}/${relative}`;
 }
 
-/** Resolves every requested image at the source; all missing tags are reported together. */
+/**
+ * Resolves every requested image at the source, `parallel` images at a time (default 4); all
+ * missing tags are reported together. Blobs shared by several images belong to the first one in
+ * request order, whatever order the answers came in.
+ */
 export async function planPull(options: {
   client: RegistryClient;
   repository: string;
   images: readonly ImageRequest[];
+  parallel?: number;
   signal?: AbortSignal;
+  phases?: Phases;
 }): Promise<PullPlan> {
   const { client, repository } = options;
   const call = options.signal ? { signal: options.signal } : {};
-  const missing: string[] = [];
-  const roots: Array<{ request: ImageRequest; manifest: ManifestNode; size: number }> = [];
-  for (const request of options.images) {
-    const repo = fullRepository(repository, request.repository);
+  const phases = options.phases ?? new Phases();
+  const fetchManifest = async (
+    repo: string,
+    reference: string,
+  ): Promise<ManifestNode & { size: number }> => {
+    const m = await phases.time(
+      "manifest fetch",
+      () => client.getManifest(repo, reference, call),
+      got => got.size,
+    );
+    return {
+      digest: m.digest,
+      mediaType: m.mediaType,
+      bytes: m.bytes,
+      document: m.document,
+      size: m.size,
+    };
+  };
+  const requests = options.images.map((request, index) => {
     const reference = request.digest ?? request.tag;
     if (reference === undefined)
       throw new MirrorError("usage", "image request needs a tag or a digest");
+    return { request, index, reference, repo: fullRepository(repository, request.repository) };
+  });
+  const missing: Array<string | undefined> = [];
+  const resolved: Array<
+    { root: Descriptor; graph: Awaited<ReturnType<typeof walkImage>> } | undefined
+  > = [];
+  await runPool(requests, options.parallel ?? 4, async ({ index, reference, repo }) => {
+    let manifest: ManifestNode & { size: number };
     try {
-      const m = await client.getManifest(repo, reference, call);
-      roots.push({
-        request,
-        manifest: {
-          digest: m.digest,
-          mediaType: m.mediaType,
-          bytes: m.bytes,
-          document: m.document,
-        },
-        size: m.size,
-      });
+      manifest = await fetchManifest(repo, reference);
     } catch (err) {
       if (err instanceof OciError && err.kind === "not-found") {
-        missing.push(`${client.registry}/${repo}:${reference}`.replace(/:(sha256:)/, "@$1"));
-      } else throw err;
+        missing[index] = `${client.registry}/${repo}:${reference}`.replace(/:(sha256:)/, "@$1");
+        return;
+      }
+      throw err;
     }
-  }
-  if (missing.length > 0) {
+    const root = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size };
+    const graph = await walkImage(root, async d =>
+      d.digest === manifest.digest ? manifest : fetchManifest(repo, d.digest),
+    );
+    resolved[index] = { root, graph };
+  });
+  const notFound = missing.filter((m): m is string => m !== undefined);
+  if (notFound.length > 0) {
     throw new MirrorError(
       "not-found",
-      `not found at the source (nothing was written): ${missing.join(", ")}`,
+      `not found at the source (nothing was written): ${notFound.join(", ")}`,
     );
   }
   const images: PlannedImage[] = [];
   const blobSources = new Map<string, string>();
   let totalBytes = 0;
-  for (const { request, manifest, size } of roots) {
-    const repo = fullRepository(repository, request.repository);
-    const graph = await walkImage(
-      { mediaType: manifest.mediaType, digest: manifest.digest, size },
-      async d => {
-        if (d.digest === manifest.digest) return manifest;
-        const m = await client.getManifest(repo, d.digest, call);
-        return { digest: m.digest, mediaType: m.mediaType, bytes: m.bytes, document: m.document };
-      },
-    );
+  for (const { request, index, repo } of requests) {
+    const { root, graph } = resolved[index] as NonNullable<(typeof resolved)[number]>;
     const own: Descriptor[] = [];
     for (const blob of graph.blobs) {
       if (!blobSources.has(blob.digest)) {
@@ -139,11 +159,11 @@ export async function planPull(options: {
     const image: BundleImage = {
       repository: request.repository,
       ...(request.digest === undefined && request.tag !== undefined ? { tag: request.tag } : {}),
-      descriptor: { mediaType: manifest.mediaType, digest: manifest.digest, size },
+      descriptor: root,
     };
     images.push({
       image,
-      name: imageName({ ...image, digest: manifest.digest }),
+      name: imageName({ ...image, digest: root.digest }),
       manifests: graph.manifests,
       blobs: own,
       size: graph.blobs.reduce((s, b) => s + b.size, 0),
@@ -162,9 +182,11 @@ export async function pull(
     signal?: AbortSignal;
     /** Default true; false when the caller pulls more before the bundle is complete. */
     writeIndex?: boolean;
+    phases?: Phases;
   },
 ): Promise<PullSummary> {
   const started = performance.now();
+  const phases = options.phases ?? new Phases();
   const progress = options.progress ?? silentProgress;
   const { bundle } = options;
   await initBundle(bundle);
@@ -185,7 +207,11 @@ export async function pull(
     for (const m of planned.manifests) {
       if (written.has(m.digest)) continue;
       written.add(m.digest);
-      await writeAtomically(blobPath(bundle, m.digest), m.bytes);
+      await phases.time(
+        "bundle write",
+        () => writeAtomically(blobPath(bundle, m.digest), m.bytes),
+        () => m.bytes.length,
+      );
       summary.manifests++;
     }
   }
@@ -199,18 +225,19 @@ export async function pull(
   for (const [name, count] of pending) if (count === 0) progress.imageDone(name);
   await runPool(tasks, options.parallel ?? 4, async ({ image, blob }) => {
     const repo = plan.blobSources.get(blob.digest) ?? plan.repository;
-    if (await hasVerifiedBlob(bundle, blob.digest, blob.size)) {
+    const found = await phases.time("bundle check", () =>
+      hasVerifiedBlob(bundle, blob.digest, blob.size),
+    );
+    if (found) {
       summary.reusedBlobs++;
       summary.reusedBytes += blob.size;
       progress.advance(image, blob.size);
     } else {
-      const fetched = await downloadBlob(
-        client,
-        repo,
-        blob,
-        bundle,
-        n => progress.advance(image, n),
-        options.signal,
+      const fetched = await phases.time(
+        "blob download",
+        () =>
+          downloadBlob(client, repo, blob, bundle, n => progress.advance(image, n), options.signal),
+        n => n,
       );
       summary.downloadedBlobs++;
       summary.downloadedBytes += fetched;
@@ -219,7 +246,8 @@ export async function pull(
     pending.set(image, left);
     if (left === 0) progress.imageDone(image);
   });
-  if (options.writeIndex !== false) await completeBundle(bundle, plan.images);
+  if (options.writeIndex !== false)
+    await phases.time("bundle write", () => completeBundle(bundle, plan.images));
   progress.end();
   summary.seconds = (performance.now() - started) / 1000;
   return summary;

@@ -6,21 +6,29 @@
 //
 //   const summary = await push(client, bundle, "system/deckhouse", { parallel: 4, progress });
 import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { Readable } from "node:stream";
 import type { RegistryClient } from "../oci/client";
 import { OciError } from "../oci/errors";
 import { parseManifest, type Descriptor } from "../oci/manifest";
 import {
   blobPath,
+  BundleError,
   CorruptBlobError,
+  hashFile,
   imageName,
   readBlob,
   readIndex,
   type BundleImage,
 } from "./bundle";
 import { walkImage, type ManifestNode } from "./graph";
+import { Phases } from "./phases";
 import { runPool } from "./pool";
 import { silentProgress, type Progress } from "./progress";
 import { fullRepository } from "./pull";
+
+/** Bytes per read of a bundle blob being uploaded: a few of these are all a push holds. */
+const READ_BUFFER = 256 * 1024;
 
 export interface PushOptions {
   parallel?: number;
@@ -32,6 +40,7 @@ export interface PushOptions {
   /** Only plan: nothing is sent but HEAD requests. */
   dryRun?: boolean;
   signal?: AbortSignal;
+  phases?: Phases;
 }
 
 export interface PushSummary {
@@ -68,6 +77,8 @@ export async function push(
   const call = options.signal ? { signal: options.signal } : {};
   const monolithicMax = options.monolithicMaxBytes ?? 16 * 1024 * 1024;
   const chunkSize = options.chunkBytes ?? 16 * 1024 * 1024;
+  const phases = options.phases ?? new Phases();
+  const parallel = options.parallel ?? 4;
 
   const images = await readIndex(bundle);
   const planned: PlannedPush[] = [];
@@ -76,7 +87,11 @@ export async function push(
     const graph = await walkImage(image.descriptor, async d => {
       const cached = manifestCache.get(d.digest);
       if (cached) return cached;
-      const bytes = await readBlob(bundle, d);
+      const bytes = await phases.time(
+        "bundle read",
+        () => readBlob(bundle, d),
+        b => b.length,
+      );
       const node = {
         digest: d.digest,
         mediaType: d.mediaType,
@@ -133,20 +148,23 @@ export async function push(
   );
   for (const p of planned) if (!pending.has(p.name)) progress.imageDone(p.name);
 
-  await runPool([...blobTasks.values()], options.parallel ?? 4, async ({ blob, repos, image }) => {
+  /** `repo@digest` of blobs and manifests a repository did not have when this push began. */
+  const absent = new Set<string>();
+  await runPool([...blobTasks.values()], parallel, async ({ blob, repos, image }) => {
     let holder: string | undefined;
     for (const repo of repos) {
-      if (await client.hasBlob(repo, blob.digest, call)) {
+      if (await phases.time("blob check", () => client.hasBlobKeepAlive(repo, blob.digest, call))) {
         summary.presentBlobs++;
         if (holder === undefined) progress.advance(image, blob.size);
-      } else if (options.dryRun) {
+        holder ??= repo;
+        continue;
+      }
+      absent.add(`${repo}@${blob.digest}`);
+      if (options.dryRun) {
         if (holder === undefined) progress.advance(image, blob.size);
         summary.uploadedBlobs++;
         summary.uploadedBytes += blob.size;
-      } else if (
-        holder !== undefined &&
-        (await client.mountBlob(repo, blob.digest, holder, call))
-      ) {
+      } else if (holder !== undefined && (await mount(repo, blob.digest, holder))) {
         summary.mountedBlobs++;
       } else {
         await uploadFromBundle(
@@ -164,36 +182,67 @@ export async function push(
     if (left === 0) progress.imageDone(image);
   });
 
-  // manifests: every blob of every image is in place now
-  const put = new Set<string>();
-  for (const p of planned) {
-    for (const m of p.manifests) {
-      const key = `${p.repository}@${m.digest}`;
-      if (put.has(key)) continue;
-      put.add(key);
-      if (await hasManifest(p.repository, m.digest)) {
-        summary.manifestsPresent++;
-      } else {
+  // manifests: every blob of every image is in place now. Images in parallel, each one's
+  // manifests children first; one shared by several images is checked and put once, and the
+  // images that need it wait for it
+  const manifestDone = new Map<string, Promise<void>>();
+  const ensureManifest = (repo: string, m: ManifestNode): Promise<void> => {
+    const key = `${repo}@${m.digest}`;
+    let done = manifestDone.get(key);
+    if (done === undefined) {
+      done = (async () => {
+        // a registry accepts a manifest only once what it references is in the repository: one
+        // that references something the repository lacked cannot be there, no need to ask
+        const doc = m.document;
+        const refs = doc.kind === "index" ? doc.manifests : [doc.config, ...doc.layers];
+        const knownAbsent = refs.some(d => absent.has(`${repo}@${d.digest}`));
+        if (
+          !knownAbsent &&
+          (await phases.time("manifest check", () => hasManifest(repo, m.digest)))
+        ) {
+          summary.manifestsPresent++;
+          return;
+        }
+        absent.add(key);
         if (!options.dryRun)
-          await client.putManifest(p.repository, m.digest, m.bytes, m.mediaType, call);
+          await phases.time(
+            "manifest push",
+            () => client.putManifest(repo, m.digest, m.bytes, m.mediaType, call),
+            () => m.bytes.length,
+          );
         summary.manifestsPut++;
-      }
+      })();
+      manifestDone.set(key, done);
     }
-  }
-  // tags last
-  for (const p of planned) {
-    if (p.image.tag === undefined) continue;
-    const root = p.manifests[p.manifests.length - 1] as ManifestNode;
-    if (!options.dryRun)
-      await client.putManifest(p.repository, p.image.tag, root.bytes, root.mediaType, call);
-    summary.tags++;
-  }
+    return done;
+  };
+  await runPool(planned, parallel, async p => {
+    for (const m of p.manifests) await ensureManifest(p.repository, m);
+  });
+  // tags last: an interrupted push never leaves a tag over content that is not all there
+  await runPool(
+    planned.filter(p => p.image.tag !== undefined),
+    parallel,
+    async p => {
+      const root = p.manifests[p.manifests.length - 1] as ManifestNode;
+      if (!options.dryRun)
+        await phases.time("tag push", () =>
+          client.putManifest(p.repository, p.image.tag as string, root.bytes, root.mediaType, call),
+        );
+      summary.tags++;
+    },
+  );
   progress.end();
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
 
-  // GET, not HEAD: distribution 2.8 closes the connection after every HEAD manifest, and under a
-  // full push that churn ended in a HEAD left without an answer; manifests are small
+  function mount(repo: string, digest: string, from: string): Promise<boolean> {
+    return phases.time("blob mount", () => client.mountBlob(repo, digest, from, call));
+  }
+
+  // GET, not HEAD: undici closes the connection after every HEAD (lib/oci/client.ts,
+  // hasBlobKeepAlive), and under a full push that churn ended in a HEAD left without an answer;
+  // manifests are small
   async function hasManifest(repo: string, digest: string): Promise<boolean> {
     try {
       await client.getManifest(repo, digest, call);
@@ -214,7 +263,7 @@ export async function push(
     } catch (err) {
       // the client refuses to commit bytes that do not hash to the promised digest: here that
       // means the bundle's copy is damaged, which pull repairs
-      if (err instanceof OciError && err.kind === "invalid" && /content digest is/.test(err.reason))
+      if (err instanceof OciError && err.kind === "invalid" && /^content /.test(err.reason))
         throw new CorruptBlobError(blob.digest, err.reason);
       throw err;
     }
@@ -225,22 +274,40 @@ export async function push(
     blob: Descriptor,
     onBytes: (n: number) => void,
   ): Promise<void> {
-    if (blob.size <= monolithicMax) {
-      // the client hashes what it sends and refuses a mismatch with the promised digest
-      const bytes = await readBlob(bundle, blob, { verify: false });
-      await client.uploadBlob(repo, bytes, { ...call, digest: blob.digest });
-      onBytes(bytes.length);
-      return;
-    }
     const file = blobPath(bundle, blob.digest);
-    async function* chunks(): AsyncIterable<Uint8Array> {
-      for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-        const buf = chunk as Buffer;
-        onBytes(buf.length);
-        yield buf;
-      }
+    const found = await stat(file).then(
+      st => st.size,
+      () => undefined,
+    );
+    if (found === undefined)
+      throw new BundleError(`bundle blob ${blob.digest} is missing (${file})`);
+    if (found !== blob.size) {
+      const { digest } = await hashFile(file);
+      throw new CorruptBlobError(
+        blob.digest,
+        `content digest is ${digest}, ${found} bytes (expected ${blob.size})`,
+      );
     }
-    // the client checks the digest before committing: a corrupt bundle blob is never accepted
-    await client.uploadBlobChunked(repo, chunks(), { ...call, digest: blob.digest, chunkSize });
+    // streamed from the file, hashed on the way: a corrupt bundle blob is never committed
+    const source = {
+      size: blob.size,
+      // an empty range (a 0-byte blob) is an empty stream: createReadStream's end is inclusive
+      open: (start: number, end: number) =>
+        end > start
+          ? createReadStream(file, { start, end: end - 1, highWaterMark: READ_BUFFER })
+          : Readable.from([]),
+    };
+    await phases.time(
+      "blob upload",
+      () =>
+        client.uploadBlobFrom(repo, source, {
+          ...call,
+          digest: blob.digest,
+          monolithicMaxBytes: monolithicMax,
+          chunkSize,
+          onBytes,
+        }),
+      () => blob.size,
+    );
   }
 }

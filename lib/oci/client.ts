@@ -101,6 +101,29 @@ export interface ChunkedUploadOptions extends CallOptions {
   chunkSize?: number;
 }
 
+/** A blob to upload without holding it: its size, and byte ranges opened as streams. */
+export interface BlobSource {
+  size: number;
+  /** Bytes start..end-1. */
+  open(start: number, end: number): Readable;
+}
+
+export interface StreamUploadOptions extends CallOptions {
+  /** The blob's digest: every byte is hashed on its way out and nothing is committed otherwise. */
+  digest: string;
+  /** Blobs up to this size go in one PUT, larger ones in PATCH requests; default 16 MiB. */
+  monolithicMaxBytes?: number;
+  /** Bytes per PATCH of a larger blob; default 16 MiB. Each is streamed, never buffered. */
+  chunkSize?: number;
+  /** Bytes sent so far, called as they go (a retried request does not count twice). */
+  onBytes?: (n: number) => void;
+}
+
+interface StreamBody {
+  length: number;
+  open(): Readable;
+}
+
 const LICENSE_USER = "license-token";
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_ERROR_BODY = 16 * 1024;
@@ -118,7 +141,8 @@ interface SendRequest {
   /** Path with query, or an absolute URL (upload locations). */
   path: string;
   headers?: Record<string, string>;
-  body?: Buffer;
+  /** Bytes in memory, or a stream opened anew for each attempt (a 401 challenge sends it twice). */
+  body?: Buffer | StreamBody;
   scopes: string[];
   target: OciErrorTarget;
   signal?: AbortSignal;
@@ -416,6 +440,45 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * Like hasBlob, with a GET of the blob's first byte instead of a HEAD. undici closes the
+   * connection after every HEAD (it guards against servers that send a body to HEAD), so a caller
+   * checking many blobs pays a TCP and TLS handshake for each; the ranged GET keeps the connection.
+   * A redirect to storage counts as present (registries redirect only for blobs they have). Not
+   * for pull-through caches: a GET there fetches the blob from upstream.
+   */
+  async hasBlobKeepAlive(
+    repository: string,
+    digest: string,
+    options: CallOptions = {},
+  ): Promise<boolean> {
+    const target = this.#target(repository, digest);
+    assertDigest(digest);
+    const res = await this.#send({
+      op: "check blob",
+      method: "GET",
+      path: `/v2/${repository}/blobs/${digest}`,
+      headers: { range: "bytes=0-0" },
+      scopes: [pullScope(repository)],
+      target,
+      ...options,
+    });
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return false;
+    }
+    if ([301, 302, 303, 307, 308].includes(res.statusCode)) {
+      await res.body.dump();
+      return true;
+    }
+    await this.#expect(res, [200, 206], "check blob", target);
+    // a registry that ignores the range sends the whole blob: drop the connection instead
+    if (res.statusCode === 200 && Number(header(res, "content-length") ?? 0) > 64 * 1024)
+      res.body.destroy();
+    else await res.body.dump();
+    return true;
+  }
+
   /** Streams a blob; `range` asks for bytes start..end (inclusive). Follows storage redirects. */
   async getBlob(
     repository: string,
@@ -528,6 +591,140 @@ export class RegistryClient {
     await this.#expect(res, [201], "upload blob", target);
     await res.body.dump();
     return { digest, size: bytes.length };
+  }
+
+  /**
+   * Uploads a blob streamed from `source`: one PUT with the body when it is small enough, else
+   * PATCH requests of `chunkSize` bytes and a PUT ?digest= to commit. Every byte is hashed on its
+   * way out; the last bytes wait until the digest and size match, so a wrong blob is never
+   * committed (the request fails and the upload is cancelled) and is reported as "content digest
+   * is …". Memory stays at a few stream buffers whatever the blob's size.
+   */
+  async uploadBlobFrom(
+    repository: string,
+    source: BlobSource,
+    options: StreamUploadOptions,
+  ): Promise<BlobHead> {
+    const { digest } = options;
+    const { size } = source;
+    assertDigest(digest);
+    const target = this.#target(repository, digest);
+    const monolithicMax = options.monolithicMaxBytes ?? 16 * 1024 * 1024;
+    const chunkSize = Math.max(1, options.chunkSize ?? 16 * 1024 * 1024);
+    const signal = options.signal ? { signal: options.signal } : {};
+    let location = await this.#startUpload(repository, target, options.signal);
+    let hashed = createHash("sha256");
+    let reported = 0;
+    let wrong: string | undefined;
+    const opened: Readable[] = [];
+    /** A body of bytes start..end that adds them to the hash; the blob's last bytes wait for it. */
+    const piece = (
+      start: number,
+      end: number,
+    ): StreamBody & { hash(): ReturnType<typeof createHash> } => {
+      let attempt = hashed;
+      return {
+        length: end - start,
+        hash: () => attempt,
+        open: () => {
+          attempt = hashed.copy();
+          const h = attempt;
+          let position = start;
+          let held: Buffer | undefined;
+          const check = new Transform({
+            transform(chunk: Buffer, _enc, done) {
+              h.update(chunk);
+              position += chunk.length;
+              if (position > reported) {
+                options.onBytes?.(position - reported);
+                reported = position;
+              }
+              const out = held;
+              held = end === size ? chunk : undefined;
+              done(null, end === size ? out : chunk);
+            },
+            flush(done) {
+              if (position !== end) {
+                wrong = `content is ${position} bytes where ${end} were expected (blob of ${size})`;
+              } else if (end === size) {
+                const got = `sha256:${h.copy().digest("hex")}`;
+                if (got !== digest) wrong = `content digest is ${got}`;
+              }
+              if (wrong !== undefined) done(new Error(wrong));
+              else done(null, held);
+            },
+          });
+          const file = source.open(start, end);
+          file.on("error", e => check.destroy(e));
+          opened.push(file, check);
+          return file.pipe(check);
+        },
+      };
+    };
+    const send = async (
+      op: string,
+      method: "PUT" | "PATCH",
+      path: string,
+      body: ReturnType<typeof piece>,
+      headers: Record<string, string>,
+      ok: number,
+    ): Promise<Dispatcher.ResponseData> => {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.#send({
+          op,
+          method,
+          path,
+          headers: { "content-type": "application/octet-stream", ...headers },
+          body,
+          scopes: [pushScope(repository)],
+          target,
+          ...signal,
+        });
+      } catch (err) {
+        if (wrong !== undefined) throw this.#error("invalid", "upload blob", target, wrong);
+        throw err;
+      }
+      await this.#expect(res, [ok], op, target);
+      await res.body.dump();
+      hashed = body.hash();
+      return res;
+    };
+    try {
+      if (size <= monolithicMax) {
+        await send("upload blob", "PUT", withQuery(location, { digest }), piece(0, size), {}, 201);
+        return { digest, size };
+      }
+      for (let offset = 0; offset < size; offset += chunkSize) {
+        const end = Math.min(size, offset + chunkSize);
+        const range = { "content-range": `${offset}-${end - 1}` };
+        const res = await send(
+          "upload blob chunk",
+          "PATCH",
+          location,
+          piece(offset, end),
+          range,
+          202,
+        );
+        location = this.#location(res, "upload blob chunk", target);
+      }
+      const res = await this.#send({
+        op: "upload blob",
+        method: "PUT",
+        path: withQuery(location, { digest }),
+        scopes: [pushScope(repository)],
+        target,
+        ...signal,
+      });
+      await this.#expect(res, [201], "upload blob", target);
+      await res.body.dump();
+      return { digest, size };
+    } catch (err) {
+      await this.#cancelUpload(location, repository);
+      throw err;
+    } finally {
+      for (const stream of opened) stream.destroy();
+    }
   }
 
   /** Chunked upload: PATCH per chunk with Content-Range, then PUT ?digest= to commit. */
@@ -923,7 +1120,7 @@ export class RegistryClient {
             ...(auth ? { authorization: auth } : {}),
             ...(req.body ? { "content-length": String(req.body.length) } : {}),
           },
-          ...(req.body ? { body: req.body } : {}),
+          ...(req.body ? { body: Buffer.isBuffer(req.body) ? req.body : req.body.open() } : {}),
           ...(req.signal ? { signal: req.signal } : {}),
         });
       } catch (err) {

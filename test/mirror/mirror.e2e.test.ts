@@ -220,6 +220,7 @@ describe("mirror pull → push", () => {
 
   it("pushes under system/deckhouse: skopeo inspects every tag with the source digests", async () => {
     const bundle = lab.path("bundle");
+    const logStart = target.accessLog().length;
     const r = await cli([
       "push",
       bundle,
@@ -230,6 +231,7 @@ describe("mirror pull → push", () => {
       caFile,
     ]);
     expect(r.code, r.stderr).toBe(0);
+    const pushEnd = target.accessLog().length;
     expect(r.stdout + r.stderr).not.toContain(rw.password);
     // the module image shares the base layer: mounted from system/deckhouse, not uploaded twice
     expect(r.stdout).toMatch(/mounted [1-9]/);
@@ -252,6 +254,12 @@ describe("mirror pull → push", () => {
     expect(
       log.some(e => e.method === "POST" && e.path.includes("mount=") && e.status === 201),
     ).toBe(true);
+    // into an empty repository nothing is asked twice: every manifest references a blob this
+    // push uploaded, so none can be there yet (no GET), and no HEAD (each would cost a new
+    // connection: blobs are checked with a ranged GET)
+    const first = log.slice(logStart, pushEnd);
+    expect(first.filter(e => e.method === "GET" && e.path.includes("/manifests/"))).toEqual([]);
+    expect(first.filter(e => e.method === "HEAD")).toEqual([]);
 
     const again = await cli([
       "push",
@@ -264,6 +272,7 @@ describe("mirror pull → push", () => {
     ]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/uploaded 0 \(0 B\), mounted 0/);
+    expect(again.stdout).toMatch(/manifests put 0, already there [1-9]/);
   }, 90_000);
 
   it("push --dry-run reports what it would upload and writes nothing", async () => {
@@ -403,6 +412,34 @@ describe("mirror pull → push", () => {
     for (const d of [modA, modB]) {
       expect(await skopeoDigest(`${target.hostPort}/release/system/deckhouse@${d}`)).toBe(d);
     }
+  }, 60_000);
+
+  it("--images-file is exactly the images listed: a release image there brings no module images", async () => {
+    // release-1 (pushed by the test above) lists two module images in its images_digests.json;
+    // only --tag treats an image as a release, and reading every listed image's layers for that
+    // file would be a second pass over the whole bundle
+    const imagesFile = lab.path("images-release.txt");
+    await writeFile(imagesFile, "release-1\n");
+    const bundle = lab.path("bundle-release-listed");
+    const r = await cli([
+      "pull",
+      "--source",
+      `${basicSrc.hostPort}/deckhouse/ee`,
+      "--images-file",
+      imagesFile,
+      "--creds",
+      creds(alice),
+      "--ca",
+      caFile,
+      bundle,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain("release metadata");
+    expect(r.stdout).toMatch(/pulled 1 image /);
+    const index = JSON.parse(readFileSync(join(bundle, "index.json"), "utf8")) as {
+      manifests: unknown[];
+    };
+    expect(index.manifests).toHaveLength(1);
   }, 60_000);
 
   it("pulls from a Bearer token source", async () => {

@@ -2,6 +2,7 @@
 // Basic, and Bearer tokens from the lab's token server. What the client writes is read back by
 // skopeo; what skopeo pushed is read by the client.
 import { createHash } from "node:crypto";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -249,6 +250,115 @@ describe("blobs and uploads", () => {
     expect(err.kind).toBe("invalid");
     expect(err.message).toMatch(/content digest is sha256:ba7816bf/);
     expect(await reg.hasBlob("bad/upload", `sha256:${"3".repeat(64)}`)).toBe(false);
+  });
+
+  it("streams an upload from byte ranges: one PUT when small, PATCH pieces above, progress once per byte", async () => {
+    const reg = client(secure, { ...alice });
+    const src = client(plain);
+    const m = (await src.getManifest("system/deckhouse", "oci")).document as ImageManifest;
+    const config = await src.getBlobBytes("system/deckhouse", m.config.digest);
+    const layer = await src.getBlobBytes("system/deckhouse", m.layers[0]!.digest);
+    const opened: Array<[number, number]> = [];
+    const sourceOf = (bytes: Buffer) => ({
+      size: bytes.length,
+      open: (start: number, end: number) => {
+        opened.push([start, end]);
+        // pieces of 7 bytes: the client must not rely on the stream's chunking
+        const part = bytes.subarray(start, end);
+        const pieces: Buffer[] = [];
+        for (let i = 0; i < part.length; i += 7) pieces.push(part.subarray(i, i + 7));
+        return Readable.from(pieces);
+      },
+    });
+    const logStart = secure.accessLog().length;
+    let sent = 0;
+    const small = await reg.uploadBlobFrom("stream/a", sourceOf(config), {
+      digest: m.config.digest,
+      onBytes: n => (sent += n),
+    });
+    expect(small).toEqual({ digest: m.config.digest, size: config.length });
+    expect(sent).toBe(config.length);
+    expect(opened).toEqual([[0, config.length]]);
+    opened.length = 0;
+    const big = await reg.uploadBlobFrom("stream/a", sourceOf(layer), {
+      digest: m.layers[0]!.digest,
+      monolithicMaxBytes: 64,
+      chunkSize: 100,
+    });
+    expect(big).toEqual({ digest: m.layers[0]!.digest, size: layer.length });
+    expect(opened).toHaveLength(Math.ceil(layer.length / 100));
+    expect(opened[1]).toEqual([100, 200]);
+    const methods = secure
+      .accessLog()
+      .slice(logStart)
+      .filter(e => e.path.includes("/v2/stream/a/blobs/uploads/"))
+      .map(e => e.method);
+    expect(methods.filter(x => x === "PATCH")).toHaveLength(Math.ceil(layer.length / 100));
+    expect(methods.filter(x => x === "PUT")).toHaveLength(2);
+    expect(await reg.headBlob("stream/a", m.layers[0]!.digest)).toEqual({
+      digest: m.layers[0]!.digest,
+      size: layer.length,
+    });
+    expect(await reg.getBlobBytes("stream/a", m.layers[0]!.digest)).toEqual(layer);
+  });
+
+  it("a streamed upload whose bytes do not match its digest is refused with the digest they have: nothing committed", async () => {
+    const reg = client(plain);
+    const bytes = Buffer.alloc(300_000, 1);
+    const wrong = `sha256:${"4".repeat(64)}`;
+    const source = {
+      size: bytes.length,
+      open: (start: number, end: number) => Readable.from([bytes.subarray(start, end)]),
+    };
+    for (const monolithicMaxBytes of [1 << 20, 1000]) {
+      const err = await rejection(
+        reg.uploadBlobFrom("bad/stream", source, {
+          digest: wrong,
+          monolithicMaxBytes,
+          chunkSize: 100_000,
+        }),
+      );
+      expect(err.kind).toBe("invalid");
+      expect(err.message).toContain(
+        `content digest is sha256:${createHash("sha256").update(bytes).digest("hex")}`,
+      );
+      expect(await reg.hasBlob("bad/stream", wrong)).toBe(false);
+    }
+    // a source shorter than its announced size is refused the same way
+    const short = { size: bytes.length + 5, open: source.open };
+    const err = await rejection(reg.uploadBlobFrom("bad/stream", short, { digest: wrong }));
+    expect(err.kind).toBe("invalid");
+    expect(err.message).toMatch(/content is 300000 bytes where 300005 were expected/);
+  });
+
+  it("hasBlobKeepAlive answers like hasBlob on one kept connection; each HEAD costs a new one", async () => {
+    const reg = client(secure, { ...alice, connections: 1 });
+    const src = client(plain);
+    const m = (await src.getManifest("system/deckhouse", "oci")).document as ImageManifest;
+    const layer = m.layers[0]!.digest;
+    await reg.uploadBlob("keep/a", await src.getBlobBytes("system/deckhouse", layer), {
+      digest: layer,
+    });
+    const absent = `sha256:${"5".repeat(64)}`;
+    let connected = 0;
+    const count = () => connected++;
+    subscribe("undici:client:connected", count);
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect(await reg.hasBlobKeepAlive("keep/a", layer)).toBe(true);
+        expect(await reg.hasBlobKeepAlive("keep/a", absent)).toBe(false);
+      }
+      expect(connected).toBeLessThanOrEqual(1);
+      connected = 0;
+      for (let i = 0; i < 3; i++) {
+        expect(await reg.hasBlob("keep/a", layer)).toBe(true);
+        expect(await reg.hasBlob("keep/a", absent)).toBe(false);
+      }
+      // undici closes the connection after every HEAD (its guard against bodies sent to HEAD)
+      expect(connected).toBeGreaterThanOrEqual(5);
+    } finally {
+      unsubscribe("undici:client:connected", count);
+    }
   });
 
   it("lists tags page by page and the catalog", async () => {
