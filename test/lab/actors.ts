@@ -39,7 +39,14 @@ export class ClusterActors {
   /** Writes made over all rounds. */
   writes = 0;
 
-  constructor(private readonly cp: Pick<ControlPlane, "kubectl">) {}
+  /**
+   * `nodes: false` leaves bashible out: the sandbox (test/sandbox) has real nodes that apply
+   * the module's steps themselves.
+   */
+  constructor(
+    private readonly cp: Pick<ControlPlane, "kubectl">,
+    private readonly options: { nodes?: boolean } = {},
+  ) {}
 
   async read(): Promise<World> {
     const r = await this.cp.kubectl(["get", "nodes,secrets,pods,deployments", "-A", "-o", "json"]);
@@ -53,7 +60,7 @@ export class ClusterActors {
   async round(): Promise<number> {
     const before = await this.read();
     const after: World = new Map([...before].map(([k, o]) => [k, structuredClone(o)]));
-    nodesApplyBashible(after);
+    if (this.options.nodes !== false) nodesApplyBashible(after);
     deckhouseFollowsRegistry(after);
     deploymentsRollOut(after);
     mastersRunNodeServices(after);
