@@ -40,12 +40,12 @@ export class ClusterActors {
   writes = 0;
 
   /**
-   * `nodes: false` leaves bashible out: the sandbox (test/sandbox) has real nodes that apply
-   * the module's steps themselves.
+   * `nodes: false` leaves bashible out and `nodeServices: false` the masters' manager + kubelet:
+   * the sandbox (test/sandbox) runs those for real.
    */
   constructor(
     private readonly cp: Pick<ControlPlane, "kubectl">,
-    private readonly options: { nodes?: boolean } = {},
+    private readonly options: { nodes?: boolean; nodeServices?: boolean } = {},
   ) {}
 
   async read(): Promise<World> {
@@ -63,7 +63,7 @@ export class ClusterActors {
     if (this.options.nodes !== false) nodesApplyBashible(after);
     deckhouseFollowsRegistry(after);
     deploymentsRollOut(after);
-    mastersRunNodeServices(after);
+    if (this.options.nodeServices !== false) mastersRunNodeServices(after);
     let writes = 0;
     for (const [key, o] of after) {
       const was = before.get(key);

@@ -39,6 +39,7 @@ import {
 } from "../lab/cluster";
 import { startControlPlane, type ControlPlane } from "../lab/control-plane";
 import { BashibleActors } from "./bashible";
+import { startMasters, type Masters } from "./masters";
 import { startNodes, type Nodes } from "./nodes";
 import { startPullLoop, type PullLoop } from "./pull-loop";
 import type {
@@ -127,6 +128,7 @@ export interface Sandbox {
   release: Release;
   timings: StartTimings;
   bashible: BashibleActors;
+  masters: Masters;
   readState(): Promise<RegistryState | undefined>;
   /** The image references the cluster uses now (deckhouse-registry address + path, by digest). */
   currentImages(): Promise<string[]>;
@@ -379,6 +381,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     for (const [i, image] of Object.keys(digests).entries())
       digests[image] = release.modules[i % release.modules.length] as string;
 
+    const masters = await startMasters(cp, nodes.list, dir);
+    cleanups.push(() => masters.stop());
+
     const tOp = Date.now();
     const operatorDir = join(dir, "operator");
     const operator: AddonOperator = await startAddonOperator({
@@ -387,7 +392,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       globalValues: globalValues as unknown as Record<string, unknown>,
     });
     cleanups.push(() => operator.stop());
-    const actors = new ClusterActors(cp, { nodes: false });
+    const actors = new ClusterActors(cp, { nodes: false, nodeServices: false });
     const actorsLoop: RoundLoop = actors.loop(300);
     cleanups.push(() => actorsLoop.stop());
     const bashibleLoop: RoundLoop = roundLoop(() => bashible.round(), 500);
@@ -421,6 +426,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
           `target_mode=${state?.target_mode}, stuck at ${stuck ? `${stuck.type}: ${stuck.message ?? ""}` : "no condition"}` +
           `\nbashible: ${bashibleLoop.errors.slice(-2).join("; ")}` +
           `\nactors: ${actorsLoop.errors.slice(-2).join("; ")}` +
+          `\nkubelet: ${masters.kubeletErrors().slice(-2).join("; ")}` +
           `\noperator errors:\n${operator.errors().slice(-3).join("\n")}`,
       );
     };
@@ -563,6 +569,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       upstreams,
       release,
       bashible,
+      masters,
       timings: { totalMs: Date.now() - t0, nodesMs, controlPlaneMs, operatorSettledMs },
       readState,
       currentImages,
