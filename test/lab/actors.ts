@@ -45,7 +45,12 @@ export class ClusterActors {
    */
   constructor(
     private readonly cp: Pick<ControlPlane, "kubectl">,
-    private readonly options: { nodes?: boolean; nodeServices?: boolean } = {},
+    private readonly options: {
+      nodes?: boolean;
+      nodeServices?: boolean;
+      /** d8-system Deployments whose status someone else writes (the sandbox's pods) */
+      ownDeployments?: readonly string[];
+    } = {},
   ) {}
 
   async read(): Promise<World> {
@@ -63,6 +68,12 @@ export class ClusterActors {
     if (this.options.nodes !== false) nodesApplyBashible(after);
     deckhouseFollowsRegistry(after);
     deploymentsRollOut(after);
+    for (const name of this.options.ownDeployments ?? []) {
+      const key = `apps|Deployment|${NS}|${name}`;
+      const was = before.get(key);
+      const now = after.get(key);
+      if (was && now) now.status = was.status;
+    }
     if (this.options.nodeServices !== false) mastersRunNodeServices(after);
     let writes = 0;
     for (const [key, o] of after) {

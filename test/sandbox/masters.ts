@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { buildImageBundles } from "../../images/build";
+import type { Program } from "../../images/build";
 import { createLog } from "../../images/common/src/log";
 import { parseManagerSettings } from "../../images/nodeservices-manager/src/config";
 import { type RunningManager, runManager } from "../../images/nodeservices-manager/src/manager";
@@ -49,8 +49,9 @@ export async function startMasters(
   cp: Pick<ControlPlane, "kubectl" | "kubeConfig">,
   nodes: readonly SandboxNode[],
   dir: string,
+  bundles: Record<Program, string>,
 ): Promise<Masters> {
-  const images = fakeImages(await buildImageBundles(join(dir, "bundles")));
+  const images = fakeImages(bundles);
   const list: SandboxMaster[] = [];
   const loops: RoundLoop[] = [];
   for (const node of nodes.filter(n => n.role === "master")) {

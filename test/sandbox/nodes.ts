@@ -12,7 +12,7 @@
 // there, so the nodes reach them the way real nodes reach a registry, over the network. Nothing
 // outside the sandbox's /24 is addressed. Not a test file itself.
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type LabProcess, requireTools, run, spawnProcess } from "../e2e-lab";
@@ -24,6 +24,8 @@ export const BRIDGE = `${NAME_PREFIX}0`;
 export const DEFAULT_SUBNET = "10.213.42";
 /** Where a crashed run's leftovers are recorded, so the next start removes them first. */
 export const STATE_FILE = join(tmpdir(), "registry-sandbox-state.json");
+/** `ip netns exec` bind-mounts /etc/netns/<name>/hosts over /etc/hosts for what it runs. */
+const ETC_NETNS = "/etc/netns";
 const STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
 export type NodeRole = "master" | "worker";
@@ -51,6 +53,8 @@ export interface SandboxNode {
   nginx: LabProcess | undefined;
   /** Restarts containerd (same config, same root): what bashible's containerd-need-restart does. */
   restartContainerd(): Promise<void>;
+  /** Whether containerd was down (restarting) at any moment since `since` (ms since epoch). */
+  containerdDownSince(since: number): boolean;
   /** Starts nginx if its config exists and it is not running; reloads it when the config changed. */
   syncRegistryProxy(): Promise<void>;
 }
@@ -61,6 +65,14 @@ export interface Nodes {
   hostIp: string;
   list: SandboxNode[];
   byName(name: string): SandboxNode;
+  /**
+   * One more namespace on the bridge (a pod's network: the in-cluster proxy's pods, the
+   * in-cluster client), loopback up, `<subnet>.<host>` on eth0; `hosts` lines become its
+   * /etc/hosts (as `ip netns exec` shows /etc/netns/<name>/hosts). Removed by close().
+   */
+  addNamespace(name: string, host: number, hosts?: string): Promise<{ netns: string; ip: string }>;
+  /** Rewrites a namespace's /etc/hosts (what a cluster DNS answers for its names). */
+  setHosts(netns: string, hosts: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -146,6 +158,8 @@ export async function cleanLeftovers(): Promise<string[]> {
     rmSync(saved.dir, { recursive: true, force: true });
     removed.push(saved.dir);
   }
+  for (const ns of new Set([...(saved?.netns ?? []), ...listed]))
+    rmSync(join(ETC_NETNS, ns), { recursive: true, force: true });
   rmSync(STATE_FILE, { force: true });
   return removed;
 }
@@ -157,6 +171,15 @@ function pidAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+async function setHosts(netns: string, hosts: string): Promise<void> {
+  await mkdir(join(ETC_NETNS, netns), { recursive: true });
+  const file = join(ETC_NETNS, netns, "hosts");
+  await writeFile(`${file}.tmp`, `127.0.0.1 localhost\n${hosts}`);
+  await rename(`${file}.tmp`, file);
+  // no DNS server: a name /etc/hosts lacks fails here instead of asking the machine's resolver
+  await writeFile(join(ETC_NETNS, netns, "resolv.conf"), "# sandbox: /etc/hosts only\n");
 }
 
 /** Refuses a /24 the machine already routes or addresses: the sandbox must own its network. */
@@ -239,7 +262,24 @@ export async function startNodes(opts: { dir: string; subnet?: string }): Promis
       await ip("netns", "del", ns).catch(() => undefined);
     }
     await ip("link", "del", BRIDGE).catch(() => undefined);
+    for (const ns of state.netns) rmSync(join(ETC_NETNS, ns), { recursive: true, force: true });
     rmSync(STATE_FILE, { force: true });
+  };
+  let vethIndex = NODE_NAMES.length;
+  const addNamespace = async (name: string, host: number, hosts?: string) => {
+    const netns = `${NAME_PREFIX}-${name}`;
+    const addr = `${subnet}.${host}`;
+    state.netns.push(netns);
+    save();
+    await ip("netns", "add", netns);
+    const veth = `${NAME_PREFIX}v${vethIndex++}`;
+    await ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns);
+    await ip("link", "set", veth, "master", BRIDGE, "up");
+    await ip("-n", netns, "link", "set", "lo", "up");
+    await ip("-n", netns, "addr", "add", `${addr}/24`, "dev", "eth0");
+    await ip("-n", netns, "link", "set", "eth0", "up");
+    if (hosts !== undefined) await setHosts(netns, hosts);
+    return { netns, ip: addr };
   };
   try {
     await ip("link", "add", BRIDGE, "type", "bridge");
@@ -277,6 +317,7 @@ export async function startNodes(opts: { dir: string; subnet?: string }): Promis
       const socket = join(dir, "ctrd", "c.sock");
       await writeFile(join(root, "etc/containerd/config.toml"), containerdConfig(dir, socket));
       const base = { name, netns, root, socket };
+      const down: [number, number | undefined][] = [];
       const node: SandboxNode = {
         name,
         role,
@@ -288,8 +329,17 @@ export async function startNodes(opts: { dir: string; subnet?: string }): Promis
         containerd: await startContainerd(base),
         nginx: undefined,
         async restartContainerd() {
-          await this.containerd.stop();
-          this.containerd = await startContainerd(base);
+          const interval: [number, number | undefined] = [Date.now(), undefined];
+          down.push(interval);
+          try {
+            await this.containerd.stop();
+            this.containerd = await startContainerd(base);
+          } finally {
+            interval[1] = Date.now();
+          }
+        },
+        containerdDownSince(since) {
+          return down.some(([, end]) => end === undefined || end >= since);
         },
         async syncRegistryProxy() {
           await syncRegistryProxy(this);
@@ -305,6 +355,8 @@ export async function startNodes(opts: { dir: string; subnet?: string }): Promis
     subnet,
     hostIp,
     list,
+    addNamespace,
+    setHosts,
     byName(name) {
       const n = list.find(x => x.name === name);
       if (!n) throw new Error(`no sandbox node ${name}`);

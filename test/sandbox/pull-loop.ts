@@ -14,8 +14,15 @@ import type { PullRecord } from "./types";
 export interface PullTarget {
   /** node name, or "in-cluster" */
   name: string;
-  /** containerd's CRI socket */
-  socket: string;
+  /** containerd's CRI socket: remove, then PullImage */
+  socket?: string;
+  /** or a client's own pull (the in-cluster client) */
+  pull?: (image: string) => Promise<void>;
+  /**
+   * Whether the puller itself was down at some moment since `since` (a containerd restart the
+   * step injects): a pull failing then failed for that, not for the registry.
+   */
+  downSince?: (since: number) => boolean;
 }
 
 export interface PullLoopOptions {
@@ -55,8 +62,12 @@ export function startPullLoop(opts: PullLoopOptions): PullLoop {
     try {
       // remove first: the pull must reach the registry (by digest, containerd would otherwise
       // find the content and ask nothing); a missing image is fine
-      await criRemoveImage(target.socket, image).catch(() => undefined);
-      await criPullImage(target.socket, image);
+      if (target.pull) await target.pull(image);
+      else {
+        const socket = target.socket as string;
+        await criRemoveImage(socket, image).catch(() => undefined);
+        await criPullImage(socket, image);
+      }
     } catch (err) {
       error = withoutCredentials(err instanceof Error ? err.message : String(err));
     }
@@ -69,7 +80,9 @@ export function startPullLoop(opts: PullLoopOptions): PullLoop {
       ok: error === undefined,
       ms: Date.now() - time,
       ...(error === undefined ? {} : { error }),
-      ...(error !== undefined && opts.expectFailure?.(image) ? { expectedFailure: true } : {}),
+      ...(error !== undefined && (opts.expectFailure?.(image) || target.downSince?.(time))
+        ? { expectedFailure: true }
+        : {}),
     };
     records.push(record);
     opts.onPull(record);

@@ -39,10 +39,13 @@ import {
 } from "../lab/cluster";
 import { startControlPlane, type ControlPlane } from "../lab/control-plane";
 import { BashibleActors } from "./bashible";
-import { startMasters, type Masters } from "./masters";
-import { startNodes, type Nodes } from "./nodes";
+import { buildImageBundles } from "../../images/build";
+import { startInCluster, type InCluster, type RegistryAccess } from "./incluster";
+import { startMasters, type Masters, type SandboxMaster } from "./masters";
+import { startNodes, type Nodes, type SandboxNode } from "./nodes";
 import { startPullLoop, type PullLoop } from "./pull-loop";
 import type {
+  FaultName,
   LiveSnapshot,
   PullRecord,
   RegistrySettings,
@@ -72,6 +75,8 @@ export interface SandboxOptions {
   tailMs?: number;
   /** pull loop interval; default 1 s */
   pullIntervalMs?: number;
+  /** the in-cluster client pulls too (through the fixed address); default true */
+  inClusterClient?: boolean;
 }
 
 export interface Observer {
@@ -129,6 +134,7 @@ export interface Sandbox {
   timings: StartTimings;
   bashible: BashibleActors;
   masters: Masters;
+  inCluster: InCluster;
   readState(): Promise<RegistryState | undefined>;
   /** The image references the cluster uses now (deckhouse-registry address + path, by digest). */
   currentImages(): Promise<string[]>;
@@ -381,18 +387,28 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     for (const [i, image] of Object.keys(digests).entries())
       digests[image] = release.modules[i % release.modules.length] as string;
 
-    const masters = await startMasters(cp, nodes.list, dir);
+    const bundles = await buildImageBundles(join(dir, "bundles"));
+    const masters = await startMasters(cp, nodes.list, dir, bundles);
     cleanups.push(() => masters.stop());
+    const inCluster = await startInCluster(cp, nodes, masters, dir, bundles.gateway);
+    cleanups.push(() => inCluster.stop());
 
     const tOp = Date.now();
     const operatorDir = join(dir, "operator");
-    const operator: AddonOperator = await startAddonOperator({
+    /** hook runs of operators killed by the operator-restart fault */
+    let priorHookRuns = 0;
+    const hookRuns = () => priorHookRuns + operator.hookRuns();
+    let operator: AddonOperator = await startAddonOperator({
       cp,
       dir: operatorDir,
       globalValues: globalValues as unknown as Record<string, unknown>,
     });
     cleanups.push(() => operator.stop());
-    const actors = new ClusterActors(cp, { nodes: false, nodeServices: false });
+    const actors = new ClusterActors(cp, {
+      nodes: false,
+      nodeServices: false,
+      ownDeployments: ["registry-incluster-proxy"],
+    });
     const actorsLoop: RoundLoop = actors.loop(300);
     cleanups.push(() => actorsLoop.stop());
     const bashibleLoop: RoundLoop = roundLoop(() => bashible.round(), 500);
@@ -421,22 +437,50 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         await new Promise(r => setTimeout(r, 250));
       }
       const stuck = state?.conditions.find(c => c.status !== "True");
+      const deployments = await cp
+        .kubectl([
+          "get",
+          "deployments",
+          "-n",
+          NS,
+          "-o",
+          "jsonpath={range .items[*]}{.metadata.name} generation={.metadata.generation} observed={.status.observedGeneration} updated={.status.updatedReplicas}/{.spec.replicas}; {end}",
+        ]) // prettier-ignore
+        .then(
+          r => r.stdout,
+          (e: Error) => e.message,
+        );
       throw new Error(
         `switch to ${mode}: not finished within ${timeoutMs} ms; mode=${state?.mode} ` +
           `target_mode=${state?.target_mode}, stuck at ${stuck ? `${stuck.type}: ${stuck.message ?? ""}` : "no condition"}` +
           `\nbashible: ${bashibleLoop.errors.slice(-2).join("; ")}` +
           `\nactors: ${actorsLoop.errors.slice(-2).join("; ")}` +
           `\nkubelet: ${masters.kubeletErrors().slice(-2).join("; ")}` +
+          `\nin-cluster: ${inCluster.errors().slice(-2).join("; ")}` +
+          `\ndeployments: ${deployments}` +
           `\noperator errors:\n${operator.errors().slice(-3).join("\n")}`,
       );
     };
     await waitFinished("Unmanaged", 240_000);
     const operatorSettledMs = Date.now() - tOp;
 
+    // per registry address, what deckhouse-registry said last: the in-cluster client uses it
+    const access = new Map<string, RegistryAccess>();
     const currentImages = async (): Promise<string[]> => {
       const r = await cp.kubectl(["get", "-n", NS, "secret", "deckhouse-registry", "-o", "json"]);
       const data = (JSON.parse(r.stdout) as { data: Record<string, string> }).data;
-      const base = `${fromB64(data.address)}${fromB64(data.path)}`;
+      const address = fromB64(data.address);
+      const auths = (
+        JSON.parse(fromB64(data[".dockerconfigjson"]) || "{}") as {
+          auths?: Record<string, { auth?: string }>;
+        }
+      ).auths;
+      const auth = auths?.[address]?.auth;
+      access.set(address, {
+        ...(auth ? { creds: fromB64(auth) } : {}),
+        ...(data.ca ? { ca: fromB64(data.ca) } : {}),
+      });
+      const base = `${address}${fromB64(data.path)}`;
       return [`${base}@${release.platform}`, `${base}@${release.modules[0]}`];
     };
 
@@ -463,7 +507,22 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       let mode = before?.mode ?? "";
       const pulls: PullRecord[] = [];
       const loop: PullLoop = startPullLoop({
-        targets: nodes.list.map(n => ({ name: n.name, socket: n.socket })),
+        targets: [
+          ...nodes.list.map(n => ({
+            name: n.name,
+            socket: n.socket,
+            downSince: (t: number) => n.containerdDownSince(t),
+          })),
+          ...(opts.inClusterClient === false
+            ? []
+            : [
+                {
+                  name: "in-cluster",
+                  pull: (image: string) =>
+                    inCluster.pull(image, access.get(image.split("/")[0] ?? "") ?? {}),
+                },
+              ]),
+        ],
         images: () => images,
         context: () => ({ mode, step: step.name }),
         intervalMs: opts.pullIntervalMs ?? 1_000,
@@ -473,7 +532,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         },
       });
       const started = Date.now();
-      const hookRunsBefore = operator.hookRuns();
+      const hookRunsBefore = hookRuns();
       let watching = true;
       const watcher = (async () => {
         while (watching) {
@@ -525,7 +584,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
           await waitFinished(to, opts.switchTimeoutMs ?? 300_000, JSON.stringify(before));
           result.converged = true;
         } else {
-          throw new Error(`${step.name}: fault ${step.fault} is not implemented by the engine yet`);
+          const patch = settings === undefined ? undefined : resolveSettings(settings, upstream);
+          await runFault(step.fault, patch, to, before);
+          result.converged = true;
         }
         result.seconds = (Date.now() - started) / 1000;
         await new Promise(r => setTimeout(r, opts.tailMs ?? 2_000));
@@ -536,9 +597,71 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         watching = false;
         await watcher;
         await loop.stop();
-        result.hookRuns = operator.hookRuns() - hookRunsBefore;
+        result.hookRuns = hookRuns() - hookRunsBefore;
       }
       return result;
+    };
+
+    /** Waits until the orchestrator has taken up a new target: the switch is under way. */
+    const waitUnderway = async (before: RegistryState | undefined) => {
+      const deadline = Date.now() + 120_000;
+      while (Date.now() < deadline) {
+        const s = await readState();
+        if (JSON.stringify(s) !== JSON.stringify(before) && s && !finished(s, s.target_mode))
+          return;
+        await new Promise(r => setTimeout(r, 200));
+      }
+      throw new Error("the switch did not start within 120 s");
+    };
+
+    /**
+     * A fault during the step's switch (or, without settings, during an observation window of
+     * the current mode); the switch must still converge.
+     */
+    const runFault = async (
+      fault: FaultName,
+      patch: Record<string, unknown> | undefined,
+      to: string,
+      before: RegistryState | undefined,
+    ) => {
+      const observeMs = 15_000;
+      const timeout = opts.switchTimeoutMs ?? 300_000;
+      const switchAndWait = async (midway: () => Promise<void>) => {
+        if (patch === undefined) {
+          await midway();
+          await new Promise(r => setTimeout(r, observeMs));
+          return;
+        }
+        await patchSettings(patch);
+        await waitUnderway(before);
+        await midway();
+        await waitFinished(to, timeout, JSON.stringify(before));
+      };
+      if (fault === "master-down") {
+        const master = masters.list[0] as SandboxMaster;
+        await master.killPod();
+        try {
+          await switchAndWait(async () => undefined);
+        } finally {
+          master.resume();
+        }
+      } else if (fault === "containerd-restart") {
+        const worker = nodes.list.filter(n => n.role === "worker").at(-1) as SandboxNode;
+        await switchAndWait(() => worker.restartContainerd());
+      } else if (fault === "operator-restart") {
+        await switchAndWait(async () => {
+          priorHookRuns += operator.hookRuns();
+          await operator.kill();
+          operator = await startAddonOperator({
+            cp,
+            dir: operatorDir,
+            globalValues: globalValues as unknown as Record<string, unknown>,
+            layout: false,
+          });
+        });
+      } else {
+        throw new Error(`fault ${fault} is not implemented by the engine yet`);
+      }
     };
 
     const moduleConfigSpec = async () =>
@@ -570,6 +693,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       release,
       bashible,
       masters,
+      inCluster,
       timings: { totalMs: Date.now() - t0, nodesMs, controlPlaneMs, operatorSettledMs },
       readState,
       currentImages,
