@@ -44,6 +44,7 @@ import { startInCluster, type InCluster, type RegistryAccess } from "./incluster
 import { startMasters, type Masters, type SandboxMaster } from "./masters";
 import { startNodes, type Nodes, type SandboxNode } from "./nodes";
 import { startPullLoop, type PullLoop } from "./pull-loop";
+import { rssSampler } from "./rss";
 import type {
   FaultName,
   LiveSnapshot,
@@ -140,6 +141,8 @@ export interface Sandbox {
   currentImages(): Promise<string[]>;
   runScenario(scenario: Scenario, observer: Observer): Promise<SandboxReport>;
   results: StepResult[];
+  /** highest resident memory of the sandbox's whole process tree seen so far, bytes */
+  peakRssBytes(): number;
   close(): Promise<void>;
 }
 
@@ -684,6 +687,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       ]); // prettier-ignore
     };
 
+    const rss = rssSampler();
+    cleanups.push(async () => rss.stop());
     let closed = false;
     const sandbox: Sandbox = {
       dir,
@@ -698,6 +703,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       readState,
       currentImages,
       results,
+      peakRssBytes: () => rss.peakBytes(),
       async runScenario(scenario, observer) {
         for (const step of scenario.steps) {
           const r = await runStep(step, observer);
