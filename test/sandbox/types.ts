@@ -86,6 +86,8 @@ export interface SandboxReport {
     seconds: number;
     hookRuns: number;
     pulls: { attempted: number; failed: number };
+    /** a `refused` step: the API server refused the patch and nothing changed (engine addition) */
+    refused?: boolean;
   }[];
   faults: {
     name: string;
