@@ -32,7 +32,7 @@ export interface PullLoopOptions {
   /** registry-state mode and scenario step at the start of a pull */
   context: () => { mode: string; step: string };
   /** Whether a failure of this pull is one the step expects (an uncached image, upstream down). */
-  expectFailure?: (image: string) => boolean;
+  expectFailure?: (image: string, startedAt: number) => boolean;
   onPull: (r: PullRecord) => void;
   intervalMs?: number;
 }
@@ -80,7 +80,7 @@ export function startPullLoop(opts: PullLoopOptions): PullLoop {
       ok: error === undefined,
       ms: Date.now() - time,
       ...(error === undefined ? {} : { error }),
-      ...(error !== undefined && (opts.expectFailure?.(image) || target.downSince?.(time))
+      ...(error !== undefined && (opts.expectFailure?.(image, time) || target.downSince?.(time))
         ? { expectedFailure: true }
         : {}),
     };

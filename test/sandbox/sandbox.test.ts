@@ -21,7 +21,6 @@ const scenario: Scenario = {
   steps: [
     { kind: "switch", line: 1, name: "Direct (EE)", settings: { mode: "Direct" }, upstream: "ee" },
     { kind: "switch", line: 2, name: "Proxy (EE)", settings: { mode: "Proxy" }, upstream: "ee" },
-    { kind: "fault", line: 3, name: "Proxy, master-0 down", fault: "master-down" },
   ],
 };
 
@@ -87,14 +86,7 @@ describe("sandbox: legacy Unmanaged → Direct (EE) → Proxy under the pull loo
       ["Unmanaged", "Direct", true],
       ["Direct", "Proxy", true],
     ]);
-    // master-0's node services killed: the balancers on every node send pulls to the others
-    expect(report.faults).toEqual([
-      {
-        name: "Proxy, master-0 down",
-        pulls: { attempted: expect.any(Number), failed: 0, expectedFailures: 0 },
-      },
-    ]);
-    expect(report.faults[0]?.pulls.attempted).toBeGreaterThan(5 * 2 * 5);
+    expect(report.faults).toEqual([]);
     for (const sw of report.switches) {
       expect(sw.hookRuns).toBeGreaterThan(0);
       // every node pulls twice a second (two images) for the whole switch
@@ -132,7 +124,6 @@ describe("sandbox: legacy Unmanaged → Direct (EE) → Proxy under the pull loo
       );
       expect(node.nginx?.running).toBe(true);
     }
-    // after the fault, master-0's kubelet started its static pod again
     for (const m of s.masters.list) {
       await waitFor(`${m.node.name} node services`, () =>
         Boolean(m.pod && Object.values(m.pod.containers).every(c => c.running)),

@@ -499,6 +499,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     };
 
     const results: StepResult[] = [];
+    /** when a fault killed a server (master-down): pulls in flight then may fail with it */
+    const faultAt: number[] = [];
 
     const runStep = async (step: ScenarioStep, observer: Observer): Promise<StepResult> => {
       const before = await readState();
@@ -529,6 +531,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         images: () => images,
         context: () => ({ mode, step: step.name }),
         intervalMs: opts.pullIntervalMs ?? 1_000,
+        // a pull already in flight when a fault killed what served it fails with it
+        expectFailure: (_image, startedAt) => faultAt.some(t => t >= startedAt),
         onPull: r => {
           pulls.push(r);
           observer.onPull(r);
@@ -642,6 +646,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       };
       if (fault === "master-down") {
         const master = masters.list[0] as SandboxMaster;
+        faultAt.push(Date.now());
         await master.killPod();
         try {
           await switchAndWait(async () => undefined);
