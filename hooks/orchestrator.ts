@@ -91,7 +91,7 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
   // every input, as the original's helpers.ComputeHash: any change re-renders the objects
   const hash = computeHash(
     params,
-    snapshots,
+    withoutOwnGeneration(snapshots),
     inputs.checker,
     ...(inputs.ingressClientCa ? [inputs.ingressClientCa] : []),
   );
@@ -120,6 +120,23 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
       waiting_for: pending?.type,
     });
   }
+}
+
+/**
+ * The snapshots as the inputs hash sees them: without the in-cluster proxy Deployment's
+ * generation and observedGeneration. Kubernetes bumps a Deployment's generation when its
+ * annotations change, and the Deployment carries this hash: hashing the generation would make
+ * every run re-annotate it, bump it and run again, for as long as it exists.
+ */
+function withoutOwnGeneration(snapshots: Input["snapshots"]): unknown {
+  return {
+    ...snapshots,
+    "incluster-proxy": snapshots["incluster-proxy"].map(d => {
+      if (!d) return d;
+      const { generation: _generation, observedGeneration: _observed, ...rest } = d;
+      return rest;
+    }),
+  };
 }
 
 async function assembleInputs(

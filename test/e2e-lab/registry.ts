@@ -28,6 +28,8 @@ export interface RegistryOptions {
   name?: string;
   /** Loopback address (127.0.0.x); default 127.0.0.1. */
   host?: string;
+  /** `host` is the sandbox's own address on the bridge it created (test/sandbox/nodes.ts). */
+  onSandboxBridge?: boolean;
   /** Fixed port, for peers that must name it before the registry starts; default 0 (any). */
   port?: number;
   tls?: ServerCert;
@@ -85,7 +87,7 @@ export async function writeHtpasswd(file: string, users: Record<string, string>)
 
 export async function startRegistry(options: RegistryOptions): Promise<Registry> {
   const host = options.host ?? "127.0.0.1";
-  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) {
+  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) && !options.onSandboxBridge) {
     throw new Error(`startRegistry host "${host}": must be a loopback address 127.x.y.z`);
   }
   const dir = options.dir;

@@ -39,7 +39,19 @@ export class ClusterActors {
   /** Writes made over all rounds. */
   writes = 0;
 
-  constructor(private readonly cp: Pick<ControlPlane, "kubectl">) {}
+  /**
+   * `nodes: false` leaves bashible out and `nodeServices: false` the masters' manager + kubelet:
+   * the sandbox (test/sandbox) runs those for real.
+   */
+  constructor(
+    private readonly cp: Pick<ControlPlane, "kubectl">,
+    private readonly options: {
+      nodes?: boolean;
+      nodeServices?: boolean;
+      /** d8-system Deployments whose status someone else writes (the sandbox's pods) */
+      ownDeployments?: readonly string[];
+    } = {},
+  ) {}
 
   async read(): Promise<World> {
     const r = await this.cp.kubectl(["get", "nodes,secrets,pods,deployments", "-A", "-o", "json"]);
@@ -53,10 +65,16 @@ export class ClusterActors {
   async round(): Promise<number> {
     const before = await this.read();
     const after: World = new Map([...before].map(([k, o]) => [k, structuredClone(o)]));
-    nodesApplyBashible(after);
+    if (this.options.nodes !== false) nodesApplyBashible(after);
     deckhouseFollowsRegistry(after);
     deploymentsRollOut(after);
-    mastersRunNodeServices(after);
+    for (const name of this.options.ownDeployments ?? []) {
+      const key = `apps|Deployment|${NS}|${name}`;
+      const was = before.get(key);
+      const now = after.get(key);
+      if (was && now) now.status = was.status;
+    }
+    if (this.options.nodeServices !== false) mastersRunNodeServices(after);
     let writes = 0;
     for (const [key, o] of after) {
       const was = before.get(key);

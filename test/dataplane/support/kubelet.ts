@@ -86,7 +86,14 @@ export async function runStaticPod(
   manifestPath: string,
   images: Record<string, PodImage>,
   workDir: string,
-  opts: { readyTimeoutMs?: number } = {},
+  opts: {
+    readyTimeoutMs?: number;
+    /**
+     * A network namespace (`ip netns` name) the pod's containers and probes run in: the node's
+     * network, as a host-network pod sees it (test/sandbox). Default: the host's.
+     */
+    netns?: string;
+  } = {},
 ): Promise<RunningPod> {
   const manifest = parse(await readFile(join(root, manifestPath), "utf8")) as PodManifest;
   if (!manifest.spec.hostNetwork) throw new Error("only host-network pods are supported");
@@ -128,6 +135,7 @@ export async function runStaticPod(
         ? ["--rootfs", image.rootfs, ...containerEnv(image, env).flatMap(e => ["--env", e])]
         : [];
       const inContainer = (dir: string, argv: string[]) => [
+        ...(opts.netns ? ["netns", "exec", opts.netns, "unshare"] : []),
         "-m",
         "--propagation",
         "private",
@@ -139,7 +147,8 @@ export async function runStaticPod(
         ...argv,
       ];
       const name = `${manifest.metadata.name}/${c.name}`;
-      containers[c.name] = spawnProcess(name, "unshare", inContainer(containerDir, command), {
+      const launcher = opts.netns ? "ip" : "unshare";
+      containers[c.name] = spawnProcess(name, launcher, inContainer(containerDir, command), {
         env,
       });
       // kubelet runs a postStart hook in the container and starts the next container after it
@@ -152,7 +161,7 @@ export async function runStaticPod(
         const hookDir = join(containerDir, "post-start");
         await mkdir(hookDir, { recursive: true });
         try {
-          await run("unshare", inContainer(hookDir, [...local, ...rest]), { env });
+          await run(launcher, inContainer(hookDir, [...local, ...rest]), { env });
         } catch (e) {
           throw new Error(`container ${c.name}: postStart hook failed: ${(e as Error).message}`);
         }
@@ -165,6 +174,7 @@ export async function runStaticPod(
               containers[c.name] as LabProcess,
               c.readinessProbe.httpGet,
               opts.readyTimeoutMs ?? 20_000,
+              opts.netns,
             )
           : Promise.resolve(),
       ),
@@ -213,6 +223,7 @@ async function waitReady(
   proc: LabProcess,
   probe: { host?: string; port: number; path: string; scheme?: string },
   timeoutMs: number,
+  netns?: string,
 ): Promise<void> {
   const url = `${(probe.scheme ?? "HTTP").toLowerCase()}://${probe.host ?? "127.0.0.1"}:${probe.port}${probe.path}`;
   const deadline = Date.now() + timeoutMs;
@@ -220,10 +231,9 @@ async function waitReady(
   for (;;) {
     if (!proc.running) throw new Error(`${proc.name} exited before ready\n${proc.tail()}`);
     try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      await r.arrayBuffer();
-      if (r.status === 200) return;
-      last = `HTTP ${r.status}`;
+      const status = netns ? await probeInNetns(netns, url) : await probeHere(url);
+      if (status === 200) return;
+      last = `HTTP ${status}`;
     } catch (e) {
       last = (e as Error).message;
     }
@@ -231,4 +241,34 @@ async function waitReady(
       throw new Error(`${proc.name}: ${url} not ready (${last})\n${proc.tail()}`);
     await new Promise(r => setTimeout(r, 50));
   }
+}
+
+async function probeHere(url: string): Promise<number> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+/** The probe from inside the pod's network namespace, where kubelet's probe would come from. */
+async function probeInNetns(netns: string, url: string): Promise<number> {
+  requireTools("ip", "curl");
+  const r = await run(
+    "ip",
+    [
+      "netns",
+      "exec",
+      netns,
+      "curl",
+      "-sk",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "-m",
+      "1",
+      url,
+    ],
+    { timeoutMs: 5_000 },
+  ).catch(() => ({ stdout: "0" }));
+  return Number(r.stdout.trim());
 }
