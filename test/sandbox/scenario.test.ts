@@ -360,3 +360,17 @@ describe("bad input fails before anything starts, naming file, line, field and r
     );
   });
 });
+
+describe("steps the engine cannot play yet", () => {
+  it("are named by file and line before anything starts; the short scenario has none", async () => {
+    const { unplayableSteps } = await import("./sandbox");
+    const dir = join(import.meta.dirname, "scenarios");
+    expect(unplayableSteps(loadScenario(join(dir, "short.yaml")))).toEqual([]);
+    const file = join(dir, "default.yaml");
+    const lines = unplayableSteps(loadScenario(file));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toMatch(new RegExp(`^${file}:\\d+: `));
+    expect(lines.some(l => l.endsWith("fault upstream-down is not implemented"))).toBe(true);
+    expect(lines.some(l => l.includes("Local mode"))).toBe(true);
+  });
+});
