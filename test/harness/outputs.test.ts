@@ -35,9 +35,33 @@ describe("KUBERNETES_PATCH_PATH parsing", () => {
     ).toThrow();
   });
 
-  it("each offending document of invalid_*.yaml is rejected on its own", () => {
-    const docs = (file: string) =>
-      parseAllDocuments(fixtureText(`kubernetes-patch/testdata/${file}`)).map(d => d.toString());
+  // One row per invalid_*.yaml: what each of its documents gets on its own. The first Delete is
+  // complete; its file is invalid because of the others.
+  it.each([
+    [
+      "invalid_create.yaml",
+      [
+        "(Create): 'object' is required (a non-empty object)",
+        "(CreateOrUpdate): 'object' is required (a non-empty object)",
+      ],
+    ],
+    [
+      "invalid_delete.yaml",
+      [
+        "ok",
+        "(DeleteInBackground): 'kind' is required",
+        "(DeleteNonCascading): 'name' is required",
+      ],
+    ],
+    [
+      "invalid_patch.yaml",
+      [
+        "(JQPatch): 'jqFilter' is required",
+        "(MergePatch): 'mergePatch' is required (a non-empty object)",
+        expect.stringMatching(/^\(jsonPatch\): unsupported operation/),
+      ],
+    ],
+  ])("each offending document of %s is rejected on its own", (file, expected) => {
     const outcome = (doc: string) => {
       try {
         parseKubernetesOperations(doc);
@@ -46,21 +70,8 @@ describe("KUBERNETES_PATCH_PATH parsing", () => {
         return (err as Error).message.replace(/^operation #0 /, "");
       }
     };
-    expect(docs("invalid_create.yaml").map(outcome)).toEqual([
-      "(Create): 'object' is required (a non-empty object)",
-      "(CreateOrUpdate): 'object' is required (a non-empty object)",
-    ]);
-    // The first Delete is complete; the file is invalid because of the others.
-    expect(docs("invalid_delete.yaml").map(outcome)).toEqual([
-      "ok",
-      "(DeleteInBackground): 'kind' is required",
-      "(DeleteNonCascading): 'name' is required",
-    ]);
-    expect(docs("invalid_patch.yaml").map(outcome)).toEqual([
-      "(JQPatch): 'jqFilter' is required",
-      "(MergePatch): 'mergePatch' is required (a non-empty object)",
-      expect.stringMatching(/^\(jsonPatch\): unsupported operation/),
-    ]);
+    const docs = parseAllDocuments(fixtureText(`kubernetes-patch/testdata/${file}`));
+    expect(docs.map(d => outcome(d.toString()))).toEqual(expected);
   });
 
   it("docs examples parse, including stringified object/mergePatch", () => {
@@ -269,34 +280,6 @@ status: {message: ""}
 });
 
 describe("METRICS_PATH", () => {
-  it("each offending document of invalid_*.yaml is rejected on its own", () => {
-    const docs = (file: string) =>
-      parseAllDocuments(fixtureText(`kubernetes-patch/testdata/${file}`)).map(d => d.toString());
-    const outcome = (doc: string) => {
-      try {
-        parseKubernetesOperations(doc);
-        return "ok";
-      } catch (err) {
-        return (err as Error).message.replace(/^operation #0 /, "");
-      }
-    };
-    expect(docs("invalid_create.yaml").map(outcome)).toEqual([
-      "(Create): 'object' is required (a non-empty object)",
-      "(CreateOrUpdate): 'object' is required (a non-empty object)",
-    ]);
-    // The first Delete is complete; the file is invalid because of the others.
-    expect(docs("invalid_delete.yaml").map(outcome)).toEqual([
-      "ok",
-      "(DeleteInBackground): 'kind' is required",
-      "(DeleteNonCascading): 'name' is required",
-    ]);
-    expect(docs("invalid_patch.yaml").map(outcome)).toEqual([
-      "(JQPatch): 'jqFilter' is required",
-      "(MergePatch): 'mergePatch' is required (a non-empty object)",
-      expect.stringMatching(/^\(jsonPatch\): unsupported operation/),
-    ]);
-  });
-
   it("docs examples parse (shortcut add rewritten), grouped by the hook name by default", () => {
     expect(parseMetrics(fixtureText("metrics/add.jsonl"), "hook1")).toEqual([
       {

@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { LineCounter, isMap, isScalar, isSeq, parseDocument } from "yaml";
 import type { Document, Node, Pair, YAMLMap } from "yaml";
 import { loadRegistrySettingsValidator } from "../../lib/openapi/registry-settings";
+import { isRecord } from "../../lib/runtime/narrow";
 import type { FaultName, RegistrySettings, Scenario, ScenarioStep, UpstreamName } from "./types";
 
 export const STEP_KINDS = ["switch", "refused", "fault"] as const;
@@ -466,8 +467,4 @@ function describe(node: Node | null | undefined): string {
   if (isMap(node)) return "a mapping";
   if (isSeq(node)) return "a list";
   return "nothing";
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
