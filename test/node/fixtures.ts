@@ -1,6 +1,9 @@
 // Bashible configs as the orchestrator produces them for every mode and stage (spec §8.1,
 // §21.4), shared by the node tests (not a test file itself). Versions are fixed strings: the
 // node side only carries them back, it never recomputes them.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
 import type { BashibleConfig } from "../../lib/domain/bashible-config";
 import { TEST_CA, TEST_CA_2 } from "../settings/fixtures";
 
@@ -128,3 +131,23 @@ export const ALL_CONFIGS = {
   localFinal,
   unmanagedFinal,
 } as const;
+
+/** Files the node steps leave, as written down in test/fixtures/node-files/<name>.yaml. */
+export interface WrittenNodeFiles {
+  /** /etc/containerd/registry.d: path → mode and content */
+  registryD: Record<string, { mode: string; content: string }>;
+  /** /etc/kubernetes/registry-proxy/nginx_new.conf for a sandbox rooted at `root` */
+  nginxConf(root: string): string;
+}
+
+export function writtenNodeFiles(name: string): WrittenNodeFiles {
+  const file = join(import.meta.dirname, "..", "fixtures", "node-files", `${name}.yaml`);
+  const written = parse(readFileSync(file, "utf8")) as {
+    "registry.d": WrittenNodeFiles["registryD"];
+    "registry-proxy/nginx_new.conf": string;
+  };
+  return {
+    registryD: written["registry.d"],
+    nginxConf: root => written["registry-proxy/nginx_new.conf"].replaceAll("<sandbox>", root),
+  };
+}

@@ -14,10 +14,16 @@ import {
   NODE_GROUP_CONFIGURATION_SCHEMA,
   renderNodeDeliveryObjects,
 } from "../../lib/node/node-group-configuration";
-import { expectedRegistryDFiles, renderNodeSteps, type NodeStep } from "../../lib/node/steps";
+import { renderNodeSteps, type NodeStep } from "../../lib/node/steps";
 import { compileSchema, createAjv } from "../../lib/openapi/ajv";
 import { createLab, type Lab } from "../e2e-lab";
-import { ALL_CONFIGS, directTransition, NASTY_PASSWORD, proxyTransition } from "./fixtures";
+import {
+  ALL_CONFIGS,
+  directTransition,
+  NASTY_PASSWORD,
+  proxyTransition,
+  writtenNodeFiles,
+} from "./fixtures";
 import { contents, createSandbox } from "./sandbox";
 
 const AUTH_EXPR =
@@ -132,7 +138,10 @@ describe("NodeGroupConfiguration delivery", () => {
   });
 
   it("resolved by bashible, the steps lint clean and leave exactly the files inline steps leave", async () => {
-    for (const config of [directTransition, proxyTransition]) {
+    for (const [config, written] of [
+      [directTransition, "direct-transition"],
+      [proxyTransition, "proxy-transition"],
+    ] as const) {
       const resolved: NodeStep[] = renderNodeSteps(config, {
         containerd: "platform",
         credentials: "bashibleContext",
@@ -151,7 +160,7 @@ describe("NodeGroupConfiguration delivery", () => {
         sandboxed.map(s => [s.name, 0, ""]),
       );
       expect(contents(await sandbox.tree("/etc/containerd/registry.d"))).toEqual(
-        expectedRegistryDFiles(config, "platform"),
+        writtenNodeFiles(written).registryD,
       );
       const files = await Promise.all(
         resolved.map(async (s, i) => {

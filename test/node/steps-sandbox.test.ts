@@ -5,13 +5,7 @@
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BashibleConfig } from "../../lib/domain/bashible-config";
-import { renderRegistryProxyConfig } from "../../lib/node/steps";
-import {
-  expectedRegistryDFiles,
-  type NodeStep,
-  type NodeStepOptions,
-  renderNodeSteps,
-} from "../../lib/node/steps";
+import { type NodeStep, type NodeStepOptions, renderNodeSteps } from "../../lib/node/steps";
 import { createLab, type Lab } from "../e2e-lab";
 import {
   directFinal,
@@ -23,6 +17,7 @@ import {
   SVC,
   TEST_CA,
   unmanagedFinal,
+  writtenNodeFiles,
 } from "./fixtures";
 import { contents, createSandbox, type Sandbox } from "./sandbox";
 
@@ -98,19 +93,12 @@ async function runOk(
   return runs.map(r => r.stdout).join("");
 }
 
-async function expectNodeState(sandbox: Sandbox, config: BashibleConfig, nodeIp?: string) {
-  expect(contents(await sandbox.tree("/etc/containerd/registry.d"))).toEqual(
-    expectedRegistryDFiles(config, "platform", nodeIp),
-  );
+/** The node holds exactly the files written down in test/fixtures/node-files/<written>.yaml. */
+async function expectNodeState(sandbox: Sandbox, config: BashibleConfig, written: string) {
+  const expected = writtenNodeFiles(written);
+  expect(contents(await sandbox.tree("/etc/containerd/registry.d"))).toEqual(expected.registryD);
   const proxy = await sandbox.tree("/etc/kubernetes/registry-proxy");
-  const endpoints = nodeIp
-    ? config.proxyEndpoints.map(e => e.replaceAll("${discovered_node_ip}", nodeIp))
-    : config.proxyEndpoints;
-  expect(proxy["nginx_new.conf"]?.content).toBe(
-    renderRegistryProxyConfig(endpoints, {
-      pid: sandbox.path("/tmp/registry-proxy.pid"),
-    }),
-  );
+  expect(proxy["nginx_new.conf"]?.content).toBe(expected.nginxConf(sandbox.root));
   expect(proxy["nginx_new.conf"]).toMatchObject({ mode: "0640", uid: 0, gid: 64535 });
   expect(await readFile(sandbox.path("/etc/containerd/config.toml"), "utf8")).toBe(
     configuredContainerdConfig(sandbox.path("/etc/containerd/registry.d")),
@@ -152,7 +140,7 @@ describe("a node switched through every mode and stage", () => {
 
   it("Direct transition: old registry and the in-cluster name side by side", async () => {
     await runOk(node, steps(node, directTransition));
-    await expectNodeState(node, directTransition);
+    await expectNodeState(node, directTransition, "direct-transition");
     const tree = await node.tree("/etc/containerd/registry.d");
     expect(Object.keys(tree).sort()).toEqual([
       "deckhouse_hosts_state.json",
@@ -183,14 +171,14 @@ capabilities = ["push"]
 
   it("Direct final: the old registry's directory is gone", async () => {
     const out = await runOk(node, steps(node, directFinal));
-    await expectNodeState(node, directFinal);
+    await expectNodeState(node, directFinal, "direct-final");
     expect(out).toContain("removed");
     expect(out).toContain("old.example.com (no longer managed)");
   });
 
   it("Proxy transition: both mirrors under one key, balancer towards three masters", async () => {
     await runOk(node, steps(node, proxyTransition));
-    await expectNodeState(node, proxyTransition);
+    await expectNodeState(node, proxyTransition, "proxy-transition");
     const nginx = await readFile(
       node.path("/etc/kubernetes/registry-proxy/nginx_new.conf"),
       "utf8",
@@ -201,7 +189,7 @@ capabilities = ["push"]
 
   it("Proxy final: the Direct upstream's CA file is pruned with its mirror", async () => {
     await runOk(node, steps(node, proxyFinal));
-    await expectNodeState(node, proxyFinal);
+    await expectNodeState(node, proxyFinal, "proxy-final");
     expect(Object.keys(await node.tree(`/etc/containerd/registry.d/${SVC}`)).sort()).toEqual([
       "hosts.toml",
       "https-127.0.0.1:5001-ca.crt",
@@ -221,7 +209,7 @@ capabilities = ["push"]
 
   it("configurable Unmanaged: the in-cluster host is removed, the real registry gets its own", async () => {
     await runOk(node, steps(node, unmanagedFinal));
-    await expectNodeState(node, unmanagedFinal);
+    await expectNodeState(node, unmanagedFinal, "unmanaged-final");
     const toml = await readFile(
       node.path("/etc/containerd/registry.d/registry.example.com:5000/hosts.toml"),
       "utf8",
@@ -233,7 +221,7 @@ capabilities = ["push"]
 
   it("Local final (from Unmanaged): the real registry's directory goes, the balancer comes", async () => {
     const out = await runOk(node, steps(node, localFinal));
-    await expectNodeState(node, localFinal);
+    await expectNodeState(node, localFinal, "local-final");
     expect(out).toContain("registry.example.com:5000 (no longer managed)");
   });
 
@@ -260,7 +248,7 @@ describe("bootstrap of Local: the node IP placeholder", () => {
     const node = await freshNode();
     await writeFile(node.path("/var/lib/bashible/discovered-node-ip"), "192.168.1.10\n");
     await runOk(node, steps(node, localBootstrap));
-    await expectNodeState(node, localBootstrap, "192.168.1.10");
+    await expectNodeState(node, localBootstrap, "local-bootstrap-192.168.1.10");
     const tree = await node.tree(`/etc/containerd/registry.d/${SVC}`);
     expect(Object.keys(tree).sort()).toEqual(["hosts.toml", "https-192.168.1.10:5001-ca.crt"]);
     expect(tree["hosts.toml"]?.content).toContain('[host."https://192.168.1.10:5001"]');
@@ -270,7 +258,7 @@ describe("bootstrap of Local: the node IP placeholder", () => {
   it("renders the same files when the IP is known at render time", async () => {
     const node = await freshNode();
     await runOk(node, steps(node, localBootstrap, { node: { ip: "192.168.1.10" } }));
-    await expectNodeState(node, localBootstrap, "192.168.1.10");
+    await expectNodeState(node, localBootstrap, "local-bootstrap-192.168.1.10");
   });
 
   it("fails, writing nothing, when the IP is unknown", async () => {
