@@ -9,11 +9,9 @@ import { describe, expect, it } from "vitest";
 import orchestrator from "../../hooks/orchestrator";
 import { createHookTest } from "../../lib/harness/index";
 import { cluster } from "../fixtures/clusters/generate";
+import * as settings from "../support/settings";
 
-const direct = {
-  mode: "Direct",
-  direct: { imagesRepo: "registry.example.com/deckhouse/ee", license: "L1cence-S3cret" },
-};
+const direct = settings.direct();
 
 function inClusterProxy(generation: number, observed: number, available = 3) {
   return {

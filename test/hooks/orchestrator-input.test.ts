@@ -6,6 +6,7 @@ import orchestrator from "../../hooks/orchestrator";
 import { executeHook, HookRunError } from "../../lib/runtime/define-hook";
 import type { LogRecord } from "../../lib/runtime/logger";
 import type { ObjectAndFilterResult } from "../../lib/runtime/types";
+import * as settings from "../support/settings";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -52,10 +53,8 @@ async function run(s: Situation) {
   return { ...output, logs, orchestratorOps };
 }
 
-const direct = {
-  mode: "Direct",
-  direct: { imagesRepo: "registry.example.com/deckhouse/ee/", license: "L1cence-S3cret" },
-};
+// a trailing slash, as users write it
+const direct = settings.direct(settings.licensed(settings.LICENCE, `${settings.UPSTREAM_REPO}/`));
 
 describe("orchestrator input side", () => {
   it("reads an absent ModuleConfig deckhouse as default settings: a switch to legacy Unmanaged", async () => {
@@ -177,11 +176,8 @@ describe("orchestrator input side", () => {
 
   it("never writes the licence into logs", async () => {
     const out = await run({
-      registry: {
-        mode: "Direct",
-        direct: { imagesRepo: "r.example/x", license: "L1cence-S3cret" },
-      },
+      registry: settings.direct(settings.licensed(settings.LICENCE, "r.example/x")),
     });
-    expect(JSON.stringify(out.logs)).not.toContain("L1cence-S3cret");
+    expect(JSON.stringify(out.logs)).not.toContain(settings.LICENCE);
   });
 });

@@ -13,6 +13,7 @@ import { CommandError } from "../e2e-lab/process";
 import { TEST_CA } from "../settings/fixtures";
 import { startControlPlane, type ControlPlane } from "./control-plane";
 import { installLabCrds, labCrds, registrySettingsCrdSchema } from "./crds";
+import { VALID_SETTINGS } from "../support/settings";
 
 let cp: ControlPlane;
 let created = 0;
@@ -210,17 +211,12 @@ const structuralCases: [string, unknown, RegExp][] = [
 ];
 
 const goodCases: [string, unknown][] = [
-  ["empty (legacy Unmanaged)", {}],
-  ["Unmanaged", { mode: "Unmanaged" }],
-  ["configurable Unmanaged", { mode: "Unmanaged", unmanaged: { imagesRepo: "registry.deckhouse.io/deckhouse/ee", license: "KEY" } }],
-  ["Direct with a licence", { mode: "Direct", direct: { imagesRepo: "registry.deckhouse.io/deckhouse/ee", license: "KEY" } }],
+  ...VALID_SETTINGS,
   ["Direct with credentials", { mode: "Direct", direct: { imagesRepo: "r.example.com:5000/d8/ee", username: "u", password: "p" } }],
   ["Direct with a CA", { mode: "Direct", direct: { ...repo, scheme: "HTTPS", ca: TEST_CA, checkMode: "Relax" } }],
-  ["Proxy with a ttl", { mode: "Proxy", proxy: { imagesRepo: "registry.deckhouse.io/deckhouse/ee", license: "KEY", ttl: "24h" } }],
   ...["5m", "300s", "1h", "168h10m5s", "4m60s", "0h5m"].map(
     ttl => [`proxy ttl ${ttl}`, { mode: "Proxy", proxy: { ...repo, ttl } }] as [string, unknown],
   ),
-  ["Local", { mode: "Local" }],
   // rules that read an absent mode do not apply, as in Deckhouse: an unmanaged section alone is
   // stored (and read as legacy Unmanaged); direct/proxy without mode are refused (docs/adr/0080)
   ["an unmanaged section without mode", { unmanaged: repo }],

@@ -11,6 +11,7 @@ import type { KubeObject } from "../../lib/runtime/types";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
 import { depsWithReusedKeys } from "../support/reused-keys";
+import * as settings from "../support/settings";
 
 export interface Stage {
   /** the switch this stage belongs to ("legacy Unmanaged" for the start) */
@@ -31,18 +32,11 @@ export const EXAMPLE_GLOBAL_VALUES = (
   }
 ).global;
 
-const UPSTREAM = "registry.example.com/deckhouse/ee";
-
 /** The chain: step name → ModuleConfig/deckhouse spec.settings.registry (undefined: legacy). */
 export const SWITCH_CHAIN: readonly [string, Record<string, unknown> | undefined][] = [
-  ["Direct", { mode: "Direct", direct: { imagesRepo: UPSTREAM, username: "puller", password: "first-p4ss" } }],
-  ["Proxy", { mode: "Proxy", proxy: { imagesRepo: UPSTREAM, license: "lic3nse" } }],
-  ["Direct from Proxy", { mode: "Direct", direct: { imagesRepo: UPSTREAM, username: "puller", password: "third-p4ss" } }],
-  ["Local", { mode: "Local" }],
-  ["Direct from Local", { mode: "Direct", direct: { imagesRepo: UPSTREAM, username: "puller", password: "fourth-p4ss" } }],
-  ["configurable Unmanaged", { mode: "Unmanaged", unmanaged: { imagesRepo: UPSTREAM, username: "puller", password: "fifth-p4ss" } }],
+  ...settings.SWITCH_CHAIN,
   ["legacy Unmanaged", undefined],
-]; // prettier-ignore
+];
 
 const digest = (objects: KubeObject[]) => JSON.stringify(objects);
 

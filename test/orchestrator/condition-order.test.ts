@@ -11,12 +11,11 @@ import { setCondition } from "../../lib/orchestrator/conditions";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
 import { depsWithReusedKeys } from "../support/reused-keys";
+import * as settings from "../support/settings";
 
 const globalValues = (
   parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
 ).global;
-
-const UPSTREAM = { imagesRepo: "r.example.com/d8/ee", license: "L1c" };
 
 describe("condition order after a finished switch", () => {
   let sim: Simulation;
@@ -44,8 +43,8 @@ describe("condition order after a finished switch", () => {
   }, 60_000);
 
   it("Proxy → Direct keeps CleanupNodeServices before Ready", async () => {
-    await settle({ mode: "Proxy", proxy: UPSTREAM });
-    expect(await settle({ mode: "Direct", direct: UPSTREAM })).toEqual([
+    await settle(settings.proxy());
+    expect(await settle(settings.direct())).toEqual([
       "RegistryContainsRequiredImages",
       "ContainerdConfigPreflightReady",
       "TransitionContainerdConfigReady",
@@ -58,7 +57,7 @@ describe("condition order after a finished switch", () => {
   }, 60_000);
 
   it("Direct → legacy Unmanaged keeps the return steps first", async () => {
-    expect(await settle({ mode: "Unmanaged" })).toEqual([
+    expect(await settle(settings.LEGACY)).toEqual([
       "RegistryContainsRequiredImages",
       "TransitionContainerdConfigReady",
       "DeckhouseRegistrySwitchReady",

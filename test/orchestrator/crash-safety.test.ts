@@ -9,24 +9,16 @@ import type { KubeObject } from "../../lib/runtime/types";
 import { Simulation, SimulationError } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
 import { depsWithReusedKeys } from "../support/reused-keys";
+import * as settings from "../support/settings";
 
 const globalValues = (
   parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
 ).global;
 
-const direct = {
-  mode: "Direct",
-  direct: { imagesRepo: "registry.example.com/deckhouse/ee", username: "u", password: "p4ss" },
-};
-const proxy = {
-  mode: "Proxy",
-  proxy: { imagesRepo: "registry.example.com/deckhouse/ee", username: "u", password: "p4ss" },
-};
-const local = { mode: "Local" };
-const unmanaged = {
-  mode: "Unmanaged",
-  unmanaged: { imagesRepo: "registry.example.com/deckhouse/ee" },
-};
+const direct = settings.direct(settings.withPassword("p4ss"));
+const proxy = settings.proxy(settings.withPassword("p4ss"));
+const local = settings.LOCAL;
+const unmanaged = settings.unmanaged({ imagesRepo: settings.UPSTREAM_REPO });
 
 /**
  * The fault: throws once, at the first run that reaches `step` after it is armed. It also records
@@ -81,7 +73,7 @@ async function switchTo(sim: Simulation, registry: Record<string, unknown>, gene
   expect(result.converged, JSON.stringify(result.stuck)).toBe(true);
 }
 
-const legacy = { mode: "Unmanaged" };
+const legacy = settings.LEGACY;
 
 /** Each transition: the settings that lead to its start, then its target. */
 const TRANSITIONS: [string, Record<string, unknown>[], Record<string, unknown>][] = [

@@ -13,6 +13,7 @@ import type { RunRecord } from "../../lib/simulate/simulate";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
 import { depsWithReusedKeys } from "../support/reused-keys";
+import * as settings from "../support/settings";
 
 const fromB64 = (s: unknown) => Buffer.from(String(s), "base64").toString("utf8");
 const globalValues = (
@@ -28,8 +29,8 @@ function registryAddress(objects: Iterable<KubeObject>): string {
 }
 
 describe.each([
-  ["Direct", { mode: "Direct", direct: { imagesRepo: "r.example.com/d8/ee", license: "L1c" } }],
-  ["Proxy", { mode: "Proxy", proxy: { imagesRepo: "r.example.com/d8/ee", license: "L1c" } }],
+  ["Direct", settings.direct()],
+  ["Proxy", settings.proxy()],
 ])("ModuleConfig/deckhouse deleted in %s", (mode, registry) => {
   let sim: Simulation;
   let managed: string[];
@@ -78,7 +79,7 @@ describe.each([
     expect(final.converged).toBe(true);
     expect(sim.orchestrator.state).toMatchObject({ mode: "Unmanaged", target_mode: "Unmanaged" });
     // back to the upstream of the settings, nodes and deckhouse-controller alike
-    expect(registryAddress(final.objects)).toBe("r.example.com");
+    expect(registryAddress(final.objects)).toBe("registry.example.com");
     const after = names(final.objects);
     expect(after).toContain("Secret/registry-state");
     for (const gone of [

@@ -14,6 +14,7 @@ import type { KubeObject } from "../../lib/runtime/types";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
 import { depsWithReusedKeys } from "../support/reused-keys";
+import * as settings from "../support/settings";
 
 const fromB64 = (s: unknown) => Buffer.from(String(s), "base64").toString("utf8");
 const globalValues = (
@@ -24,26 +25,13 @@ const moduleHooks = hooks.map(h =>
   h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
 );
 
-const LICENCE = "L1cence-0f-the-upstream";
 const PASSWORD = "upstream-Pa55word";
 const MODES: [string, Record<string, unknown>][] = [
-  ["Direct", { mode: "Direct", direct: { imagesRepo: "r.example.com/d8/ee", license: LICENCE } }],
-  [
-    "Direct anonymous",
-    { mode: "Direct", direct: { imagesRepo: "registry.deckhouse.io/deckhouse/ce" } },
-  ],
-  [
-    "Proxy",
-    {
-      mode: "Proxy",
-      proxy: { imagesRepo: "r.example.com/d8/ee", username: "puller", password: PASSWORD },
-    },
-  ],
-  ["Local", { mode: "Local" }],
-  [
-    "configurable Unmanaged",
-    { mode: "Unmanaged", unmanaged: { imagesRepo: "r.example.com/d8/ee", license: LICENCE } },
-  ],
+  ["Direct", settings.direct()],
+  ["Direct anonymous", settings.direct({ imagesRepo: "registry.deckhouse.io/deckhouse/ce" })],
+  ["Proxy", settings.proxy(settings.withPassword(PASSWORD))],
+  ["Local", settings.LOCAL],
+  ["configurable Unmanaged", settings.unmanaged()],
 ];
 
 async function converged(registry: Record<string, unknown>): Promise<Simulation> {
@@ -119,7 +107,7 @@ describe("Secret registry-state", () => {
         "target_mode",
       ]);
       const secrets = secretMaterial(sim.values().registry);
-      secrets.add(LICENCE);
+      secrets.add(settings.LICENCE);
       secrets.add(PASSWORD);
       expect(secrets.size).toBeGreaterThan(2);
       for (const [key, text] of Object.entries(data)) {
@@ -156,10 +144,7 @@ describe("Secret registry-state", () => {
   );
 
   it("after values are lost, a CA whose key does not match its certificate is not trusted", async () => {
-    const sim = await converged({
-      mode: "Direct",
-      direct: { imagesRepo: "r.example.com/d8/ee", license: LICENCE },
-    });
+    const sim = await converged(settings.direct());
     const pki = [...sim.world.values()].find(o => o.metadata.name === "registry-pki");
     const data = pki?.data as Record<string, string>;
     // damaged while values were gone: the CA key is now another key (the token's)

@@ -17,17 +17,13 @@ import { validateKubernetesObject } from "../support/kubernetes-schemas";
 import { depsWithReusedKeys } from "../support/reused-keys";
 import { parseGatewayConfig } from "../../images/gateway/src/config";
 import { parseNodeConfig } from "../../images/nodeservices-manager/src/config";
+import * as settings from "../support/settings";
 
 const globalValues = (
   parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
 ).global;
 
-const UPSTREAM = "registry.example.com/deckhouse/ee";
 const OTHER = "mirror.example.org:5000/dkp/ee";
-const direct = (password: string, imagesRepo = UPSTREAM) => ({
-  mode: "Direct",
-  direct: { imagesRepo, username: "puller", password },
-});
 
 interface Step {
   runs: RunRecord[];
@@ -96,17 +92,16 @@ describe("switch chain on a 3-master + 2-worker static cluster", () => {
     });
     const settled = await sim.converge(10);
     expect(settled.converged).toBe(true);
-    await switchTo("Direct", direct("first-p4ss"));
-    await switchTo("Direct again", direct("second-p4ss", OTHER));
-    await switchTo("Proxy", { mode: "Proxy", proxy: { imagesRepo: UPSTREAM, license: "lic3nse" } });
-    await switchTo("Direct from Proxy", direct("third-p4ss"));
-    await switchTo("Local", { mode: "Local" });
-    await switchTo("Direct from Local", direct("fourth-p4ss"));
-    await switchTo("configurable Unmanaged", {
-      mode: "Unmanaged",
-      unmanaged: { imagesRepo: UPSTREAM, username: "puller", password: "fifth-p4ss" },
-    });
-    await switchTo("legacy Unmanaged", { mode: "Unmanaged" });
+    for (const [i, [name, registry]] of settings.SWITCH_CHAIN.entries()) {
+      await switchTo(name, registry);
+      // right after the first Direct, another upstream: Direct → Direct
+      if (i === 0)
+        await switchTo(
+          "Direct again",
+          settings.direct(settings.withPassword("second-p4ss", { imagesRepo: OTHER })),
+        );
+    }
+    await switchTo("legacy Unmanaged", settings.LEGACY);
   }, 240_000);
 
   it.each([

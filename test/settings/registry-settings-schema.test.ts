@@ -16,6 +16,7 @@ import {
 } from "../../lib/openapi/registry-settings";
 import { loadYamlFile, parseYaml } from "../../lib/openapi/yaml";
 import { TEST_CA } from "./fixtures";
+import { VALID_SETTINGS } from "../support/settings";
 
 const validator = loadRegistrySettingsValidator();
 const schema = validator.schema;
@@ -228,29 +229,7 @@ describe("CEL rules on registry (§2.2), exact messages", () => {
     expect(validateRegistrySettingsSchema(settings)).toEqual(messages);
   });
 
-  it.each([
-    [{}],
-    [{ mode: "Unmanaged" }],
-    [
-      {
-        mode: "Unmanaged",
-        unmanaged: { imagesRepo: "registry.deckhouse.io/deckhouse/ee", license: "KEY" },
-      },
-    ],
-    [
-      {
-        mode: "Direct",
-        direct: { imagesRepo: "registry.deckhouse.io/deckhouse/ee", license: "KEY" },
-      },
-    ],
-    [
-      {
-        mode: "Proxy",
-        proxy: { imagesRepo: "registry.deckhouse.io/deckhouse/ee", license: "KEY", ttl: "24h" },
-      },
-    ],
-    [{ mode: "Local" }],
-  ])("valid: %j", settings => {
+  it.each(VALID_SETTINGS)("valid: %s", (_name, settings) => {
     expect(validateRegistrySettingsSchema(settings)).toEqual([]);
   });
 
