@@ -11,7 +11,6 @@ import { OciError } from "../../lib/oci/errors";
 import { startGatewayFromFile, writeGatewayConfig } from "../dataplane/support/gateway";
 import { user } from "../dataplane/support/node-config";
 import {
-  CommandError,
   createCa,
   createLab,
   issueServerCert,
@@ -22,9 +21,8 @@ import {
   writeOciLayout,
   type Lab,
 } from "../e2e-lab";
+import { mirrorCli as cli, pullArgs, pushArgs } from "./cli";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const CLI = ["--import", "tsx", join(ROOT, "test/mirror/run-cli.ts")];
 const users = { ro: user("ro"), rw: user("rw") };
 const cred = (u: { name: string; password: string }) => `${u.name}:${u.password}`;
 
@@ -34,19 +32,6 @@ let ca: string;
 let caFile: string;
 let gatewayHost: string;
 const digests = new Map<string, string>();
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    return {
-      code: 0,
-      ...(await run("node", [...CLI, ...args], { cwd: ROOT, timeoutMs: 120_000 })),
-    };
-  } catch (err) {
-    if (err instanceof CommandError)
-      return { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
-    throw err;
-  }
-}
 
 async function tagsAt(repository: string): Promise<string[]> {
   const client = new RegistryClient({
@@ -105,17 +90,12 @@ beforeAll(async () => {
   });
   digests.set("v1", (await pushImage(single, source, "deckhouse/ee")).digest);
   digests.set("multi", (await pushImage(multi, source, "deckhouse/ee")).digest);
-  const pulled = await cli([
-    "pull",
-    "--source",
-    `${source.hostPort}/deckhouse/ee`,
-    "--tag",
-    "v1",
-    "--tag",
-    "multi",
-    "--plain-http",
-    lab.path("bundle"),
-  ]);
+  const pulled = await cli(
+    pullArgs(`${source.hostPort}/deckhouse/ee`, lab.path("bundle"), {
+      tags: ["v1", "multi"],
+      plainHttp: true,
+    }),
+  );
   if (pulled.code !== 0) throw new Error(`pull failed: ${pulled.stderr}`);
 }, 60_000);
 
@@ -125,16 +105,11 @@ afterAll(async () => {
 });
 
 describe("mirror push through the gateway", () => {
+  const pushAs = (u: { name: string; password: string }) =>
+    pushArgs(lab.path("bundle"), `${gatewayHost}/system/deckhouse`, { creds: cred(u), ca: caFile });
+
   it("ro is refused: the message says the user may not push; no tag appears", async () => {
-    const r = await cli([
-      "push",
-      lab.path("bundle"),
-      `${gatewayHost}/system/deckhouse`,
-      "--creds",
-      cred(users.ro),
-      "--ca",
-      caFile,
-    ]);
+    const r = await cli(pushAs(users.ro));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/not allowed .*write access, e\.g\. rw/);
     expect(r.stderr).not.toContain(users.ro.password);
@@ -142,15 +117,7 @@ describe("mirror push through the gateway", () => {
   }, 30_000);
 
   it("rw pushes; skopeo reads every tag with the source digests", async () => {
-    const r = await cli([
-      "push",
-      lab.path("bundle"),
-      `${gatewayHost}/system/deckhouse`,
-      "--creds",
-      cred(users.rw),
-      "--ca",
-      caFile,
-    ]);
+    const r = await cli(pushAs(users.rw));
     expect(r.code, r.stderr).toBe(0);
     const certDir = lab.path("certs");
     await mkdir(certDir, { recursive: true });

@@ -12,21 +12,18 @@ import { join } from "node:path";
 import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  CommandError,
   createCa,
   createLab,
   issueServerCert,
   requireTools,
-  run,
   startRegistry,
   type Lab,
   type Registry,
 } from "../e2e-lab";
 import { RegistryClient } from "../../lib/oci/client";
 import { OciError } from "../../lib/oci/errors";
+import { mirrorCli, pushArgs } from "./cli";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const CLI = ["--import", "tsx", join(ROOT, "test/mirror/run-cli.ts")];
 const rw = { username: "rw", password: "target-rw-pass" };
 const MiB = 1 << 20;
 
@@ -108,27 +105,15 @@ async function push(
   bundle: string,
   repository: string,
 ): Promise<{ code: number; stdout: string; stderr: string; maxRssMiB: number }> {
-  const args = [
-    "push",
-    bundle,
-    `${target.hostPort}/${repository}`,
-    "--creds",
-    `${rw.username}:${rw.password}`,
-  ];
-  let r: { code: number; stdout: string; stderr: string };
-  try {
-    r = {
-      code: 0,
-      ...(await run("node", [...CLI, ...args, "--ca", caFile, "--parallel", "4"], {
-        cwd: ROOT,
-        timeoutMs: 180_000,
-        env: { REGISTRY_MODULE_MIRROR_PHASES: "1" },
-      })),
-    };
-  } catch (err) {
-    if (!(err instanceof CommandError)) throw err;
-    r = { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
-  }
+  const args = pushArgs(bundle, `${target.hostPort}/${repository}`, {
+    creds: `${rw.username}:${rw.password}`,
+    ca: caFile,
+    parallel: 4,
+  });
+  const r = await mirrorCli(args, {
+    timeoutMs: 180_000,
+    env: { REGISTRY_MODULE_MIRROR_PHASES: "1" },
+  });
   const line = /mirror phases: (\{.*\})/.exec(r.stderr)?.[1];
   const maxRssMiB = line ? (JSON.parse(line) as { maxRssKiB: number }).maxRssKiB / 1024 : NaN;
   return { ...r, maxRssMiB };

@@ -9,7 +9,6 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  CommandError,
   createCa,
   createLab,
   createTokenSigner,
@@ -17,7 +16,6 @@ import {
   pushImage,
   requireTools,
   run,
-  spawnProcess,
   startLatencyProxy,
   startRegistry,
   startTokenServer,
@@ -30,9 +28,8 @@ import {
 import { RegistryClient } from "../../lib/oci/client";
 import { OciError } from "../../lib/oci/errors";
 import { startContainerd, writeHostsToml } from "../dataplane/support/containerd";
+import { mirrorCli as cli, pullArgs, pushArgs, spawnMirrorCli } from "./cli";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const CLI = ["--import", "tsx", join(ROOT, "test/mirror/run-cli.ts")];
 /** The module's fixed registry name (containerd reaches the registry through hosts.toml). */
 const SVC = "registry.d8-system.svc:5001";
 const alice = { username: "alice", password: "source pass" };
@@ -49,18 +46,6 @@ let target: Registry;
 const digests = new Map<string, string>();
 let layouts: Record<"v1" | "multi" | "docker" | "big" | "mod", OciLayout>;
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run("node", [...CLI, ...args], { cwd: ROOT, timeoutMs: 120_000 });
-    return { code: 0, ...r };
-  } catch (err) {
-    if (err instanceof CommandError) {
-      return { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
-    }
-    throw err;
-  }
-}
-
 /** Tags of a target repository; a repository the registry does not know has none. */
 async function tagsAt(repository: string): Promise<string[]> {
   const client = new RegistryClient({ registry: target.hostPort, ca: ca.certPem, ...rw });
@@ -75,6 +60,10 @@ async function tagsAt(repository: string): Promise<string[]> {
 }
 
 const creds = (u: { username: string; password: string }) => `${u.username}:${u.password}`;
+/** The Basic-auth TLS source's repository, and how the CLI reaches it and the target. */
+const basicRepo = () => `${basicSrc.hostPort}/deckhouse/ee`;
+const asAlice = () => ({ creds: creds(alice), ca: caFile });
+const asRw = () => ({ creds: creds(rw), ca: caFile });
 
 async function skopeoDigest(reference: string): Promise<string> {
   const certDir = lab.path("skopeo-certs");
@@ -176,18 +165,7 @@ describe("mirror pull → push", () => {
     const imagesFile = lab.path("images.txt");
     await writeFile(imagesFile, "# platform images\nv1\nmulti\ndocker\nbig\nmodules/foo:v1\n");
     const bundle = lab.path("bundle");
-    const r = await cli([
-      "pull",
-      "--source",
-      `${basicSrc.hostPort}/deckhouse/ee`,
-      "--images-file",
-      imagesFile,
-      "--creds",
-      creds(alice),
-      "--ca",
-      caFile,
-      bundle,
-    ]);
+    const r = await cli(pullArgs(basicRepo(), bundle, { imagesFile, ...asAlice() }));
     expect(r.stderr + r.stdout).not.toContain(alice.password);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/pulled 5 images/);
@@ -221,15 +199,7 @@ describe("mirror pull → push", () => {
   it("pushes under system/deckhouse: skopeo inspects every tag with the source digests", async () => {
     const bundle = lab.path("bundle");
     const logStart = target.accessLog().length;
-    const r = await cli([
-      "push",
-      bundle,
-      `${target.hostPort}/system/deckhouse`,
-      "--creds",
-      creds(rw),
-      "--ca",
-      caFile,
-    ]);
+    const r = await cli(pushArgs(bundle, `${target.hostPort}/system/deckhouse`, asRw()));
     expect(r.code, r.stderr).toBe(0);
     const pushEnd = target.accessLog().length;
     expect(r.stdout + r.stderr).not.toContain(rw.password);
@@ -261,15 +231,7 @@ describe("mirror pull → push", () => {
     expect(first.filter(e => e.method === "GET" && e.path.includes("/manifests/"))).toEqual([]);
     expect(first.filter(e => e.method === "HEAD")).toEqual([]);
 
-    const again = await cli([
-      "push",
-      bundle,
-      `${target.hostPort}/system/deckhouse`,
-      "--creds",
-      creds(rw),
-      "--ca",
-      caFile,
-    ]);
+    const again = await cli(pushArgs(bundle, `${target.hostPort}/system/deckhouse`, asRw()));
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/uploaded 0 \(0 B\), mounted 0/);
     expect(again.stdout).toMatch(/manifests put 0, already there [1-9]/);
@@ -277,16 +239,12 @@ describe("mirror pull → push", () => {
 
   it("push --dry-run reports what it would upload and writes nothing", async () => {
     const logStart = target.accessLog().length;
-    const r = await cli([
-      "push",
-      lab.path("bundle"),
-      `${target.hostPort}/dry/system/deckhouse`,
-      "--creds",
-      creds(rw),
-      "--ca",
-      caFile,
-      "--dry-run",
-    ]);
+    const r = await cli(
+      pushArgs(lab.path("bundle"), `${target.hostPort}/dry/system/deckhouse`, {
+        ...asRw(),
+        dryRun: true,
+      }),
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/would push 5 images \(5 tags\).*to upload [1-9]\d* /);
     const writes = target
@@ -381,30 +339,11 @@ describe("mirror pull → push", () => {
     }
 
     const bundle = lab.path("bundle-release");
-    const r = await cli([
-      "pull",
-      "--source",
-      `${basicSrc.hostPort}/deckhouse/ee`,
-      "--tag",
-      "release-1",
-      "--creds",
-      creds(alice),
-      "--ca",
-      caFile,
-      bundle,
-    ]);
+    const r = await cli(pullArgs(basicRepo(), bundle, { tags: ["release-1"], ...asAlice() }));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("release metadata lists 2 more images");
     expect(r.stdout).toMatch(/pulled 3 images/);
-    const p = await cli([
-      "push",
-      bundle,
-      `${target.hostPort}/release/system/deckhouse`,
-      "--creds",
-      creds(rw),
-      "--ca",
-      caFile,
-    ]);
+    const p = await cli(pushArgs(bundle, `${target.hostPort}/release/system/deckhouse`, asRw()));
     expect(p.code, p.stderr).toBe(0);
     expect(await skopeoDigest(`${target.hostPort}/release/system/deckhouse:release-1`)).toBe(
       sha(manifest),
@@ -421,18 +360,7 @@ describe("mirror pull → push", () => {
     const imagesFile = lab.path("images-release.txt");
     await writeFile(imagesFile, "release-1\n");
     const bundle = lab.path("bundle-release-listed");
-    const r = await cli([
-      "pull",
-      "--source",
-      `${basicSrc.hostPort}/deckhouse/ee`,
-      "--images-file",
-      imagesFile,
-      "--creds",
-      creds(alice),
-      "--ca",
-      caFile,
-      bundle,
-    ]);
+    const r = await cli(pullArgs(basicRepo(), bundle, { imagesFile, ...asAlice() }));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain("release metadata");
     expect(r.stdout).toMatch(/pulled 1 image /);
@@ -444,19 +372,13 @@ describe("mirror pull → push", () => {
 
   it("pulls from a Bearer token source", async () => {
     const bundle = lab.path("bundle-token");
-    const r = await cli([
-      "pull",
-      "--source",
-      `${tokenSrc.hostPort}/deckhouse/ce`,
-      "--tag",
-      "v1",
-      "--tag",
-      "multi",
-      "--creds",
-      creds(alice),
-      "--plain-http",
-      bundle,
-    ]);
+    const r = await cli(
+      pullArgs(`${tokenSrc.hostPort}/deckhouse/ce`, bundle, {
+        tags: ["v1", "multi"],
+        creds: creds(alice),
+        plainHttp: true,
+      }),
+    );
     expect(r.code, r.stderr).toBe(0);
     for (const tag of ["v1", "multi"]) {
       const { stdout } = await run("skopeo", ["inspect", "--raw", `oci:${bundle}:${tag}`]);
@@ -466,32 +388,18 @@ describe("mirror pull → push", () => {
 
   it("pulls with a licence key (Basic user license-token at the token realm), never printing it", async () => {
     const bundle = lab.path("bundle-licence");
-    const r = await cli([
-      "pull",
-      "--source",
-      `${tokenSrc.hostPort}/deckhouse/ce`,
-      "--tag",
-      "v1",
-      "--license",
-      LICENSE,
-      "--plain-http",
-      bundle,
-    ]);
+    const withLicence = (license: string, into: string) =>
+      pullArgs(`${tokenSrc.hostPort}/deckhouse/ce`, into, {
+        tags: ["v1"],
+        license,
+        plainHttp: true,
+      });
+    const r = await cli(withLicence(LICENSE, bundle));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).not.toContain(LICENSE);
     const { stdout } = await run("skopeo", ["inspect", "--raw", `oci:${bundle}:v1`]);
     expect(`sha256:${createHash("sha256").update(stdout).digest("hex")}`).toBe(digests.get("v1"));
-    const bad = await cli([
-      "pull",
-      "--source",
-      `${tokenSrc.hostPort}/deckhouse/ce`,
-      "--tag",
-      "v1",
-      "--license",
-      "wrong-key-42",
-      "--plain-http",
-      lab.path("bundle-licence-bad"),
-    ]);
+    const bad = await cli(withLicence("wrong-key-42", lab.path("bundle-licence-bad")));
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/authentication failed/);
     expect(bad.stderr).not.toContain("wrong-key-42");
@@ -499,21 +407,9 @@ describe("mirror pull → push", () => {
 
   it("--dry-run prints the images and size and writes nothing", async () => {
     const bundle = lab.path("bundle-dry");
-    const r = await cli([
-      "pull",
-      "--source",
-      `${basicSrc.hostPort}/deckhouse/ee`,
-      "--tag",
-      "big",
-      "--tag",
-      "v1",
-      "--creds",
-      creds(alice),
-      "--ca",
-      caFile,
-      "--dry-run",
-      bundle,
-    ]);
+    const r = await cli(
+      pullArgs(basicRepo(), bundle, { tags: ["big", "v1"], ...asAlice(), dryRun: true }),
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`.:big ${digests.get("big")}`);
     expect(r.stdout).toMatch(/would fetch 2 images, \d+ unique blobs, 2\d\.\d MiB/);
@@ -522,21 +418,10 @@ describe("mirror pull → push", () => {
 });
 
 describe("mirror failures name the cause and change nothing", () => {
-  const pullArgs = (extra: string[], bundle: string) => [
-    "pull",
-    "--source",
-    `${basicSrc.hostPort}/deckhouse/ee`,
-    ...extra,
-    bundle,
-  ];
-
   it("missing tags: all named, no bundle written", async () => {
     const bundle = lab.path("bundle-missing");
     const r = await cli(
-      pullArgs(
-        ["--tag", "v1", "--tag", "nope", "--tag", "gone", "--creds", creds(alice), "--ca", caFile],
-        bundle,
-      ),
+      pullArgs(basicRepo(), bundle, { tags: ["v1", "nope", "gone"], ...asAlice() }),
     );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${basicSrc.hostPort}/deckhouse/ee:nope`);
@@ -546,10 +431,11 @@ describe("mirror failures name the cause and change nothing", () => {
 
   it("wrong password: authentication error without the password", async () => {
     const r = await cli(
-      pullArgs(
-        ["--tag", "v1", "--creds", "alice:wrong-secret", "--ca", caFile],
-        lab.path("b-auth"),
-      ),
+      pullArgs(basicRepo(), lab.path("b-auth"), {
+        tags: ["v1"],
+        creds: "alice:wrong-secret",
+        ca: caFile,
+      }),
     );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/authentication failed/);
@@ -557,7 +443,9 @@ describe("mirror failures name the cause and change nothing", () => {
   }, 30_000);
 
   it("unknown CA: TLS error that says to pass --ca", async () => {
-    const r = await cli(pullArgs(["--tag", "v1", "--creds", creds(alice)], lab.path("b-tls")));
+    const r = await cli(
+      pullArgs(basicRepo(), lab.path("b-tls"), { tags: ["v1"], creds: creds(alice) }),
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/TLS failed: pass the registry's CA with --ca/);
   }, 30_000);
@@ -572,9 +460,7 @@ describe("mirror failures name the cause and change nothing", () => {
       );
     });
     try {
-      const r = await cli(
-        pullArgs(["--tag", "big", "--creds", creds(alice), "--ca", caFile], join(small, "b")),
-      );
+      const r = await cli(pullArgs(basicRepo(), join(small, "b"), { tags: ["big"], ...asAlice() }));
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/disk full writing .*: free space and run the same command again/);
       expect(existsSync(join(small, "b", "index.json"))).toBe(false);
@@ -586,29 +472,13 @@ describe("mirror failures name the cause and change nothing", () => {
   it("network cut midway: says so and that a re-run continues; no index.json", async () => {
     const relay = await startLatencyProxy({ target: basicSrc.hostPort, oneWayMs: 30 });
     const bundle = lab.path("bundle-cut");
-    const proc = spawnProcess(
+    const proc = spawnMirrorCli(
       "mirror-cut",
-      "node",
-      [
-        ...CLI,
-        "pull",
-        "--source",
-        `${relay.hostPort}/deckhouse/ee`,
-        "--tag",
-        "v1",
-        "--tag",
-        "multi",
-        "--tag",
-        "big",
-        "--creds",
-        creds(alice),
-        "--ca",
-        caFile,
-        "--parallel",
-        "1",
-        bundle,
-      ],
-      { cwd: ROOT },
+      pullArgs(`${relay.hostPort}/deckhouse/ee`, bundle, {
+        tags: ["v1", "multi", "big"],
+        ...asAlice(),
+        parallel: 1,
+      }),
     );
     const deadline = Date.now() + 30_000;
     while (
@@ -630,24 +500,14 @@ describe("mirror failures name the cause and change nothing", () => {
 
   it("a corrupt bundle blob is refused before anything is tagged", async () => {
     const bundle = lab.path("bundle-corrupt");
-    const pulled = await cli(
-      pullArgs(["--tag", "v1", "--creds", creds(alice), "--ca", caFile], bundle),
-    );
+    const pulled = await cli(pullArgs(basicRepo(), bundle, { tags: ["v1"], ...asAlice() }));
     expect(pulled.code, pulled.stderr).toBe(0);
     const [layer] = [...layouts.v1.blobs].sort((a, b) => b[1] - a[1])[0] as [string, number];
     const file = join(bundle, "blobs", "sha256", layer.slice(7));
     const bytes = await readFile(file);
     bytes[100] = (bytes[100] ?? 0) ^ 0xff;
     await writeFile(file, bytes);
-    const r = await cli([
-      "push",
-      bundle,
-      `${target.hostPort}/corrupt/system/deckhouse`,
-      "--creds",
-      creds(rw),
-      "--ca",
-      caFile,
-    ]);
+    const r = await cli(pushArgs(bundle, `${target.hostPort}/corrupt/system/deckhouse`, asRw()));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(layer);
     expect(r.stderr).toMatch(/content digest is sha256:/);
@@ -656,27 +516,12 @@ describe("mirror failures name the cause and change nothing", () => {
   }, 30_000);
 
   it("bad flags: usage error naming the flag, exit 2", async () => {
-    const r = await cli([
-      "pull",
-      "--source",
-      `${basicSrc.hostPort}/deckhouse/ee`,
-      "--tag",
-      "v1",
-      "--parallel",
-      "0",
-      lab.path("x"),
-    ]);
+    const r = await cli(pullArgs(basicRepo(), lab.path("x"), { tags: ["v1"], parallel: "0" }));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--parallel "0": expected an integer from 1 to 64');
-    const p = await cli([
-      "push",
-      lab.path("no-such-bundle"),
-      `${target.hostPort}/system/deckhouse`,
-      "--ca",
-      caFile,
-      "--creds",
-      creds(rw),
-    ]);
+    const p = await cli(
+      pushArgs(lab.path("no-such-bundle"), `${target.hostPort}/system/deckhouse`, asRw()),
+    );
     expect(p.code).toBe(1);
     expect(p.stderr).toMatch(/oci-layout missing/);
   }, 30_000);
@@ -696,7 +541,7 @@ describe("interrupted runs resume", () => {
   ];
 
   async function killWhen(args: string[], ready: () => boolean): Promise<void> {
-    const proc = spawnProcess("mirror-cli", "node", [...CLI, ...args], { cwd: ROOT });
+    const proc = spawnMirrorCli("mirror-cli", args);
     const deadline = Date.now() + 60_000;
     while (!ready()) {
       if (proc.child.exitCode !== null)
@@ -711,26 +556,12 @@ describe("interrupted runs resume", () => {
   it("a killed pull leaves no index.json; the next run fetches only the missing blobs", async () => {
     const slow = await startLatencyProxy({ target: basicSrc.hostPort, oneWayMs: 40 });
     const bundle = lab.path("bundle-killed");
-    const args = [
-      "pull",
-      "--source",
-      `${slow.hostPort}/deckhouse/ee`,
-      "--tag",
-      "v1",
-      "--tag",
-      "multi",
-      "--tag",
-      "big",
-      "--images-file",
-      lab.path("images.txt"),
-      "--creds",
-      creds(alice),
-      "--ca",
-      caFile,
-      "--parallel",
-      "1",
-      bundle,
-    ];
+    const args = pullArgs(`${slow.hostPort}/deckhouse/ee`, bundle, {
+      tags: ["v1", "multi", "big"],
+      imagesFile: lab.path("images.txt"),
+      ...asAlice(),
+      parallel: 1,
+    });
     const wanted = layerDigests();
     const finished = (): string[] => {
       const dir = join(bundle, "blobs", "sha256");
@@ -768,18 +599,7 @@ describe("interrupted runs resume", () => {
     ).subarray(0, 5 << 20);
     await writeFile(join(bundle, ".mirror-partial", digest.replace(":", "-")), head);
     const logStart = basicSrc.accessLog().length;
-    const r = await cli([
-      "pull",
-      "--source",
-      `${basicSrc.hostPort}/deckhouse/ee`,
-      "--tag",
-      "big",
-      "--creds",
-      creds(alice),
-      "--ca",
-      caFile,
-      bundle,
-    ]);
+    const r = await cli(pullArgs(basicRepo(), bundle, { tags: ["big"], ...asAlice() }));
     expect(r.code, r.stderr).toBe(0);
     const gets = basicSrc
       .accessLog()
@@ -797,17 +617,10 @@ describe("interrupted runs resume", () => {
       oneWayMs: 40,
     });
     const repo = "resume/system/deckhouse";
-    const args = [
-      "push",
-      lab.path("bundle"),
-      `${slow.hostPort}/${repo}`,
-      "--creds",
-      creds(rw),
-      "--ca",
-      caFile,
-      "--parallel",
-      "1",
-    ];
+    const args = pushArgs(lab.path("bundle"), `${slow.hostPort}/${repo}`, {
+      ...asRw(),
+      parallel: 1,
+    });
     const uploaded = (from: number): string[] =>
       target
         .accessLog()

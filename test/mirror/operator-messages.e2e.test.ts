@@ -10,13 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INTERRUPTED } from "../../cli/mirror";
 import {
   closedPort,
-  CommandError,
   createCa,
   createLab,
   issueServerCert,
   pushImage,
   requireTools,
-  run,
   startLatencyProxy,
   startRegistry,
   writeOciLayout,
@@ -25,9 +23,8 @@ import {
   type OciLayout,
   type Registry,
 } from "../e2e-lab";
+import { MIRROR_CLI, mirrorCli as cli, pullArgs, pushArgs, REPO_ROOT } from "./cli";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const CLI = ["--import", "tsx", join(ROOT, "test/mirror/run-cli.ts")];
 const rw = { username: "rw", password: "rw-pass-123" };
 const creds = `${rw.username}:${rw.password}`;
 
@@ -37,24 +34,6 @@ let caFile: string;
 let plain: Registry;
 let secure: Registry;
 let image: OciLayout;
-
-async function cli(
-  args: string[],
-  opts: { netns?: boolean } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [cmd, argv] = opts.netns
-    ? ["unshare", ["-n", process.execPath, ...CLI, ...args]]
-    : [process.execPath, [...CLI, ...args]];
-  try {
-    const r = await run(cmd, argv, { cwd: ROOT, timeoutMs: 120_000 });
-    return { code: 0, ...r };
-  } catch (err) {
-    if (err instanceof CommandError) {
-      return { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
-    }
-    throw err;
-  }
-}
 
 beforeAll(async () => {
   requireTools("docker-registry", "skopeo", "openssl", "unshare", "script");
@@ -84,15 +63,15 @@ afterAll(async () => {
   await lab?.close();
 });
 
-const pullFrom = (source: string, bundle: string, ...extra: string[]) => [
-  "pull",
-  "--source",
-  source,
-  "--tag",
-  "v1",
-  ...extra,
-  bundle,
-];
+/** `mirror pull` of tag v1 */
+const pullFrom = (source: string, bundle: string, flags: Parameters<typeof pullArgs>[2] = {}) =>
+  pullArgs(source, bundle, { tags: ["v1"], ...flags });
+/** `mirror pull` of tag v1 from the plain-HTTP registry */
+const pullPlain = (bundle: string) =>
+  pullFrom(`${plain.hostPort}/deckhouse/ee`, bundle, { plainHttp: true });
+/** `mirror push` to the TLS registry */
+const pushSecure = (bundle: string, repository: string, flags: Parameters<typeof pushArgs>[2]) =>
+  pushArgs(bundle, `${secure.hostPort}/${repository}`, { ca: caFile, ...flags });
 
 describe("mirror: causes told apart", () => {
   it("connection refused: says nothing listens there, not that a re-run continues", async () => {
@@ -121,13 +100,7 @@ describe("mirror: causes told apart", () => {
 
   it("--plain-http to an HTTPS registry: says it speaks HTTPS", async () => {
     const r = await cli(
-      pullFrom(
-        `${secure.hostPort}/deckhouse/ee`,
-        lab.path("b-http"),
-        "--plain-http",
-        "--creds",
-        creds,
-      ),
+      pullFrom(`${secure.hostPort}/deckhouse/ee`, lab.path("b-http"), { plainHttp: true, creds }),
     );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${secure.hostPort} speaks HTTPS: drop --plain-http`);
@@ -135,17 +108,9 @@ describe("mirror: causes told apart", () => {
 
   it("push with a wrong password: an authentication error about the user, no licence advice", async () => {
     const bundle = lab.path("b-auth");
-    const pulled = await cli(pullFrom(`${plain.hostPort}/deckhouse/ee`, bundle, "--plain-http"));
+    const pulled = await cli(pullPlain(bundle));
     expect(pulled.code, pulled.stderr).toBe(0);
-    const r = await cli([
-      "push",
-      bundle,
-      `${secure.hostPort}/system/deckhouse`,
-      "--ca",
-      caFile,
-      "--creds",
-      "rw:wrong-password",
-    ]);
+    const r = await cli(pushSecure(bundle, "system/deckhouse", { creds: "rw:wrong-password" }));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/authentication failed: check the user and password/);
     expect(r.stderr).not.toMatch(/licen[cs]e/i);
@@ -154,22 +119,14 @@ describe("mirror: causes told apart", () => {
 
   it("a corrupt bundle blob: push says `mirror pull` again repairs it, and it does", async () => {
     const bundle = lab.path("b-corrupt");
-    const args = pullFrom(`${plain.hostPort}/deckhouse/ee`, bundle, "--plain-http");
+    const args = pullPlain(bundle);
     expect((await cli(args)).code).toBe(0);
     const [layer] = [...image.blobs].sort((a, b) => b[1] - a[1])[0] as [string, number];
     const file = join(bundle, "blobs", "sha256", layer.slice(7));
     const bytes = await readFile(file);
     bytes[100] = (bytes[100] ?? 0) ^ 0xff;
     await writeFile(file, bytes);
-    const push = [
-      "push",
-      bundle,
-      `${secure.hostPort}/system/deckhouse`,
-      "--ca",
-      caFile,
-      "--creds",
-      creds,
-    ];
+    const push = pushSecure(bundle, "system/deckhouse", { creds });
     const r = await cli(push);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`bundle blob ${layer} is corrupt`);
@@ -181,7 +138,7 @@ describe("mirror: causes told apart", () => {
 
   it("a damaged manifest of the same size is written anew by the next pull", async () => {
     const bundle = lab.path("b-manifest");
-    const args = pullFrom(`${plain.hostPort}/deckhouse/ee`, bundle, "--plain-http");
+    const args = pullPlain(bundle);
     expect((await cli(args)).code).toBe(0);
     const file = join(bundle, "blobs", "sha256", image.digest.slice(7));
     const good = await readFile(file);
@@ -196,19 +153,8 @@ describe("mirror: causes told apart", () => {
 describe("mirror: summaries", () => {
   it("push --dry-run: singular for one image, and no duration or transfer rate", async () => {
     const bundle = lab.path("b-dry");
-    expect(
-      (await cli(pullFrom(`${plain.hostPort}/deckhouse/ee`, bundle, "--plain-http"))).code,
-    ).toBe(0);
-    const r = await cli([
-      "push",
-      bundle,
-      `${secure.hostPort}/dry/system/deckhouse`,
-      "--ca",
-      caFile,
-      "--creds",
-      creds,
-      "--dry-run",
-    ]);
+    expect((await cli(pullPlain(bundle))).code).toBe(0);
+    const r = await cli(pushSecure(bundle, "dry/system/deckhouse", { creds, dryRun: true }));
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^would push 1 image \(1 tag\) to /);
     expect(r.stdout).not.toMatch(/\/s\b|\d s\b/);
@@ -222,8 +168,8 @@ describe("mirror: Ctrl-C on a terminal", () => {
     const bundle = lab.path("b-ctrl-c");
     const command = [
       process.execPath,
-      ...CLI,
-      ...pullFrom(`${relay.hostPort}/deckhouse/ee`, bundle, "--plain-http", "--parallel", "1"),
+      ...MIRROR_CLI,
+      ...pullFrom(`${relay.hostPort}/deckhouse/ee`, bundle, { plainHttp: true, parallel: 1 }),
     ]
       .map(a => `'${a.replace(/'/g, "'\\''")}'`)
       .join(" ");
@@ -231,7 +177,7 @@ describe("mirror: Ctrl-C on a terminal", () => {
     // is a real Ctrl-C: the terminal's line discipline sends SIGINT to the foreground group.
     // (spawned here rather than with spawnProcess, which gives no stdin)
     const term = spawn("script", ["-q", "-f", "-e", "-c", `exec ${command}`, "/dev/null"], {
-      cwd: ROOT,
+      cwd: REPO_ROOT,
       stdio: ["pipe", "pipe", "pipe"],
       detached: true,
     });
