@@ -171,7 +171,9 @@ describe("createHookTest", () => {
     expect(res.ok).toBe(false);
     expect(res.error).toMatch(/values patch makes values invalid: \/registry\/internal\/state/);
     expect(f.values()).toEqual(before);
-    expect(f.kubernetesResource("ConfigMap", "d8-system", "node-count")).toBeDefined();
+    expect(f.kubernetesResource("ConfigMap", "d8-system", "node-count")?.data).toEqual({
+      count: "1",
+    });
     expect(f.metrics()).toHaveLength(1);
   });
 

@@ -267,7 +267,11 @@ status: {message: ""}
       [0, "JQPatch"],
       [1, "Create"],
     ]);
-    expect(c.get("Secret", "ns", "s")).toBeDefined();
+    expect(c.get("Secret", "ns", "s")).toEqual({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "s", namespace: "ns" },
+    });
   });
 
   it("merge patch is RFC 7386", () => {

@@ -224,7 +224,11 @@ echo '[{"op":"add","path":"/registry/internal/state","value":"Ready"}]' > "$VALU
     expect(res.operationErrors).toEqual([
       { index: 0, operation: "MergePatch", message: expect.stringMatching(/not found/) },
     ]);
-    expect(f.kubernetesResource("Secret", "d8-system", "s")).toBeDefined();
+    expect(f.kubernetesResource("Secret", "d8-system", "s")).toEqual({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "s", namespace: "d8-system" },
+    });
     expect(f.valuesGet("registry.internal.state")).toBe("Unknown");
   });
 

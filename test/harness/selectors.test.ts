@@ -60,7 +60,9 @@ describe("cluster state", () => {
     expect(c.get("deploy", "d8-system", "d1")?.kind).toBe("Deployment");
     expect(c.get("nodes", undefined, "n1")?.metadata.namespace).toBeUndefined();
     expect(c.get("mc", undefined, "registry")?.spec).toEqual({ enabled: true });
-    expect(c.get("moduleconfigs", undefined, "registry", "deckhouse.io/v1alpha1")).toBeDefined();
+    expect(c.get("moduleconfigs", undefined, "registry", "deckhouse.io/v1alpha1")?.apiVersion).toBe(
+      "deckhouse.io/v1alpha1",
+    );
     expect(c.list({ kind: "secret" }).map(o => o.metadata.name)).toEqual(["s1", "s2"]);
     expect(c.list({ namespace: "default" }).map(o => o.metadata.name)).toEqual(["s2"]);
   });
@@ -79,7 +81,12 @@ describe("cluster state", () => {
     expect(() => c.create(s1)).toThrow(/already exists/);
     c.delete({ kind: "Namespace", name: "d8-system" });
     expect(c.list({ namespace: "d8-system" })).toEqual([]);
-    expect(c.get("Secret", "default", "s2")).toBeDefined();
+    expect(c.all().map(o => `${o.kind}/${o.metadata.name}`)).toEqual([
+      "Namespace/default",
+      "Secret/s2",
+      "Node/n1",
+      "ModuleConfig/registry",
+    ]);
   });
 });
 

@@ -37,7 +37,9 @@ describe("hook logs never carry a secret the hook knows", () => {
       log: r => records.push(r),
     });
     const warning = records.find(r => r.msg.includes("failed validation"));
-    expect(warning, JSON.stringify(records)).toBeDefined();
+    expect(warning?.msg, JSON.stringify(records)).toBe(
+      "Checker params from the secret failed validation: reset to empty",
+    );
     const text = JSON.stringify(records);
     expect(text).not.toContain(PASSWORD);
     expect(text).toContain("<redacted>");
