@@ -199,7 +199,10 @@ describe("registry-module simulate", () => {
     expect(r.status).toBe(3);
     expect(r.stderr).toContain("stuck at ContainerdConfigPreflightReady");
     expect(r.stderr).toContain("worker-0: has custom toml merge containerd configuration");
-    expect(parse(r.stdout.split("---\n")[0] ?? "")).toBeTruthy();
+    expect(parse(r.stdout.split("---\n")[0] ?? "")).toMatchObject({
+      kind: "Node",
+      metadata: { name: "master-0" },
+    });
   });
 
   it("prints the final cluster only with -o", () => {

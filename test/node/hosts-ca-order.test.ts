@@ -20,15 +20,17 @@ afterAll(async () => {
 });
 
 describe("hosts.toml only after its CA files", () => {
-  for (const [name, config] of [
-    ["direct", directFinal],
-    ["proxy", proxyFinal],
+  for (const [name, config, ca] of [
+    ["direct", directFinal, "registry.d8-system.svc:5001/https-new.example.com-ca.crt"],
+    ["proxy", proxyFinal, "registry.d8-system.svc:5001/https-127.0.0.1:5001-ca.crt"],
   ] as const) {
     it(`${name}: a CA file that cannot be written leaves no hosts.toml for its host`, async () => {
       const sandbox = await createSandbox(lab.path(name));
       const files = Object.keys(expectedRegistryDFiles(config, "platform"));
-      const ca = files.find(f => f.endsWith(".crt"));
-      expect(ca, `fixture ${name} has a mirror with a CA`).toBeDefined();
+      expect(
+        files.filter(f => f.endsWith(".crt")),
+        `the CA files of ${name}`,
+      ).toEqual([ca]);
       const caPath = sandbox.path(`/etc/containerd/registry.d/${ca}`);
       // a non-empty directory where the CA file goes: no write or rename can replace it
       await mkdir(caPath, { recursive: true });

@@ -96,7 +96,7 @@ describe("every rendered step", () => {
         files.push(file);
       }
     }
-    expect(files.length).toBeGreaterThan(40);
+    expect(files).toHaveLength(48);
     for (const file of files) {
       const syntax = await run("bash", ["-n", file]);
       expect(syntax, `${file}: ${syntax.out}`).toEqual({ code: 0, out: "" });
