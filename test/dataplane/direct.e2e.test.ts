@@ -4,10 +4,10 @@
 // upstream user, pull only); it pulls from the upstream with the alias and the same credentials,
 // and stores nothing.
 import { createReadStream } from "node:fs";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import { createServer as createHttpServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -22,13 +22,13 @@ import {
   pushImage,
   type Registry,
   requireTools,
-  run,
   spawnProcess,
   startRegistry,
   startTokenServer,
   type TokenServer,
   trackCloser,
   writeOciLayout,
+  skopeoCopyToDir,
 } from "../e2e-lab";
 import { type Containerd, startContainerd, writeHostsToml } from "./support/containerd";
 import { https, writeGatewayConfig } from "./support/gateway";
@@ -77,34 +77,9 @@ async function startDirectGateway(
   return { proc, hostPort: record.client, base: `https://${record.client}` };
 }
 
-async function skopeoCopy(
-  hostPort: string,
-  ref: string,
-  creds: string,
-  dest: string,
-): Promise<string[]> {
-  const certDir = lab.path("certs", hostPort);
-  await mkdir(certDir, { recursive: true });
-  await writeFile(join(certDir, "ca.crt"), moduleCa.certPem);
-  await mkdir(dirname(dest), { recursive: true });
-  await run(
-    "skopeo",
-    [
-      "--insecure-policy",
-      "copy",
-      "--src-creds",
-      creds,
-      "--src-cert-dir",
-      certDir,
-      `docker://${hostPort}/${ref}`,
-      `dir:${dest}`,
-    ],
-    {
-      env: { HOME: lab.dir, XDG_RUNTIME_DIR: lab.dir },
-    },
-  );
-  return (await readdir(dest)).filter(f => /^[0-9a-f]{64}$/.test(f)).sort();
-}
+/** skopeo pulls `ref` through a gateway with `creds`; returns the blob files it wrote. */
+const skopeoCopy = (hostPort: string, ref: string, creds: string, dest: string) =>
+  skopeoCopyToDir(lab, `${hostPort}/${ref}`, dest, { caPem: moduleCa.certPem, creds });
 
 const layerFiles = (l: OciLayout) =>
   [...l.blobs.keys()]

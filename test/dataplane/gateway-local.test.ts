@@ -1,7 +1,7 @@
 // The gateway in mode `local` in front of a real stock distribution: authentication, the ACL of
 // every module role, streaming reads (HEAD, ranges), chunked uploads, error bodies, metrics.
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../../lib/oci";
@@ -13,10 +13,10 @@ import {
   type Lab,
   pushImage,
   type Registry,
-  run,
   startRegistry,
   writeOciLayout,
   type OciLayout,
+  skopeoRawManifest,
 } from "../e2e-lab";
 import { collectedLogs, https, startGatewayFromFile, writeGatewayConfig } from "./support/gateway";
 import { user } from "./support/node-config";
@@ -72,17 +72,8 @@ afterAll(async () => {
 
 const asRegistry = () => ({ hostPort, scheme: "https" as const, caPem: ca });
 
-async function skopeoInspect(ref: string, creds: string | undefined): Promise<string> {
-  const certDir = lab.path("certs");
-  await mkdir(certDir, { recursive: true });
-  await writeFile(join(certDir, "ca.crt"), ca);
-  const args = ["inspect", "--raw", "--cert-dir", certDir];
-  if (creds) args.push("--creds", creds);
-  const { stdout } = await run("skopeo", [...args, `docker://${ref}`], {
-    env: { HOME: lab.dir, XDG_RUNTIME_DIR: lab.dir },
-  });
-  return stdout;
-}
+const skopeoInspect = (ref: string, creds: string | undefined) =>
+  skopeoRawManifest(lab, ref, { caPem: ca, creds });
 
 describe("authentication", () => {
   it("anonymous: 401 with the Basic challenge and a distribution error body", async () => {

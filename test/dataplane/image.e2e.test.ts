@@ -29,6 +29,7 @@ import {
   run,
   spawnProcess,
   writeOciLayout,
+  until,
 } from "../e2e-lab";
 import { ApiDouble } from "./support/api-double";
 import {
@@ -160,21 +161,6 @@ function startContainer(c: Container, env: Record<string, string>, mounts: strin
   ]);
   processes.push(p);
   return p;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timeout: ${what} (${String(last)})`);
-    await new Promise(r => setTimeout(r, 200));
-  }
 }
 
 describe("data-plane image", () => {
@@ -314,11 +300,15 @@ describe("data-plane image", () => {
       `${hostEtcKubernetes}:/etc/kubernetes`,
       `${kube}:/var/run/kube:ro`,
     ]);
-    const health = await until("manager /healthz", async () => {
-      if (!proc.running) throw new Error(`manager exited\n${proc.tail()}`);
-      const r = await fetch(`http://${ip}:8097/healthz`, { signal: AbortSignal.timeout(1_000) });
-      return r.status === 200 ? r.status : undefined;
-    });
+    const health = await until(
+      "manager /healthz",
+      async () => {
+        if (!proc.running) throw new Error(`manager exited\n${proc.tail()}`);
+        const r = await fetch(`http://${ip}:8097/healthz`, { signal: AbortSignal.timeout(1_000) });
+        return r.status === 200 ? r.status : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, retryErrors: true },
+    );
     expect(health).toBe(200);
     const manifest = await until(
       "static pod manifest",
@@ -326,7 +316,7 @@ describe("data-plane image", () => {
         const text = await readFile(join(lab.path("node"), PATHS.manifest), "utf8");
         return text.length > 0 ? text : undefined;
       },
-      30_000,
+      { timeoutMs: 30_000, intervalMs: 200, retryErrors: true },
     ).catch((e: Error) => {
       throw new Error(`${e.message}\n${proc.tail(20)}`);
     });
@@ -351,7 +341,7 @@ describe("data-plane image", () => {
         const r = await fetch(`http://${ip}:${PORTS.mirrorerMonitoring}/healthz`);
         return r.status;
       },
-      30_000,
+      { timeoutMs: 30_000, intervalMs: 200, retryErrors: true },
     );
     expect(mirrorer).toBe(200);
 

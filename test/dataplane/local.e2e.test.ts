@@ -2,8 +2,7 @@
 // distribution + mirrorer, written by nodeservices-manager, run by the fake kubelet) on its own
 // loopback address. `rw` pushes a multi-image bundle through one master's gateway; the mirrorers
 // bring the other two to the same content; every master serves pulls; the ACL holds.
-import { mkdir, readdir, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { readdir } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../../lib/oci";
 import {
@@ -13,7 +12,8 @@ import {
   type Lab,
   pushImage,
   requireTools,
-  run,
+  until,
+  skopeoCopyToDir,
 } from "../e2e-lab";
 import { ApiDouble } from "./support/api-double";
 import {
@@ -64,25 +64,6 @@ const registryOf = (m: Master) => ({
   caPem: ca.certPem,
 });
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | false | undefined>,
-  ms = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timeout: ${what} (${String(last)})`);
-    await new Promise(r => setTimeout(r, 250));
-  }
-}
-
 beforeAll(async () => {
   requireTools("docker-registry", "skopeo", "openssl");
   await requireContainerSupport();
@@ -110,6 +91,7 @@ beforeAll(async () => {
     await until(
       `${m.name} configured`,
       async () => m.manager.reconciler.status.decision === "apply",
+      { intervalMs: 250 },
     );
     await m.startPod();
   }
@@ -152,6 +134,7 @@ describe("Local mode, three masters", () => {
       await until(
         `${m.name} in sync`,
         async () => JSON.stringify(await contentOf(c)) === JSON.stringify(expected),
+        { intervalMs: 250, retryErrors: true },
       );
     }
     // the mirrorer reports what it did
@@ -164,15 +147,11 @@ describe("Local mode, three masters", () => {
     const indexImage = bundle.find(b => b.layout.manifests.length > 1) as BundleImage;
     for (const m of masters) {
       const dest = lab.path("pulls", m.name);
-      const certDir = lab.path("certs", m.name);
-      await mkdir(certDir, { recursive: true });
-      await writeFile(join(certDir, "ca.crt"), ca.certPem);
-      await mkdir(dirname(dest), { recursive: true });
-      await run("skopeo", [
-        "--insecure-policy", "copy", "--all",
-        "--src-creds", `${users.ro.name}:${users.ro.password}`, "--src-cert-dir", certDir,
-        `docker://${m.ip}:5001/${indexImage.repository}:${indexImage.tag}`, `dir:${dest}`,
-      ], { env: { HOME: lab.dir, XDG_RUNTIME_DIR: lab.dir } }); // prettier-ignore
+      await skopeoCopyToDir(lab, `${m.ip}:5001/${indexImage.repository}:${indexImage.tag}`, dest, {
+        caPem: ca.certPem,
+        creds: `${users.ro.name}:${users.ro.password}`,
+        allPlatforms: true,
+      });
       const files = await readdir(dest);
       // skopeo's dir: format keeps blobs by hex digest, per-platform manifests as <hex>.manifest.json
       const stored = new Set(files.map(f => f.replace(/\.manifest\.json$/, "")));

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { PATHS } from "../../images/nodeservices-manager/src/render";
-import { createCa, createLab, type Lab, spawnProcess, stopAll } from "../e2e-lab";
+import { createCa, createLab, type Lab, spawnProcess, stopAll, until } from "../e2e-lab";
 import { ApiDouble } from "./support/api-double";
 import { nodeConfigSecret, nodeConfigYaml, nodePki, user } from "./support/node-config";
 
@@ -43,16 +43,6 @@ afterAll(async () => {
   await api?.stop();
   await lab?.close();
 });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, log: () => string) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timeout waiting for ${what}\n${log()}`);
-    await new Promise(r => setTimeout(r, 50));
-  }
-}
 
 describe("nodeservices-manager process: master address change", () => {
   it("follows the Node's InternalIP: the re-issued certificate is accepted and the services move to the new address", async () => {
@@ -112,7 +102,7 @@ describe("nodeservices-manager process: master address change", () => {
     await until(
       "services at the old address",
       async () => ((await listenOf()) === `${OLD_IP}:5001` ? true : undefined),
-      log,
+      { retryErrors: true, context: log },
     );
     expect(await version()).toBe("v-old");
 
@@ -122,7 +112,7 @@ describe("nodeservices-manager process: master address change", () => {
     await until(
       "services at the new address",
       async () => ((await version()) === "v-new" ? true : undefined),
-      log,
+      { retryErrors: true, context: log },
     );
     expect(await listenOf()).toBe(`${NEW_IP}:5001`);
     expect(manager.lines.join("\n")).toContain("node address changed");

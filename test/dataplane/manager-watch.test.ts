@@ -10,7 +10,7 @@ import { createLog } from "../../images/common/src/log";
 import { parseManagerSettings } from "../../images/nodeservices-manager/src/config";
 import { type RunningManager, runManager } from "../../images/nodeservices-manager/src/manager";
 import { PATHS } from "../../images/nodeservices-manager/src/render";
-import { createCa, createLab, type Lab } from "../e2e-lab";
+import { createCa, createLab, type Lab, until as untilEvent } from "../e2e-lab";
 import { ApiDouble } from "./support/api-double";
 import {
   nodeConfigSecret,
@@ -53,20 +53,11 @@ const config = (password = "licence") =>
     },
   });
 
-async function until<T>(
+/** Waits for an event of the manager under test; a timeout shows its last log lines. */
+const until = <T>(
   what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timeout waiting for ${what}\n${logLines.slice(-10).join("")}`);
-    await new Promise(r => setTimeout(r, 20));
-  }
-}
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+) => untilEvent(what, probe, { context: () => logLines.slice(-10).join("") });
 const exists = (p: string) =>
   stat(p).then(
     () => true,

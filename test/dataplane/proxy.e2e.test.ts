@@ -4,8 +4,8 @@
 // path deckhouse/ee, one with Bearer tokens. skopeo and containerd pull
 // `…/system/deckhouse:<tag>` through the gateway; the upstream's access log is the witness of
 // what reached it.
-import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type CertificateAuthority,
@@ -18,11 +18,12 @@ import {
   pushImage,
   type Registry,
   requireTools,
-  run,
   startRegistry,
   startTokenServer,
   type TokenServer,
   writeOciLayout,
+  until,
+  skopeoCopyToDir,
 } from "../e2e-lab";
 import { ApiDouble } from "./support/api-double";
 import { type Containerd, startContainerd, writeHostsToml } from "./support/containerd";
@@ -51,45 +52,17 @@ let containerd: Containerd;
 let images: Record<string, OciLayout>;
 const ro = user("ro", "ro-password-0123", 10);
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  ms = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
-    await new Promise(r => setTimeout(r, 50));
-  }
-}
-
-async function skopeoPull(
+/** skopeo pulls system/deckhouse:<tag> from a master's registry address (ro unless told). */
+const skopeoPull = (
   master: Master,
   tag: string,
   dest: string,
   creds: string | null = `${ro.name}:${ro.password}`,
-): Promise<string[]> {
-  const certDir = lab.path("certs", master.ip);
-  await mkdir(certDir, { recursive: true });
-  await writeFile(join(certDir, "ca.crt"), moduleCa.certPem);
-  await mkdir(dirname(dest), { recursive: true });
-  await run(
-    "skopeo",
-    [
-      "--insecure-policy",
-      "copy",
-      ...(creds ? ["--src-creds", creds] : []),
-      "--src-cert-dir",
-      certDir,
-      `docker://${master.ip}:5001/system/deckhouse:${tag}`,
-      `dir:${dest}`,
-    ],
-    { env: { HOME: lab.dir, XDG_RUNTIME_DIR: lab.dir } },
-  );
-  return (await readdir(dest)).filter(f => /^[0-9a-f]{64}$/.test(f)).sort();
-}
+) =>
+  skopeoCopyToDir(lab, `${master.ip}:5001/system/deckhouse:${tag}`, dest, {
+    caPem: moduleCa.certPem,
+    creds,
+  });
 
 const blobGets = (r: Registry) =>
   r.accessLog().filter(e => e.method === "GET" && e.path.includes("/blobs/"));

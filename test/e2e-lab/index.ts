@@ -10,6 +10,8 @@
 //   network.ts      startBlackhole (accepts, never answers), freePort, closedPort
 //   images.ts       writeOciLayout(dir, spec) deterministic OCI layouts; pushImage via skopeo
 //   lying-registry.ts startLyingRegistry(layout, repo): a double serving wrong bytes under a digest
+//   skopeo.ts       skopeoCopyToDir, skopeoRawManifest, manifestDigest: read images back with skopeo
+//   wait.ts         until(what, probe, {timeoutMs, retryErrors, context}): poll for an event
 //
 // Typical file:
 //   let lab: Lab;
@@ -30,4 +32,6 @@ export * from "./network";
 export * from "./pki";
 export * from "./process";
 export * from "./registry";
+export * from "./skopeo";
 export * from "./token-server";
+export * from "./wait";

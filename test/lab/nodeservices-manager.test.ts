@@ -16,7 +16,7 @@ import { PATHS } from "../../images/nodeservices-manager/src/render";
 import { renderManifests } from "../../lib/render/manifests";
 import type { KubeObject } from "../../lib/runtime/types";
 import { nodeConfigYaml, nodePki, type NodePki, user } from "../dataplane/support/node-config";
-import { createCa, createLab, type Lab } from "../e2e-lab";
+import { createCa, createLab, type Lab, until as untilEvent } from "../e2e-lab";
 import { namespaceObjects, seedObjects, type LabObject } from "./cluster";
 import { startControlPlane, type ControlPlane } from "./control-plane";
 import { installLabCrds } from "./crds";
@@ -98,16 +98,11 @@ const managerPod = (ready: boolean): LabObject => ({
   },
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timeout waiting for ${what}\n${logLines.slice(-10).join("")}`);
-    await new Promise(r => setTimeout(r, 50));
-  }
-}
+/** Waits for an event of the manager under test; a timeout shows its last log lines. */
+const until = <T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+) => untilEvent(what, probe, { context: () => logLines.slice(-10).join("") });
 const exists = (p: string) =>
   stat(p).then(
     () => true,

@@ -1,9 +1,6 @@
 // mirror push through the data-plane gateway (mode local, in front of stock distribution), as a
 // Local-mode push reaches the registry: the `rw` user pushes a bundle and skopeo reads every tag
 // back with the source digests; `ro` is refused with a message that says why, and no tag appears.
-import { createHash } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../../images/gateway/src/server";
 import { RegistryClient } from "../../lib/oci/client";
@@ -16,10 +13,11 @@ import {
   issueServerCert,
   pushImage,
   requireTools,
-  run,
   startRegistry,
   writeOciLayout,
   type Lab,
+  manifestDigest,
+  skopeoRawManifest,
 } from "../e2e-lab";
 import { mirrorCli as cli, pullArgs, pushArgs } from "./cli";
 
@@ -55,8 +53,7 @@ beforeAll(async () => {
   lab = await createLab("mirror-gw");
   const authority = await createCa(lab.path("pki"));
   ca = authority.certPem;
-  caFile = lab.path("pki", "gw-ca.crt");
-  await writeFile(caFile, ca);
+  caFile = authority.cert;
   const [source, distribution] = await Promise.all([
     startRegistry({ dir: lab.path("source"), host: "127.0.0.3" }),
     startRegistry({ dir: lab.path("distribution") }),
@@ -119,28 +116,12 @@ describe("mirror push through the gateway", () => {
   it("rw pushes; skopeo reads every tag with the source digests", async () => {
     const r = await cli(pushAs(users.rw));
     expect(r.code, r.stderr).toBe(0);
-    const certDir = lab.path("certs");
-    await mkdir(certDir, { recursive: true });
-    await writeFile(join(certDir, "ca.crt"), ca);
     for (const tag of ["v1", "multi"]) {
-      const { stdout } = await run(
-        "skopeo",
-        [
-          "inspect",
-          "--raw",
-          "--cert-dir",
-          certDir,
-          "--creds",
-          cred(users.ro),
-          `docker://${gatewayHost}/system/deckhouse:${tag}`,
-        ],
-        {
-          env: { HOME: lab.dir, XDG_RUNTIME_DIR: lab.dir },
-        },
-      );
-      expect(`sha256:${createHash("sha256").update(stdout).digest("hex")}`, tag).toBe(
-        digests.get(tag),
-      );
+      const raw = await skopeoRawManifest(lab, `${gatewayHost}/system/deckhouse:${tag}`, {
+        caPem: ca,
+        creds: cred(users.ro),
+      });
+      expect(manifestDigest(raw), tag).toBe(digests.get(tag));
     }
   }, 30_000);
 });

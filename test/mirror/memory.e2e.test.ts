@@ -133,8 +133,7 @@ beforeAll(async () => {
   lab = await createLab("mirror-memory");
   const ca = await createCa(lab.path("pki"));
   caPem = ca.certPem;
-  caFile = lab.path("pki", "mirror-ca.crt");
-  await writeFile(caFile, ca.certPem);
+  caFile = ca.cert;
   target = await startRegistry({
     dir: lab.path("target"),
     tls: await issueServerCert(ca, "target"),

@@ -24,6 +24,8 @@ import {
   type Lab,
   type OciLayout,
   type Registry,
+  manifestDigest,
+  skopeoRawManifest,
 } from "../e2e-lab";
 import { RegistryClient } from "../../lib/oci/client";
 import { OciError } from "../../lib/oci/errors";
@@ -65,28 +67,15 @@ const basicRepo = () => `${basicSrc.hostPort}/deckhouse/ee`;
 const asAlice = () => ({ creds: creds(alice), ca: caFile });
 const asRw = () => ({ creds: creds(rw), ca: caFile });
 
-async function skopeoDigest(reference: string): Promise<string> {
-  const certDir = lab.path("skopeo-certs");
-  const { stdout } = await run("skopeo", [
-    "inspect",
-    "--raw",
-    "--cert-dir",
-    certDir,
-    "--creds",
-    creds(rw),
-    `docker://${reference}`,
-  ]);
-  return `sha256:${createHash("sha256").update(stdout).digest("hex")}`;
-}
+/** The digest of a pushed manifest, as skopeo reads it from the target (as rw). */
+const skopeoDigest = async (reference: string) =>
+  manifestDigest(await skopeoRawManifest(lab, reference, { caPem: ca.certPem, creds: creds(rw) }));
 
 beforeAll(async () => {
   requireTools("docker-registry", "skopeo", "htpasswd", "openssl", "containerd", "ctr");
   lab = await createLab("mirror");
   ca = await createCa(lab.path("pki"));
-  caFile = lab.path("pki", "mirror-ca.crt");
-  await writeFile(caFile, ca.certPem);
-  await mkdir(lab.path("skopeo-certs"));
-  await writeFile(lab.path("skopeo-certs", "ca.crt"), ca.certPem);
+  caFile = ca.cert;
   const signer = await createTokenSigner(lab.path("pki"));
   const tokens = await startTokenServer({
     signer,

@@ -39,8 +39,7 @@ beforeAll(async () => {
   requireTools("docker-registry", "skopeo", "openssl", "unshare", "script");
   lab = await createLab("mirror-messages");
   ca = await createCa(lab.path("pki"));
-  caFile = lab.path("pki", "ca-file.crt");
-  await writeFile(caFile, ca.certPem);
+  caFile = ca.cert;
   [plain, secure] = await Promise.all([
     startRegistry({ dir: lab.path("plain") }),
     startRegistry({
