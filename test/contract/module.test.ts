@@ -49,7 +49,11 @@ describe("module.yaml", () => {
   it("describes the module and the disable confirmation in both languages", () => {
     expect(definition.descriptions.en).toMatch(/registry\.d8-system\.svc:5001\/system\/deckhouse/);
     expect(definition.descriptions.ru).toMatch(/registry\.d8-system\.svc:5001\/system\/deckhouse/);
-    expect(definition.disable.message.length).toBeGreaterThan(20);
+    expect(definition.disable.message).toBe(
+      "Disabling the registry module removes the in-cluster registry services and returns nodes to " +
+        "pulling from the registry they were configured with before the module managed them. " +
+        "Switch the registry mode to Unmanaged and wait for the switch to finish before disabling.",
+    );
   });
 
   it("has a name that survives addon-operator's kebab → camel → kebab round trip", () => {

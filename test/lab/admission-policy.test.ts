@@ -10,30 +10,17 @@ import { CommandError } from "../e2e-lab/process";
 import { seedObjects } from "./cluster";
 import { startControlPlane, type ControlPlane } from "./control-plane";
 import { installLabCrds } from "./crds";
+import * as settings from "../support/settings";
 
 type Registry = Record<string, unknown> | undefined;
 
-const direct = { mode: "Direct", direct: { imagesRepo: "r.example/deckhouse/ee" } };
-const directNewCredentials = {
-  mode: "Direct",
-  direct: { imagesRepo: "r.example/deckhouse/ee", username: "u", password: "x" },
-};
-const proxy = { mode: "Proxy", proxy: { imagesRepo: "r.example/deckhouse/ee" } };
-const local = { mode: "Local" };
-const configurableUnmanaged = { mode: "Unmanaged", unmanaged: { imagesRepo: "r.example/d/ee" } };
-
-const staticCluster = {
-  clusterIsBootstrapped: true,
-  clusterConfiguration: { clusterType: "Static" },
-};
-const cloudCluster = {
-  clusterIsBootstrapped: true,
-  clusterConfiguration: { clusterType: "Cloud" },
-};
-const bootstrapping = {
-  clusterIsBootstrapped: false,
-  clusterConfiguration: { clusterType: "Static" },
-};
+const { staticCluster, cloudCluster, bootstrapping } = settings.CLUSTER_FACTS;
+const anonymous = { imagesRepo: settings.UPSTREAM_REPO };
+const direct = settings.direct(anonymous);
+const proxy = settings.proxy(anonymous);
+const local = settings.LOCAL;
+const configurableUnmanaged = settings.unmanaged(anonymous);
+const directNewCredentials = settings.direct(settings.withPassword("x"));
 
 const settingsOf = (registry: Registry, extra: Record<string, unknown> = {}) =>
   registry === undefined ? { ...extra } : { ...extra, registry };

@@ -423,8 +423,8 @@ describe("hosts state file", () => {
     expect(result?.code).toBe(0);
     expect(result?.stderr).toContain('ignoring unexpected entry "../../../outside"');
     await expect(stat(`${registryD}/gone.example.com`)).rejects.toThrow(/ENOENT/);
-    await expect(stat(`${registryD}/user-owned.example.com`)).resolves.toBeTruthy();
-    await expect(stat(lab.path(`node-${n}`, "outside"))).resolves.toBeTruthy();
+    expect((await stat(`${registryD}/user-owned.example.com`)).isDirectory()).toBe(true);
+    expect((await stat(lab.path(`node-${n}`, "outside"))).isDirectory()).toBe(true);
     expect(await readFile(`${registryD}/deckhouse_hosts_state.json`, "utf8")).toBe(`["${SVC}"]\n`);
     await rm(`${registryD}/user-owned.example.com`, { recursive: true });
   });

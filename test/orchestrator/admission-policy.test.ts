@@ -6,6 +6,7 @@ import { renderManifests } from "../../lib/render/manifests";
 import type { KubeObject } from "../../lib/runtime/types";
 import { admit } from "../../lib/simulate/admission";
 import { moduleConfig } from "../fixtures/clusters/generate";
+import * as settings from "../support/settings";
 
 function policies(global: Record<string, unknown>, actualMode?: string): KubeObject[] {
   const registry = actualMode
@@ -16,23 +17,12 @@ function policies(global: Record<string, unknown>, actualMode?: string): KubeObj
   );
 }
 
-const staticCluster = {
-  clusterIsBootstrapped: true,
-  clusterConfiguration: { clusterType: "Static" },
-};
-const cloudCluster = {
-  clusterIsBootstrapped: true,
-  clusterConfiguration: { clusterType: "Cloud" },
-};
-const bootstrapping = {
-  clusterIsBootstrapped: false,
-  clusterConfiguration: { clusterType: "Static" },
-};
-
-const direct = { mode: "Direct", direct: { imagesRepo: "r.example/deckhouse/ee" } };
-const proxy = { mode: "Proxy", proxy: { imagesRepo: "r.example/deckhouse/ee" } };
-const local = { mode: "Local" };
-const configurableUnmanaged = { mode: "Unmanaged", unmanaged: { imagesRepo: "r.example/d/ee" } };
+const { staticCluster, cloudCluster, bootstrapping } = settings.CLUSTER_FACTS;
+const anonymous = { imagesRepo: settings.UPSTREAM_REPO };
+const direct = settings.direct(anonymous);
+const proxy = settings.proxy(anonymous);
+const local = settings.LOCAL;
+const configurableUnmanaged = settings.unmanaged(anonymous);
 const mc = (registry?: Record<string, unknown>) => moduleConfig(registry);
 const registryModule = (enabled?: boolean) => ({
   apiVersion: "deckhouse.io/v1alpha1",
@@ -61,7 +51,7 @@ describe("ValidatingAdmissionPolicy on ModuleConfig/deckhouse", () => {
       "Direct → Direct (new credentials) on a cloud cluster",
       cloudCluster,
       direct,
-      { ...direct, direct: { ...direct.direct, password: "x", username: "u" } },
+      settings.direct(settings.withPassword("x")),
     ],
     ["no registry change during bootstrap", bootstrapping, direct, direct],
   ])("allows %s", (_, global, before, after) => {

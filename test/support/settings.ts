@@ -70,3 +70,10 @@ export const SWITCH_CHAIN: readonly [string, RegistrySettings][] = [
   ["Direct from Local", direct(withPassword("fourth-p4ss"))],
   ["configurable Unmanaged", unmanaged(withPassword("fifth-p4ss"))],
 ];
+
+/** What the admission policies read of `global` besides the settings: the cluster's kind. */
+export const CLUSTER_FACTS = {
+  staticCluster: { clusterIsBootstrapped: true, clusterConfiguration: { clusterType: "Static" } },
+  cloudCluster: { clusterIsBootstrapped: true, clusterConfiguration: { clusterType: "Cloud" } },
+  bootstrapping: { clusterIsBootstrapped: false, clusterConfiguration: { clusterType: "Static" } },
+} as const;
