@@ -21,10 +21,6 @@ import type { ContainerdFlavor } from "./hosts-toml";
 import { renderNodeSteps, type NodeStep } from "./steps";
 
 export type NodeStepsDelivery = "Platform" | "NodeGroupConfiguration";
-export const NODE_STEPS_DELIVERIES: readonly NodeStepsDelivery[] = [
-  "Platform",
-  "NodeGroupConfiguration",
-];
 
 export interface NodeGroupConfiguration {
   apiVersion: "deckhouse.io/v1alpha1";
