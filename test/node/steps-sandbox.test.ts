@@ -5,7 +5,7 @@
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BashibleConfig } from "../../lib/domain/bashible-config";
-import { type NodeStep, type NodeStepOptions, renderNodeSteps } from "../../lib/node/steps";
+import { type NodeStep, type NodeStepOptions, renderNodeSteps } from "./steps/steps";
 import { createLab, type Lab } from "../e2e-lab";
 import {
   directFinal,
