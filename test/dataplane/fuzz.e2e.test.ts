@@ -4,11 +4,10 @@
 // (and never leave any request hanging), and keep serving a legitimate client afterwards.
 // `npm run fuzz -- --seed N --count N` runs the same generator longer.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createCa, createLab, type Lab, requireTools } from "../e2e-lab";
+import { createLab, type Lab, requireTools } from "../e2e-lab";
 import { runFuzz } from "./support/fuzz";
 import { https } from "./support/gateway";
-import { bundles } from "./support/masters";
-import { type GatewayStack, startStack, type StackFixtures } from "./support/stacks";
+import { type GatewayStack, stackFixtures, startStack, type StackFixtures } from "./support/stacks";
 
 const SEED = 15;
 const COUNT = 150;
@@ -18,13 +17,7 @@ let f: StackFixtures;
 beforeAll(async () => {
   requireTools("docker-registry", "skopeo", "openssl", "htpasswd");
   lab = await createLab("fuzz");
-  const { gateway } = await bundles(lab.path("bundles"));
-  f = {
-    lab,
-    gatewayBundle: gateway,
-    moduleCa: await createCa(lab.path("module-pki"), "registry-ca"),
-    upstreamCa: await createCa(lab.path("upstream-pki"), "upstream-ca"),
-  };
+  f = await stackFixtures(lab);
 }, 120_000);
 
 afterAll(async () => {

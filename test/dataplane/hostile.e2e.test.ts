@@ -2,12 +2,11 @@
 // sends must end in a 4xx and leave the gateway serving everyone else. Real distribution 2.8 behind
 // (and, for Proxy and Direct, a TLS + htpasswd upstream), the gateway as its bundled program.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createCa, createLab, type Lab, requireTools } from "../e2e-lab";
+import { createLab, type Lab, requireTools } from "../e2e-lab";
 import { https } from "./support/gateway";
-import { bundles } from "./support/masters";
 import type { Socket } from "node:net";
 import { basicAuth, openSocket, rawExchange } from "./support/raw";
-import { type GatewayStack, startStack, type StackFixtures } from "./support/stacks";
+import { type GatewayStack, stackFixtures, startStack, type StackFixtures } from "./support/stacks";
 
 let lab: Lab;
 const stacks: Partial<Record<"local" | "proxy" | "direct", GatewayStack>> = {};
@@ -20,13 +19,7 @@ const stack = (mode: "local" | "proxy" | "direct"): GatewayStack => {
 beforeAll(async () => {
   requireTools("docker-registry", "skopeo", "openssl", "htpasswd");
   lab = await createLab("hostile");
-  const { gateway } = await bundles(lab.path("bundles"));
-  const f: StackFixtures = {
-    lab,
-    gatewayBundle: gateway,
-    moduleCa: await createCa(lab.path("module-pki"), "registry-ca"),
-    upstreamCa: await createCa(lab.path("upstream-pki"), "upstream-ca"),
-  };
+  const f: StackFixtures = await stackFixtures(lab);
   for (const mode of ["local", "proxy", "direct"] as const)
     stacks[mode] = await startStack(f, mode);
 }, 180_000);

@@ -4,10 +4,9 @@
 // own answer, counted once; everything else is the gateway's.
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createCa, createLab, type Lab, requireTools } from "../e2e-lab";
+import { createLab, type Lab, requireTools } from "../e2e-lab";
 import { https } from "./support/gateway";
-import { bundles } from "./support/masters";
-import { type GatewayStack, startStack, type StackFixtures } from "./support/stacks";
+import { type GatewayStack, stackFixtures, startStack, type StackFixtures } from "./support/stacks";
 
 let lab: Lab;
 let local: GatewayStack;
@@ -16,13 +15,7 @@ let proxy: GatewayStack;
 beforeAll(async () => {
   requireTools("docker-registry", "skopeo", "openssl", "htpasswd", "nginx");
   lab = await createLab("nginx-path");
-  const { gateway } = await bundles(lab.path("bundles"));
-  const f: StackFixtures = {
-    lab,
-    gatewayBundle: gateway,
-    moduleCa: await createCa(lab.path("module-pki"), "registry-ca"),
-    upstreamCa: await createCa(lab.path("upstream-pki"), "upstream-ca"),
-  };
+  const f: StackFixtures = await stackFixtures(lab);
   local = await startStack(f, "local", { payloadBytes: 1_000_000 });
   proxy = await startStack(f, "proxy", { payloadBytes: 1_000_000 });
 }, 180_000);

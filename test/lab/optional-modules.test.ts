@@ -7,13 +7,11 @@
 import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hooks } from "../../hooks/index";
-import { createOrchestratorHook } from "../../hooks/orchestrator";
 import type { KubeObject } from "../../lib/runtime/types";
 import { Simulation } from "../../lib/simulate/simulate";
 import { run } from "../e2e-lab/process";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
-import { depsWithReusedKeys } from "../support/reused-keys";
+import { hooksWithReusedKeys } from "../support/reused-keys";
 import { namespaceObjects, seedObjects } from "./cluster";
 import { startControlPlane, type ControlPlane } from "./control-plane";
 import { labCrds } from "./crds";
@@ -34,9 +32,7 @@ async function localManifests(enabledModules: string[]): Promise<KubeObject[]> {
   const sim = await Simulation.start({
     objects: cluster({ nodes: 5, masters: 3, generation: 1 }),
     globalValues: { ...EXAMPLE_GLOBAL_VALUES, enabledModules },
-    hooks: hooks.map(h =>
-      h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
-    ),
+    hooks: hooksWithReusedKeys(),
     openapiDir: join(REPO, "openapi"),
   });
   sim.apply([moduleConfig({ mode: "Local" }, 2)]);

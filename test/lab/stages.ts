@@ -5,12 +5,10 @@
 // the one before is a stage: transition stages (mode != target_mode) and final ones.
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
-import { hooks } from "../../hooks/index";
-import { createOrchestratorHook } from "../../hooks/orchestrator";
 import type { KubeObject } from "../../lib/runtime/types";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
-import { depsWithReusedKeys } from "../support/reused-keys";
+import { hooksWithReusedKeys } from "../support/reused-keys";
 import * as settings from "../support/settings";
 
 export interface Stage {
@@ -46,9 +44,7 @@ export async function switchChainStages(): Promise<Stage[]> {
   const sim = await Simulation.start({
     objects: cluster({ nodes: 5, masters: 3, generation }),
     globalValues: EXAMPLE_GLOBAL_VALUES,
-    hooks: hooks.map(h =>
-      h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
-    ),
+    hooks: hooksWithReusedKeys(),
     openapiDir: new URL("../../openapi", import.meta.url).pathname,
   });
   const stages: Stage[] = [];

@@ -1,7 +1,10 @@
 // The mirror CLI as the mirror tests run it (not a test file itself): its own process (node + tsx
 // on run-cli.ts, so a test can kill it midway), and the argument lists of `mirror pull` and
-// `mirror push` built from named options, so that a test spells out only what differs.
+// `mirror push` built from named options, so that a test spells out only what differs; and what a
+// push left behind (tagsAt).
 import { join } from "node:path";
+import { RegistryClient } from "../../lib/oci/client";
+import { OciError } from "../../lib/oci/errors";
 import { CommandError, run, spawnProcess, type LabProcess } from "../e2e-lab";
 
 export const REPO_ROOT = join(import.meta.dirname, "..", "..");
@@ -90,4 +93,21 @@ export function pullArgs(source: string, bundle: string, flags: PullFlags = {}):
 /** `mirror push <bundle> <target> [flags]` */
 export function pushArgs(bundle: string, target: string, flags: AccessFlags = {}): string[] {
   return ["push", bundle, target, ...accessArgs(flags)];
+}
+
+/** Tags a push left in a repository; a repository the registry does not know has none. */
+export async function tagsAt(
+  registry: string,
+  repository: string,
+  access: { ca: string; username: string; password: string },
+): Promise<string[]> {
+  const client = new RegistryClient({ registry, ...access });
+  try {
+    return await client.listTags(repository);
+  } catch (err) {
+    if (err instanceof OciError && err.kind === "not-found") return [];
+    throw err;
+  } finally {
+    await client.close();
+  }
 }

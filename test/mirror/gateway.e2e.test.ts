@@ -3,8 +3,6 @@
 // back with the source digests; `ro` is refused with a message that says why, and no tag appears.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningGateway } from "../../images/gateway/src/server";
-import { RegistryClient } from "../../lib/oci/client";
-import { OciError } from "../../lib/oci/errors";
 import { startGatewayFromFile, writeGatewayConfig } from "../dataplane/support/gateway";
 import { user } from "../dataplane/support/node-config";
 import {
@@ -19,7 +17,7 @@ import {
   manifestDigest,
   skopeoRawManifest,
 } from "../e2e-lab";
-import { mirrorCli as cli, pullArgs, pushArgs } from "./cli";
+import { mirrorCli as cli, pullArgs, pushArgs, tagsAt as tagsAtRegistry } from "./cli";
 
 const users = { ro: user("ro"), rw: user("rw") };
 const cred = (u: { name: string; password: string }) => `${u.name}:${u.password}`;
@@ -31,22 +29,13 @@ let caFile: string;
 let gatewayHost: string;
 const digests = new Map<string, string>();
 
-async function tagsAt(repository: string): Promise<string[]> {
-  const client = new RegistryClient({
-    registry: gatewayHost,
+/** Tags behind the gateway (as rw). */
+const tagsAt = (repository: string) =>
+  tagsAtRegistry(gatewayHost, repository, {
     ca,
     username: users.rw.name,
     password: users.rw.password,
   });
-  try {
-    return await client.listTags(repository);
-  } catch (err) {
-    if (err instanceof OciError && err.kind === "not-found") return [];
-    throw err;
-  } finally {
-    await client.close();
-  }
-}
 
 beforeAll(async () => {
   requireTools("docker-registry", "skopeo", "openssl");

@@ -28,9 +28,14 @@ import {
   skopeoRawManifest,
 } from "../e2e-lab";
 import { RegistryClient } from "../../lib/oci/client";
-import { OciError } from "../../lib/oci/errors";
 import { startContainerd, writeHostsToml } from "../dataplane/support/containerd";
-import { mirrorCli as cli, pullArgs, pushArgs, spawnMirrorCli } from "./cli";
+import {
+  mirrorCli as cli,
+  pullArgs,
+  pushArgs,
+  spawnMirrorCli,
+  tagsAt as tagsAtRegistry,
+} from "./cli";
 
 /** The module's fixed registry name (containerd reaches the registry through hosts.toml). */
 const SVC = "registry.d8-system.svc:5001";
@@ -49,17 +54,9 @@ const digests = new Map<string, string>();
 let layouts: Record<"v1" | "multi" | "docker" | "big" | "mod", OciLayout>;
 
 /** Tags of a target repository; a repository the registry does not know has none. */
-async function tagsAt(repository: string): Promise<string[]> {
-  const client = new RegistryClient({ registry: target.hostPort, ca: ca.certPem, ...rw });
-  try {
-    return await client.listTags(repository);
-  } catch (err) {
-    if (err instanceof OciError && err.kind === "not-found") return [];
-    throw err;
-  } finally {
-    await client.close();
-  }
-}
+/** Tags at the target (as rw). */
+const tagsAt = (repository: string) =>
+  tagsAtRegistry(target.hostPort, repository, { ca: ca.certPem, ...rw });
 
 const creds = (u: { username: string; password: string }) => `${u.username}:${u.password}`;
 /** The Basic-auth TLS source's repository, and how the CLI reaches it and the target. */

@@ -1,29 +1,23 @@
 // Direct with an anonymous upstream (the CE registry takes anonymous pulls): the in-cluster proxy
 // still authenticates its clients, as the module's ro user, which deckhouse-registry carries.
-import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { parseGatewayConfig } from "../../images/gateway/src/config";
-import { hooks } from "../../hooks/index";
-import { createOrchestratorHook } from "../../hooks/orchestrator";
 import type { KubeObject } from "../../lib/runtime/types";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
-import { depsWithReusedKeys } from "../support/reused-keys";
+import { globalValues as exampleGlobalValues } from "../support/mode-states";
+import { hooksWithReusedKeys } from "../support/reused-keys";
 
 const fromB64 = (s: unknown) => Buffer.from(String(s), "base64").toString("utf8");
-const globalValues = (
-  parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
-).global;
+const globalValues = exampleGlobalValues();
 
 describe("Direct with an anonymous upstream", () => {
   it("converges with clients logging in to the in-cluster proxy as the ro user", async () => {
     const sim = await Simulation.start({
       objects: cluster({ nodes: 3, masters: 1 }),
       globalValues,
-      hooks: hooks.map(h =>
-        h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
-      ),
+      hooks: hooksWithReusedKeys(),
       openapiDir: "openapi",
     });
     sim.apply([

@@ -2,20 +2,15 @@
 // steps that only run while something is left to do (node services cleanup, the return to the
 // remembered upstream of legacy Unmanaged) are skipped; and times are whole seconds, as
 // metav1.Time serialises them.
-import { readFileSync } from "node:fs";
-import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { hooks } from "../../hooks/index";
-import { createOrchestratorHook } from "../../hooks/orchestrator";
 import { setCondition } from "../../lib/orchestrator/conditions";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
-import { depsWithReusedKeys } from "../support/reused-keys";
+import { globalValues as exampleGlobalValues } from "../support/mode-states";
+import { hooksWithReusedKeys } from "../support/reused-keys";
 import * as settings from "../support/settings";
 
-const globalValues = (
-  parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
-).global;
+const globalValues = exampleGlobalValues();
 
 describe("condition order after a finished switch", () => {
   let sim: Simulation;
@@ -34,9 +29,7 @@ describe("condition order after a finished switch", () => {
     sim = await Simulation.start({
       objects: cluster({ nodes: 3, masters: 1, generation }),
       globalValues,
-      hooks: hooks.map(h =>
-        h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
-      ),
+      hooks: hooksWithReusedKeys(),
       openapiDir: "openapi",
     });
     await sim.converge(10);

@@ -2,19 +2,15 @@
 // masters; they trust it by the kube-rbac-proxy CA Deckhouse keeps in global values
 // (`global.internal.modules.kubeRBACProxyCA.cert`), which the orchestrator hands to every node's
 // config as `local_mode.ingress_client_ca` (nodeservices-manager writes ingress-client-ca.crt).
-import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { hooks } from "../../hooks/index";
-import { createOrchestratorHook } from "../../hooks/orchestrator";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster } from "../fixtures/clusters/generate";
-import { depsWithReusedKeys } from "../support/reused-keys";
+import { globalValues as exampleGlobalValues } from "../support/mode-states";
+import { depsWithReusedKeys, hooksWithReusedKeys } from "../support/reused-keys";
 
 const fromB64 = (s: unknown) => Buffer.from(String(s), "base64").toString("utf8");
-const examples = (
-  parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
-).global;
+const examples = exampleGlobalValues();
 
 describe("Local ingress client CA", () => {
   it("reaches every master's node services config", async () => {
@@ -22,9 +18,7 @@ describe("Local ingress client CA", () => {
     const sim = await Simulation.start({
       objects: cluster({ nodes: 3, masters: 2, registry: { mode: "Local" } }),
       globalValues: { ...examples, internal: { modules: { kubeRBACProxyCA: { cert: rbacCa } } } },
-      hooks: hooks.map(h =>
-        h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
-      ),
+      hooks: hooksWithReusedKeys(),
       openapiDir: "openapi",
     });
     await sim.converge(30);

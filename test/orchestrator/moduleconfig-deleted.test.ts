@@ -3,22 +3,17 @@
 // node services, registry-pki or registry-state while deckhouse-registry still points at
 // registry.d8-system.svc:5001; the switch returns nodes and deckhouse-registry to the upstream
 // the cluster had before, and only then drops what the managed mode needed.
-import { readFileSync } from "node:fs";
-import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { hooks } from "../../hooks/index";
-import { createOrchestratorHook } from "../../hooks/orchestrator";
 import type { KubeObject } from "../../lib/runtime/types";
 import type { RunRecord } from "../../lib/simulate/simulate";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
-import { depsWithReusedKeys } from "../support/reused-keys";
+import { globalValues as exampleGlobalValues } from "../support/mode-states";
+import { hooksWithReusedKeys } from "../support/reused-keys";
 import * as settings from "../support/settings";
 
 const fromB64 = (s: unknown) => Buffer.from(String(s), "base64").toString("utf8");
-const globalValues = (
-  parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
-).global;
+const globalValues = exampleGlobalValues();
 
 const names = (objects: Iterable<KubeObject>) =>
   [...objects].map(o => `${o.kind}/${o.metadata.name}`).sort();
@@ -43,9 +38,7 @@ describe.each([
     sim = await Simulation.start({
       objects: cluster({ nodes: 4, masters: 2, registry, generation: 2 }),
       globalValues,
-      hooks: hooks.map(h =>
-        h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
-      ),
+      hooks: hooksWithReusedKeys(),
       openapiDir: "openapi",
     });
     expect((await sim.converge(60)).converged).toBe(true);

@@ -1,22 +1,18 @@
 // Bootstrap hand-over (spec §13): dhctl leaves Secret registry-init with the CA and the ro/rw
 // users the nodes were bootstrapped with. The first run takes all of them, not only the CA: a
 // Local cluster keeps the seeded passwords in registry-user-ro / registry-user-rw.
-import { readFileSync } from "node:fs";
 import bcrypt from "bcryptjs";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { describe, expect, it } from "vitest";
-import { hooks } from "../../hooks/index";
-import { createOrchestratorHook } from "../../hooks/orchestrator";
 import type { KubeObject } from "../../lib/runtime/types";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster } from "../fixtures/clusters/generate";
-import { depsWithReusedKeys } from "../support/reused-keys";
+import { globalValues as exampleGlobalValues } from "../support/mode-states";
+import { depsWithReusedKeys, hooksWithReusedKeys } from "../support/reused-keys";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const fromB64 = (s: unknown) => Buffer.from(String(s), "base64").toString("utf8");
-const globalValues = (
-  parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
-).global;
+const globalValues = exampleGlobalValues();
 
 describe("registry-init at bootstrap", () => {
   it("seeds the CA and the ro and rw users", async () => {
@@ -40,9 +36,7 @@ describe("registry-init at bootstrap", () => {
     const sim = await Simulation.start({
       objects: [...cluster({ nodes: 3, masters: 1, registry: { mode: "Local" } }), init],
       globalValues,
-      hooks: hooks.map(h =>
-        h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
-      ),
+      hooks: hooksWithReusedKeys(),
       openapiDir: "openapi",
     });
     await sim.converge(30);

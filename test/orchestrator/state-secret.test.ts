@@ -5,25 +5,18 @@
 // back from registry-state plus those secrets, and the cluster converges again without a new
 // certificate, password or config version.
 import { createPublicKey, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { hooks } from "../../hooks/index";
-import { createOrchestratorHook } from "../../hooks/orchestrator";
 import type { KubeObject } from "../../lib/runtime/types";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
-import { depsWithReusedKeys } from "../support/reused-keys";
+import { globalValues as exampleGlobalValues } from "../support/mode-states";
+import { hooksWithReusedKeys } from "../support/reused-keys";
 import * as settings from "../support/settings";
 
 const fromB64 = (s: unknown) => Buffer.from(String(s), "base64").toString("utf8");
-const globalValues = (
-  parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
-).global;
+const globalValues = exampleGlobalValues();
 
-const moduleHooks = hooks.map(h =>
-  h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
-);
+const moduleHooks = hooksWithReusedKeys();
 
 const PASSWORD = "upstream-Pa55word";
 const MODES: [string, Record<string, unknown>][] = [

@@ -3,25 +3,21 @@
 // configurable Unmanaged → legacy Unmanaged, with the module's real hooks, Helm apply/prune and
 // the other actors. Each switch is checked for its condition sequence, when `mode` flips, the
 // bashible configs of both stages, the Service selector and what is created and removed.
-import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { hooks } from "../../hooks/index";
-import { createOrchestratorHook } from "../../hooks/orchestrator";
 import type { BashibleConfig } from "../../lib/orchestrator/bashible";
 import type { RunRecord } from "../../lib/simulate/simulate";
 import { Simulation } from "../../lib/simulate/simulate";
 import type { KubeObject } from "../../lib/runtime/types";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
 import { validateKubernetesObject } from "../support/kubernetes-schemas";
-import { depsWithReusedKeys } from "../support/reused-keys";
+import { globalValues as exampleGlobalValues } from "../support/mode-states";
+import { hooksWithReusedKeys } from "../support/reused-keys";
 import { parseGatewayConfig } from "../../images/gateway/src/config";
 import { parseNodeConfig } from "../../images/nodeservices-manager/src/config";
 import * as settings from "../support/settings";
 
-const globalValues = (
-  parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }
-).global;
+const globalValues = exampleGlobalValues();
 
 const OTHER = "mirror.example.org:5000/dkp/ee";
 
@@ -85,9 +81,7 @@ describe("switch chain on a 3-master + 2-worker static cluster", () => {
       objects: cluster({ nodes: 5, masters: 3, generation }),
       globalValues,
       // the module's hooks, the orchestrator on reused key pairs (test/support/reused-keys.ts)
-      hooks: hooks.map(h =>
-        h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
-      ),
+      hooks: hooksWithReusedKeys(),
       openapiDir: "openapi",
     });
     const settled = await sim.converge(10);

@@ -9,8 +9,6 @@ import bcrypt from "bcryptjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { createCheckerLoopHook } from "../../hooks/checker-loop";
-import { hooks } from "../../hooks/index";
-import { createOrchestratorHook } from "../../hooks/orchestrator";
 import { parseGatewayConfig } from "../../images/gateway/src/config";
 import { parseMirrorerConfig } from "../../images/mirrorer/src/config";
 import {
@@ -38,7 +36,7 @@ import {
   stopAll,
 } from "../e2e-lab";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
-import { depsWithReusedKeys } from "../support/reused-keys";
+import { hooksWithReusedKeys } from "../support/reused-keys";
 import { globalValues, moduleValues } from "../support/mode-states";
 
 const ALL = ["cert-manager", "ingress-nginx", "operator-prometheus", "registry"];
@@ -307,9 +305,7 @@ describe("hook metrics", () => {
     const sim = await Simulation.start({
       objects: cluster({ nodes: 3, masters: 1, generation: 1 }),
       globalValues: globalValues(),
-      hooks: hooks.map(h =>
-        h.name === "orchestrator" ? createOrchestratorHook(() => depsWithReusedKeys()) : h,
-      ),
+      hooks: hooksWithReusedKeys(),
       openapiDir: "openapi",
     });
     expect((await sim.converge(10)).converged).toBe(true);

@@ -8,6 +8,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type CertificateAuthority,
+  createCa,
   freePort,
   issueServerCert,
   type Lab,
@@ -21,6 +22,7 @@ import {
 } from "../../e2e-lab";
 import type { GatewayMode } from "../../../images/gateway/src/config";
 import { writeGatewayConfig } from "./gateway";
+import { bundles } from "./masters";
 import { type RegistryNginx, startRegistryNginx } from "./nginx";
 import { type TestUser, user } from "./node-config";
 
@@ -49,6 +51,17 @@ export interface StackFixtures {
   gatewayBundle: string;
   moduleCa: CertificateAuthority;
   upstreamCa: CertificateAuthority;
+}
+
+/** The gateway bundle and the two CAs (the module's, the upstream's) every stack of a lab uses. */
+export async function stackFixtures(lab: Lab): Promise<StackFixtures> {
+  const { gateway } = await bundles(lab.path("bundles"));
+  return {
+    lab,
+    gatewayBundle: gateway,
+    moduleCa: await createCa(lab.path("module-pki"), "registry-ca"),
+    upstreamCa: await createCa(lab.path("upstream-pki"), "upstream-ca"),
+  };
 }
 
 export const UPSTREAM_USER = { name: "upuser", password: "uppass-0123" };
