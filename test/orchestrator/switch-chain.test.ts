@@ -255,7 +255,16 @@ describe("switch chain on a 3-master + 2-worker static cluster", () => {
 
   it("Local: push ingress and all four users; Direct: none", () => {
     const local = (steps.Local as Step).objects;
-    expect(find(local, "Ingress", "registry")).toBeDefined();
+    // pushes reach the registry-push Service by the host the cluster publishes, over TLS
+    expect(find(local, "Ingress", "registry")?.spec).toMatchObject({
+      rules: [
+        {
+          host: "registry.example.com",
+          http: { paths: [{ backend: { service: { name: "registry-push" } } }] },
+        },
+      ],
+      tls: [{ hosts: ["registry.example.com"], secretName: "registry-ingress-tls" }],
+    });
     expect(
       local
         .filter(o => o.metadata.name.startsWith("registry-user-"))
