@@ -2,7 +2,7 @@
 // in-process API double (support/api-double.ts), which can do what a real server will not do on
 // demand: close every watch, expire resource versions. test/lab/nodeservices-manager.test.ts runs
 // the same loop against the lab's real kube-apiserver.
-import { readFile, rm, stat } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -10,7 +10,14 @@ import { createLog } from "../../images/common/src/log";
 import { parseManagerSettings } from "../../images/nodeservices-manager/src/config";
 import { type RunningManager, runManager } from "../../images/nodeservices-manager/src/manager";
 import { PATHS } from "../../images/nodeservices-manager/src/render";
-import { createCa, createLab, type Lab, until as untilEvent } from "../e2e-lab";
+import {
+  createCa,
+  createLab,
+  type Lab,
+  until as untilEvent,
+  pathExists,
+  pathGone,
+} from "../e2e-lab";
 import { ApiDouble } from "./support/api-double";
 import {
   nodeConfigSecret,
@@ -58,16 +65,8 @@ const until = <T>(
   what: string,
   probe: () => Promise<T | undefined | false> | T | undefined | false,
 ) => untilEvent(what, probe, { context: () => logLines.slice(-10).join("") });
-const exists = (p: string) =>
-  stat(p).then(
-    () => true,
-    () => undefined,
-  );
-const gone = (p: string) =>
-  stat(p).then(
-    () => undefined,
-    () => true,
-  );
+const exists = pathExists;
+const gone = pathGone;
 
 async function start(root: string, env: Record<string, string> = {}) {
   const settings = parseManagerSettings({

@@ -11,7 +11,8 @@
 //   images.ts       writeOciLayout(dir, spec) deterministic OCI layouts; pushImage via skopeo
 //   lying-registry.ts startLyingRegistry(layout, repo): a double serving wrong bytes under a digest
 //   skopeo.ts       skopeoCopyToDir, skopeoRawManifest, manifestDigest: read images back with skopeo
-//   wait.ts         until(what, probe, {timeoutMs, retryErrors, context}): poll for an event
+//   wait.ts         until(what, probe, {timeoutMs, retryErrors, context}): poll for an event;
+//                   pathExists, pathGone probes
 //
 // Typical file:
 //   let lab: Lab;

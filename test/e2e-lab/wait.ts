@@ -1,8 +1,10 @@
 // Waiting on an event a real program causes, by polling it (never a fixed sleep):
 //
-//   await until("manifest written", () => exists(manifest));
+//   await until("manifest written", () => pathExists(manifest));
 //   const status = await until("healthz", probeHealth, { timeoutMs: 60_000, retryErrors: true });
+//   await until("manifest removed", () => pathGone(manifest));
 //   await until("decision stop", () => status() === "stop", { context: () => logTail() });
+import { stat } from "node:fs/promises";
 
 export interface UntilOptions {
   /** give up after this long (default 30 s; generous, the machine is shared) */
@@ -39,3 +41,15 @@ export async function until<T>(
     await new Promise(resolve => setTimeout(resolve, intervalMs));
   }
 }
+
+/** Probes for `until`: the path exists / no longer exists. */
+export const pathExists = (path: string): Promise<true | undefined> =>
+  stat(path).then(
+    () => true as const,
+    () => undefined,
+  );
+export const pathGone = (path: string): Promise<true | undefined> =>
+  stat(path).then(
+    () => undefined,
+    () => true as const,
+  );

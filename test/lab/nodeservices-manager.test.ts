@@ -4,7 +4,7 @@
 // changed and deleted in the API turns into files and a static pod manifest written, rewritten
 // and removed; the Node losing its master label and the manager's Pod going unready are seen too.
 // test/dataplane/manager-watch.test.ts covers the same loop against an in-process API double.
-import { readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -16,7 +16,14 @@ import { PATHS } from "../../images/nodeservices-manager/src/render";
 import { renderManifests } from "../../lib/render/manifests";
 import type { KubeObject } from "../../lib/runtime/types";
 import { nodeConfigYaml, nodePki, type NodePki, user } from "../dataplane/support/node-config";
-import { createCa, createLab, type Lab, until as untilEvent } from "../e2e-lab";
+import {
+  createCa,
+  createLab,
+  type Lab,
+  until as untilEvent,
+  pathExists,
+  pathGone,
+} from "../e2e-lab";
 import { namespaceObjects, seedObjects, type LabObject } from "./cluster";
 import { startControlPlane, type ControlPlane } from "./control-plane";
 import { installLabCrds } from "./crds";
@@ -103,16 +110,8 @@ const until = <T>(
   what: string,
   probe: () => Promise<T | undefined | false> | T | undefined | false,
 ) => untilEvent(what, probe, { context: () => logLines.slice(-10).join("") });
-const exists = (p: string) =>
-  stat(p).then(
-    () => true,
-    () => undefined,
-  );
-const gone = (p: string) =>
-  stat(p).then(
-    () => undefined,
-    () => true,
-  );
+const exists = pathExists;
+const gone = pathGone;
 const manifestVersion = async (path: string) =>
   (parse(await readFile(path, "utf8")) as { metadata: { annotations: Record<string, string> } })
     .metadata.annotations["registry.deckhouse.io/config-version"];
