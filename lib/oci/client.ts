@@ -474,4 +474,3 @@ function nextLink(link: string | undefined): string | undefined {
   const m = /<([^>]+)>\s*;\s*rel="?next"?/.exec(link);
   return m?.[1];
 }
-
