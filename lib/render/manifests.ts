@@ -12,14 +12,15 @@ import { publicState } from "../orchestrator/state";
 import type { UserKey } from "../orchestrator/deps";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
-import type { GatewayConfig } from "../../images/gateway/src/config";
 import { egressProxyFromValues } from "../domain/egress-proxy";
 import type { EgressProxy } from "../oci/proxy";
 import { NODE_SERVICES_POD_SELECTOR } from "../domain/node-services";
+// eslint-disable-next-line no-restricted-imports -- the gateway config format moves to lib/ (branch validate)
 import {
   DEFAULT_LOCAL_PATH,
   DEFAULT_REALM,
   formatGatewayConfig,
+  type GatewayConfig,
 } from "../../images/gateway/src/config";
 
 export interface ModuleValues {
