@@ -26,8 +26,6 @@ import { monitoringHandler } from "./monitoring";
 import { upstreamListenerHandler } from "./upstream-listener";
 import type { UpstreamTransport } from "./upstream";
 
-export { requestUrl } from "./listeners";
-
 export interface GatewayOptions {
   config: GatewayConfig;
   files: GatewayFiles;
