@@ -5,7 +5,7 @@
 // decided by `ensurePki`, which needs the clock.
 //
 // Error messages name the field and never quote values: they are keys and passwords.
-import type { CertKeyPem } from "./pki";
+import type { CertKey } from "./pki";
 import type { RegistryUser, UsersState } from "./users";
 
 export const INIT_CONFIG_FIELD = "Secret registry-init data.config";
@@ -22,7 +22,7 @@ export class InitConfigError extends Error {
 }
 
 export interface InitConfig {
-  ca?: CertKeyPem;
+  ca?: CertKey;
   ro_user?: RegistryUser;
   rw_user?: RegistryUser;
 }
