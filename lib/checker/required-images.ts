@@ -19,6 +19,7 @@ import {
   type RepositoryName,
 } from "../oci/reference";
 import type { QueueItem } from "./state";
+import { isRecord } from "../validation/reader";
 
 export interface DeckhouseImages {
   containers: Record<string, string>;
@@ -50,10 +51,6 @@ export function kebab(name: string): string {
     .replace(/([A-Z]+)([A-Z][a-z])/g, "$1-$2")
     .replace(/[_\s.]+/g, "-")
     .toLowerCase();
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 export function collectRequiredImages(input: {

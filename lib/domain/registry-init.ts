@@ -7,6 +7,7 @@
 // Error messages name the field and never quote values: they are keys and passwords.
 import type { CertKeyPem } from "./pki";
 import type { RegistryUser, UsersState } from "./users";
+import { isRecord } from "../validation/reader";
 
 export const INIT_CONFIG_FIELD = "Secret registry-init data.config";
 
@@ -27,9 +28,6 @@ export interface InitConfig {
   rw_user?: RegistryUser;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function kind(v: unknown): string {
   if (v === null) return "null";
@@ -49,7 +47,7 @@ function optionalString(obj: Record<string, unknown>, key: string, field: string
 function section(doc: Record<string, unknown>, key: string, field: string) {
   const v = doc[key];
   if (v === undefined || v === null) return undefined;
-  if (!isObject(v))
+  if (!isRecord(v))
     throw new InitConfigError(`${field}.${key}`, `must be an object, got ${kind(v)}`);
   return v;
 }
@@ -71,7 +69,7 @@ function parseUser(raw: Record<string, unknown>, field: string): RegistryUser | 
  */
 export function parseInitConfig(document: unknown, field = INIT_CONFIG_FIELD): InitConfig {
   if (document === undefined || document === null) return {};
-  if (!isObject(document)) {
+  if (!isRecord(document)) {
     throw new InitConfigError(field, `must be an object, got ${kind(document)}`);
   }
   const out: InitConfig = {};

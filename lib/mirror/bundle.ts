@@ -16,6 +16,7 @@ import { join } from "node:path";
 import type { Descriptor } from "../oci/manifest";
 import { OCI_INDEX } from "../oci/media-types";
 import { assertDigest } from "../oci/reference";
+import { isRecord } from "../validation/reader";
 
 export const REF_NAME = "org.opencontainers.image.ref.name";
 export const REPOSITORY_ANNOTATION = "io.deckhouse.mirror.repository";
@@ -200,6 +201,3 @@ export async function readBlob(
   return bytes;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}

@@ -7,6 +7,7 @@ import { createGunzip } from "node:zlib";
 import type { Descriptor } from "../oci/manifest";
 import { isDigest } from "../oci/reference";
 import { blobPath } from "./bundle";
+import { isRecord } from "../validation/reader";
 
 const DIGESTS_FILE = /(^|\/)images_digests\.json$/;
 
@@ -139,6 +140,3 @@ export async function scanTar(
   return undefined;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}

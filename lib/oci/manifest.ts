@@ -12,6 +12,7 @@ import {
   OCI_MANIFEST,
   type ManifestMediaType,
 } from "./media-types";
+import { isRecord } from "../validation/reader";
 
 export interface Descriptor {
   mediaType: string;
@@ -50,9 +51,6 @@ export class ManifestParseError extends Error {
   override name = "ManifestParseError";
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
 
 function descriptor(v: unknown, what: string): Descriptor {
   if (!isRecord(v)) throw new ManifestParseError(`${what}: expected an object`);

@@ -8,6 +8,7 @@
 
 import type { ErrorObject } from "ajv";
 import type { ValidationIssue } from "./types";
+import { isPlainObject } from "../validation/reader";
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -17,9 +18,7 @@ export const X_PRESERVE_UNKNOWN_FIELDS = "x-kubernetes-preserve-unknown-fields";
 export const X_DECKHOUSE_VALIDATIONS = "x-deckhouse-validations";
 export const X_EXAMPLES = "x-examples";
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+export { isPlainObject };
 
 function schemaMap(v: unknown): Record<string, unknown> {
   return isPlainObject(v) ? v : {};
