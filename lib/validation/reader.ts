@@ -181,11 +181,16 @@ export class Section {
     return this.string(key, { ...opt, pattern: /^\//, rule: "must be an absolute path" });
   }
 
-  section(key: string, opt: Opt = {}): Section | undefined {
+  /** A nested mapping; `path` names it where `parent.key` would not (`hosts["a.io"]`). */
+  section(key: string, opt: Opt & { path?: string } = {}): Section | undefined {
     const v = this.#raw(key, opt);
+    const path = opt.path ?? this.field(key);
     if (v === undefined) return undefined;
-    if (!isPlainObject(v)) return this.#bad(key, `must be a mapping, got ${kindOf(v)}`);
-    return new Section(this.problems, this.field(key), v);
+    if (!isPlainObject(v)) {
+      this.problems.add(path, `must be a mapping, got ${kindOf(v)}`);
+      return undefined;
+    }
+    return new Section(this.problems, path, v);
   }
 
   /** A list of mappings. */
