@@ -28,7 +28,6 @@ export interface InitConfig {
   rw_user?: RegistryUser;
 }
 
-
 function kind(v: unknown): string {
   if (v === null) return "null";
   return Array.isArray(v) ? "array" : typeof v;

@@ -200,4 +200,3 @@ export async function readBlob(
   }
   return bytes;
 }
-

@@ -139,4 +139,3 @@ export async function scanTar(
   }
   return undefined;
 }
-

@@ -24,7 +24,6 @@ export function toJsonPointer(segments: readonly string[]): string {
   return "/" + segments.map(s => s.replace(/~/g, "~0").replace(/\//g, "~1")).join("/");
 }
 
-
 export function getAt(doc: unknown, segments: readonly string[]): unknown {
   let cur: unknown = doc;
   for (const s of segments) {
