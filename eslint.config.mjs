@@ -21,4 +21,35 @@ export default tseslint.config(
       ],
     },
   },
+  // Import boundaries: hooks/, images/ and cli/ are adapters over lib/, never the other way;
+  // what ships (those, and the build scripts) is never built from test/ or bench/ code.
+  ...importBoundaries({
+    "lib/**/*.ts": ["hooks", "images", "cli", "test", "bench", "scripts"],
+    "hooks/**/*.ts": ["images", "test", "bench"],
+    "images/**/*.ts": ["hooks", "test", "bench"],
+    "cli/**/*.ts": ["test", "bench"],
+    // the build's own step (scripts/fuzz.ts is a developer's tool over the test lab)
+    "scripts/warm-up-runs.ts": ["test", "bench"],
+  }),
 );
+
+/** One `files` block per layer, forbidding static and dynamic imports of the given top dirs. */
+function importBoundaries(forbiddenByFiles) {
+  return Object.entries(forbiddenByFiles).map(([files, dirs]) => {
+    // a relative import that climbs to the repository root and into one of `dirs`
+    const regex = `^(\\.\\./)+(${dirs.join("|")})(/|$)`;
+    const message =
+      `${files.split("/")[0]}/ must not import ${dirs.map(d => d + "/").join(", ")}: ` +
+      "hooks/, images/ and cli/ import lib/, never back, and what ships is not built from tests";
+    return {
+      files: [files],
+      rules: {
+        "no-restricted-imports": ["error", { patterns: [{ regex, message }] }],
+        "no-restricted-syntax": [
+          "error",
+          { selector: `ImportExpression[source.value=/${regex.replaceAll("/", "\\/")}/]`, message },
+        ],
+      },
+    };
+  });
+}

@@ -15,7 +15,7 @@ import { spawnSync } from "node:child_process";
 import { stat, writeFile } from "node:fs/promises";
 import YAML from "yaml";
 import type { BashibleConfig } from "../lib/domain/bashible-config";
-import { renderNodeSteps } from "../lib/node/steps";
+import { renderNodeSteps } from "../test/node/steps/steps";
 import { createLab } from "../test/e2e-lab";
 import { proxyTransition } from "../test/node/fixtures";
 import { createSandbox, readTree, type Sandbox } from "../test/node/sandbox";

@@ -5,7 +5,7 @@ import { parseRegistrySettings } from "../lib/domain/settings";
 import { createDefaultDeps } from "../lib/orchestrator/default-deps";
 import { computeHash } from "../lib/orchestrator/hash";
 import type { OrchestratorDeps } from "../lib/orchestrator/deps";
-import type { OrchestratorInputs } from "../lib/orchestrator/reconcile";
+import type { OrchestratorInputs } from "../lib/orchestrator/model";
 import { reconcile } from "../lib/orchestrator/reconcile";
 import type { State } from "../lib/orchestrator/state";
 import { recordOrchestratorMetrics } from "../lib/domain/registry-metrics";
@@ -17,7 +17,6 @@ import type { AnyHook, HookInput } from "../lib/runtime/define-hook";
 import { defineHook } from "../lib/runtime/define-hook";
 import { isRecord, optionalBoolean, optionalString } from "../lib/runtime/narrow";
 import * as b from "./orchestrator/bindings";
-import type { OrchestratorState } from "./orchestrator/state";
 import {
   narrowOrchestratorValues,
   ORCHESTRATOR_PATH,
@@ -82,7 +81,7 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
 
   const inputs = await assembleInputs(input, params);
   const deps = makeDeps();
-  let state: OrchestratorState = current.state ?? {};
+  let state: State = current.state ?? {};
   if (!state.mode) {
     state = await restoreState(input, inputs, state, deps, log.warn);
     state.mode ??= "Unmanaged";
@@ -95,7 +94,7 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
     inputs.checker,
     ...(inputs.ingressClientCa ? [inputs.ingressClientCa] : []),
   );
-  const result = await reconcile(state as State, inputs, deps);
+  const result = await reconcile(state, inputs, deps);
 
   values.set(ORCHESTRATOR_PATH, { hash, ready: result.ready, state: result.state });
   recordOrchestratorMetrics(metrics, { ...result.state, ready: result.ready });
@@ -215,13 +214,13 @@ function checkerStatus(value: unknown): OrchestratorInputs["checker"] {
 async function restoreState(
   { snapshots }: Input,
   inputs: OrchestratorInputs,
-  fallback: OrchestratorState,
+  fallback: State,
   deps: OrchestratorDeps,
   warn: (msg: string, fields?: Record<string, unknown>) => void,
-): Promise<OrchestratorState> {
+): Promise<State> {
   const document = snapshots.state[0]?.state;
   if (document === undefined) return fallback;
-  let restored: OrchestratorState;
+  let restored: State;
   try {
     restored = { ...fallback, ...(await parseStateDocument(document)) };
   } catch (err) {
@@ -253,7 +252,7 @@ async function restoreState(
     );
     if (config && secret.version) nodes[secret.node] = { config, version: secret.version };
   }
-  const state = restoreSecretParts(restored as State, {
+  const state = restoreSecretParts(restored, {
     params: inputs.params,
     currentRegistry: inputs.currentRegistry,
     pki: inputs.pkiSecret,
@@ -268,7 +267,7 @@ async function restoreState(
       "Secret registry-bashible-config",
     ),
   });
-  return (await verifyRestored(state, deps)) as OrchestratorState;
+  return verifyRestored(state, deps);
 }
 
 const orchestrator: AnyHook = createOrchestratorHook();

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds dist/: the assembled module (dist/module) whose hooks run with no Node.js on the host
 // (a Node single executable application, docs/adr/0001), and the CLI (dist/cli).
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -131,6 +131,21 @@ async function writeWarmUpRuns() {
   return join(dir, "runs.json");
 }
 
+/**
+ * Runs node with `args`; its stderr is shown except the lines `known` matches (explained where
+ * called), its stdout only on failure (postject prints its errors there).
+ */
+function runQuietly(args, env, known) {
+  const run = spawnSync(process.execPath, args, { env, encoding: "utf8" });
+  const said = `${run.stderr ?? ""}`.split("\n").filter(line => line !== "" && !known.test(line));
+  if (said.length > 0) process.stderr.write(`${said.join("\n")}\n`);
+  if (run.status !== 0) {
+    throw new Error(
+      `node ${args.join(" ")}: ${run.error?.message ?? `exit ${run.status ?? run.signal}`}\n${run.stdout ?? ""}`,
+    );
+  }
+}
+
 function buildExecutable(warmUpRuns) {
   const blob = join(work, "hooks.blob");
   const seaConfig = join(work, "sea-config.json");
@@ -143,17 +158,23 @@ function buildExecutable(warmUpRuns) {
       useSnapshot: true,
     }),
   );
-  execFileSync(process.execPath, ["--experimental-sea-config", seaConfig], {
-    stdio: "inherit",
+  // `disableExperimentalSEAWarning` above silences the executable; the flag silences the blob's
+  // writer, which also says "Wrote single executable preparation blob".
+  runQuietly(
+    ["--disable-warning=ExperimentalWarning", "--experimental-sea-config", seaConfig],
     // read by hooks/main.ts while the snapshot is built
-    env: { ...process.env, REGISTRY_HOOKS_WARM_UP: warmUpRuns },
-  });
+    { ...process.env, REGISTRY_HOOKS_WARM_UP: warmUpRuns },
+    /^Wrote single executable preparation blob to /,
+  );
   const exe = join(moduleDir, "hooks", HOOKS_EXE);
   mkdirSync(dirname(exe), { recursive: true });
   copyFileSync(process.execPath, exe);
   chmodSync(exe, 0o755);
-  execFileSync(
-    process.execPath,
+  // LIEF (inside postject) warns "Can't find string offset for section name '.note.100'" (and
+  // '.note') for notes of the official Node.js binary it has no section name for: annobin's GNU
+  // build-attribute notes (type 0x100, `readelf -n node`). Harmless: they are written back
+  // unchanged and the injected executable runs (test/contract).
+  runQuietly(
     [
       join(root, "node_modules/postject/dist/cli.js"),
       exe,
@@ -162,7 +183,8 @@ function buildExecutable(warmUpRuns) {
       "--sentinel-fuse",
       SEA_FUSE,
     ],
-    { stdio: ["ignore", "ignore", "inherit"] },
+    process.env,
+    /^warning: Can't find string offset for section name '\.note[.\w]*'$/,
   );
   return exe;
 }

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import orchestrator from "../hooks/orchestrator";
 import { createHookTest } from "../lib/harness/index";
-import { cluster } from "../test/fixtures/clusters/generate";
+import { cluster } from "../lib/simulate/cluster";
 
 const NODES = 20;
 const OUTPUT_FILES = ["VALUES_JSON_PATCH_PATH", "KUBERNETES_PATCH_PATH", "METRICS_PATH"];

@@ -3,6 +3,17 @@
 // what the orchestrator needs in its jqFilter (snapshots of 1000 nodes stay small) and keeps no
 // full objects; the narrowing functions check that projection and fail closed on anything else.
 import { NODE_SERVICES_POD_SELECTOR } from "../../lib/domain/node-services";
+import type { CertKey } from "../../lib/orchestrator/deps";
+import type {
+  DeckhouseRegistrySnapshot,
+  DeploymentRollout,
+  MasterNodeSnapshot,
+  NodeSnapshot,
+  PkiSnapshot,
+  StaticPodSnapshot,
+  SwitcherPodSnapshot,
+  UserSnapshot,
+} from "../../lib/orchestrator/model";
 import type { KubernetesBinding } from "../../lib/runtime/define-hook";
 import {
   filterObject,
@@ -14,6 +25,17 @@ import {
   secretValue,
   string,
 } from "../../lib/runtime/narrow";
+
+export type {
+  DeckhouseRegistrySnapshot,
+  DeploymentRollout,
+  MasterNodeSnapshot,
+  NodeSnapshot,
+  PkiSnapshot,
+  StaticPodSnapshot,
+  SwitcherPodSnapshot,
+  UserSnapshot,
+};
 
 export const NAMESPACE = "d8-system";
 const inNamespace = { namespace: { nameSelector: { matchNames: [NAMESPACE] } } };
@@ -65,14 +87,6 @@ export const stateSecret = secret<StateSecretSnapshot>(
   f => ({ state: secretValue(f.data, "state", "Secret registry-state") }),
 );
 
-export interface DeckhouseRegistrySnapshot {
-  address?: string;
-  path?: string;
-  scheme?: string;
-  ca?: string;
-  dockerConfigJson?: string;
-}
-
 export const deckhouseRegistrySecret = secret<DeckhouseRegistrySnapshot>(
   "deckhouse-registry",
   '{data: (.data // {} | {address, path, scheme, ca, ".dockerconfigjson"})}',
@@ -92,16 +106,6 @@ export const deckhouseRegistrySecret = secret<DeckhouseRegistrySnapshot>(
     return out;
   },
 );
-
-export interface CertKey {
-  cert: string;
-  key: string;
-}
-
-export interface PkiSnapshot {
-  ca?: CertKey;
-  token?: CertKey;
-}
 
 /** A pair is usable only when both halves are present (spec §5.1). */
 function pair(cert: string | undefined, key: string | undefined): CertKey | undefined {
@@ -130,14 +134,7 @@ export const USER_SECRETS = [
   "registry-user-rw",
   "registry-user-mirror-puller",
   "registry-user-mirror-pusher",
-] as const;
-
-export interface UserSnapshot {
-  secretName: (typeof USER_SECRETS)[number];
-  name: string;
-  password: string;
-  passwordHash: string;
-}
+] as const satisfies readonly UserSnapshot["secretName"][];
 
 export const userSecrets: KubernetesBinding<UserSnapshot> = {
   apiVersion: "v1",
@@ -177,20 +174,6 @@ export const registryService: KubernetesBinding<true> = {
   narrow: item => exists(item.filterResult, "Service registry"),
 };
 
-/** The rollout numbers of a Deployment, as `kubectl rollout status` reads them. */
-export interface DeploymentRollout {
-  generation: number;
-  observedGeneration: number;
-  /** spec.replicas (default 1) */
-  desired: number;
-  /** status.replicas: all pods, old and new */
-  replicas: number;
-  updated: number;
-  available: number;
-  /** `registry.deckhouse.io/version` annotation */
-  version: string | undefined;
-}
-
 export const inClusterProxy: KubernetesBinding<DeploymentRollout> = {
   apiVersion: "apps/v1",
   kind: "Deployment",
@@ -222,12 +205,6 @@ export const inClusterProxy: KubernetesBinding<DeploymentRollout> = {
   },
 };
 
-export interface SwitcherPodSnapshot {
-  ready: boolean;
-  readyMessage: string;
-  registryVersion: string | undefined;
-}
-
 export const registrySwitcher: KubernetesBinding<SwitcherPodSnapshot> = {
   apiVersion: "v1",
   kind: "Pod",
@@ -251,15 +228,6 @@ export const registrySwitcher: KubernetesBinding<SwitcherPodSnapshot> = {
     };
   },
 };
-
-export interface NodeSnapshot {
-  name: string;
-  isMaster: boolean;
-  /** `registry.deckhouse.io/version` annotation, "unknown" when absent (spec §5.1). */
-  version: string;
-  internalIP: string | undefined;
-  containerdConfigMode: string | undefined;
-}
 
 export const bashibleNodes: KubernetesBinding<NodeSnapshot> = {
   apiVersion: "v1",
@@ -313,12 +281,6 @@ export const inClusterProxyConfig = secret<ComponentConfigSnapshot>(
   }),
 );
 
-export interface MasterNodeSnapshot {
-  name: string;
-  ip: string | undefined;
-  ready: boolean;
-}
-
 export const masterNodes: KubernetesBinding<MasterNodeSnapshot> = {
   apiVersion: "v1",
   kind: "Node",
@@ -339,13 +301,6 @@ export const masterNodes: KubernetesBinding<MasterNodeSnapshot> = {
     };
   },
 };
-
-export interface StaticPodSnapshot {
-  name: string;
-  node: string;
-  ready: boolean;
-  version: string | undefined;
-}
 
 export const staticPods: KubernetesBinding<StaticPodSnapshot | null> = {
   apiVersion: "v1",

@@ -1,41 +1,39 @@
 // The orchestrator's own record in values (`registry.internal.orchestrator`) and its restore from
 // the `registry-state` secret (spec §5.2 steps 1–2). The state machine that fills the rest of the
-// state lives in the domain core; this file only reads what is there and fails on a shape it
-// cannot trust, naming the field.
+// state lives in the domain core (lib/orchestrator/state.ts owns its type); this file only reads
+// what is there and fails on a shape it cannot trust, naming the field.
 import type { RegistryMode } from "../../lib/domain/settings";
 import { REGISTRY_MODES } from "../../lib/domain/settings";
+import type { State } from "../../lib/orchestrator/state";
 import { isRecord, NarrowError } from "../../lib/runtime/narrow";
 
-export type StateMode = RegistryMode;
-
 export const ORCHESTRATOR_PATH = "registry.internal.orchestrator";
-
-export interface OrchestratorState {
-  mode?: StateMode;
-  target_mode?: StateMode;
-  /** Everything else the state machine keeps (pki, users, bashible, conditions …), carried as is. */
-  [key: string]: unknown;
-}
 
 export interface OrchestratorValues {
   hash?: string;
   ready?: boolean;
-  state?: OrchestratorState;
+  state?: State;
 }
 
-function mode(value: unknown, field: string): StateMode | undefined {
+function mode(value: unknown, field: string): RegistryMode | undefined {
   if (value === undefined || value === null || value === "") return undefined;
   if (typeof value === "string" && (REGISTRY_MODES as readonly string[]).includes(value)) {
-    return value as StateMode;
+    return value as RegistryMode;
   }
   throw new NarrowError(
     `${field}: must be one of ${REGISTRY_MODES.join(", ")}, got ${JSON.stringify(value)}`,
   );
 }
 
-export function narrowState(value: unknown, field: string): OrchestratorState {
+/**
+ * The modes are checked here, since every run branches on them; everything else the state
+ * machine keeps (pki, users, bashible, conditions …) is carried as is. In values the operator
+ * has checked it against openapi/values.yaml, and the registry-state document is what this hook
+ * wrote there (publicState).
+ */
+export function narrowState(value: unknown, field: string): State {
   if (!isRecord(value)) throw new NarrowError(`${field}: expected an object`);
-  const state: OrchestratorState = { ...value };
+  const state = { ...value } as State;
   const m = mode(value.mode, `${field}.mode`);
   const t = mode(value.target_mode, `${field}.target_mode`);
   if (m === undefined) delete state.mode;
@@ -67,7 +65,7 @@ export function narrowOrchestratorValues(value: unknown): OrchestratorValues {
  * Parses `data.state` of the `registry-state` secret (YAML, as the original module writes it).
  * The YAML parser is loaded only here: restoring happens once after an operator restart.
  */
-export async function parseStateDocument(document: string): Promise<OrchestratorState> {
+export async function parseStateDocument(document: string): Promise<State> {
   const { parse } = await import("yaml");
   return narrowState(parse(document), "Secret registry-state data.state");
 }

@@ -21,17 +21,23 @@ export interface UpstreamParams {
   checkMode: CheckMode;
   ttl?: string;
 }
-export interface RegistryParams {
-  mode: RegistryMode;
+interface ParamsOfAnyMode {
   generation: number;
-  /** absent for Local and legacy (non-configurable) Unmanaged */
-  upstream?: UpstreamParams;
   /**
    * Sections of other modes given without `mode`: ignored, as the original does (the settings
    * mean legacy Unmanaged; admission refuses them, docs/adr/0080). Reported so the hook can warn.
    */
   ignoredSections?: ("direct" | "proxy")[];
 }
+/** The settings of one mode: which modes carry an upstream is part of the type. */
+export type RegistryParams = ParamsOfAnyMode &
+  (
+    | { mode: "Direct"; upstream: UpstreamParams }
+    | { mode: "Proxy"; upstream: UpstreamParams }
+    /** configurable Unmanaged has an upstream, legacy Unmanaged none */
+    | { mode: "Unmanaged"; upstream?: UpstreamParams }
+    | { mode: "Local"; upstream?: undefined }
+  );
 
 export const REGISTRY_MODES: readonly RegistryMode[] = ["Unmanaged", "Direct", "Proxy", "Local"];
 export const DEFAULT_REGISTRY_MODE: RegistryMode = "Unmanaged";
@@ -229,24 +235,20 @@ export function parseRegistrySettings(settings: unknown, generation: number): Re
     }
   }
 
-  const params: RegistryParams = {
-    mode,
+  const common: ParamsOfAnyMode = {
     generation,
     ...(ignoredSections.length > 0 ? { ignoredSections } : {}),
   };
   switch (mode) {
     case "Direct":
-      params.upstream = parseUpstream(root.get("direct"), "direct");
-      break;
+      return { mode, ...common, upstream: parseUpstream(root.get("direct"), "direct") };
     case "Proxy":
-      params.upstream = parseUpstream(root.get("proxy"), "proxy");
-      break;
+      return { mode, ...common, upstream: parseUpstream(root.get("proxy"), "proxy") };
     case "Unmanaged":
       if (root.has("unmanaged"))
-        params.upstream = parseUpstream(root.get("unmanaged"), "unmanaged");
-      break;
+        return { mode, ...common, upstream: parseUpstream(root.get("unmanaged"), "unmanaged") };
+      return { mode, ...common };
     case "Local":
-      break;
+      return { mode, ...common };
   }
-  return params;
 }

@@ -3,8 +3,6 @@ export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 export const DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
-export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
-export const DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json";
 
 export type ManifestMediaType =
   typeof OCI_MANIFEST | typeof OCI_INDEX | typeof DOCKER_MANIFEST | typeof DOCKER_MANIFEST_LIST;
@@ -25,16 +23,4 @@ export const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(", ");
 
 export function isManifestMediaType(value: string): value is ManifestMediaType {
   return (MANIFEST_MEDIA_TYPES as readonly string[]).includes(value);
-}
-
-/** True for the two list types (OCI index, Docker manifest list). */
-export function isIndexMediaType(value: ManifestMediaType): boolean {
-  switch (value) {
-    case OCI_INDEX:
-    case DOCKER_MANIFEST_LIST:
-      return true;
-    case OCI_MANIFEST:
-    case DOCKER_MANIFEST:
-      return false;
-  }
 }

@@ -14,7 +14,6 @@ export type JsonSchema = Record<string, unknown>;
 
 export const X_EXTEND = "x-extend";
 export const X_REQUIRED_FOR_HELM = "x-required-for-helm";
-export const X_PRESERVE_UNKNOWN_FIELDS = "x-kubernetes-preserve-unknown-fields";
 export const X_DECKHOUSE_VALIDATIONS = "x-deckhouse-validations";
 export const X_EXAMPLES = "x-examples";
 

@@ -17,9 +17,9 @@ import {
   type JsonSchema,
 } from "./deckhouse-schema";
 import type { ModuleSchemas, ValidationIssue } from "./types";
-import { clearYamlCache, loadYamlFile } from "./yaml";
+import { loadYamlFile } from "./yaml";
 
-export { loadYamlFile, parseYaml } from "./yaml";
+export { loadYamlFile } from "./yaml";
 export type { JsonSchema } from "./deckhouse-schema";
 
 export const CONFIG_VALUES_FILE = "config-values.yaml";
@@ -144,10 +144,4 @@ export function loadModuleSchemas(
   };
   loaded.set(cacheKey, result);
   return result;
-}
-
-/** Forgets loaded schemas and cached YAML files (for tests that rewrite schema files). */
-export function clearModuleSchemasCache(): void {
-  loaded.clear();
-  clearYamlCache();
 }

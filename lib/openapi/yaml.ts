@@ -32,8 +32,3 @@ export function loadYamlFile(path: string): unknown {
   }
   return structuredClone(cache.get(abs));
 }
-
-/** Forgets cached documents (tests that rewrite files on disk). */
-export function clearYamlCache(): void {
-  cache.clear();
-}

@@ -4,7 +4,7 @@
 // `registry.internal.checker.state.{version, ready, message}` for the params version it checked.
 import type { CheckMode } from "../domain/settings";
 import type { StageResult, UpstreamRegistryParams } from "./bashible";
-import type { MasterNodeSnapshot } from "../../hooks/orchestrator/bindings";
+import type { CheckerStatus, MasterNodeSnapshot } from "./model";
 import { computeHash } from "./hash";
 import { MANAGED_IMAGES_PATH, splitImagesRepo } from "./registry-address";
 
@@ -12,12 +12,6 @@ import { MANAGED_IMAGES_PATH, splitImagesRepo } from "./registry-address";
 import type { CheckerParams, RegistryParams as CheckerRegistry } from "../checker/params";
 
 export type { CheckerParams };
-
-export interface CheckerStatus {
-  version?: string;
-  ready?: boolean;
-  message?: string;
-}
 
 function scheme(s: string): "HTTP" | "HTTPS" {
   return s.toUpperCase() === "HTTP" ? "HTTP" : "HTTPS";

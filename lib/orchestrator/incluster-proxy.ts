@@ -1,7 +1,7 @@
 // In-cluster proxy (spec §7.1): the Direct mode's pull-through proxy for in-cluster clients,
 // a Deployment on masters behind Service `registry`. Its config lives in the state; its
 // readiness comes from the Deployment's rollout and version annotation.
-import type { DeploymentRollout } from "../../hooks/orchestrator/bindings";
+import type { DeploymentRollout } from "./model";
 import type { UpstreamRegistryParams, StageResult } from "./bashible";
 import type { CertKey, OrchestratorDeps, ServerPkiConfig, UserState } from "./deps";
 import { leavesOf, serverPkiConfig } from "./deps";

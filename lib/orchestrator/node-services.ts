@@ -1,7 +1,7 @@
 // Node services (spec §7.2): on every master a static pod (stock distribution + gateway
 // [+ mirrorer]) written by nodeservices-manager from a per-node config secret. The state keeps
 // `{config, version}` per master; readiness comes from the static pods' config-version.
-import type { MasterNodeSnapshot, StaticPodSnapshot } from "../../hooks/orchestrator/bindings";
+import type { MasterNodeSnapshot, StaticPodSnapshot } from "./model";
 import type { StageResult } from "./bashible";
 import type { CertKey, OrchestratorDeps, ServerPkiConfig, UserState } from "./deps";
 import { leavesOf, serverPkiConfig } from "./deps";

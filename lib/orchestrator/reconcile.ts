@@ -3,21 +3,12 @@
 // condition and Ready=False; only when all pass does `state.mode` become the target. A thrown
 // error aborts the run (the hook fails and values stay as they were), which is what makes a crash
 // at any step safe: the next run starts again from the same state.
-import type {
-  DeckhouseRegistrySnapshot,
-  DeploymentRollout,
-  MasterNodeSnapshot,
-  NodeSnapshot,
-  StaticPodSnapshot,
-  SwitcherPodSnapshot,
-  UserSnapshot,
-} from "../../hooks/orchestrator/bindings";
-import type { RegistryMode, RegistryParams, UpstreamParams } from "../domain/settings";
+import type { RegistryMode, UpstreamParams } from "../domain/settings";
 import { pemCertificateProblem } from "../domain/settings";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { ModeParams, StageResult, UpstreamRegistryParams } from "./bashible";
 import { finalConfig, nodesReadiness, preflight, sameParams, transitionConfig } from "./bashible";
-import type { CheckerParams, CheckerStatus } from "./checker-gate";
+import type { CheckerParams } from "./checker-gate";
 import {
   checkerReadiness,
   emptyCheckerParams,
@@ -26,12 +17,13 @@ import {
 } from "./checker-gate";
 import type { Condition, ConditionType } from "./conditions";
 import { setCondition, setReadyCondition } from "./conditions";
-import type { CertKey, OrchestratorDeps, PkiState, UserKey, UserState } from "./deps";
+import type { OrchestratorDeps, PkiState, UserKey, UserState } from "./deps";
 import {
   inClusterProxyCleanup,
   inClusterProxyConfig,
   inClusterProxyReadiness,
 } from "./incluster-proxy";
+import type { DeckhouseRegistrySnapshot, OrchestratorInputs } from "./model";
 import type { NodeServicesMode } from "./node-services";
 import { nodeServicesCleanup, nodeServicesNodes, nodeServicesReadiness } from "./node-services";
 import type { State } from "./state";
@@ -44,26 +36,7 @@ import {
   switchReadiness,
 } from "./switcher";
 
-export interface OrchestratorInputs {
-  params: RegistryParams;
-  currentRegistry: DeckhouseRegistrySnapshot;
-  pkiSecret?: { ca?: CertKey; token?: CertKey };
-  userSecrets: readonly UserSnapshot[];
-  inClusterProxy?: DeploymentRollout;
-  switcherPod?: SwitcherPodSnapshot;
-  nodes: readonly NodeSnapshot[];
-  bashibleSecretExists: boolean;
-  masters: readonly MasterNodeSnapshot[];
-  staticPods: readonly StaticPodSnapshot[];
-  /** Bootstrap seed (spec §13), present only while the init secret is not yet applied. */
-  init?: { ca?: CertKey; users?: Partial<Record<"ro" | "rw", UserState>> };
-  checker: CheckerStatus;
-  /**
-   * CA of the client certificate ingress-nginx presents to the Local registries (Deckhouse's
-   * kube-rbac-proxy CA, `global.internal.modules.kubeRBACProxyCA.cert`); absent outside Deckhouse.
-   */
-  ingressClientCa?: string;
-}
+export type { OrchestratorInputs };
 
 export interface ReconcileResult {
   state: State;
@@ -193,15 +166,15 @@ async function transition(run: Run): Promise<boolean> {
   const from = run.state.mode ?? "Unmanaged";
   switch (params.mode) {
     case "Direct":
-      return toDirect(run, upstreamOf(params));
+      return toDirect(run, params.upstream);
     case "Proxy":
       if (from === "Local") throw new TransitionNotSupported(from, "Proxy");
-      return toProxy(run, upstreamOf(params), params.upstream as UpstreamParams);
+      return toProxy(run, params.upstream);
     case "Local":
       if (from === "Proxy") throw new TransitionNotSupported(from, "Local");
       return toLocal(run);
     case "Unmanaged":
-      if (params.upstream) return toConfigurableUnmanaged(run, upstreamOf(params));
+      if (params.upstream) return toConfigurableUnmanaged(run, params.upstream);
       if (from !== "Unmanaged" && from !== "Proxy" && from !== "Direct") {
         throw new TransitionNotSupported(from, "Unmanaged");
       }
@@ -209,9 +182,8 @@ async function transition(run: Run): Promise<boolean> {
   }
 }
 
-function upstreamOf(params: RegistryParams): UpstreamRegistryParams {
-  const u = params.upstream;
-  if (!u) throw new Error(`mode ${params.mode}: registry settings carry no upstream`);
+/** The upstream as nodes and the in-cluster proxy are configured with it. */
+function upstreamRegistry(u: UpstreamParams): UpstreamRegistryParams {
   return {
     imagesRepo: u.imagesRepo,
     scheme: u.scheme,
@@ -266,8 +238,8 @@ async function applyInit(run: Run): Promise<boolean> {
   // The cluster was bootstrapped straight into these params: nodes already run them, so no
   // transition stage is needed (spec §13).
   const { params } = run.inputs;
-  if (params.upstream && (params.mode === "Direct" || params.mode === "Unmanaged")) {
-    const upstream = upstreamOf(params);
+  if ((params.mode === "Direct" || params.mode === "Unmanaged") && params.upstream) {
+    const upstream = upstreamRegistry(params.upstream);
     const mode: ModeParams =
       params.mode === "Direct"
         ? { mode: "Direct", direct: upstream }
@@ -488,9 +460,11 @@ const moduleRegistry = (pki: PkiState, ro: UserState) => ({
 
 // ---- transitions (spec §6.2–§6.6) --------------------------------------------------------------
 
-async function toDirect(run: Run, upstream: UpstreamRegistryParams): Promise<boolean> {
-  const { checkMode } = run.inputs.params.upstream as UpstreamParams;
-  if (!gateChecker(run, upstreamCheckerParams(upstream, "Direct", checkMode))) return false;
+async function toDirect(run: Run, settings: UpstreamParams): Promise<boolean> {
+  const upstream = upstreamRegistry(settings);
+  if (!gateChecker(run, upstreamCheckerParams(upstream, "Direct", settings.checkMode))) {
+    return false;
+  }
   if (!gatePreflight(run)) return false;
   const pki = await ensurePki(run);
   // The in-cluster proxy never serves anonymous clients: with an anonymous upstream (e.g. CE),
@@ -534,11 +508,8 @@ async function toDirect(run: Run, upstream: UpstreamRegistryParams): Promise<boo
   return finish(run, "Direct");
 }
 
-async function toProxy(
-  run: Run,
-  upstream: UpstreamRegistryParams,
-  settings: UpstreamParams,
-): Promise<boolean> {
+async function toProxy(run: Run, settings: UpstreamParams): Promise<boolean> {
+  const upstream = upstreamRegistry(settings);
   if (!gateChecker(run, upstreamCheckerParams(upstream, "Proxy", settings.checkMode))) return false;
   if (!gatePreflight(run)) return false;
   const pki = await ensurePki(run);
@@ -597,12 +568,11 @@ function clearManagedState(run: Run): void {
   delete run.state.users;
 }
 
-async function toConfigurableUnmanaged(
-  run: Run,
-  upstream: UpstreamRegistryParams,
-): Promise<boolean> {
-  const { checkMode } = run.inputs.params.upstream as UpstreamParams;
-  if (!gateChecker(run, upstreamCheckerParams(upstream, "Unmanaged", checkMode))) return false;
+async function toConfigurableUnmanaged(run: Run, settings: UpstreamParams): Promise<boolean> {
+  const upstream = upstreamRegistry(settings);
+  if (!gateChecker(run, upstreamCheckerParams(upstream, "Unmanaged", settings.checkMode))) {
+    return false;
+  }
   if (!gatePreflight(run)) return false;
   const next: ModeParams = { mode: "Unmanaged", unmanaged: upstream };
   if (!bashibleTransition(run, next)) return false;

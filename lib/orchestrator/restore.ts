@@ -12,12 +12,12 @@
 //     upstream credentials found in the settings, the bashible config, the in-cluster proxy
 //     config or deckhouse-registry (Direct/Unmanaged).
 // Pure: the hook parses the secrets; parts already present in the state are never replaced.
-import type { DeckhouseRegistrySnapshot, UserSnapshot } from "../../hooks/orchestrator/bindings";
 import type { RegistryParams } from "../domain/settings";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { BashibleConfig, UpstreamRegistryParams } from "./bashible";
-import type { CertKey, OrchestratorDeps, UserKey, UserState } from "./deps";
+import type { OrchestratorDeps, UserKey, UserState } from "./deps";
 import type { InClusterProxyState } from "./incluster-proxy";
+import type { DeckhouseRegistrySnapshot, PkiSnapshot, UserSnapshot } from "./model";
 import type { NodeServicesNode } from "./node-services";
 import { paramsFromRegistrySecret } from "./reconcile";
 import { splitImagesRepo } from "./registry-address";
@@ -26,7 +26,7 @@ import type { ActualParams, State } from "./state";
 export interface RestoreSources {
   params: RegistryParams;
   currentRegistry?: DeckhouseRegistrySnapshot | undefined;
-  pki?: { ca?: CertKey; token?: CertKey } | undefined;
+  pki?: PkiSnapshot | undefined;
   users: readonly UserSnapshot[];
   inClusterProxy?: InClusterProxyState | undefined;
   nodes: Readonly<Record<string, NodeServicesNode>>;

@@ -1,9 +1,6 @@
 // Registry switcher (spec §7.3): what `d8-system/deckhouse-registry` must say for the target
 // mode, the patch that makes it say so, and whether deckhouse-controller already runs with it.
-import type {
-  DeckhouseRegistrySnapshot,
-  SwitcherPodSnapshot,
-} from "../../hooks/orchestrator/bindings";
+import type { DeckhouseRegistrySnapshot, SwitcherPodSnapshot } from "./model";
 import type { UpstreamRegistryParams, StageResult } from "./bashible";
 import { computeHash } from "./hash";
 import { MANAGED_IMAGES_PATH, REGISTRY_SERVICE_HOST, splitImagesRepo } from "./registry-address";

@@ -12,7 +12,6 @@ import { publicState } from "../orchestrator/state";
 import type { UserKey } from "../orchestrator/deps";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
-import type { GatewayConfig } from "../dataplane/gateway-config";
 import { egressProxyFromValues } from "../domain/egress-proxy";
 import type { EgressProxy } from "../oci/proxy";
 import { NODE_SERVICES_POD_SELECTOR } from "../domain/node-services";
@@ -20,6 +19,7 @@ import {
   DEFAULT_LOCAL_PATH,
   DEFAULT_REALM,
   formatGatewayConfig,
+  type GatewayConfig,
 } from "../dataplane/gateway-config";
 
 export interface ModuleValues {

@@ -73,9 +73,6 @@ export interface ModuleHookConfig {
   settings?: { executionMinInterval: string; executionBurst: number };
 }
 
-export type LifecycleBinding =
-  "onStartup" | "beforeHelm" | "afterHelm" | "beforeDeleteHelm" | "afterDeleteHelm";
-
 /** Item of `objects` and of snapshot arrays (`ObjectAndFilterResult`). */
 export interface ObjectAndFilterResult {
   object?: KubeObject | null;

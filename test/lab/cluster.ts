@@ -160,10 +160,3 @@ export function withInternalIPs(
   if (left.size > 0) throw new Error(`withInternalIPs: no Node named ${[...left].join(", ")}`);
   return out;
 }
-
-/** Parses a multi-document YAML string into objects (nulls dropped). */
-export function parseObjects(text: string): LabObject[] {
-  return parseAllDocuments(text)
-    .map(d => d.toJS() as LabObject | null)
-    .filter((o): o is LabObject => o !== null);
-}

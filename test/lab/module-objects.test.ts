@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseBashibleConfig } from "../../lib/domain/bashible-config";
-import { renderNodeDeliveryObjects } from "../../lib/node/node-group-configuration";
+import { renderNodeDeliveryObjects } from "../node/steps/node-group-configuration";
 import type { KubeObject } from "../../lib/runtime/types";
 import { run } from "../e2e-lab/process";
 import { namespaceObjects, seedObjects } from "./cluster";

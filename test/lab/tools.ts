@@ -18,14 +18,6 @@ import { join, resolve } from "node:path";
 
 export type LabToolName = "kube-apiserver" | "kubectl" | "helm" | "etcd" | "addon-operator";
 
-export const LAB_TOOL_NAMES: readonly LabToolName[] = [
-  "etcd",
-  "kube-apiserver",
-  "kubectl",
-  "helm",
-  "addon-operator",
-];
-
 /** The helm CLI the lab installs and upgrades the chart with (docs/adr/0060). */
 export const HELM_MODULE = "helm.sh/helm/v4";
 export const HELM_VERSION = "v4.3.2";
@@ -313,16 +305,4 @@ export async function buildLabTools(
     reports.push({ tool: "etcd", version: version ?? "", path, built: false, ms: 0 });
   }
   return reports;
-}
-
-/** For error messages and the ADR: which versions the lab runs. */
-export function labToolVersions(): Record<LabToolName, string> {
-  const builds = goBuilds();
-  return {
-    "kube-apiserver": builds["kube-apiserver"].version,
-    kubectl: builds.kubectl.version,
-    helm: builds.helm.version,
-    "addon-operator": builds["addon-operator"].version,
-    etcd: `Debian ${ETCD_DEBIAN_PACKAGE}`,
-  };
 }

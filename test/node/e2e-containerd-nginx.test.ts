@@ -10,7 +10,7 @@ import { chmod, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BashibleConfig } from "../../lib/domain/bashible-config";
-import { renderNodeSteps, renderRegistryProxyConfig } from "../../lib/node/steps";
+import { renderNodeSteps, renderRegistryProxyConfig } from "./steps/steps";
 import {
   createCa,
   createLab,

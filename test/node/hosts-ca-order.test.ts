@@ -6,7 +6,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectedRegistryDFiles, renderNodeSteps } from "../../lib/node/steps";
+import { expectedRegistryDFiles, renderNodeSteps } from "./steps/steps";
 import { createLab, type Lab } from "../e2e-lab";
 import { directFinal, proxyFinal } from "./fixtures";
 import { createSandbox } from "./sandbox";

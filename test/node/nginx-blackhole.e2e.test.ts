@@ -7,7 +7,7 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderRegistryProxyConfig } from "../../lib/node/steps";
+import { renderRegistryProxyConfig } from "./steps/steps";
 import {
   createLab,
   freePort,

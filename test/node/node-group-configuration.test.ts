@@ -9,12 +9,12 @@ import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BashibleConfig } from "../../lib/domain/bashible-config";
-import { basicAuth } from "../../lib/node/hosts-toml";
+import { basicAuth } from "./steps/hosts-toml";
 import {
   NODE_GROUP_CONFIGURATION_SCHEMA,
   renderNodeDeliveryObjects,
-} from "../../lib/node/node-group-configuration";
-import { expectedRegistryDFiles, renderNodeSteps, type NodeStep } from "../../lib/node/steps";
+} from "./steps/node-group-configuration";
+import { expectedRegistryDFiles, renderNodeSteps, type NodeStep } from "./steps/steps";
 import { compileSchema, createAjv } from "../../lib/openapi/ajv";
 import { createLab, type Lab } from "../e2e-lab";
 import { ALL_CONFIGS, directTransition, NASTY_PASSWORD, proxyTransition } from "./fixtures";

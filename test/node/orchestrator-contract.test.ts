@@ -3,8 +3,8 @@
 // containerd flavours where the flavour can express it.
 import { describe, expect, it } from "vitest";
 import { parseBashibleConfig } from "../../lib/domain/bashible-config";
-import { renderNodeDeliveryObjects } from "../../lib/node/node-group-configuration";
-import { NodeRenderError, renderNodeSteps } from "../../lib/node/steps";
+import { renderNodeDeliveryObjects } from "./steps/node-group-configuration";
+import { NodeRenderError, renderNodeSteps } from "./steps/steps";
 import { finalConfig, type ModeParams, transitionConfig } from "../../lib/orchestrator/bashible";
 import { TEST_CA, TEST_CA_2 } from "./fixtures";
 

@@ -6,8 +6,8 @@ import { writeFile } from "node:fs/promises";
 import { parse } from "smol-toml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BashibleConfigError, type BashibleConfig } from "../../lib/domain/bashible-config";
-import { CONTAINERD_FLAVORS, renderHostsToml } from "../../lib/node/hosts-toml";
-import { NodeRenderError, renderNodeSteps, type NodeStep } from "../../lib/node/steps";
+import { CONTAINERD_FLAVORS, renderHostsToml } from "./steps/hosts-toml";
+import { NodeRenderError, renderNodeSteps, type NodeStep } from "./steps/steps";
 import { createLab, type Lab, requireTools } from "../e2e-lab";
 import {
   ALL_CONFIGS,

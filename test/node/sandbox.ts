@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { chmod, lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import type { NodeStep } from "../../lib/node/steps";
+import type { NodeStep } from "./steps/steps";
 import { requireTools } from "../e2e-lab";
 
 export interface StepRun {

@@ -5,13 +5,13 @@
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BashibleConfig } from "../../lib/domain/bashible-config";
-import { renderRegistryProxyConfig } from "../../lib/node/steps";
+import { renderRegistryProxyConfig } from "./steps/steps";
 import {
   expectedRegistryDFiles,
   type NodeStep,
   type NodeStepOptions,
   renderNodeSteps,
-} from "../../lib/node/steps";
+} from "./steps/steps";
 import { createLab, type Lab } from "../e2e-lab";
 import {
   directFinal,

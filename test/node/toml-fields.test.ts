@@ -6,7 +6,7 @@ import { writeFile } from "node:fs/promises";
 import { execFile } from "node:child_process";
 import { parse } from "smol-toml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderTemplate } from "../../lib/templates";
+import { renderStepTemplate } from "./steps/render-template";
 import { createLab, type Lab } from "../e2e-lab";
 
 const V1 = "plugins|io.containerd.grpc.v1.cri|registry";
@@ -20,7 +20,7 @@ beforeAll(async () => {
   lab = await createLab("node-toml");
   script = lab.path("toml.sh");
   const fns = { syncFile: false, updated: false, ensureOwner: false, pruneDir: false };
-  const body = renderTemplate("node/prelude.sh", {
+  const body = renderStepTemplate("prelude.sh", {
     fns: { ...fns, hostsJson: false, toml: true },
     nodeIp: false,
   });

@@ -1,7 +1,7 @@
 // bashible on the sandbox's nodes: whenever `d8-system/registry-bashible-config` changes, every
-// node runs the module's node steps (stock containerd rendering, lib/node) with real bash INSIDE
-// its network namespace, against its private root; the version step annotates the Node through
-// the lab API server, as bashible does. After the steps, what the platform around them does:
+// node runs the node steps (stock containerd rendering, test/node/steps) with real bash INSIDE its
+// network namespace, against its private root; the version step annotates the Node through the
+// lab API server, as bashible does. After the steps, what the platform around them does:
 //   - the `containerd-need-restart` flag restarts the node's containerd (bashible);
 //   - the label file the label step wrote becomes the Node's label (the platform's node-labels);
 //   - nginx_new.conf goes live in the node's balancer (the registry-proxy static pod).
@@ -18,8 +18,8 @@ import {
   type BashibleConfig,
   parseBashibleConfigYaml,
 } from "../../lib/domain/bashible-config";
-import { renderNodeSteps, type NodeStep } from "../../lib/node/steps";
-import { CONTAINERD_CONFIG_LABEL_FILE, NODE_PATHS } from "../../lib/node/paths";
+import { renderNodeSteps, type NodeStep } from "../node/steps/steps";
+import { CONTAINERD_CONFIG_LABEL_FILE, NODE_PATHS } from "../node/steps/paths";
 import { type CommandError, run } from "../e2e-lab";
 import type { ControlPlane } from "../lab/control-plane";
 import { labTool } from "../lab/tools";

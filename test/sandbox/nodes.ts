@@ -45,7 +45,7 @@ export interface SandboxNode {
   ip: string;
   netns: string;
   dir: string;
-  /** prefix of every node path the steps touch (lib/node/paths.ts) */
+  /** prefix of every node path the steps touch (test/node/steps/paths.ts) */
   root: string;
   /** containerd's gRPC socket (CRI) */
   socket: string;

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import type { KubeObject } from "../../lib/runtime/types";
-import { renderNodeSteps } from "../../lib/node/steps";
+import { renderNodeSteps } from "../node/steps/steps";
 import {
   createCa,
   issueServerCert,

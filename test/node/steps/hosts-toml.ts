@@ -10,8 +10,8 @@
 //
 // Both: `server` = `https://<host key>` restricted to push (docs/adr/0022-*), CA paths relative
 // to the host directory (containerd resolves them against it), `skip_verify` for http mirrors.
-import type { MirrorAuth, RegistryHost, RegistryMirror } from "../domain/bashible-config";
-import { renderTemplate } from "../templates";
+import type { MirrorAuth, RegistryHost, RegistryMirror } from "../../../lib/domain/bashible-config";
+import { renderStepTemplate } from "./render-template";
 
 export type ContainerdFlavor = "platform" | "stock";
 export const CONTAINERD_FLAVORS: readonly ContainerdFlavor[] = ["platform", "stock"];
@@ -143,7 +143,7 @@ export function renderHostsToml(
   flavor: ContainerdFlavor,
   credentials: CredentialsSource = "inline",
 ): string {
-  return renderTemplate("node/hosts.toml", {
+  return renderStepTemplate("hosts.toml", {
     flavor,
     server: `https://${key}`,
     mirrors: host.mirrors.map((m, index) => mirrorView(m, flavor, credentials, { key, index })),

@@ -21,7 +21,6 @@ export type NodePaths = { -readonly [K in keyof typeof NODE_PATHS]: string };
 
 /** The label file the platform turns into node labels; one `key=value` line. */
 export const CONTAINERD_CONFIG_LABEL_FILE = "containerd-conf-registry";
-export const CONTAINERD_CONFIG_LABEL = "node.deckhouse.io/containerd-config-registry";
 export const HOSTS_STATE_FILE = "deckhouse_hosts_state.json";
 /** Where every node reaches the masters' registries (Proxy/Local). */
 export const REGISTRY_PROXY_LISTEN = "127.0.0.1:5001";

@@ -14,17 +14,13 @@
 // Pure: config in, objects out; every object is checked against the CRD's schema before it is
 // returned.
 import type { ValidateFunction } from "ajv";
-import type { BashibleConfig } from "../domain/bashible-config";
-import { compileSchema, createAjv } from "../openapi/ajv";
-import type { JsonSchema } from "../openapi/deckhouse-schema";
+import type { BashibleConfig } from "../../../lib/domain/bashible-config";
+import { compileSchema, createAjv } from "../../../lib/openapi/ajv";
+import type { JsonSchema } from "../../../lib/openapi/deckhouse-schema";
 import type { ContainerdFlavor } from "./hosts-toml";
 import { renderNodeSteps, type NodeStep } from "./steps";
 
 export type NodeStepsDelivery = "Platform" | "NodeGroupConfiguration";
-export const NODE_STEPS_DELIVERIES: readonly NodeStepsDelivery[] = [
-  "Platform",
-  "NodeGroupConfiguration",
-];
 
 export interface NodeGroupConfiguration {
   apiVersion: "deckhouse.io/v1alpha1";

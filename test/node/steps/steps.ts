@@ -1,5 +1,6 @@
-// The node side of the registry module as bash steps (spec §8.2), rendered from the bashible
-// config. Pure: same config and options, same bytes. Each step is a complete bash script that
+// The node side as bash steps (spec §8.2), rendered from the bashible config: a stand-in for the
+// registry steps of the platform's bashible, which the module does not ship (docs/adr/0135); the
+// node tests, the sandbox and bench/node.ts run it. Pure: same config and options, same bytes. Each step is a complete bash script that
 // bashible (or a sandbox) runs as root; each is idempotent and rewrites nothing when nothing
 // changed.
 //
@@ -18,8 +19,8 @@ import {
   NODE_IP_PLACEHOLDER,
   parseBashibleConfig,
   REGISTRY_VERSION_ANNOTATION,
-} from "../domain/bashible-config";
-import { renderTemplate } from "../templates";
+} from "../../../lib/domain/bashible-config";
+import { renderStepTemplate } from "./render-template";
 import {
   type ContainerdFlavor,
   type CredentialsSource,
@@ -46,12 +47,12 @@ export type NodeStepName =
 export const NODE_STEPS: Readonly<Record<NodeStepName, { weight: number; template: string }>> = {
   "registry-containerd-config-label": {
     weight: 29,
-    template: "node/steps/containerd-config-label.sh",
+    template: "steps/containerd-config-label.sh",
   },
-  "registry-proxy": { weight: 30, template: "node/steps/registry-proxy.sh" },
-  "registry-containerd-hosts": { weight: 31, template: "node/steps/containerd-hosts.sh" },
-  "registry-containerd-config": { weight: 32, template: "node/steps/containerd-config.sh" },
-  "registry-version": { weight: 90, template: "node/steps/registry-version.sh" },
+  "registry-proxy": { weight: 30, template: "steps/registry-proxy.sh" },
+  "registry-containerd-hosts": { weight: 31, template: "steps/containerd-hosts.sh" },
+  "registry-containerd-config": { weight: 32, template: "steps/containerd-config.sh" },
+  "registry-version": { weight: 90, template: "steps/registry-version.sh" },
 };
 
 export interface NodeStep {
@@ -125,7 +126,7 @@ interface PreludeFunctions {
 }
 
 function prelude(paths: NodePaths, fns: PreludeFunctions, needsNodeIp = false): string {
-  return renderTemplate("node/prelude.sh", {
+  return renderStepTemplate("prelude.sh", {
     fns: {
       syncFile: fns.syncFile ?? false,
       updated: fns.updated ?? false,
@@ -140,7 +141,7 @@ function prelude(paths: NodePaths, fns: PreludeFunctions, needsNodeIp = false): 
 
 function step(name: NodeStepName, context: Record<string, unknown>): NodeStep {
   const { weight, template } = NODE_STEPS[name];
-  return { name, weight, content: renderTemplate(template, context) };
+  return { name, weight, content: renderStepTemplate(template, context) };
 }
 
 function labelStep(paths: NodePaths): NodeStep {
@@ -158,7 +159,7 @@ export function renderRegistryProxyConfig(
   proxyEndpoints: readonly string[],
   options: { listen?: string; pid?: string } = {},
 ): string {
-  return renderTemplate("node/registry-proxy-nginx.conf", {
+  return renderStepTemplate("registry-proxy-nginx.conf", {
     listen: options.listen ?? REGISTRY_PROXY_LISTEN,
     pid: options.pid ?? nodePaths().registryProxyPid,
     endpoints: [...proxyEndpoints],

@@ -3,7 +3,7 @@
 // expanded, split or end a heredoc. The one exception is deliberate: the bootstrap placeholder
 // `${discovered_node_ip}` (spec §8.2) is left outside the quotes as a double-quoted expansion of
 // the step's variable of the same name, which is exactly what the placeholder's syntax asks for.
-import { NODE_IP_PLACEHOLDER } from "../domain/bashible-config";
+import { NODE_IP_PLACEHOLDER } from "../../../lib/domain/bashible-config";
 
 /** `it's` → `'it'\''s'` (POSIX single quoting; safe for any string without NUL). */
 export function shellQuote(value: string): string {
