@@ -11,7 +11,7 @@ import {
   type CheckerState,
 } from "../lib/checker/state";
 import { defineHook } from "../lib/runtime/define-hook";
-import { isRecord } from "../lib/runtime/narrow";
+import { isRecord } from "../lib/validation/reader";
 import { stateSecret, STATE_SECRET } from "./checker/bindings";
 import {
   CHECKER_INITIALIZED_PATH,

@@ -16,7 +16,8 @@ import type { NodeServicesNode } from "../lib/orchestrator/node-services";
 import { restoreSecretParts, verifyRestored } from "../lib/orchestrator/restore";
 import type { AnyHook, HookInput } from "../lib/runtime/define-hook";
 import { defineHook } from "../lib/runtime/define-hook";
-import { isRecord, optionalBoolean, optionalString } from "../lib/runtime/narrow";
+import { isRecord } from "../lib/validation/reader";
+import { optionalBoolean, optionalString } from "../lib/runtime/narrow";
 import { CHECKER_PARAMS_PATH, CHECKER_STATE_PATH } from "./checker/values";
 import * as b from "./orchestrator/bindings";
 import {

@@ -5,13 +5,8 @@
 import { MODULE_NAMESPACE } from "../../lib/domain/names";
 import type { KubernetesBinding } from "../../lib/runtime/define-hook";
 import type { WatchEvent } from "../../lib/runtime/types";
-import {
-  filterObject,
-  isRecord,
-  NarrowError,
-  optionalString,
-  secretValue,
-} from "../../lib/runtime/narrow";
+import { filterObject, NarrowError, optionalString, secretValue } from "../../lib/runtime/narrow";
+import { isRecord } from "../../lib/validation/reader";
 
 export const STATE_SECRET = "registry-checker-state";
 const inNamespace = { namespace: { nameSelector: { matchNames: [MODULE_NAMESPACE] } } };

@@ -6,7 +6,8 @@ import type { KubeObject } from "../runtime/types";
 import type { ClusterState } from "./cluster";
 import { describe } from "./cluster";
 import type { JqEngine } from "./jq";
-import { isRecord, jsonClone, jsonEqual } from "./json";
+import { isRecord } from "../validation/reader";
+import { jsonClone, jsonEqual } from "./json";
 import type { KubeOperationSpec } from "./kube-ops-parse";
 
 // fast-json-patch is CommonJS: Node's ESM loader sees only its default export.

@@ -2,7 +2,8 @@
 // operation objects, else a multi-document YAML stream (a top-level array is neither), each
 // operation validated against its kind's required fields. Applying: kube-ops-apply.ts.
 import { parseAllDocuments, parse as parseYaml } from "yaml";
-import { isRecord, parseJsonStream } from "./json";
+import { isRecord } from "../validation/reader";
+import { parseJsonStream } from "./json";
 
 export type KubeOperationName =
   | "Create"

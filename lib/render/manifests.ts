@@ -15,13 +15,12 @@ import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
 import { egressProxyFromValues } from "../domain/egress-proxy";
 import type { EgressProxy } from "../oci/proxy";
 import { NODE_SERVICES_POD_SELECTOR } from "../domain/node-services";
-// eslint-disable-next-line no-restricted-imports -- the gateway config format moves to lib/ (branch validate)
 import {
   DEFAULT_LOCAL_PATH,
   DEFAULT_REALM,
   formatGatewayConfig,
   type GatewayConfig,
-} from "../../images/gateway/src/config";
+} from "../dataplane/gateway-config";
 
 export interface ModuleValues {
   global: Record<string, unknown>;

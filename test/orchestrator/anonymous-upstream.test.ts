@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { parseGatewayConfig } from "../../images/gateway/src/config";
+import { parseGatewayConfig } from "../../lib/dataplane/gateway-config";
 import { hooks } from "../../hooks/index";
 import { createOrchestratorHook } from "../../hooks/orchestrator";
 import type { KubeObject } from "../../lib/runtime/types";

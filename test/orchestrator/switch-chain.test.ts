@@ -15,8 +15,8 @@ import type { KubeObject } from "../../lib/runtime/types";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";
 import { validateKubernetesObject } from "../support/kubernetes-schemas";
 import { depsWithReusedKeys } from "../support/reused-keys";
-import { parseGatewayConfig } from "../../images/gateway/src/config";
-import { parseNodeConfig } from "../../images/nodeservices-manager/src/config";
+import { parseGatewayConfig } from "../../lib/dataplane/gateway-config";
+import { parseNodeConfig } from "../../lib/dataplane/node-config";
 
 const globalValues = (
   parse(readFileSync("examples/values.yaml", "utf8")) as { global: Record<string, unknown> }

@@ -6,7 +6,7 @@ import type { Log } from "../../common/src/log";
 import { MetricsRegistry } from "../../common/src/metrics";
 import { CredentialVerifier } from "./authn";
 import { DistributionBackend } from "./backend";
-import type { GatewayConfig, TlsFrontend } from "./config";
+import type { GatewayConfig, TlsFrontend } from "../../../lib/dataplane/gateway-config";
 import { gatewayMetrics, type GatewayMetrics } from "./gateway-metrics";
 import { headerValue } from "./http";
 import { PerKeyLimiter } from "./limits";

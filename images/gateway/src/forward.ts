@@ -2,7 +2,7 @@
 // it (modes local, proxy), or to the upstream registry through the path alias (mode direct, and
 // the cache's upstream listener in mode proxy). Bodies stream in both directions.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { formatHostPort } from "../../common/src/validate";
+import { formatHostPort } from "../../../lib/validation/reader";
 import { errorMessage } from "../../common/src/log";
 import { V2_HEADERS, type GatewayContext, type RegistryListener } from "./context";
 import { sendError } from "./errors";

@@ -3,7 +3,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import type { HostPort } from "../../common/src/validate";
+import type { HostPort } from "../../../lib/validation/reader";
 import { errorMessage } from "../../common/src/log";
 import { V2_HEADERS, type GatewayContext, type Handler, type RegistryListener } from "./context";
 import { sendError } from "./errors";

@@ -14,12 +14,13 @@
 // they share.
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import { formatHostPort, type HostPort } from "../../common/src/validate";
+import { formatHostPort, type HostPort } from "../../../lib/validation/reader";
 import type { Log } from "../../common/src/log";
 import type { MetricsRegistry } from "../../common/src/metrics";
 import type { CredentialVerifier } from "./authn";
 import { handleClient } from "./client-listener";
-import type { GatewayConfig, GatewayFiles } from "./config";
+import type { GatewayConfig } from "../../../lib/dataplane/gateway-config";
+import type { GatewayFiles } from "./config";
 import { gatewayContext, type GatewayContext } from "./context";
 import { closeServers, instrument, listen, tuned } from "./listeners";
 import { monitoringHandler } from "./monitoring";

@@ -6,9 +6,9 @@
 // stops pinging /v2/ before each call as it does with anonymous upstreams (e2e-lab §3.2).
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { formatHostPort, type HostPort } from "../../common/src/validate";
+import { formatHostPort, type HostPort } from "../../../lib/validation/reader";
 import { parseBasic } from "./authn";
-import type { UpstreamListener } from "./config";
+import type { UpstreamListener } from "../../../lib/dataplane/gateway-config";
 import { V2_HEADERS, type GatewayContext, type Handler } from "./context";
 import { sendBase } from "./client-listener";
 import { sendError } from "./errors";

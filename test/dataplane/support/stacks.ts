@@ -19,7 +19,7 @@ import {
   startRegistry,
   writeOciLayout,
 } from "../../e2e-lab";
-import type { GatewayMode } from "../../../images/gateway/src/config";
+import type { GatewayMode } from "../../../lib/dataplane/gateway-config";
 import { writeGatewayConfig } from "./gateway";
 import { type RegistryNginx, startRegistryNginx } from "./nginx";
 import { type TestUser, user } from "./node-config";
