@@ -42,7 +42,6 @@ export type RegistryParams = ParamsOfAnyMode &
 export const REGISTRY_MODES: readonly RegistryMode[] = ["Unmanaged", "Direct", "Proxy", "Local"];
 export const DEFAULT_REGISTRY_MODE: RegistryMode = "Unmanaged";
 export const DEFAULT_SCHEME: Scheme = "HTTPS";
-export const DEFAULT_CHECK_MODE: CheckMode = "Default";
 /** Fixed user name that goes with a licence key. */
 export const LICENSE_USERNAME = "license-token";
 /** Smallest cache TTL of the Proxy mode, in seconds (5m). */

@@ -246,50 +246,11 @@ function emptyResult(bindingContexts: BindingContext[]): HookRunResult {
   };
 }
 
-export { applyHookRun } from "./apply";
-export type { OperatorState } from "./apply";
-export { ClusterState, ClusterError, parseObjects } from "./cluster";
+export { ClusterState } from "./cluster";
 export type { ClusterInput } from "./cluster";
-export { compact, renderContext, renderRun } from "./contexts";
-export type { PendingContext, SnapshotItem } from "./contexts";
 export { BindingContextEngine } from "./engine";
-export {
-  HookConfigError,
-  normalizeHookConfig,
-  parseHookConfigText,
-  toBatchSemantics,
-  validateHookConfig,
-  fromBatchHookEntry,
-  batchHookEntries,
-} from "./hook-config";
-export type { HookConfig, KubernetesBinding, ScheduleBinding } from "./hook-config";
-export { loadJq } from "./jq";
-export type { JqEngine, JqOutcome } from "./jq";
-export { KindRegistry } from "./kinds";
+export type { HookConfig } from "./hook-config";
 export type { KindInfo } from "./kinds";
-export { applyKubernetesOperations, mergePatch, parseKubernetesOperations } from "./kube-ops";
-export { KubeOperationsError } from "./kube-ops-parse";
-export type { KubeOperationSpec, OperationError } from "./kube-ops";
-export { MetricsStore, parseMetrics, validateMetric, MetricsError } from "./metrics";
-export type { MetricOperation, StoredMetric } from "./metrics";
-export type {
-  HookLogRecord,
-  HookRunInputs,
-  HookRunner,
-  HookRunResult,
-  RawHookRun,
-} from "./run-types";
-export { inProcessRunner } from "./runner-inprocess";
-export { baseEnv, executableRunner, readHookConfig, runProcess } from "./runner-exec";
-export type { ExecutableHook, ReadHookConfigResult } from "./runner-exec";
-export { matchFields, matchLabels, selects } from "./selectors";
-export { SnapshotStore } from "./snapshots";
-export { dottedPath, getAt, ValuesStore } from "./values";
-export type { ValuesStoreOptions } from "./values";
-export {
-  applyValuesPatch,
-  checkHookValuesPatch,
-  compactPatches,
-  parseValuesPatch,
-  ValuesPatchError,
-} from "./values-patch";
+export type { StoredMetric } from "./metrics";
+export type { HookLogRecord, HookRunner, HookRunResult } from "./run-types";
+export type { ExecutableHook } from "./runner-exec";
