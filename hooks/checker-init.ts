@@ -11,9 +11,14 @@ import {
   type CheckerState,
 } from "../lib/checker/state";
 import { defineHook } from "../lib/runtime/define-hook";
-import { isRecord } from "../lib/runtime/narrow";
+import { isRecord } from "../lib/validation/reader";
 import { stateSecret, STATE_SECRET } from "./checker/bindings";
-import { INITIALIZED_PATH, PARAMS_PATH, paramsToValues, STATE_PATH } from "./checker/values";
+import {
+  CHECKER_INITIALIZED_PATH,
+  CHECKER_PARAMS_PATH,
+  paramsToValues,
+  CHECKER_STATE_PATH,
+} from "./checker/values";
 
 /** A YAML error without the document excerpt the parser adds (it may show a password). */
 function describe(err: unknown): string {
@@ -33,7 +38,7 @@ export default defineHook({
     // restore only from a run that carries the secret's snapshot (its Synchronization): a run
     // without it cannot tell "no secret" from "not delivered" and would reset the params
     if (!bindingContexts.some(c => c.binding === "state")) return;
-    if (values.get(INITIALIZED_PATH) === true) return;
+    if (values.get(CHECKER_INITIALIZED_PATH) === true) return;
     log.info("Checker state not initialized, trying to restore it from the secret");
     let state: CheckerState = EMPTY_STATE;
     let params: CheckerParams = EMPTY_PARAMS;
@@ -69,8 +74,8 @@ export default defineHook({
       }
       log.info(`Checker state restored from Secret ${STATE_SECRET}`);
     }
-    values.set(STATE_PATH, stateToValues(state));
-    values.set(PARAMS_PATH, paramsToValues(params));
-    values.set(INITIALIZED_PATH, true);
+    values.set(CHECKER_STATE_PATH, stateToValues(state));
+    values.set(CHECKER_PARAMS_PATH, paramsToValues(params));
+    values.set(CHECKER_INITIALIZED_PATH, true);
   },
 });

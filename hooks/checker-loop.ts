@@ -21,11 +21,11 @@ import type { EgressProxy } from "../lib/oci/proxy";
 import { isDeepStrictEqual } from "node:util";
 import { criticalModules, deckhouseDeployment, stateSecretForLoop } from "./checker/bindings";
 import {
-  INITIALIZED_PATH,
+  CHECKER_INITIALIZED_PATH,
   MODULE_DIGESTS_PATH,
-  PARAMS_PATH,
+  CHECKER_PARAMS_PATH,
   secretDocuments,
-  STATE_PATH,
+  CHECKER_STATE_PATH,
   stateSecretObject,
 } from "./checker/values";
 
@@ -72,11 +72,11 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
       // not a tick and must not spend a 30 s budget
       if (!bindingContexts.some(c => c.binding === SCHEDULE_NAME)) return;
       // the init hook restores state from the secret first; before that, writing would lose it
-      if (values.get(INITIALIZED_PATH) !== true) {
+      if (values.get(CHECKER_INITIALIZED_PATH) !== true) {
         log.debug("checker not initialized yet: skipping this tick");
         return;
       }
-      const params = parseCheckerParams(values.get(PARAMS_PATH));
+      const params = parseCheckerParams(values.get(CHECKER_PARAMS_PATH));
       for (const r of Object.values(params.registries)) log.addSecret(r.password);
       if (!openRegistry) {
         const { openOciSession } = await import("../lib/checker/oci-session");
@@ -87,7 +87,7 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
         values.get("global"),
         moduleRegistryHosts(Object.values(params.registries).map(r => r.address)),
       );
-      const previous = parseCheckerState(values.get(STATE_PATH));
+      const previous = parseCheckerState(values.get(CHECKER_STATE_PATH));
       const started = Date.now();
       const result = await runTick(
         previous,
@@ -114,7 +114,7 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
       }
       recordCheckerMetrics(metrics, state);
       const next = stateToValues(state);
-      if (!isDeepStrictEqual(next, stateToValues(previous))) values.set(STATE_PATH, next);
+      if (!isDeepStrictEqual(next, stateToValues(previous))) values.set(CHECKER_STATE_PATH, next);
 
       const docs = await secretDocuments(state, params);
       const stored = snapshots.state[0];

@@ -3,6 +3,7 @@
 // (module setting, else the global one) the Secret named by `customCertificate.secretName` in
 // d8-system becomes `registry.internal.customCertificateData`, rendered as the ingress's TLS
 // Secret. Any other mode removes the copy.
+import { MODULE_NAMESPACE } from "../lib/domain/names";
 import { defineHook } from "../lib/runtime/define-hook";
 import { filterObject, secretValue, string } from "../lib/runtime/narrow";
 
@@ -22,7 +23,7 @@ export default defineHook({
     "custom-certificates": {
       apiVersion: "v1",
       kind: "Secret",
-      namespace: { nameSelector: { matchNames: ["d8-system"] } },
+      namespace: { nameSelector: { matchNames: [MODULE_NAMESPACE] } },
       labelSelector: {
         matchExpressions: [{ key: "owner", operator: "NotIn", values: ["helm"] }],
       },

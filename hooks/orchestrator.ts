@@ -1,6 +1,7 @@
 // Orchestrator hook: the mode state machine (spec §5). Bound on beforeHelm and on every watched
 // object, in its own queue, with all bindings in one group: each run recomputes from snapshots,
 // because events may be combined or skipped and values patches are lost on operator restart.
+import { MODULE_NAMESPACE } from "../lib/domain/names";
 import { parseRegistrySettings } from "../lib/domain/settings";
 import { createDefaultDeps } from "../lib/orchestrator/default-deps";
 import { computeHash } from "../lib/orchestrator/hash";
@@ -15,7 +16,9 @@ import type { NodeServicesNode } from "../lib/orchestrator/node-services";
 import { restoreSecretParts, verifyRestored } from "../lib/orchestrator/restore";
 import type { AnyHook, HookInput } from "../lib/runtime/define-hook";
 import { defineHook } from "../lib/runtime/define-hook";
-import { isRecord, optionalBoolean, optionalString } from "../lib/runtime/narrow";
+import { isRecord } from "../lib/validation/reader";
+import { optionalBoolean, optionalString } from "../lib/runtime/narrow";
+import { CHECKER_PARAMS_PATH, CHECKER_STATE_PATH } from "./checker/values";
 import * as b from "./orchestrator/bindings";
 import {
   narrowOrchestratorValues,
@@ -23,8 +26,6 @@ import {
   parseStateDocument,
 } from "./orchestrator/state";
 
-export const CHECKER_PARAMS_PATH = "registry.internal.checker.params";
-export const CHECKER_STATE_PATH = "registry.internal.checker.state";
 /** The CA ingress-nginx's client certificates are signed by (Local push ingress, ADR 0083). */
 const INGRESS_CLIENT_CA_PATH = "global.internal.modules.kubeRBACProxyCA.cert";
 
@@ -101,13 +102,13 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
   values.set(CHECKER_PARAMS_PATH, result.checkerParams);
   if (result.registrySecretPatch) {
     kubernetes.mergePatch(
-      { apiVersion: "v1", kind: "Secret", namespace: b.NAMESPACE, name: "deckhouse-registry" },
+      { apiVersion: "v1", kind: "Secret", namespace: MODULE_NAMESPACE, name: "deckhouse-registry" },
       result.registrySecretPatch,
     );
   }
   if (result.initApplied) {
     kubernetes.mergePatch(
-      { apiVersion: "v1", kind: "Secret", namespace: b.NAMESPACE, name: "registry-init" },
+      { apiVersion: "v1", kind: "Secret", namespace: MODULE_NAMESPACE, name: "registry-init" },
       { metadata: { annotations: { "registry.deckhouse.io/is-applied": "" } } },
     );
   }

@@ -2,19 +2,14 @@
 // critical embedded Modules and the deckhouse Deployment (loop). None of them runs the hook on
 // events: the init hook runs once on Synchronization, the loop hook on its schedule with these
 // snapshots included.
+import { MODULE_NAMESPACE } from "../../lib/domain/names";
 import type { KubernetesBinding } from "../../lib/runtime/define-hook";
 import type { WatchEvent } from "../../lib/runtime/types";
-import {
-  filterObject,
-  isRecord,
-  NarrowError,
-  optionalString,
-  secretValue,
-} from "../../lib/runtime/narrow";
+import { filterObject, NarrowError, optionalString, secretValue } from "../../lib/runtime/narrow";
+import { isRecord } from "../../lib/validation/reader";
 
-export const NAMESPACE = "d8-system";
 export const STATE_SECRET = "registry-checker-state";
-const inNamespace = { namespace: { nameSelector: { matchNames: [NAMESPACE] } } };
+const inNamespace = { namespace: { nameSelector: { matchNames: [MODULE_NAMESPACE] } } };
 const snapshotOnly = { executeHookOnEvent: [] as WatchEvent[], keepFullObjectsInMemory: false };
 
 export interface StateSecretSnapshot {
@@ -32,7 +27,7 @@ export const stateSecret: KubernetesBinding<StateSecretSnapshot> = {
   jqFilter: "{data: {state: .data.state, params: .data.params}}",
   ...snapshotOnly,
   narrow: item => {
-    const what = `Secret ${NAMESPACE}/${STATE_SECRET}`;
+    const what = `Secret ${MODULE_NAMESPACE}/${STATE_SECRET}`;
     const f = filterObject(item, what);
     return {
       state: secretValue(f.data, "state", what),
@@ -92,7 +87,7 @@ export const deckhouseDeployment: KubernetesBinding<DeckhouseDeploymentSnapshot>
   ...snapshotOnly,
   executeHookOnSynchronization: false,
   narrow: item => {
-    const f = filterObject(item, `Deployment ${NAMESPACE}/deckhouse`);
+    const f = filterObject(item, `Deployment ${MODULE_NAMESPACE}/deckhouse`);
     return {
       containers: images(f.containers, "Deployment d8-system/deckhouse containers"),
       initContainers: images(f.initContainers, "Deployment d8-system/deckhouse initContainers"),

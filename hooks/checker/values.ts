@@ -3,12 +3,13 @@
 import type { CheckerParams } from "../../lib/checker/params";
 import { stateToValues, type CheckerState } from "../../lib/checker/state";
 import type { KubeObject } from "../../lib/runtime/types";
-import { NAMESPACE, STATE_SECRET } from "./bindings";
+import { MODULE_NAMESPACE } from "../../lib/domain/names";
+import { STATE_SECRET } from "./bindings";
 
 export const CHECKER_PATH = "registry.internal.checker";
-export const INITIALIZED_PATH = `${CHECKER_PATH}.initialized`;
-export const PARAMS_PATH = `${CHECKER_PATH}.params`;
-export const STATE_PATH = `${CHECKER_PATH}.state`;
+export const CHECKER_INITIALIZED_PATH = `${CHECKER_PATH}.initialized`;
+export const CHECKER_PARAMS_PATH = `${CHECKER_PATH}.params`;
+export const CHECKER_STATE_PATH = `${CHECKER_PATH}.state`;
 export const MODULE_DIGESTS_PATH = "global.modulesImages.digests";
 
 /** Values form of params: the schema's layout, optional fields left out when empty. */
@@ -37,7 +38,7 @@ export function stateSecretObject(docs: { state: string; params: string }): Kube
     type: "registry-checker/state",
     metadata: {
       name: STATE_SECRET,
-      namespace: NAMESPACE,
+      namespace: MODULE_NAMESPACE,
       labels: { heritage: "deckhouse", module: "registry" },
     },
     data: { state: b64(docs.state), params: b64(docs.params) },

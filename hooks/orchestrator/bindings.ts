@@ -2,8 +2,9 @@
 // from ModuleConfig/deckhouse instead of the `registry-config` secret. Every binding projects
 // what the orchestrator needs in its jqFilter (snapshots of 1000 nodes stay small) and keeps no
 // full objects; the narrowing functions check that projection and fail closed on anything else.
+import { MODULE_NAMESPACE } from "../../lib/domain/names";
 import { NODE_SERVICES_POD_SELECTOR } from "../../lib/domain/node-services";
-import type { CertKey } from "../../lib/orchestrator/deps";
+import type { CertKey } from "../../lib/domain/pki";
 import type {
   DeckhouseRegistrySnapshot,
   DeploymentRollout,
@@ -37,8 +38,7 @@ export type {
   UserSnapshot,
 };
 
-export const NAMESPACE = "d8-system";
-const inNamespace = { namespace: { nameSelector: { matchNames: [NAMESPACE] } } };
+const inNamespace = { namespace: { nameSelector: { matchNames: [MODULE_NAMESPACE] } } };
 
 /** Snapshot-only: the hook runs on beforeHelm and on any change of what it watches. */
 const watch = { keepFullObjectsInMemory: false } as const;
@@ -51,7 +51,7 @@ function secret<R>(name: string, jqFilter: string, narrow: (f: Record<string, un
     ...inNamespace,
     jqFilter,
     ...watch,
-    narrow: item => narrow(filterObject(item, `Secret ${NAMESPACE}/${name}`)),
+    narrow: item => narrow(filterObject(item, `Secret ${MODULE_NAMESPACE}/${name}`)),
   } satisfies KubernetesBinding<R>;
 }
 

@@ -5,7 +5,8 @@
 import type { RegistryMode } from "../../lib/domain/settings";
 import { REGISTRY_MODES } from "../../lib/domain/settings";
 import type { State } from "../../lib/orchestrator/state";
-import { isRecord, NarrowError } from "../../lib/runtime/narrow";
+import { isRecord } from "../../lib/validation/reader";
+import { NarrowError } from "../../lib/runtime/narrow";
 
 export const ORCHESTRATOR_PATH = "registry.internal.orchestrator";
 

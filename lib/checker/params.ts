@@ -6,6 +6,7 @@ import type { CheckMode } from "../domain/settings";
 // that does not check images must not load
 import { OciError } from "../oci/errors";
 import { parseRepository, type RepositoryName } from "../oci/reference";
+import { Problems, type Section } from "../validation/reader";
 
 export interface RegistryParams {
   /** Repository address: `host[:port]/path`. */
@@ -26,17 +27,14 @@ export class CheckerParamsError extends Error {
   override name = "CheckerParamsError";
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-function optionalString(v: unknown, field: string): string | undefined {
-  if (v === undefined || v === null || v === "") return undefined;
-  if (typeof v !== "string") throw new CheckerParamsError(`${field}: must be a string`);
-  return v;
-}
-
 export const EMPTY_PARAMS: CheckerParams = { registries: {}, version: "", checkMode: "Default" };
+
+/** Reads fail fast: the first problem is the error, `<field>: <rule>`. */
+function problems(): Problems {
+  return new Problems("checker params", {
+    failFast: ({ field, rule }) => new CheckerParamsError(`${field}: ${rule}`),
+  });
+}
 
 /**
  * Validates params as the orchestrator and the state secret give them. Every error names the
@@ -44,50 +42,46 @@ export const EMPTY_PARAMS: CheckerParams = { registries: {}, version: "", checkM
  */
 export function parseCheckerParams(value: unknown, at = "params"): CheckerParams {
   if (value === undefined || value === null) return { ...EMPTY_PARAMS, registries: {} };
-  if (!isRecord(value)) throw new CheckerParamsError(`${at}: must be an object`);
-  const version = optionalString(value.version, `${at}.version`) ?? "";
-  const mode = value.checkMode ?? "Default";
-  if (mode !== "Default" && mode !== "Relax") {
-    throw new CheckerParamsError(
-      `${at}.checkMode: must be one of Default, Relax (got ${JSON.stringify(mode)})`,
-    );
-  }
-  const raw = value.registries ?? {};
-  if (!isRecord(raw)) throw new CheckerParamsError(`${at}.registries: must be an object`);
+  const root = problems().root(value, at);
+  const version = root.string("version") ?? "";
+  const checkMode = oneOf(root, "checkMode", CHECK_MODES) ?? "Default";
   const registries: Record<string, RegistryParams> = {};
-  for (const name of Object.keys(raw).sort()) {
-    registries[name] = parseRegistryParams(raw[name], `${at}.registries.${name}`);
+  const raw = root.section("registries");
+  for (const name of (raw?.keys() ?? []).sort()) {
+    registries[name] = parseRegistryParams(raw?.section(name, { required: true }) as Section);
   }
-  return { registries, version, checkMode: mode };
+  return { registries, version, checkMode };
 }
 
-function parseRegistryParams(value: unknown, at: string): RegistryParams {
-  if (!isRecord(value)) throw new CheckerParamsError(`${at}: must be an object`);
-  const address = optionalString(value.address, `${at}.address`);
-  if (address === undefined) throw new CheckerParamsError(`${at}.address: required`);
-  const scheme = value.scheme ?? "HTTPS";
-  if (scheme !== "HTTP" && scheme !== "HTTPS") {
-    throw new CheckerParamsError(
-      `${at}.scheme: must be one of HTTP, HTTPS (got ${JSON.stringify(scheme)})`,
-    );
-  }
-  const ca = optionalString(value.ca, `${at}.ca`);
-  const username = optionalString(value.username, `${at}.username`);
-  const password = optionalString(value.password, `${at}.password`);
-  if (username !== undefined && password === undefined) {
-    throw new CheckerParamsError(`${at}.password: required when username is set`);
-  }
-  if (password !== undefined && username === undefined) {
-    throw new CheckerParamsError(`${at}.username: required when password is set`);
-  }
+const CHECK_MODES = ["Default", "Relax"] as const;
+const SCHEMES = ["HTTP", "HTTPS"] as const;
+
+/** One of `allowed`; the rule quotes what was given (these values are never secret). */
+function oneOf<T extends string>(s: Section, key: string, allowed: readonly T[]): T | undefined {
+  const v = s.get(key);
+  if (v === undefined || (allowed as readonly unknown[]).includes(v)) return v as T | undefined;
+  s.reject(key, `must be one of ${allowed.join(", ")} (got ${JSON.stringify(v)})`);
+  return undefined;
+}
+
+function parseRegistryParams(s: Section): RegistryParams {
+  const address = s.string("address");
+  if (address === undefined) s.reject("address", "required");
+  const scheme = oneOf(s, "scheme", SCHEMES) ?? "HTTPS";
+  const ca = s.string("ca");
+  const username = s.string("username");
+  const password = s.string("password");
+  if (username !== undefined && password === undefined)
+    s.reject("password", "required when username is set");
+  if (password !== undefined && username === undefined)
+    s.reject("username", "required when password is set");
   try {
-    parseRepository(address);
+    parseRepository(address as string);
   } catch (err) {
-    const why = err instanceof OciError ? err.message : String(err);
-    throw new CheckerParamsError(`${at}.address: ${why}`);
+    s.reject("address", err instanceof OciError ? err.message : String(err));
   }
   return {
-    address,
+    address: address as string,
     scheme,
     ...(ca === undefined ? {} : { ca }),
     ...(username === undefined ? {} : { username }),

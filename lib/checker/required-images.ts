@@ -19,6 +19,7 @@ import {
   type RepositoryName,
 } from "../oci/reference";
 import type { QueueItem } from "./state";
+import { isRecord, Problems, type Section } from "../validation/reader";
 
 export interface DeckhouseImages {
   containers: Record<string, string>;
@@ -52,10 +53,6 @@ export function kebab(name: string): string {
     .toLowerCase();
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
 export function collectRequiredImages(input: {
   /** Names of the modules whose images are required (any case form). */
   modules: readonly string[];
@@ -69,20 +66,22 @@ export function collectRequiredImages(input: {
   if (!input.deckhouse) {
     throw new RequiredImagesError("Deployment d8-system/deckhouse is missing from the snapshot");
   }
-  const all = isRecord(input.digests) ? input.digests : {};
+  const problems = new Problems("required images", {
+    failFast: ({ field, rule }) => new RequiredImagesError(`${field}: ${rule}`),
+  });
+  const all = problems.root(
+    isRecord(input.digests) ? input.digests : {},
+    "global.modulesImages.digests",
+  );
   const moduleDigests = new Map<string, string>();
   for (const module of [...new Set(input.modules.map(lowerCamel))].sort()) {
-    const images = all[module];
-    if (images === undefined) continue;
-    if (!isRecord(images)) {
-      throw new RequiredImagesError(`global.modulesImages.digests.${module}: must be an object`);
-    }
-    for (const image of Object.keys(images).sort()) {
-      const digest = images[image];
+    if (all.value?.[module] === undefined) continue;
+    const images = all.section(module, { required: true }) as Section;
+    for (const image of images.keys().sort()) {
+      const digest = images.get(image);
       if (typeof digest !== "string" || !isDigest(digest)) {
-        throw new RequiredImagesError(
-          `global.modulesImages.digests.${module}.${image}: must be a digest (sha256:<64 hex>)`,
-        );
+        images.reject(image, "must be a digest (sha256:<64 hex>)");
+        continue;
       }
       if (!moduleDigests.has(digest)) {
         moduleDigests.set(digest, `module/${kebab(module)}/${kebab(image)}`);

@@ -1,7 +1,7 @@
 // Checker state (`registry.internal.checker.state`, persisted in Secret
 // `d8-system/registry-checker-state`): one queue per registry name, plus the params version the
 // queues were built for, `ready` and the human message the orchestrator shows (spec §3.3, §10.2).
-import { isRecord } from "../runtime/narrow";
+import { Problems, type Section } from "../validation/reader";
 
 export interface QueueItem {
   /** Full image reference checked: `host/path@sha256:…` or `host/path:tag`. */
@@ -39,60 +39,57 @@ export class CheckerStateError extends Error {
   override name = "CheckerStateError";
 }
 
-function str(v: unknown, at: string): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "string") throw new CheckerStateError(`${at}: must be a string`);
-  return v;
+/** Reads fail fast: the first problem is the error, `<field>: <rule>`. */
+function problems(): Problems {
+  return new Problems("checker state", {
+    failFast: ({ field, rule }) => new CheckerStateError(`${field}: ${rule}`),
+  });
 }
 
-function items(v: unknown, at: string): QueueItem[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new CheckerStateError(`${at}: must be an array`);
-  return v.map((item, i) => {
-    if (!isRecord(item)) throw new CheckerStateError(`${at}[${i}]: must be an object`);
-    const image = str(item.image, `${at}[${i}].image`);
-    if (!image) throw new CheckerStateError(`${at}[${i}].image: required`);
-    const error = str(item.error, `${at}[${i}].error`);
-    return { image, info: str(item.info, `${at}[${i}].info`) ?? "", ...(error ? { error } : {}) };
+function items(s: Section, key: string): QueueItem[] {
+  return (s.sections(key) ?? []).map(item => {
+    const image = item.string("image");
+    if (!image) item.reject("image", "required");
+    const error = item.string("error");
+    return { image: image as string, info: item.string("info") ?? "", ...(error ? { error } : {}) };
   });
+}
+
+function lastAttempt(q: Section): string | undefined {
+  // a YAML timestamp of the secret's document arrives as a Date
+  const raw = q.get("last_attempt");
+  const text = raw instanceof Date ? raw.toISOString() : q.string("last_attempt");
+  if (text !== undefined && Number.isNaN(Date.parse(text)))
+    q.reject("last_attempt", "must be an RFC 3339 date-time");
+  return text;
 }
 
 /** Reads a state from values or from the secret's YAML document; errors name the field. */
 export function parseCheckerState(value: unknown, at = "state"): CheckerState {
   if (value === undefined || value === null) return { ...EMPTY_STATE, queues: {} };
-  if (!isRecord(value)) throw new CheckerStateError(`${at}: must be an object`);
-  const rawQueues = value.queues ?? {};
-  if (!isRecord(rawQueues)) throw new CheckerStateError(`${at}.queues: must be an object`);
+  const root = problems().root(value, at);
+  const rawQueues = root.section("queues");
   const queues: Record<string, Queue> = {};
-  for (const [name, q] of Object.entries(rawQueues)) {
-    const qa = `${at}.queues.${name}`;
-    if (!isRecord(q)) throw new CheckerStateError(`${qa}: must be an object`);
-    const processed = q.processed ?? 0;
-    if (typeof processed !== "number" || !Number.isSafeInteger(processed) || processed < 0) {
-      throw new CheckerStateError(`${qa}.processed: must be a non-negative integer`);
-    }
-    const lastAttempt =
-      q.last_attempt instanceof Date
-        ? q.last_attempt.toISOString()
-        : str(q.last_attempt, `${qa}.last_attempt`);
-    if (lastAttempt !== undefined && Number.isNaN(Date.parse(lastAttempt))) {
-      throw new CheckerStateError(`${qa}.last_attempt: must be an RFC 3339 date-time`);
-    }
+  for (const name of rawQueues?.keys() ?? []) {
+    const q = rawQueues?.section(name, { required: true }) as Section;
+    const processed = q.get("processed") ?? 0;
+    if (typeof processed !== "number" || !Number.isSafeInteger(processed) || processed < 0)
+      q.reject("processed", "must be a non-negative integer");
+    const attempt = lastAttempt(q);
     queues[name] = {
-      processed,
-      items: items(q.items, `${qa}.items`),
-      retry: items(q.retry, `${qa}.retry`),
-      ...(lastAttempt ? { last_attempt: lastAttempt } : {}),
-      params_hash: str(q.params_hash, `${qa}.params_hash`) ?? "",
+      processed: processed as number,
+      items: items(q, "items"),
+      retry: items(q, "retry"),
+      ...(attempt ? { last_attempt: attempt } : {}),
+      params_hash: q.string("params_hash") ?? "",
     };
   }
-  const ready = value.ready ?? false;
-  if (typeof ready !== "boolean") throw new CheckerStateError(`${at}.ready: must be a boolean`);
+  const ready = root.boolean("ready") ?? false;
   return {
     queues,
-    version: str(value.version, `${at}.version`) ?? "",
+    version: root.string("version") ?? "",
     ready,
-    message: str(value.message, `${at}.message`) ?? "",
+    message: root.string("message") ?? "",
   };
 }
 

@@ -25,6 +25,7 @@
 // Every error names the field and the rule; nothing is returned on error.
 
 import YAML from "yaml";
+import { isRecord, kindOf, Problems, type Section } from "../validation/reader";
 import { isRegistryMode, pemCertificateProblem, type RegistryMode } from "./settings";
 
 export const BASHIBLE_CONFIG_SECRET_NAME = "registry-bashible-config";
@@ -112,73 +113,48 @@ function hostPortProblem(value: string, allowPlaceholder: boolean): string | und
   return undefined;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+/** Reads fail fast: the first problem is the BashibleConfigError. */
+function problems(): Problems {
+  return new Problems(BASHIBLE_CONFIG_SECRET_NAME, {
+    failFast: ({ field, rule }) => new BashibleConfigError(field, rule),
+  });
 }
 
-function kind(v: unknown): string {
-  if (v === null) return "null";
-  return Array.isArray(v) ? "array" : typeof v;
+/** A rule for a required string, or undefined when it is fine. */
+function textProblem(v: string): string | undefined {
+  if (v.trim() === "") return "must not be blank";
+  if (CONTROL.test(v)) return "must not contain control characters";
+  return undefined;
 }
 
-function object(v: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
-  if (!isObject(v)) throw new BashibleConfigError(field, `must be an object, got ${kind(v)}`);
-  for (const key of Object.keys(v)) {
-    if (!keys.includes(key)) {
-      throw new BashibleConfigError(`${field}.${key}`, `unknown field (known: ${keys.join(", ")})`);
-    }
-  }
+/** Absent, null and "" all mean "not set" (as Go's `omitempty` round-trips them): "required". */
+function requiredText(s: Section, key: string): string {
+  if (s.get(key) === "") s.reject(key, "required");
+  const v = s.string(key, { required: true }) as string;
+  const problem = textProblem(v);
+  if (problem) s.reject(key, problem);
   return v;
 }
 
-function requiredString(v: unknown, field: string): string {
-  if (v === undefined || v === null || v === "") throw new BashibleConfigError(field, "required");
-  if (typeof v !== "string") {
-    throw new BashibleConfigError(field, `must be a string, got ${kind(v)}`);
-  }
-  if (v.trim() === "") throw new BashibleConfigError(field, "must not be blank");
-  if (CONTROL.test(v)) throw new BashibleConfigError(field, "must not contain control characters");
-  return v;
-}
-
-/** Absent, null and "" all mean "not set", as Go's `omitempty` round-trips them. */
-function optionalString(v: unknown, field: string): string | undefined {
-  if (v === undefined || v === null || v === "") return undefined;
-  if (typeof v !== "string") {
-    throw new BashibleConfigError(field, `must be a string, got ${kind(v)}`);
-  }
-  return v;
-}
-
-function optionalArray(v: unknown, field: string): unknown[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) throw new BashibleConfigError(field, `must be an array, got ${kind(v)}`);
-  return v;
-}
-
-function parseAuth(v: unknown, field: string): MirrorAuth | undefined {
-  if (v === undefined || v === null) return undefined;
-  const raw = object(v, field, ["username", "password", "auth"]);
-  const username = optionalString(raw.username, `${field}.username`);
-  const password = optionalString(raw.password, `${field}.password`);
-  const auth = optionalString(raw.auth, `${field}.auth`);
-  if (username !== undefined && username.includes(":")) {
-    throw new BashibleConfigError(`${field}.username`, "must not contain ':' (Basic auth)");
-  }
+function parseAuth(s: Section | undefined): MirrorAuth | undefined {
+  if (!s) return undefined;
+  const username = s.string("username");
+  const password = s.string("password");
+  const auth = s.string("auth");
+  s.noOtherKeys();
+  if (username !== undefined && username.includes(":"))
+    s.reject("username", "must not contain ':' (Basic auth)");
   for (const [key, value] of [
     ["username", username],
     ["password", password],
   ] as const) {
-    if (value !== undefined && CONTROL.test(value)) {
-      throw new BashibleConfigError(`${field}.${key}`, "must not contain control characters");
-    }
+    if (value !== undefined && CONTROL.test(value))
+      s.reject(key, "must not contain control characters");
   }
-  if (auth !== undefined && !BASE64.test(auth)) {
-    throw new BashibleConfigError(`${field}.auth`, "must be base64 of <username>:<password>");
-  }
-  if (password !== undefined && username === undefined && auth === undefined) {
-    throw new BashibleConfigError(`${field}.username`, "required when password is set");
-  }
+  if (auth !== undefined && !BASE64.test(auth))
+    s.reject("auth", "must be base64 of <username>:<password>");
+  if (password !== undefined && username === undefined && auth === undefined)
+    s.reject("username", "required when password is set");
   if (username === undefined && password === undefined && auth === undefined) return undefined;
   return {
     ...(username === undefined ? {} : { username }),
@@ -187,42 +163,37 @@ function parseAuth(v: unknown, field: string): MirrorAuth | undefined {
   };
 }
 
-function parseRewrite(v: unknown, field: string): MirrorRewrite {
-  const raw = object(v, field, ["from", "to"]);
-  const from = requiredString(raw.from, `${field}.from`);
-  const to = requiredString(raw.to, `${field}.to`);
+function parseRewrite(s: Section): MirrorRewrite {
+  const from = requiredText(s, "from");
+  const to = requiredText(s, "to");
+  s.noOtherKeys();
   try {
     new RegExp(from);
   } catch (err) {
-    throw new BashibleConfigError(
-      `${field}.from`,
-      `not a regular expression: ${(err as Error).message}`,
-    );
+    s.reject("from", `not a regular expression: ${(err as Error).message}`);
   }
   return { from, to };
 }
 
-function parseMirror(v: unknown, field: string): RegistryMirror {
-  const raw = object(v, field, ["host", "scheme", "ca", "auth", "rewrites"]);
-  const host = requiredString(raw.host, `${field}.host`);
+function parseMirror(s: Section): RegistryMirror {
+  const host = requiredText(s, "host");
   const hostProblem = hostPortProblem(host, true);
-  if (hostProblem) throw new BashibleConfigError(`${field}.host`, hostProblem);
-  const scheme = requiredString(raw.scheme, `${field}.scheme`);
+  if (hostProblem) s.reject("host", hostProblem);
+  const scheme = requiredText(s, "scheme");
   if (!(MIRROR_SCHEMES as readonly string[]).includes(scheme)) {
-    throw new BashibleConfigError(
-      `${field}.scheme`,
+    s.reject(
+      "scheme",
       `must be one of ${MIRROR_SCHEMES.join(", ")} (lower case), got ${JSON.stringify(scheme)}`,
     );
   }
-  const ca = optionalString(raw.ca, `${field}.ca`);
+  const ca = s.string("ca");
   if (ca !== undefined) {
     const problem = pemCertificateProblem(ca);
-    if (problem) throw new BashibleConfigError(`${field}.ca`, problem);
+    if (problem) s.reject("ca", problem);
   }
-  const auth = parseAuth(raw.auth, `${field}.auth`);
-  const rewrites = (optionalArray(raw.rewrites, `${field}.rewrites`) ?? []).map((r, i) =>
-    parseRewrite(r, `${field}.rewrites[${i}]`),
-  );
+  const auth = parseAuth(s.section("auth"));
+  const rewrites = (s.sections("rewrites") ?? []).map(parseRewrite);
+  s.noOtherKeys();
   return {
     host,
     scheme: scheme as MirrorScheme,
@@ -232,29 +203,27 @@ function parseMirror(v: unknown, field: string): RegistryMirror {
   };
 }
 
-function parseHosts(v: unknown): Record<string, RegistryHost> {
-  if (v === undefined || v === null) throw new BashibleConfigError("hosts", "required");
-  if (!isObject(v)) throw new BashibleConfigError("hosts", `must be an object, got ${kind(v)}`);
-  const keys = Object.keys(v);
-  if (keys.length === 0) throw new BashibleConfigError("hosts", "must have at least one host");
+function parseHosts(root: Section): Record<string, RegistryHost> {
+  const section = root.section("hosts", { required: true }) as Section;
+  const keys = section.keys();
+  if (keys.length === 0) root.reject("hosts", "must have at least one host");
   const hosts: Record<string, RegistryHost> = {};
   for (const key of keys) {
     const field = `hosts[${JSON.stringify(key)}]`;
-    if (key.trim() === "") throw new BashibleConfigError(field, "host key must not be blank");
+    if (key.trim() === "") section.problems.add(field, "host key must not be blank");
     const keyProblem = hostPortProblem(key, false);
-    if (keyProblem) throw new BashibleConfigError(field, `host key ${keyProblem}`);
-    const raw = object(v[key], field, ["mirrors"]);
-    const list = optionalArray(raw.mirrors, `${field}.mirrors`) ?? [];
-    if (list.length === 0) {
-      throw new BashibleConfigError(`${field}.mirrors`, "must have at least one mirror");
-    }
-    const mirrors = list.map((m, i) => parseMirror(m, `${field}.mirrors[${i}]`));
+    if (keyProblem) section.problems.add(field, `host key ${keyProblem}`);
+    const host = section.section(key, { required: true, path: field }) as Section;
+    const list = host.sections("mirrors") ?? [];
+    if (list.length === 0) host.reject("mirrors", "must have at least one mirror");
+    const mirrors = list.map(parseMirror);
+    host.noOtherKeys();
     const seen = new Map<string, number>();
     mirrors.forEach((m, i) => {
       const id = `${m.host}|${m.scheme}`;
       const first = seen.get(id);
       if (first !== undefined) {
-        throw new BashibleConfigError(
+        host.problems.add(
           `${field}.mirrors[${i}]`,
           `duplicate mirror ${m.scheme}://${m.host} (also mirrors[${first}]); mirrors are unique by host|scheme`,
         );
@@ -266,17 +235,18 @@ function parseHosts(v: unknown): Record<string, RegistryHost> {
   return hosts;
 }
 
-function parseProxyEndpoints(v: unknown): string[] {
-  const list = optionalArray(v, "proxyEndpoints") ?? [];
+function parseProxyEndpoints(root: Section): string[] {
   const out: string[] = [];
-  list.forEach((item, i) => {
-    const field = `proxyEndpoints[${i}]`;
-    const endpoint = requiredString(item, field);
-    const problem = hostPortProblem(endpoint, true);
-    if (problem) throw new BashibleConfigError(field, problem);
-    if (!/:\d+$/.test(endpoint)) throw new BashibleConfigError(field, "must have a port");
-    if (out.includes(endpoint)) throw new BashibleConfigError(field, `duplicate ${endpoint}`);
-    out.push(endpoint);
+  root.strings("proxyEndpoints", {
+    check: endpoint => {
+      const rule =
+        textProblem(endpoint) ??
+        hostPortProblem(endpoint, true) ??
+        (/:\d+$/.test(endpoint) ? undefined : "must have a port") ??
+        (out.includes(endpoint) ? `duplicate ${endpoint}` : undefined);
+      if (!rule) out.push(endpoint);
+      return rule;
+    },
   });
   return out;
 }
@@ -287,30 +257,28 @@ function parseProxyEndpoints(v: unknown): string[] {
  * (optional fields absent rather than empty, `proxyEndpoints` always an array).
  */
 export function parseBashibleConfig(value: unknown): BashibleConfig {
-  const raw = object(value, "config", ["mode", "version", "imagesBase", "proxyEndpoints", "hosts"]);
-  const mode = requiredString(raw.mode, "mode");
+  const p = problems();
+  if (!isRecord(value)) p.add("config", `must be a mapping, got ${kindOf(value)}`);
+  const root = p.root(value);
+  const mode = requiredText(root, "mode");
   if (!isRegistryMode(mode)) {
-    throw new BashibleConfigError(
+    root.reject(
       "mode",
       `must be one of Unmanaged, Direct, Proxy, Local, got ${JSON.stringify(mode)}`,
     );
   }
-  const version = requiredString(raw.version, "version");
-  if (!VERSION.test(version)) {
-    throw new BashibleConfigError("version", "must be letters, digits, '.', '_' or '-'");
-  }
-  const imagesBase = requiredString(raw.imagesBase, "imagesBase");
+  const version = requiredText(root, "version");
+  if (!VERSION.test(version)) root.reject("version", "must be letters, digits, '.', '_' or '-'");
+  const imagesBase = requiredText(root, "imagesBase");
   const [imagesHost = ""] = imagesBase.split("/");
   const imagesHostProblem = hostPortProblem(imagesHost, false);
   if (imagesHostProblem || /\s/.test(imagesBase)) {
-    throw new BashibleConfigError(
-      "imagesBase",
-      `must be host[:port][/path], got ${JSON.stringify(imagesBase)}`,
-    );
+    root.reject("imagesBase", `must be host[:port][/path], got ${JSON.stringify(imagesBase)}`);
   }
-  const proxyEndpoints = parseProxyEndpoints(raw.proxyEndpoints);
-  const hosts = parseHosts(raw.hosts);
-  return { mode, version, imagesBase, proxyEndpoints, hosts };
+  const proxyEndpoints = parseProxyEndpoints(root);
+  const hosts = parseHosts(root);
+  root.noOtherKeys();
+  return { mode: mode as RegistryMode, version, imagesBase, proxyEndpoints, hosts };
 }
 
 /** Parses the Secret's `config` value (YAML text). */

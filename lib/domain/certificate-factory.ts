@@ -4,7 +4,7 @@
 import { createPrivateKey, webcrypto } from "node:crypto";
 import { isIP } from "node:net";
 import type * as X509 from "@peculiar/x509";
-import type { CertificateFactory, CertificateRequest, CertKeyPem, KeyAlgorithm } from "./pki";
+import type { CertificateFactory, CertificateRequest, CertKey, KeyAlgorithm } from "./pki";
 import { cryptoRandom, type RandomSource } from "./secrets";
 
 export type KeyPair = webcrypto.CryptoKeyPair;
@@ -129,7 +129,7 @@ export function createCertificateFactory(
     pem("PRIVATE KEY", await webcrypto.subtle.exportKey("pkcs8", pair.privateKey));
 
   return {
-    async createCa(request: CertificateRequest): Promise<CertKeyPem> {
+    async createCa(request: CertificateRequest): Promise<CertKey> {
       const [x509, keys] = await Promise.all([loadX509(), keyPairs(request.keyAlgorithm)]);
       const cert = await x509.X509CertificateGenerator.createSelfSigned({
         serialNumber: serialNumber(random),
@@ -151,7 +151,7 @@ export function createCertificateFactory(
       return { cert: pem("CERTIFICATE", cert.rawData), key: await exportKey(keys) };
     },
 
-    async createCertificate(request: CertificateRequest, issuer: CertKeyPem): Promise<CertKeyPem> {
+    async createCertificate(request: CertificateRequest, issuer: CertKey): Promise<CertKey> {
       const [x509, keys] = await Promise.all([loadX509(), keyPairs(request.keyAlgorithm)]);
       const caCert = new x509.X509Certificate(issuer.cert);
       const signing = signingParameters(issuer.key);

@@ -9,14 +9,13 @@
 // module's own addresses — loopback, `registry.d8-system.svc`, the masters' addresses — so that
 // the module never sends its own traffic to the proxy, plus the user's list.
 import type { EgressProxy } from "../oci/proxy";
+import { isRecord } from "../validation/reader";
 
 const MODULE_OWN = ["127.0.0.1", "::1", "localhost", "registry.d8-system.svc", ".d8-system.svc"];
 const METADATA = "169.254.169.254";
 
 function record(v: unknown): Record<string, unknown> | undefined {
-  return v !== null && typeof v === "object" && !Array.isArray(v)
-    ? (v as Record<string, unknown>)
-    : undefined;
+  return isRecord(v) ? v : undefined;
 }
 
 function text(v: unknown): string | undefined {

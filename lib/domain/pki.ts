@@ -8,30 +8,24 @@
 // steady-state hook run neither generates keys nor loads the X.509 builder.
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
+import { REGISTRY_SERVICE_HOST } from "./names";
 
 /** A certificate and its private key, both PEM. */
-export interface CertKeyPem {
+export interface CertKey {
   cert: string;
   key: string;
 }
 
-/** `registry.internal.orchestrator.state.pki`. */
-export interface PkiState {
-  ca?: CertKeyPem;
-  token?: CertKeyPem;
-}
-
+/** The module CA and the token-signing pair (`state.pki`, Secret `registry-pki`). */
 export interface Pki {
-  ca: CertKeyPem;
-  token: CertKeyPem;
+  ca: CertKey;
+  token: CertKey;
 }
 
 export const CA_COMMON_NAME = "registry-ca";
 export const TOKEN_COMMON_NAME = "registry-auth-token";
 export const AUTH_COMMON_NAME = "registry-auth";
 export const DISTRIBUTION_COMMON_NAME = "registry-distribution";
-/** DNS name of Service `d8-system/registry` (RegistryServiceDNSName). */
-export const REGISTRY_SERVICE_HOST = "registry.d8-system.svc";
 
 const HOUR_MS = 3_600_000;
 /** 87600h, as the original CA. */
@@ -55,9 +49,9 @@ export interface CertificateRequest {
 /** Issues certificates with fresh keys. Injected so tests can supply pre-generated keys. */
 export interface CertificateFactory {
   /** A self-signed CA certificate (basicConstraints CA:TRUE, keyCertSign/cRLSign). */
-  createCa(request: CertificateRequest): Promise<CertKeyPem>;
+  createCa(request: CertificateRequest): Promise<CertKey>;
   /** An end-entity certificate signed by `issuer` (a CA as accepted by `caProblem`). */
-  createCertificate(request: CertificateRequest, issuer: CertKeyPem): Promise<CertKeyPem>;
+  createCertificate(request: CertificateRequest, issuer: CertKey): Promise<CertKey>;
 }
 
 export interface PkiDeps {
@@ -94,7 +88,7 @@ function errorText(err: unknown): string {
  * per key in a cold process), so `keyChecked` — the pair was stored together by a run that
  * checked the key against the certificate — skips the key.
  */
-function parsePair(pair: CertKeyPem, keyChecked: boolean): Parsed | string {
+function parsePair(pair: CertKey, keyChecked: boolean): Parsed | string {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(pair.cert);
@@ -137,7 +131,7 @@ function signingKeyProblem(publicKey: KeyObject): string | undefined {
   return `unsupported CA key type ${type ?? "unknown"}`;
 }
 
-function parseCa(pair: CertKeyPem, now: Date, keyChecked = false): Parsed | string {
+function parseCa(pair: CertKey, now: Date, keyChecked = false): Parsed | string {
   const parsed = parsePair(pair, keyChecked);
   if (typeof parsed === "string") return parsed;
   if (!parsed.cert.ca) return "not a CA certificate (basicConstraints CA:TRUE missing)";
@@ -149,7 +143,7 @@ function parseCa(pair: CertKeyPem, now: Date, keyChecked = false): Parsed | stri
 }
 
 /** Why `ca` cannot serve as the module CA at `now`, or undefined when it can. */
-export function caProblem(ca: CertKeyPem, now: Date): string | undefined {
+export function caProblem(ca: CertKey, now: Date): string | undefined {
   const parsed = parseCa(ca, now);
   return typeof parsed === "string" ? parsed : undefined;
 }
@@ -172,7 +166,7 @@ function hostProblem(cert: X509Certificate, hosts: readonly string[]): string | 
 }
 
 function issuedProblem(
-  pair: CertKeyPem,
+  pair: CertKey,
   ca: Parsed,
   now: Date,
   hosts: readonly string[],
@@ -199,8 +193,8 @@ function issuedProblem(
  * name / IP must be in subjectAltName), or undefined when it is. Also reports a bad CA.
  */
 export function certificateProblem(
-  pair: CertKeyPem,
-  ca: CertKeyPem,
+  pair: CertKey,
+  ca: CertKey,
   now: Date,
   hosts: readonly string[] = [],
 ): string | undefined {
@@ -216,7 +210,7 @@ export type PkiSource = "state" | "secret" | "init" | "generated";
 
 export interface PkiInputs {
   /** `state.pki` from values. */
-  state?: PkiState | undefined;
+  state?: Partial<Pki> | undefined;
   /**
    * True when `state` comes from values this hook wrote (each key was checked against its
    * certificate before): state keys are then not parsed again (docs/adr/0041). Leave it false
@@ -224,12 +218,12 @@ export interface PkiInputs {
    */
   stateChecked?: boolean | undefined;
   /** The `registry-pki` Secret snapshot: used for a part the state lacks or holds unusable. */
-  secret?: PkiState | undefined;
+  secret?: Partial<Pki> | undefined;
   /**
    * The CA of `registry-init` (spec §13), passed only on the initialisation run: it replaces the
    * CA (and so everything the previous CA signed). An unusable one is an error, not replaced.
    */
-  initCa?: CertKeyPem | undefined;
+  initCa?: CertKey | undefined;
 }
 
 export interface EnsuredPki {
@@ -259,7 +253,7 @@ function leafRequest(commonName: string, ca: Parsed, now: Date, hosts: readonly 
   } satisfies CertificateRequest;
 }
 
-async function generate(what: string, make: () => Promise<CertKeyPem>): Promise<CertKeyPem> {
+async function generate(what: string, make: () => Promise<CertKey>): Promise<CertKey> {
   try {
     return await make();
   } catch (err) {
@@ -281,13 +275,13 @@ export async function ensurePki(inputs: PkiInputs, deps: PkiDeps): Promise<Ensur
   const now = deps.now();
   const problems: string[] = [];
 
-  let ca: { pair: CertKeyPem; parsed: Parsed; source: PkiSource } | undefined;
+  let ca: { pair: CertKey; parsed: Parsed; source: PkiSource } | undefined;
   if (inputs.initCa !== undefined) {
     const parsed = parseCa(inputs.initCa, now);
     if (typeof parsed === "string") throw new PkiError("Secret registry-init config.ca", parsed);
     ca = { pair: inputs.initCa, parsed, source: "init" };
   }
-  const candidates: [Exclude<PkiSource, "init" | "generated">, PkiState | undefined][] = [
+  const candidates: [Exclude<PkiSource, "init" | "generated">, Partial<Pki> | undefined][] = [
     ["state", inputs.state],
     ["secret", inputs.secret],
   ];
@@ -306,7 +300,7 @@ export async function ensurePki(inputs: PkiInputs, deps: PkiDeps): Promise<Ensur
     ca = { pair, parsed, source: "generated" };
   }
 
-  let token: { pair: CertKeyPem; source: PkiSource } | undefined;
+  let token: { pair: CertKey; source: PkiSource } | undefined;
   for (const [source, from] of candidates) {
     if (from?.token === undefined) continue;
     const problem = issuedProblem(from.token, ca.parsed, now, [], keyChecked(source));
@@ -331,7 +325,7 @@ export async function ensurePki(inputs: PkiInputs, deps: PkiDeps): Promise<Ensur
   };
 }
 
-function copy(pair: CertKeyPem): CertKeyPem {
+function copy(pair: CertKey): CertKey {
   return { cert: pair.cert, key: pair.key };
 }
 
@@ -359,8 +353,8 @@ export function nodeServicesHosts(nodeInternalIP: string): string[] {
 export type ServiceCertificateName = "auth" | "distribution";
 
 export interface ServiceCertificates {
-  auth: CertKeyPem;
-  distribution: CertKeyPem;
+  auth: CertKey;
+  distribution: CertKey;
 }
 
 const SERVICE_COMMON_NAMES: Record<ServiceCertificateName, string> = {
@@ -393,7 +387,7 @@ export interface EnsuredServiceCertificates {
  */
 export async function ensureServiceCertificates(
   previous: Partial<ServiceCertificates> | undefined,
-  ca: CertKeyPem,
+  ca: CertKey,
   hosts: readonly string[],
   deps: PkiDeps,
   options: ServiceCertificateOptions = {},
@@ -407,7 +401,7 @@ export async function ensureServiceCertificates(
 
   const problems: string[] = [];
   const generated: ServiceCertificateName[] = [];
-  const ensure = async (name: ServiceCertificateName): Promise<CertKeyPem> => {
+  const ensure = async (name: ServiceCertificateName): Promise<CertKey> => {
     const old = previous?.[name];
     if (old !== undefined) {
       const problem = issuedProblem(old, parsedCa, now, hosts, options.checked === true);

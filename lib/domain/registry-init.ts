@@ -4,9 +4,11 @@
 // `initCa` and `ensureUsers` `seed`). Only the shape is checked here; whether the CA is usable is
 // decided by `ensurePki`, which needs the clock.
 //
-// Error messages name the field and never quote values: they are keys and passwords.
-import type { CertKeyPem } from "./pki";
+// Read with lib/validation's reader, failing at the first problem. Error messages name the field
+// and never quote values: they are keys and passwords.
+import type { CertKey } from "./pki";
 import type { RegistryUser, UsersState } from "./users";
+import { Problems, type Section } from "../validation/reader";
 
 export const INIT_CONFIG_FIELD = "Secret registry-init data.config";
 
@@ -22,46 +24,21 @@ export class InitConfigError extends Error {
 }
 
 export interface InitConfig {
-  ca?: CertKeyPem;
+  ca?: CertKey;
   ro_user?: RegistryUser;
   rw_user?: RegistryUser;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function kind(v: unknown): string {
-  if (v === null) return "null";
-  return Array.isArray(v) ? "array" : typeof v;
-}
-
-/** A string field; absent, null and "" are all "not set". */
-function optionalString(obj: Record<string, unknown>, key: string, field: string) {
-  const v = obj[key];
-  if (v === undefined || v === null || v === "") return undefined;
-  if (typeof v !== "string") {
-    throw new InitConfigError(`${field}.${key}`, `must be a string, got ${kind(v)}`);
-  }
-  return v;
-}
-
-function section(doc: Record<string, unknown>, key: string, field: string) {
-  const v = doc[key];
-  if (v === undefined || v === null) return undefined;
-  if (!isObject(v))
-    throw new InitConfigError(`${field}.${key}`, `must be an object, got ${kind(v)}`);
-  return v;
-}
-
-function parseUser(raw: Record<string, unknown>, field: string): RegistryUser | undefined {
-  const name = optionalString(raw, "name", field);
-  const password = optionalString(raw, "password", field);
-  const passwordHash = optionalString(raw, "password_hash", field);
+function parseUser(s: Section | undefined): RegistryUser | undefined {
+  if (!s) return undefined;
+  // the reader's optional strings: absent, null and "" are all "not set"
+  const name = s.string("name");
+  const password = s.string("password");
+  const passwordHash = s.string("password_hash");
   if (name === undefined && password === undefined && passwordHash === undefined) return undefined;
-  if (name === undefined) throw new InitConfigError(`${field}.name`, "required");
-  if (password === undefined) throw new InitConfigError(`${field}.password`, "required");
-  return { name, password, password_hash: passwordHash ?? "" };
+  if (name === undefined) s.reject("name", "required");
+  if (password === undefined) s.reject("password", "required");
+  return { name: name as string, password: password as string, password_hash: passwordHash ?? "" };
 }
 
 /**
@@ -71,23 +48,22 @@ function parseUser(raw: Record<string, unknown>, field: string): RegistryUser | 
  */
 export function parseInitConfig(document: unknown, field = INIT_CONFIG_FIELD): InitConfig {
   if (document === undefined || document === null) return {};
-  if (!isObject(document)) {
-    throw new InitConfigError(field, `must be an object, got ${kind(document)}`);
-  }
+  const root = new Problems(field, {
+    failFast: ({ field, rule }) => new InitConfigError(field, rule),
+  }).root(document, field);
   const out: InitConfig = {};
-  const ca = section(document, "ca", field);
+  const ca = root.section("ca");
   if (ca !== undefined) {
-    const cert = optionalString(ca, "cert", `${field}.ca`);
-    const key = optionalString(ca, "key", `${field}.ca`);
+    const cert = ca.string("cert");
+    const key = ca.string("key");
     if (cert !== undefined || key !== undefined) {
-      if (cert === undefined) throw new InitConfigError(`${field}.ca.cert`, "required with ca.key");
-      if (key === undefined) throw new InitConfigError(`${field}.ca.key`, "required with ca.cert");
-      out.ca = { cert, key };
+      if (cert === undefined) ca.reject("cert", "required with ca.key");
+      if (key === undefined) ca.reject("key", "required with ca.cert");
+      out.ca = { cert: cert as string, key: key as string };
     }
   }
   for (const key of ["ro_user", "rw_user"] as const) {
-    const raw = section(document, key, field);
-    const user = raw === undefined ? undefined : parseUser(raw, `${field}.${key}`);
+    const user = parseUser(root.section(key));
     if (user !== undefined) out[key] = user;
   }
   return out;

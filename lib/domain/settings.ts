@@ -2,10 +2,12 @@
 // `d8-system/registry-config` Secret): typed, defaulted and checked with the rules of the Go side
 // (go_lib/registry/models/moduleconfig) and of the orchestrator (`Params.Validate`).
 //
-// Pure and cheap to import (only node:crypto): the hook runtime loads it at start-up. The schema
-// and CEL validation of the same settings is in lib/openapi/registry-settings.ts.
+// Pure and cheap to import (node:crypto and the reader): the hook runtime loads it at start-up.
+// Read with lib/validation's reader, failing at the first problem; the messages are the Go side's.
+// The schema and CEL validation of the same settings is in lib/openapi/registry-settings.ts.
 
 import { X509Certificate } from "node:crypto";
+import { Problems, type Section as Reader } from "../validation/reader";
 
 export type RegistryMode = "Unmanaged" | "Direct" | "Proxy" | "Local";
 export type CheckMode = "Default" | "Relax";
@@ -40,7 +42,6 @@ export type RegistryParams = ParamsOfAnyMode &
 export const REGISTRY_MODES: readonly RegistryMode[] = ["Unmanaged", "Direct", "Proxy", "Local"];
 export const DEFAULT_REGISTRY_MODE: RegistryMode = "Unmanaged";
 export const DEFAULT_SCHEME: Scheme = "HTTPS";
-export const DEFAULT_CHECK_MODE: CheckMode = "Default";
 /** Fixed user name that goes with a licence key. */
 export const LICENSE_USERNAME = "license-token";
 /** Smallest cache TTL of the Proxy mode, in seconds (5m). */
@@ -81,18 +82,14 @@ export function normalizeImagesRepo(v: string): string {
   return v.trim().replace(/\/+$/, "");
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+/** Reads fail fast: the first problem is the SettingsError. */
+function problems(): Problems {
+  return new Problems("registry settings", {
+    failFast: ({ field, rule }) => new SettingsError(field, rule),
+  });
 }
 
-/** Optional string field: absent, null and "" all mean "not set". */
-function optString(obj: Record<string, unknown>, key: string, field: string): string | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "string")
-    throw new SettingsError(`${field}.${key}`, `must be a string, got ${typeof v}`);
-  return v === "" ? undefined : v;
-}
+const mustBeObject = () => "must be an object";
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
@@ -126,90 +123,71 @@ function ttlSeconds(ttl: string): number | undefined {
   return h * 3600 + min * 60 + s;
 }
 
+// The reader's optional strings: absent, null and "" all mean "not set".
 function parseUpstream(raw: unknown, section: Section): UpstreamParams {
-  const field = `registry.${section}`;
-  if (!isObject(raw)) throw new SettingsError(field, "must be an object");
+  const u = problems().root(raw, `registry.${section}`, mustBeObject);
 
-  const imagesRepoRaw = optString(raw, "imagesRepo", field);
+  const imagesRepoRaw = u.string("imagesRepo");
   const imagesRepo = imagesRepoRaw === undefined ? "" : normalizeImagesRepo(imagesRepoRaw);
-  if (imagesRepo === "")
-    throw new SettingsError(`${field}.imagesRepo`, "Field 'imagesRepo' is required");
+  if (imagesRepo === "") u.reject("imagesRepo", "Field 'imagesRepo' is required");
 
-  const schemeRaw = optString(raw, "scheme", field) ?? DEFAULT_SCHEME;
-  if (schemeRaw !== "HTTP" && schemeRaw !== "HTTPS") {
-    throw new SettingsError(
-      `${field}.scheme`,
-      `Invalid scheme '${schemeRaw}'; expected 'HTTP' or 'HTTPS'`,
-    );
-  }
-  const scheme: Scheme = schemeRaw;
+  const schemeRaw = u.string("scheme") ?? DEFAULT_SCHEME;
+  if (schemeRaw !== "HTTP" && schemeRaw !== "HTTPS")
+    u.reject("scheme", `Invalid scheme '${schemeRaw}'; expected 'HTTP' or 'HTTPS'`);
+  const scheme = schemeRaw as Scheme;
 
-  let username = optString(raw, "username", field);
-  let password = optString(raw, "password", field);
-  const license = optString(raw, "license", field);
-  if (password !== undefined && username === undefined) {
-    throw new SettingsError(`${field}.username`, "Username is required when password is provided");
-  }
-  if (username !== undefined && password === undefined) {
-    throw new SettingsError(`${field}.password`, "Password is required when username is provided");
-  }
+  let username = u.string("username");
+  let password = u.string("password");
+  const license = u.string("license");
+  if (password !== undefined && username === undefined)
+    u.reject("username", "Username is required when password is provided");
+  if (username !== undefined && password === undefined)
+    u.reject("password", "Password is required when username is provided");
   if (license !== undefined) {
-    if (username !== undefined || password !== undefined) {
-      throw new SettingsError(
-        `${field}.license`,
-        "License field must be empty when using credentials (username/password)",
-      );
-    }
+    if (username !== undefined || password !== undefined)
+      u.reject("license", "License field must be empty when using credentials (username/password)");
     username = LICENSE_USERNAME;
     password = license;
   }
 
-  const ca = optString(raw, "ca", field);
+  const ca = u.string("ca");
   if (ca !== undefined) {
-    if (scheme === "HTTP")
-      throw new SettingsError(`${field}.ca`, "CA is not allowed when scheme is 'HTTP'");
+    if (scheme === "HTTP") u.reject("ca", "CA is not allowed when scheme is 'HTTP'");
     const problem = pemCertificateProblem(ca);
     if (problem !== undefined)
-      throw new SettingsError(
-        `${field}.ca`,
+      u.reject(
+        "ca",
         `Cannot decode CA certificate: ${problem}; expected PEM (-----BEGIN CERTIFICATE----- …)`,
       );
-  }
-
-  const checkModeRaw = raw.checkMode;
-  if (checkModeRaw !== undefined && checkModeRaw !== null && typeof checkModeRaw !== "string") {
-    throw new SettingsError(`${field}.checkMode`, `must be a string, got ${typeof checkModeRaw}`);
   }
 
   const upstream: UpstreamParams = {
     imagesRepo,
     scheme,
-    checkMode: normalizeCheckMode(checkModeRaw),
+    checkMode: normalizeCheckMode(u.string("checkMode")),
   };
   if (username !== undefined) upstream.username = username;
   if (password !== undefined) upstream.password = password;
   if (ca !== undefined) upstream.ca = ca;
-
   if (section === "proxy") {
-    const ttl = optString(raw, "ttl", field);
-    if (ttl !== undefined) {
-      const seconds = ttlSeconds(ttl);
-      if (seconds === undefined) {
-        throw new SettingsError(
-          `${field}.ttl`,
-          `invalid ttl format ${JSON.stringify(ttl)}: does not match required pattern ${JSON.stringify(TTL_PATTERN.source)}`,
-        );
-      }
-      if (seconds < MIN_PROXY_TTL_SECONDS) {
-        throw new SettingsError(
-          `${field}.ttl`,
-          `invalid ttl format ${JSON.stringify(ttl)}: must be at least "5m0s"`,
-        );
-      }
-      upstream.ttl = ttl;
-    }
+    const ttl = proxyTtl(u);
+    if (ttl !== undefined) upstream.ttl = ttl;
   }
   return upstream;
+}
+
+function proxyTtl(u: Reader): string | undefined {
+  const ttl = u.string("ttl");
+  if (ttl === undefined) return undefined;
+  const seconds = ttlSeconds(ttl);
+  if (seconds === undefined)
+    u.reject(
+      "ttl",
+      `invalid ttl format ${JSON.stringify(ttl)}: does not match required pattern ${JSON.stringify(TTL_PATTERN.source)}`,
+    );
+  else if (seconds < MIN_PROXY_TTL_SECONDS)
+    u.reject("ttl", `invalid ttl format ${JSON.stringify(ttl)}: must be at least "5m0s"`);
+  return ttl;
 }
 
 /**
@@ -227,39 +205,32 @@ function parseUpstream(raw: unknown, section: Section): UpstreamParams {
  */
 export function parseRegistrySettings(settings: unknown, generation: number): RegistryParams {
   const raw = settings === undefined || settings === null ? {} : settings;
-  if (!isObject(raw)) throw new SettingsError("registry", "must be an object");
+  const root = problems().root(raw, "registry", mustBeObject);
 
-  const modeGiven = raw.mode !== undefined && raw.mode !== null;
-  const modeRaw = modeGiven ? raw.mode : DEFAULT_REGISTRY_MODE;
+  const modeGiven = root.has("mode");
+  const modeRaw = modeGiven ? root.get("mode") : DEFAULT_REGISTRY_MODE;
   if (!isRegistryMode(modeRaw)) {
     const shown = typeof modeRaw === "string" ? modeRaw : JSON.stringify(modeRaw);
-    throw new SettingsError(
-      "registry.mode",
+    root.reject(
+      "mode",
       `Unknown registry mode: ${JSON.stringify(shown)}; expected one of ${REGISTRY_MODES.join(", ")}`,
     );
   }
-  const mode = modeRaw;
+  const mode = modeRaw as RegistryMode;
 
   const ignoredSections: ("direct" | "proxy")[] = [];
   for (const [section, owner] of SECTIONS) {
-    const present = raw[section] !== undefined && raw[section] !== null;
+    const present = root.has(section);
     if (!modeGiven && present && section !== "unmanaged") {
       // The deckhouse module renders such settings as mode Unmanaged without an upstream.
       ignoredSections.push(section);
       continue;
     }
     if (mode === owner) {
-      if (!present && owner !== "Unmanaged") {
-        throw new SettingsError(
-          `registry.${section}`,
-          `Section '${section}' is required when mode is '${owner}'`,
-        );
-      }
+      if (!present && owner !== "Unmanaged")
+        root.reject(section, `Section '${section}' is required when mode is '${owner}'`);
     } else if (present) {
-      throw new SettingsError(
-        `registry.${section}`,
-        `Section '${section}' must be empty when mode is not '${owner}'`,
-      );
+      root.reject(section, `Section '${section}' must be empty when mode is not '${owner}'`);
     }
   }
 
@@ -269,13 +240,12 @@ export function parseRegistrySettings(settings: unknown, generation: number): Re
   };
   switch (mode) {
     case "Direct":
-      return { mode, ...common, upstream: parseUpstream(raw.direct, "direct") };
+      return { mode, ...common, upstream: parseUpstream(root.get("direct"), "direct") };
     case "Proxy":
-      return { mode, ...common, upstream: parseUpstream(raw.proxy, "proxy") };
+      return { mode, ...common, upstream: parseUpstream(root.get("proxy"), "proxy") };
     case "Unmanaged":
-      if (raw.unmanaged !== undefined && raw.unmanaged !== null) {
-        return { mode, ...common, upstream: parseUpstream(raw.unmanaged, "unmanaged") };
-      }
+      if (root.has("unmanaged"))
+        return { mode, ...common, upstream: parseUpstream(root.get("unmanaged"), "unmanaged") };
       return { mode, ...common };
     case "Local":
       return { mode, ...common };

@@ -3,7 +3,8 @@
 // documents or plain objects. Order of insertion is kept: it is the order events are generated in.
 import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "../runtime/types";
-import { isRecord, jsonClone } from "./json";
+import { isRecord } from "../validation/reader";
+import { jsonClone } from "./json";
 import { apiGroup, KindRegistry } from "./kinds";
 
 export class ClusterError extends Error {

@@ -6,7 +6,8 @@ import { Ajv } from "ajv";
 import { Cron } from "croner";
 import { parse as parseYaml } from "yaml";
 import type { ModuleHookConfig, ObjectSelector, WatchEvent } from "../runtime/types";
-import { isRecord, jsonClone } from "./json";
+import { isRecord } from "../validation/reader";
+import { jsonClone } from "./json";
 
 export class HookConfigError extends Error {
   override name = "HookConfigError";

@@ -108,40 +108,11 @@ export async function createHookTest(options: HookTestOptions): Promise<HookTest
   const harnessLog: HarnessLog = (level, msg, fields) =>
     logs.push({ ...fields, level, msg, source: "harness" });
 
-  let runner: HookRunner;
-  let wire: ModuleHookConfig;
-  let batch = options.batch ?? false;
-  if (isDefinition(options.hook)) {
-    runner = inProcessRunner(options.hook);
-    wire = options.hook.config();
-  } else if (options.hook.config) {
-    runner = executableRunner(options.hook);
-    wire = options.hook.config;
-  } else {
-    const read = await readHookConfig(options.hook);
-    runner = executableRunner({ ...options.hook, name: options.hook.name ?? read.name });
-    wire = read.config;
-    batch ||= read.batch;
-  }
+  const { runner, wire, batch } = await resolveHook(options.hook, options.batch ?? false);
   const config = normalizeHookConfig(wire, { batch });
   const cluster = new ClusterState(new KindRegistry(options.kinds));
   const engine = new BindingContextEngine(config, cluster, jq, harnessLog);
-  const moduleKey = options.moduleKey ?? MODULE_VALUES_KEY;
-  const schemas =
-    options.schemas ??
-    (options.openapiDir === undefined
-      ? undefined
-      : loadModuleSchemas(options.openapiDir, { valuesKey: moduleKey }));
-  const values = new ValuesStore({
-    moduleKey,
-    moduleName: MODULE_NAME,
-    schemas,
-    globalValues: options.globalValues,
-    globalConfigValues: options.globalConfigValues,
-    staticValues: options.values,
-    configValues: options.configValues,
-    log: harnessLog,
-  });
+  const values = createValues(options, harnessLog);
   const metrics = new MetricsStore();
   let lastResult: HookRunResult | undefined;
 
@@ -171,14 +142,8 @@ export async function createHookTest(options: HookTestOptions): Promise<HookTest
 
     async runHook(contexts) {
       const bindingContexts = contexts ?? f.bindingContexts;
-      const problems = values.validate();
-      if (problems.length > 0) {
-        lastResult = {
-          ...emptyResult(bindingContexts),
-          error: `values are invalid before the run: ${problems.join("; ")}`,
-        };
-        return lastResult;
-      }
+      const invalid = invalidValues(values, bindingContexts);
+      if (invalid) return (lastResult = invalid);
       const raw = await runner.run({
         bindingContexts,
         values: values.values(),
@@ -219,6 +184,53 @@ export async function createHookTest(options: HookTestOptions): Promise<HookTest
   return f;
 }
 
+/** The hook's runner and its configuration as the shell-operator would read it. */
+async function resolveHook(
+  hook: HookTestOptions["hook"],
+  batch: boolean,
+): Promise<{ runner: HookRunner; wire: ModuleHookConfig; batch: boolean }> {
+  if (isDefinition(hook)) return { runner: inProcessRunner(hook), wire: hook.config(), batch };
+  if (hook.config) return { runner: executableRunner(hook), wire: hook.config, batch };
+  const read = await readHookConfig(hook);
+  return {
+    runner: executableRunner({ ...hook, name: hook.name ?? read.name }),
+    wire: read.config,
+    batch: batch || read.batch,
+  };
+}
+
+function createValues(options: HookTestOptions, harnessLog: HarnessLog): ValuesStore {
+  const moduleKey = options.moduleKey ?? MODULE_VALUES_KEY;
+  const schemas =
+    options.schemas ??
+    (options.openapiDir === undefined
+      ? undefined
+      : loadModuleSchemas(options.openapiDir, { valuesKey: moduleKey }));
+  return new ValuesStore({
+    moduleKey,
+    moduleName: MODULE_NAME,
+    schemas,
+    globalValues: options.globalValues,
+    globalConfigValues: options.globalConfigValues,
+    staticValues: options.values,
+    configValues: options.configValues,
+    log: harnessLog,
+  });
+}
+
+/** A failed result without a run when the values break their schema before it. */
+function invalidValues(
+  values: ValuesStore,
+  bindingContexts: BindingContext[],
+): HookRunResult | undefined {
+  const problems = values.validate();
+  if (problems.length === 0) return undefined;
+  return {
+    ...emptyResult(bindingContexts),
+    error: `values are invalid before the run: ${problems.join("; ")}`,
+  };
+}
+
 function emptyResult(bindingContexts: BindingContext[]): HookRunResult {
   return {
     ok: false,
@@ -234,54 +246,11 @@ function emptyResult(bindingContexts: BindingContext[]): HookRunResult {
   };
 }
 
-export { applyHookRun } from "./apply";
-export type { OperatorState } from "./apply";
-export { ClusterState, ClusterError, parseObjects } from "./cluster";
+export { ClusterState } from "./cluster";
 export type { ClusterInput } from "./cluster";
-export { compact, renderContext, renderRun } from "./contexts";
-export type { PendingContext, SnapshotItem } from "./contexts";
 export { BindingContextEngine } from "./engine";
-export {
-  HookConfigError,
-  normalizeHookConfig,
-  parseHookConfigText,
-  toBatchSemantics,
-  validateHookConfig,
-  fromBatchHookEntry,
-  batchHookEntries,
-} from "./hook-config";
-export type { HookConfig, KubernetesBinding, ScheduleBinding } from "./hook-config";
-export { loadJq } from "./jq";
-export type { JqEngine, JqOutcome } from "./jq";
-export { KindRegistry } from "./kinds";
+export type { HookConfig } from "./hook-config";
 export type { KindInfo } from "./kinds";
-export {
-  applyKubernetesOperations,
-  mergePatch,
-  parseKubernetesOperations,
-  KubeOperationsError,
-} from "./kube-ops";
-export type { KubeOperationSpec, OperationError } from "./kube-ops";
-export { MetricsStore, parseMetrics, validateMetric, MetricsError } from "./metrics";
-export type { MetricOperation, StoredMetric } from "./metrics";
-export type {
-  HookLogRecord,
-  HookRunInputs,
-  HookRunner,
-  HookRunResult,
-  RawHookRun,
-} from "./run-types";
-export { inProcessRunner } from "./runner-inprocess";
-export { baseEnv, executableRunner, readHookConfig, runProcess } from "./runner-exec";
-export type { ExecutableHook, ReadHookConfigResult } from "./runner-exec";
-export { matchFields, matchLabels, selects } from "./selectors";
-export { SnapshotStore } from "./snapshots";
-export { dottedPath, getAt, ValuesStore } from "./values";
-export type { ValuesStoreOptions } from "./values";
-export {
-  applyValuesPatch,
-  checkHookValuesPatch,
-  compactPatches,
-  parseValuesPatch,
-  ValuesPatchError,
-} from "./values-patch";
+export type { StoredMetric } from "./metrics";
+export type { HookLogRecord, HookRunner, HookRunResult } from "./run-types";
+export type { ExecutableHook } from "./runner-exec";

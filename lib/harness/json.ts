@@ -1,11 +1,9 @@
 // Small JSON helpers shared by the harness: type guards, cloning, canonical text (sorted keys, the
 // shape gojq and Go's encoding/json produce for maps), deep merge and JSON-stream parsing.
 
-export type JsonObject = Record<string, unknown>;
+import { isRecord } from "../validation/reader";
 
-export function isRecord(value: unknown): value is JsonObject {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
+export type JsonObject = Record<string, unknown>;
 
 /** Deep copy through JSON, which is what crossing a file boundary does to a value. */
 export function jsonClone<T>(value: T): T {

@@ -2,7 +2,7 @@
 // that parses as a JSON object becomes a record (`level`, `msg`, other fields kept, `time`
 // dropped); a `{` line that does not parse is buffered with the following lines until the whole
 // parses; anything else is a plain message. Lines are split per stream as chunks arrive.
-import { isRecord } from "./json";
+import { isRecord } from "../validation/reader";
 import type { HookLogRecord } from "./run-types";
 
 const MAX_LINE = 10_000;

@@ -2,7 +2,8 @@
 // `set: N` / `add: N`, group defaulted to the hook name, then validated — which is why an
 // `observe` without an explicit group is refused), and a store with the grouped semantics:
 // a batch that mentions group G replaces everything stored under G; `expire` just deletes.
-import { isRecord, parseJsonStream } from "./json";
+import { isRecord } from "../validation/reader";
+import { parseJsonStream } from "./json";
 
 export interface MetricOperation {
   name?: string;

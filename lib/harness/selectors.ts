@@ -7,7 +7,7 @@ import type {
   ObjectSelector,
 } from "../runtime/types";
 import type { ClusterState } from "./cluster";
-import { isRecord } from "./json";
+import { isRecord } from "../validation/reader";
 
 export type SelectorSpec = ObjectSelector;
 

@@ -2,7 +2,8 @@
 // `add`/`remove`, only under the module's own key, applied strictly (add needs the parent,
 // remove needs the path) — and, for stored patches, leniently with compaction (§4.3).
 import type { ValuesPatchOperation } from "../runtime/types";
-import { isRecord, jsonClone, parseJsonStream } from "./json";
+import { isRecord } from "../validation/reader";
+import { jsonClone, parseJsonStream } from "./json";
 
 export class ValuesPatchError extends Error {
   override name = "ValuesPatchError";

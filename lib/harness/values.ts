@@ -6,7 +6,8 @@
 // the values schema, and only then stored (compacted); any failure leaves values unchanged.
 import type { ModuleSchemas, ValidationIssue } from "../openapi/types";
 import type { ValuesPatchOperation } from "../runtime/types";
-import { deepMerge, isRecord, jsonClone } from "./json";
+import { isRecord } from "../validation/reader";
+import { deepMerge, jsonClone } from "./json";
 import type { HarnessLog } from "./snapshots";
 import {
   applyValuesPatch,

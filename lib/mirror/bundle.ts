@@ -16,6 +16,7 @@ import { join } from "node:path";
 import type { Descriptor } from "../oci/manifest";
 import { OCI_INDEX } from "../oci/media-types";
 import { assertDigest } from "../oci/reference";
+import { isRecord, Problems } from "../validation/reader";
 
 export const REF_NAME = "org.opencontainers.image.ref.name";
 export const REPOSITORY_ANNOTATION = "io.deckhouse.mirror.repository";
@@ -107,9 +108,11 @@ export async function readIndex(bundle: string): Promise<BundleImage[]> {
   } catch {
     throw new BundleError(`bundle ${bundle}: oci-layout missing or not JSON (not an OCI layout)`);
   }
-  if (!isRecord(layout) || layout.imageLayoutVersion !== "1.0.0") {
-    throw new BundleError(`bundle ${bundle}: oci-layout.imageLayoutVersion must be "1.0.0"`);
-  }
+  const problems = new Problems(`bundle ${bundle}`, {
+    failFast: ({ field, rule }) => new BundleError(`bundle ${bundle}: ${field}: ${rule}`),
+  });
+  if (!isRecord(layout) || layout.imageLayoutVersion !== "1.0.0")
+    problems.add("oci-layout.imageLayoutVersion", 'must be "1.0.0"');
   let index: unknown;
   try {
     index = JSON.parse(await readFile(join(bundle, "index.json"), "utf8"));
@@ -118,21 +121,18 @@ export async function readIndex(bundle: string): Promise<BundleImage[]> {
       `bundle ${bundle}: index.json missing or not JSON (an interrupted pull writes it last: run the pull again)`,
     );
   }
-  if (!isRecord(index) || !Array.isArray(index.manifests)) {
-    throw new BundleError(`bundle ${bundle}: index.json.manifests must be an array`);
-  }
-  return index.manifests.map((m: unknown, i): BundleImage => {
-    const where = `bundle ${bundle}: index.json.manifests[${i}]`;
-    if (!isRecord(m)) throw new BundleError(`${where}: expected an object`);
-    const { mediaType, digest, size } = m;
-    if (typeof mediaType !== "string" || typeof digest !== "string" || typeof size !== "number") {
-      throw new BundleError(`${where}: mediaType, digest and size are required`);
-    }
+  const root = problems.root(index, "index.json");
+  if (!Array.isArray(root.value?.manifests)) root.reject("manifests", "must be an array");
+  return (root.sections("manifests") ?? []).map((item): BundleImage => {
+    const { mediaType, digest, size } = item.value ?? {};
+    if (typeof mediaType !== "string" || typeof digest !== "string" || typeof size !== "number")
+      problems.add(item.path, "mediaType, digest and size are required");
     try {
-      assertDigest(digest);
+      assertDigest(digest as string);
     } catch {
-      throw new BundleError(`${where}.digest: expected sha256:<64 lowercase hex>`);
+      item.reject("digest", "expected sha256:<64 lowercase hex>");
     }
+    const m = item.value as Record<string, unknown>;
     const annotations = isRecord(m.annotations) ? m.annotations : {};
     const repoValue = annotations[REPOSITORY_ANNOTATION];
     const repository = typeof repoValue === "string" ? repoValue : "";
@@ -141,7 +141,11 @@ export async function readIndex(bundle: string): Promise<BundleImage[]> {
     return {
       repository,
       ...(tag === undefined ? {} : { tag }),
-      descriptor: { mediaType, digest, size },
+      descriptor: {
+        mediaType: mediaType as string,
+        digest: digest as string,
+        size: size as number,
+      },
     };
   });
 }
@@ -198,8 +202,4 @@ export async function readBlob(
     );
   }
   return bytes;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }

@@ -7,6 +7,7 @@ import { createGunzip } from "node:zlib";
 import type { Descriptor } from "../oci/manifest";
 import { isDigest } from "../oci/reference";
 import { blobPath } from "./bundle";
+import { isRecord, Problems, type Section } from "../validation/reader";
 
 const DIGESTS_FILE = /(^|\/)images_digests\.json$/;
 
@@ -37,22 +38,23 @@ export function parseImagesDigests(text: string, where: string): string[] {
   } catch {
     throw new ReleaseMetadataError(`images_digests.json in ${where}: not JSON`);
   }
-  if (!isRecord(doc))
-    throw new ReleaseMetadataError(
-      `images_digests.json in ${where}: expected an object of modules`,
-    );
+  // fields are named as jq paths (`.Module.image`), after the file they are in
+  const problems = new Problems(`images_digests.json in ${where}`, {
+    failFast: ({ field, rule }) =>
+      new ReleaseMetadataError(
+        `images_digests.json in ${where}: ${field ? `.${field} ` : ""}${rule}`,
+      ),
+  });
+  const root = problems.root(doc, "", () => "expected an object of modules");
   const out = new Set<string>();
-  for (const [module, images] of Object.entries(doc)) {
-    if (!isRecord(images)) {
-      throw new ReleaseMetadataError(
-        `images_digests.json in ${where}: .${module} must be an object of images`,
-      );
-    }
-    for (const [image, digest] of Object.entries(images)) {
+  for (const module of root.keys()) {
+    if (!isRecord(root.value?.[module])) root.reject(module, "must be an object of images");
+    const images = root.section(module) as Section;
+    for (const image of images.keys()) {
+      const digest = images.get(image);
       if (typeof digest !== "string" || !isDigest(digest) || !digest.startsWith("sha256:")) {
-        throw new ReleaseMetadataError(
-          `images_digests.json in ${where}: .${module}.${image} must be sha256:<64 hex>`,
-        );
+        images.reject(image, "must be sha256:<64 hex>");
+        continue;
       }
       out.add(digest);
     }
@@ -137,8 +139,4 @@ export async function scanTar(
     }
   }
   return undefined;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }

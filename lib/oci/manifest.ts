@@ -12,6 +12,7 @@ import {
   OCI_MANIFEST,
   type ManifestMediaType,
 } from "./media-types";
+import { isRecord, Problems, type Section } from "../validation/reader";
 
 export interface Descriptor {
   mediaType: string;
@@ -50,31 +51,44 @@ export class ManifestParseError extends Error {
   override name = "ManifestParseError";
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
+/** Reads fail fast: the first problem is the ManifestParseError, `<field>: <rule>`. */
+function problems(): Problems {
+  return new Problems("manifest", {
+    failFast: ({ field, rule }) => new ManifestParseError(`${field}: ${rule}`),
+  });
 }
 
-function descriptor(v: unknown, what: string): Descriptor {
-  if (!isRecord(v)) throw new ManifestParseError(`${what}: expected an object`);
-  const { mediaType, digest, size } = v;
-  if (typeof mediaType !== "string")
-    throw new ManifestParseError(`${what}.mediaType: required string`);
-  if (typeof digest !== "string") throw new ManifestParseError(`${what}.digest: required string`);
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-    throw new ManifestParseError(`${what}.size: required non-negative integer`);
-  }
-  const out: Descriptor = { mediaType, digest, size };
-  if (isRecord(v.annotations)) out.annotations = v.annotations as Record<string, string>;
-  if (Array.isArray(v.urls)) out.urls = v.urls.filter((u): u is string => typeof u === "string");
+function requiredString(s: Section, key: string): string {
+  const v = s.get(key);
+  if (typeof v !== "string") s.reject(key, "required string");
+  return v as string;
+}
+
+function descriptor(s: Section): Descriptor {
+  const mediaType = requiredString(s, "mediaType");
+  const digest = requiredString(s, "digest");
+  const size = s.get("size");
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0)
+    s.reject("size", "required non-negative integer");
+  const out: Descriptor = { mediaType, digest, size: size as number };
+  const { annotations, urls } = s.value ?? {};
+  if (isRecord(annotations)) out.annotations = annotations as Record<string, string>;
+  if (Array.isArray(urls)) out.urls = urls.filter((u): u is string => typeof u === "string");
   return out;
 }
 
-function platform(v: unknown, what: string): Platform | undefined {
+function platform(s: Section): Platform | undefined {
+  const v = s.get("platform");
   if (v === undefined) return undefined;
-  if (!isRecord(v) || typeof v.architecture !== "string" || typeof v.os !== "string") {
-    throw new ManifestParseError(`${what}: expected {architecture, os}`);
-  }
+  if (!isRecord(v) || typeof v.architecture !== "string" || typeof v.os !== "string")
+    s.reject("platform", "expected {architecture, os}");
   return v as unknown as Platform;
+}
+
+/** The descriptors under `key`, which must be a list (of mappings). */
+function descriptors(s: Section, key: string): Section[] {
+  if (!Array.isArray(s.get(key))) s.reject(key, "required array");
+  return s.sections(key) ?? [];
 }
 
 /** Parses manifest bytes; throws ManifestParseError naming the offending field. */
@@ -85,49 +99,43 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): Manifest
   } catch {
     throw new ManifestParseError("manifest: not JSON");
   }
-  if (!isRecord(doc)) throw new ManifestParseError("manifest: expected a JSON object");
-  if (doc.schemaVersion !== 2) {
-    throw new ManifestParseError(
-      `manifest.schemaVersion: expected 2, got ${String(doc.schemaVersion)}`,
-    );
-  }
-  const declared = typeof doc.mediaType === "string" ? doc.mediaType : undefined;
+  const root = problems().root(doc, "manifest", () => "expected a JSON object");
+  const schemaVersion = root.value?.schemaVersion;
+  if (schemaVersion !== 2) root.reject("schemaVersion", `expected 2, got ${String(schemaVersion)}`);
+  const declared = root.value?.mediaType;
   const header = contentType?.split(";")[0]?.trim();
   let mediaType: ManifestMediaType;
-  if (declared !== undefined) {
-    if (!isManifestMediaType(declared)) {
-      throw new ManifestParseError(`manifest.mediaType: unsupported "${declared}"`);
-    }
-    mediaType = declared;
+  if (typeof declared === "string") {
+    if (!isManifestMediaType(declared)) root.reject("mediaType", `unsupported "${declared}"`);
+    mediaType = declared as ManifestMediaType;
   } else if (header && isManifestMediaType(header)) {
     mediaType = header;
   } else {
-    mediaType = Array.isArray(doc.manifests) ? OCI_INDEX : OCI_MANIFEST;
+    mediaType = Array.isArray(root.value?.manifests) ? OCI_INDEX : OCI_MANIFEST;
   }
-  const annotations = isRecord(doc.annotations)
-    ? { annotations: doc.annotations as Record<string, string> }
+  const annotations = isRecord(root.value?.annotations)
+    ? { annotations: root.value.annotations as Record<string, string> }
     : {};
   switch (mediaType) {
     case OCI_INDEX:
     case DOCKER_MANIFEST_LIST: {
-      if (!Array.isArray(doc.manifests))
-        throw new ManifestParseError("index.manifests: required array");
-      const manifests = doc.manifests.map((m, i) => {
-        const d = descriptor(m, `index.manifests[${i}]`);
-        const p = platform(isRecord(m) ? m.platform : undefined, `index.manifests[${i}].platform`);
+      const index = problems().root(doc, "index");
+      const manifests = descriptors(index, "manifests").map(m => {
+        const d = descriptor(m);
+        const p = platform(m);
         return p ? { ...d, platform: p } : d;
       });
       return { kind: "index", mediaType, manifests, ...annotations };
     }
     case OCI_MANIFEST:
     case DOCKER_MANIFEST: {
-      if (!Array.isArray(doc.layers))
-        throw new ManifestParseError("manifest.layers: required array");
+      const layerSections = descriptors(root, "layers");
+      const config = descriptor(root.section("config", { required: true }) as Section);
       return {
         kind: "manifest",
         mediaType,
-        config: descriptor(doc.config, "manifest.config"),
-        layers: doc.layers.map((l, i) => descriptor(l, `manifest.layers[${i}]`)),
+        config,
+        layers: layerSections.map(descriptor),
         ...annotations,
       };
     }

@@ -11,12 +11,8 @@
 
 import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
 import type { CelInput, CelResult } from "@bufbuild/cel";
-import {
-  X_DECKHOUSE_VALIDATIONS,
-  fieldName,
-  isPlainObject,
-  type JsonSchema,
-} from "./deckhouse-schema";
+import { X_DECKHOUSE_VALIDATIONS, fieldName, type JsonSchema } from "./deckhouse-schema";
+import { isPlainObject } from "../validation/reader";
 
 export interface DeckhouseValidationRule {
   expression: string;

@@ -8,6 +8,7 @@
 
 import type { ErrorObject } from "ajv";
 import type { ValidationIssue } from "./types";
+import { isPlainObject } from "../validation/reader";
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -15,10 +16,6 @@ export const X_EXTEND = "x-extend";
 export const X_REQUIRED_FOR_HELM = "x-required-for-helm";
 export const X_DECKHOUSE_VALIDATIONS = "x-deckhouse-validations";
 export const X_EXAMPLES = "x-examples";
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function schemaMap(v: unknown): Record<string, unknown> {
   return isPlainObject(v) ? v : {};

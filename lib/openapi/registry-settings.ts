@@ -12,11 +12,11 @@ import { compileSchema, createAjv } from "./ajv";
 import { evaluateDeckhouseValidations } from "./cel-rules";
 import {
   closeObjectsInPlace,
-  isPlainObject,
   issuesFromAjvErrors,
   withDefaults,
   type JsonSchema,
 } from "./deckhouse-schema";
+import { isPlainObject } from "../validation/reader";
 import { loadYamlFile } from "./yaml";
 
 /** Where the schema lives in this repository (resolved from this file, also after bundling to dist/<dir>/). */

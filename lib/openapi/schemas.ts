@@ -11,11 +11,11 @@ import {
   applyExtend,
   closeObjectsInPlace,
   extendTarget,
-  isPlainObject,
   issuesFromAjvErrors,
   withDefaults,
   type JsonSchema,
 } from "./deckhouse-schema";
+import { isPlainObject } from "../validation/reader";
 import type { ModuleSchemas, ValidationIssue } from "./types";
 import { loadYamlFile } from "./yaml";
 

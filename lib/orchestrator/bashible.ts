@@ -3,12 +3,8 @@
 // Pure: inputs are the params, the nodes as the snapshots show them and the master IPs.
 import type { BashibleConfig, MirrorScheme, RegistryMirror } from "../domain/bashible-config";
 import { cappedLines, computeHash, shortVersion } from "./hash";
-import {
-  LOCAL_BALANCER_HOST,
-  MANAGED_IMAGES_BASE,
-  REGISTRY_SERVICE_HOST,
-  splitImagesRepo,
-} from "./registry-address";
+import { REGISTRY_ADDRESS } from "../domain/names";
+import { LOCAL_BALANCER_HOST, MANAGED_IMAGES_BASE, splitImagesRepo } from "./registry-address";
 
 /** An external registry as the user configured it (scheme upper-case, as in the settings). */
 export interface UpstreamRegistryParams {
@@ -82,7 +78,7 @@ function upstreamMirror(
     ...(auth(p.username, p.password) ? { auth: auth(p.username, p.password) } : {}),
     ...(rewrite ? { rewrites: [{ from: "^system/deckhouse", to: path.replace(/^\//, "") }] } : {}),
   });
-  return { key: rewrite ? REGISTRY_SERVICE_HOST : host, mirror };
+  return { key: rewrite ? REGISTRY_ADDRESS : host, mirror };
 }
 
 function hostsOf(params: ModeParams): Record<string, { mirrors: Mirror[] }> {
@@ -104,7 +100,7 @@ function hostsOf(params: ModeParams): Record<string, { mirrors: Mirror[] }> {
         ca: p.ca,
         ...(auth(p.username, p.password) ? { auth: auth(p.username, p.password) } : {}),
       });
-      return { [REGISTRY_SERVICE_HOST]: { mirrors: [mirror] } };
+      return { [REGISTRY_ADDRESS]: { mirrors: [mirror] } };
     }
   }
 }

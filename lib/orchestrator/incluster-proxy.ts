@@ -3,23 +3,25 @@
 // readiness comes from the Deployment's rollout and version annotation.
 import type { DeploymentRollout } from "./model";
 import type { UpstreamRegistryParams, StageResult } from "./bashible";
-import type { CertKey, OrchestratorDeps, ServerPkiConfig, UserState } from "./deps";
-import { leavesOf, serverPkiConfig } from "./deps";
+import { IN_CLUSTER_PROXY_HOSTS, type CertKey } from "../domain/pki";
+import type { OrchestratorDeps } from "./deps";
+import { leavesOf, serverPkiConfig } from "./server-pki";
+import type { ServerPkiConfig } from "./server-pki";
+import type { RegistryUser } from "../domain/users";
 import { computeHash } from "./hash";
 import { splitImagesRepo } from "./registry-address";
 
 export const INCLUSTER_PROXY_NAME = "registry-incluster-proxy";
-export const INCLUSTER_PROXY_HOSTS = ["127.0.0.1", "localhost", "registry.d8-system.svc"] as const;
 
 export interface InClusterProxyConfig extends ServerPkiConfig {
   /** Who clients log in as when the upstream is anonymous (the module's `ro` user). */
-  client_user?: UserState;
+  client_user?: RegistryUser;
   upstream: {
     scheme: string;
     host: string;
     path: string;
     ca?: string;
-    user: UserState;
+    user: RegistryUser;
   };
 }
 
@@ -31,7 +33,7 @@ export interface InClusterProxyState {
 export interface InClusterProxyInputs {
   upstream: UpstreamRegistryParams;
   /** Set when the upstream takes anonymous pulls: clients still authenticate, as this user. */
-  clientUser?: UserState;
+  clientUser?: RegistryUser;
   ca: CertKey;
   token: CertKey;
   httpSecret: string;
@@ -43,7 +45,7 @@ export async function inClusterProxyConfig(
   deps: OrchestratorDeps,
 ): Promise<InClusterProxyState> {
   const prev = previous?.config;
-  const leaves = await deps.ensureLeaves(leavesOf(prev), inputs.ca, INCLUSTER_PROXY_HOSTS);
+  const leaves = await deps.ensureLeaves(leavesOf(prev), inputs.ca, IN_CLUSTER_PROXY_HOSTS);
   const { host, path } = splitImagesRepo(inputs.upstream.imagesRepo);
   const name = inputs.upstream.username ?? "";
   const password = inputs.upstream.password ?? "";

@@ -4,7 +4,8 @@
 // knows how the objects were watched or filtered.
 import type { RegistryParams } from "../domain/settings";
 import type { UserSecretName } from "../domain/users";
-import type { CertKey, UserState } from "./deps";
+import type { CertKey } from "../domain/pki";
+import type { RegistryUser } from "../domain/users";
 
 /** Secret d8-system/deckhouse-registry: the registry deckhouse-controller pulls from now. */
 export interface DeckhouseRegistrySnapshot {
@@ -94,7 +95,7 @@ export interface OrchestratorInputs {
   masters: readonly MasterNodeSnapshot[];
   staticPods: readonly StaticPodSnapshot[];
   /** Bootstrap seed of registry-init, present only while the init secret is not yet applied. */
-  init?: { ca?: CertKey; users?: Partial<Record<"ro" | "rw", UserState>> };
+  init?: { ca?: CertKey; users?: Partial<Record<"ro" | "rw", RegistryUser>> };
   checker: CheckerStatus;
   /**
    * CA of the client certificate ingress-nginx presents to the Local registries (Deckhouse's

@@ -3,8 +3,11 @@
 // `{config, version}` per master; readiness comes from the static pods' config-version.
 import type { MasterNodeSnapshot, StaticPodSnapshot } from "./model";
 import type { StageResult } from "./bashible";
-import type { CertKey, OrchestratorDeps, ServerPkiConfig, UserState } from "./deps";
-import { leavesOf, serverPkiConfig } from "./deps";
+import type { CertKey } from "../domain/pki";
+import type { OrchestratorDeps } from "./deps";
+import { leavesOf, serverPkiConfig } from "./server-pki";
+import type { ServerPkiConfig } from "./server-pki";
+import type { RegistryUser } from "../domain/users";
 import { cappedLines, computeHash, shortVersion } from "./hash";
 import { splitImagesRepo } from "./registry-address";
 
@@ -60,9 +63,9 @@ export type NodeServicesMode =
     }
   | {
       mode: "Local";
-      rw: UserState;
-      puller: UserState;
-      pusher: UserState;
+      rw: RegistryUser;
+      puller: RegistryUser;
+      pusher: RegistryUser;
       ingressClientCa?: string;
     };
 
@@ -71,11 +74,11 @@ export interface NodeServicesInputs {
   ca: CertKey;
   token: CertKey;
   httpSecret: string;
-  ro: UserState;
+  ro: RegistryUser;
   mode: NodeServicesMode;
 }
 
-const user = (u: UserState): ConfigUser => ({
+const user = (u: RegistryUser): ConfigUser => ({
   name: u.name,
   password: u.password,
   passwordHash: u.password_hash,

@@ -17,7 +17,9 @@ import {
 } from "./checker-gate";
 import type { Condition, ConditionType } from "./conditions";
 import { setCondition, setReadyCondition } from "./conditions";
-import type { OrchestratorDeps, PkiState, UserKey, UserState } from "./deps";
+import type { OrchestratorDeps } from "./deps";
+import type { Pki } from "../domain/pki";
+import type { RegistryUser, UserValuesKey } from "../domain/users";
 import {
   inClusterProxyCleanup,
   inClusterProxyConfig,
@@ -117,7 +119,8 @@ class Run {
     if (previous) this.conditions = [...this.conditions.filter(c => c !== previous), previous];
   }
 
-  check(name: string): void {
+  /** Fault-injection point before each step (OrchestratorDeps.beforeStep; tests crash here). */
+  beforeStep(name: string): void {
     this.deps.beforeStep?.(name);
   }
 }
@@ -225,8 +228,8 @@ async function applyInit(run: Run): Promise<boolean> {
   }
   // The users nodes were bootstrapped with replace any in the state; their hash is checked
   // against the password here, since it does not come from this hook.
-  const seeded: Partial<Record<UserKey, UserState>> = {};
-  for (const [key, user] of Object.entries(init.users ?? {}) as [UserKey, UserState][]) {
+  const seeded: Partial<Record<UserValuesKey, RegistryUser>> = {};
+  for (const [key, user] of Object.entries(init.users ?? {}) as [UserValuesKey, RegistryUser][]) {
     const hash = await run.deps.ensurePasswordHash(
       user.password,
       user.password_hash || undefined,
@@ -254,7 +257,7 @@ async function applyInit(run: Run): Promise<boolean> {
 }
 
 function gateChecker(run: Run, params: CheckerParams): boolean {
-  run.check("RegistryContainsRequiredImages");
+  run.beforeStep("RegistryContainsRequiredImages");
   run.checkerParams = params;
   return run.step(
     "RegistryContainsRequiredImages",
@@ -264,15 +267,15 @@ function gateChecker(run: Run, params: CheckerParams): boolean {
 }
 
 function gatePreflight(run: Run): boolean {
-  run.check("ContainerdConfigPreflightReady");
+  run.beforeStep("ContainerdConfigPreflightReady");
   return run.step(
     "ContainerdConfigPreflightReady",
     preflight(run.inputs.bashibleSecretExists, run.inputs.nodes),
   );
 }
 
-async function ensurePki(run: Run): Promise<PkiState> {
-  run.check("pki");
+async function ensurePki(run: Run): Promise<Pki> {
+  run.beforeStep("pki");
   const pki = await run.deps.ensurePki({ state: run.state.pki, secret: run.inputs.pkiSecret });
   run.state.pki = pki;
   run.state.secrets = { http: run.deps.ensureHttpSecret(run.state.secrets?.http) };
@@ -281,17 +284,17 @@ async function ensurePki(run: Run): Promise<PkiState> {
 
 async function ensureUsers(
   run: Run,
-  keys: readonly UserKey[],
-): Promise<Record<UserKey, UserState>> {
-  run.check("users");
-  const users: Partial<Record<UserKey, UserState>> = {};
+  keys: readonly UserValuesKey[],
+): Promise<Record<UserValuesKey, RegistryUser>> {
+  run.beforeStep("users");
+  const users: Partial<Record<UserValuesKey, RegistryUser>> = {};
   for (const key of keys) {
     const secretName = userSecretName(USER_NAME_BY_VALUES_KEY[key]);
     const secret = run.inputs.userSecrets.find(s => s.secretName === secretName);
     users[key] = await run.deps.ensureUser(key, run.state.users?.[key], secret);
   }
   run.state.users = { ...run.state.users, ...users };
-  return users as Record<UserKey, UserState>;
+  return users as Record<UserValuesKey, RegistryUser>;
 }
 
 /** What nodes have now; on first use, what `deckhouse-registry` says (spec §8.1). */
@@ -346,7 +349,7 @@ function masterIPs(run: Run): string[] {
 }
 
 function bashibleTransition(run: Run, next: ModeParams): boolean {
-  run.check("TransitionContainerdConfigReady");
+  run.beforeStep("TransitionContainerdConfigReady");
   const actual = orFail(BASHIBLE_FAILED, () => actualParams(run));
   if (sameParams(actual, next)) {
     return run.step("TransitionContainerdConfigReady", {
@@ -367,7 +370,7 @@ function bashibleTransition(run: Run, next: ModeParams): boolean {
 }
 
 function bashibleFinal(run: Run, next: ModeParams): boolean {
-  run.check("FinalContainerdConfigReady");
+  run.beforeStep("FinalContainerdConfigReady");
   const config = orFail(BASHIBLE_FAILED, () => finalConfig(next, masterIPs(run)));
   run.state.bashible = { ...run.state.bashible, actual_params: toActualParams(next), config };
   return run.step(
@@ -377,7 +380,7 @@ function bashibleFinal(run: Run, next: ModeParams): boolean {
 }
 
 function registrySwitch(run: Run, params: SwitchParams): boolean {
-  run.check("DeckhouseRegistrySwitchReady");
+  run.beforeStep("DeckhouseRegistrySwitchReady");
   const desired: RegistrySecretConfig = desiredRegistrySecret(params);
   if (!sameRegistrySecret(desired, run.inputs.currentRegistry)) {
     run.registrySecretPatch = registrySecretPatch(desired);
@@ -389,15 +392,17 @@ function registrySwitch(run: Run, params: SwitchParams): boolean {
 }
 
 function stopInClusterProxy(run: Run): boolean {
-  run.check("CleanupInClusterProxy");
+  run.beforeStep("CleanupInClusterProxy");
   if (run.state.in_cluster_proxy) delete run.state.in_cluster_proxy;
   return run.step("CleanupInClusterProxy", inClusterProxyCleanup(run.inputs.inClusterProxy));
 }
 
 function nodeServicesExist(run: Run): boolean {
-  const ns = run.state.node_services;
+  const nodeServices = run.state.node_services;
   return (
-    ns?.run === true || Object.keys(ns?.nodes ?? {}).length > 0 || run.inputs.staticPods.length > 0
+    nodeServices?.run === true ||
+    Object.keys(nodeServices?.nodes ?? {}).length > 0 ||
+    run.inputs.staticPods.length > 0
   );
 }
 
@@ -406,7 +411,7 @@ function stopNodeServices(run: Run): boolean {
     run.keep("CleanupNodeServices");
     return true;
   }
-  run.check("CleanupNodeServices");
+  run.beforeStep("CleanupNodeServices");
   // Config secrets go first: the managers then remove their static pods; the DaemonSet stays
   // until no static pod remains.
   run.state.node_services = { ...run.state.node_services, nodes: {} };
@@ -417,11 +422,11 @@ function stopNodeServices(run: Run): boolean {
 
 async function startNodeServices(
   run: Run,
-  pki: PkiState,
-  ro: UserState,
+  pki: Pki,
+  ro: RegistryUser,
   mode: NodeServicesMode,
 ): Promise<boolean> {
-  run.check("NodeServicesReady");
+  run.beforeStep("NodeServicesReady");
   // The settings parser checks the CA too; this guards the state machine on its own (spec §7.2).
   const upstreamCaProblem =
     mode.mode === "Proxy" && mode.upstream.ca ? pemCertificateProblem(mode.upstream.ca) : undefined;
@@ -452,7 +457,7 @@ function finish(run: Run, mode: RegistryMode): boolean {
   return true;
 }
 
-const moduleRegistry = (pki: PkiState, ro: UserState) => ({
+const moduleRegistry = (pki: Pki, ro: RegistryUser) => ({
   ca: pki.ca.cert,
   username: ro.name,
   password: ro.password,
@@ -475,7 +480,7 @@ async function toDirect(run: Run, settings: UpstreamParams): Promise<boolean> {
 
   // Configured only now: during Direct→Direct the nodes' transition config still relies on the
   // old proxy until every node has the new mirrors.
-  run.check("InClusterProxyReady");
+  run.beforeStep("InClusterProxyReady");
   const proxy = await inClusterProxyConfig(
     run.state.in_cluster_proxy?.config,
     {
@@ -615,7 +620,7 @@ async function toUnmanaged(run: Run): Promise<boolean> {
  * deckhouse-registry says (containerd keeps the registry.d layout).
  */
 function finalizeUnmanagedBashible(run: Run): boolean {
-  run.check("FinalContainerdConfigReady");
+  run.beforeStep("FinalContainerdConfigReady");
   if (!run.inputs.bashibleSecretExists) {
     delete run.state.bashible;
     return run.step("FinalContainerdConfigReady", {

@@ -1,9 +1,10 @@
 // Splitting an imagesRepo into what each consumer needs (host, path), and the fixed address of
 // the managed modes.
 
-export const REGISTRY_SERVICE_HOST = "registry.d8-system.svc:5001";
+import { REGISTRY_ADDRESS } from "../domain/names";
+
 export const MANAGED_IMAGES_PATH = "/system/deckhouse";
-export const MANAGED_IMAGES_BASE = `${REGISTRY_SERVICE_HOST}${MANAGED_IMAGES_PATH}`;
+export const MANAGED_IMAGES_BASE = `${REGISTRY_ADDRESS}${MANAGED_IMAGES_PATH}`;
 /** Where every node reaches the masters' node services through its local balancer. */
 export const LOCAL_BALANCER_HOST = "127.0.0.1:5001";
 

@@ -15,7 +15,8 @@
 import type { RegistryParams } from "../domain/settings";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { BashibleConfig, UpstreamRegistryParams } from "./bashible";
-import type { OrchestratorDeps, UserKey, UserState } from "./deps";
+import type { OrchestratorDeps } from "./deps";
+import type { RegistryUser, UserValuesKey } from "../domain/users";
 import type { InClusterProxyState } from "./incluster-proxy";
 import type { DeckhouseRegistrySnapshot, PkiSnapshot, UserSnapshot } from "./model";
 import type { NodeServicesNode } from "./node-services";
@@ -33,7 +34,7 @@ export interface RestoreSources {
   bashibleConfig?: BashibleConfig | undefined;
 }
 
-const USER_KEYS = Object.keys(USER_NAME_BY_VALUES_KEY) as UserKey[];
+const USER_KEYS = Object.keys(USER_NAME_BY_VALUES_KEY) as UserValuesKey[];
 
 export function restoreSecretParts(restored: State, src: RestoreSources): State {
   const state = structuredClone(restored);
@@ -41,7 +42,7 @@ export function restoreSecretParts(restored: State, src: RestoreSources): State 
     state.pki = { ca: src.pki.ca, token: src.pki.token };
   }
   if (!state.users) {
-    const users: Partial<Record<UserKey, UserState>> = {};
+    const users: Partial<Record<UserValuesKey, RegistryUser>> = {};
     for (const key of USER_KEYS) {
       const secret = src.users.find(
         u => u.secretName === userSecretName(USER_NAME_BY_VALUES_KEY[key]),
@@ -147,7 +148,7 @@ export async function verifyRestored(state: State, deps: OrchestratorDeps): Prom
   if (out.pki?.ca || out.pki?.token) {
     out.pki = await deps.ensurePki({ state: out.pki, stateChecked: false });
   }
-  for (const key of Object.keys(out.users ?? {}) as UserKey[]) {
+  for (const key of Object.keys(out.users ?? {}) as UserValuesKey[]) {
     const user = out.users?.[key];
     if (user && out.users) {
       out.users[key] = await deps.ensureUser(key, user, undefined, { stateChecked: false });

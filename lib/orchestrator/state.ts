@@ -3,7 +3,8 @@
 import type { RegistryMode } from "../domain/settings";
 import type { BashibleConfig, ModeParams, UpstreamRegistryParams } from "./bashible";
 import type { Condition } from "./conditions";
-import type { PkiState, UserKey, UserState } from "./deps";
+import type { Pki } from "../domain/pki";
+import type { RegistryUser, UserValuesKey } from "../domain/users";
 import type { InClusterProxyState } from "./incluster-proxy";
 import type { NodeServicesState } from "./node-services";
 
@@ -21,9 +22,9 @@ export interface ActualParams {
 export interface State {
   mode?: RegistryMode;
   target_mode?: RegistryMode;
-  pki?: Partial<PkiState>;
+  pki?: Partial<Pki>;
   secrets?: { http?: string };
-  users?: Partial<Record<UserKey, UserState>>;
+  users?: Partial<Record<UserValuesKey, RegistryUser>>;
   bashible?: {
     unmanaged_params?: UpstreamRegistryParams;
     actual_params?: ActualParams;

@@ -3,7 +3,8 @@
 import type { DeckhouseRegistrySnapshot, SwitcherPodSnapshot } from "./model";
 import type { UpstreamRegistryParams, StageResult } from "./bashible";
 import { computeHash } from "./hash";
-import { MANAGED_IMAGES_PATH, REGISTRY_SERVICE_HOST, splitImagesRepo } from "./registry-address";
+import { REGISTRY_ADDRESS } from "../domain/names";
+import { MANAGED_IMAGES_PATH, splitImagesRepo } from "./registry-address";
 
 export interface RegistrySecretConfig {
   address: string;
@@ -29,11 +30,11 @@ export function desiredRegistrySecret(params: SwitchParams): RegistrySecretConfi
   if ("managed" in params) {
     const m = params.managed;
     return {
-      address: REGISTRY_SERVICE_HOST,
+      address: REGISTRY_ADDRESS,
       path: MANAGED_IMAGES_PATH,
       scheme: "https",
       ca: m.ca,
-      dockerConfigJson: dockerConfigJson(REGISTRY_SERVICE_HOST, m.username, m.password),
+      dockerConfigJson: dockerConfigJson(REGISTRY_ADDRESS, m.username, m.password),
     };
   }
   const u = params.unmanaged;

@@ -9,19 +9,18 @@ import { renderTemplate } from "../templates/index";
 import type { KubeObject } from "../runtime/types";
 import type { State } from "../orchestrator/state";
 import { publicState } from "../orchestrator/state";
-import type { UserKey } from "../orchestrator/deps";
+import type { UserValuesKey } from "../domain/users";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
 import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
 import { egressProxyFromValues } from "../domain/egress-proxy";
 import type { EgressProxy } from "../oci/proxy";
 import { NODE_SERVICES_POD_SELECTOR } from "../domain/node-services";
-// eslint-disable-next-line no-restricted-imports -- the gateway config format moves to lib/ (branch validate)
 import {
   DEFAULT_LOCAL_PATH,
   DEFAULT_REALM,
   formatGatewayConfig,
   type GatewayConfig,
-} from "../../images/gateway/src/config";
+} from "../dataplane/gateway-config";
 
 export interface ModuleValues {
   global: Record<string, unknown>;
@@ -81,7 +80,7 @@ function stateObjects(state: State, facts: Facts): KubeObject[] {
   if (state.pki?.ca && state.pki.token) {
     out.push(...render("state/registry-pki.yaml", { ...facts, pki: state.pki }));
   }
-  for (const [key, user] of Object.entries(state.users ?? {}) as [UserKey, unknown][]) {
+  for (const [key, user] of Object.entries(state.users ?? {}) as [UserValuesKey, unknown][]) {
     if (!user) continue;
     out.push(
       ...render("state/registry-user.yaml", {
@@ -203,7 +202,7 @@ function admissionObjects(values: ModuleValues, state: State | undefined, facts:
  */
 export const IMAGES = {
   gateway: "registryGateway",
-  nodeservicesManager: "registryNodeservicesManager",
+  nodeServicesManager: "registryNodeservicesManager",
   mirrorer: "registryMirrorer",
   distribution: "registryDistribution",
 } as const;
@@ -225,7 +224,7 @@ function images(values: ModuleValues): Images {
   // ModuleConfig/registry `imagesOverride` (development and testing only, spec §3.2)
   const manager = get(values.registry, "imagesOverride.registryManager");
   const mirrorer = get(values.registry, "imagesOverride.mirrorer");
-  if (typeof manager === "string" && manager !== "") out.nodeservicesManager = manager;
+  if (typeof manager === "string" && manager !== "") out.nodeServicesManager = manager;
   if (typeof mirrorer === "string" && mirrorer !== "") out.mirrorer = mirrorer;
   return out as Images;
 }
@@ -289,13 +288,13 @@ function inClusterProxyObjects(proxy: InClusterProxyState, values: ModuleValues,
 }
 
 function nodeServicesObjects(state: State, values: ModuleValues, facts: Facts): KubeObject[] {
-  const ns = state.node_services;
+  const nodeServices = state.node_services;
   const out: KubeObject[] = [];
   // beside the node's config in its Secret (read by the manager, not by the hooks' restore):
   // a proxy URL may carry credentials, so it never goes into the manager's env (docs/adr/0102)
   const egressProxy = egressProxyFromValues(values.global);
   const egressProxyYaml = egressProxy ? stringify(egressProxy) : undefined;
-  for (const [node, { config, version }] of Object.entries(ns?.nodes ?? {})) {
+  for (const [node, { config, version }] of Object.entries(nodeServices?.nodes ?? {})) {
     out.push(
       ...render("node-services/registry-node-config.yaml", {
         ...facts,
@@ -308,7 +307,7 @@ function nodeServicesObjects(state: State, values: ModuleValues, facts: Facts): 
       }),
     );
   }
-  if (ns?.run) {
+  if (nodeServices?.run) {
     const imgs = images(values);
     out.push(
       ...render("node-services/registry-nodeservices-manager.yaml", {

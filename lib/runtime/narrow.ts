@@ -1,15 +1,15 @@
 // Small guards for snapshot narrowing: each names what it expected, so a snapshot that cannot be
-// trusted fails the run with a message that says which field was wrong.
+// trusted fails the run with a message that says which field was wrong. They are the single-value
+// form the hooks' bindings call today (their messages are what the hooks' tests assert); a
+// document with fields is read with lib/validation's reader, the one way input is validated
+// (docs/adr/0130), which also owns `isRecord`.
+import { isRecord } from "../validation/reader";
 import type { ObjectAndFilterResult } from "./types";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export class NarrowError extends Error {
   override name = "NarrowError";
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 export function record(value: unknown, what: string, field?: string): Record<string, unknown> {

@@ -3,6 +3,7 @@
 // `remove` (only of paths that exist, for the same reason). Nothing outside the module key.
 import type { ValuesPatchOperation } from "./types";
 import { MODULE_VALUES_KEY } from "./types";
+import { isRecord } from "../validation/reader";
 
 export type ValuesPath = string | readonly string[];
 
@@ -23,15 +24,11 @@ export function toJsonPointer(segments: readonly string[]): string {
   return "/" + segments.map(s => s.replace(/~/g, "~0").replace(/\//g, "~1")).join("/");
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
 export function getAt(doc: unknown, segments: readonly string[]): unknown {
   let cur: unknown = doc;
   for (const s of segments) {
     if (Array.isArray(cur)) cur = cur[Number(s)];
-    else if (isObject(cur)) cur = cur[s];
+    else if (isRecord(cur)) cur = cur[s];
     else return undefined;
   }
   return cur;
@@ -61,7 +58,7 @@ export class Values {
     for (let i = 0; i < segments.length - 1; i++) {
       const key = segments[i] as string;
       const next = parent[key];
-      if (!isObject(next)) {
+      if (!isRecord(next)) {
         parent[key] = {};
         this.#ops.push({ op: "add", path: toJsonPointer(segments.slice(0, i + 1)), value: {} });
       }
@@ -76,7 +73,7 @@ export class Values {
     const segments = this.#ownPath(path);
     const parent = getAt(this.#doc, segments.slice(0, -1));
     const last = segments[segments.length - 1] as string;
-    if (!isObject(parent) || !(last in parent)) return;
+    if (!isRecord(parent) || !(last in parent)) return;
     delete parent[last];
     this.#ops.push({ op: "remove", path: toJsonPointer(segments) });
   }

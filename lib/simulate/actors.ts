@@ -2,11 +2,11 @@
 // deckhouse-controller, the Deployment controller, kubelet (static pods) and the checker would do
 // in response to what the module rendered. Each actor reads and edits plain objects.
 import { parse } from "yaml";
+import { MODULE_NAMESPACE as NS } from "../domain/names";
 import { NODE_SERVICES_POD_SELECTOR } from "../domain/node-services";
 import { registrySecretHash } from "../orchestrator/switcher";
 import type { KubeObject } from "../runtime/types";
 
-const NS = "d8-system";
 const fromB64 = (s: unknown): string =>
   typeof s === "string" ? Buffer.from(s, "base64").toString("utf8") : "";
 

@@ -279,8 +279,3 @@ export class Simulation {
     this.#released = now;
   }
 }
-
-export async function simulate(options: SimulationOptions): Promise<SimulationResult> {
-  const sim = await Simulation.start(options);
-  return sim.converge();
-}

@@ -73,7 +73,7 @@ describe("params (§21.7 item 37)", () => {
       /params\.registries\.r\.address: repository "https:\/\/r\.io\/x": no scheme allowed/,
     ],
     [{ checkMode: "Strict" }, 'params.checkMode: must be one of Default, Relax (got "Strict")'],
-    [{ registries: [] }, "params.registries: must be an object"],
+    [{ registries: [] }, "params.registries: must be a mapping, got a list"],
   ])("%j is refused", (input, message) => {
     expect(() => parseCheckerParams(input)).toThrow(message);
   });
@@ -417,7 +417,7 @@ describe("state forms", () => {
   });
 
   it.each([
-    [{ ready: "yes" }, "state.ready: must be a boolean"],
+    [{ ready: "yes" }, "state.ready: must be true or false, got string"],
     [
       { queues: { q: { processed: -1 } } },
       "state.queues.q.processed: must be a non-negative integer",

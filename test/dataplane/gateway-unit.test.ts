@@ -3,7 +3,7 @@
 import bcrypt from "bcryptjs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { ConfigError } from "../../images/common/src/validate";
+import { ConfigError } from "../../lib/validation/reader";
 import { allows, modeSupports } from "../../images/gateway/src/acl";
 import { CredentialVerifier, parseBasic } from "../../images/gateway/src/authn";
 import {
@@ -11,7 +11,7 @@ import {
   type GatewayConfig,
   parseGatewayConfig,
   ROLES,
-} from "../../images/gateway/src/config";
+} from "../../lib/dataplane/gateway-config";
 import {
   PathAlias,
   parseRoute,

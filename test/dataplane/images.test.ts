@@ -8,10 +8,8 @@ import { parse } from "yaml";
 import { PROGRAMS } from "../../images/build";
 import { MULTI_CALL_NAMES } from "../../images/multi-call-names";
 import { IMAGE_PROGRAMS, NGINX } from "../../images/oci-image";
-import {
-  parseManagerSettings,
-  parseNodeConfig,
-} from "../../images/nodeservices-manager/src/config";
+import { parseManagerSettings } from "../../images/nodeservices-manager/src/config";
+import { parseNodeConfig } from "../../lib/dataplane/node-config";
 import { PATHS, renderNodeFiles } from "../../images/nodeservices-manager/src/render";
 import { imageReference, STOCK_IMAGES } from "../../images/stock-images";
 import { createCa, createLab, type Lab, requireTools, run } from "../e2e-lab";

@@ -5,14 +5,14 @@ import { mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { ConfigError } from "../../images/common/src/validate";
-import { parseGatewayConfig } from "../../images/gateway/src/config";
+import { ConfigError } from "../../lib/validation/reader";
+import { parseGatewayConfig } from "../../lib/dataplane/gateway-config";
 import { parseMirrorerConfig } from "../../images/mirrorer/src/config";
 import {
   type ManagerSettings,
   parseManagerSettings,
-  parseNodeConfig,
 } from "../../images/nodeservices-manager/src/config";
+import { parseNodeConfig } from "../../lib/dataplane/node-config";
 import { applyFiles, removeFiles } from "../../images/nodeservices-manager/src/files";
 import { MOUNTS, PATHS, renderNodeFiles } from "../../images/nodeservices-manager/src/render";
 import { checkNginxConfig } from "./support/nginx";

@@ -9,11 +9,10 @@ import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLog } from "../../images/common/src/log";
-import { loadGatewayConfig, parseGatewayConfig } from "../../images/gateway/src/config";
-import {
-  parseManagerSettings,
-  parseNodeConfig,
-} from "../../images/nodeservices-manager/src/config";
+import { loadGatewayConfig } from "../../images/gateway/src/config";
+import { parseGatewayConfig } from "../../lib/dataplane/gateway-config";
+import { parseManagerSettings } from "../../images/nodeservices-manager/src/config";
+import { parseNodeConfig } from "../../lib/dataplane/node-config";
 import { PATHS, renderNodeFiles } from "../../images/nodeservices-manager/src/render";
 import { parse } from "yaml";
 import { type RunningGateway, startGateway } from "../../images/gateway/src/server";

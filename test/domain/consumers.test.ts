@@ -11,7 +11,7 @@ import {
   ensurePki,
   ensureServiceCertificates,
   IN_CLUSTER_PROXY_HOSTS,
-  type CertKeyPem,
+  type CertKey,
   type Pki,
   type ServiceCertificates,
 } from "../../lib/domain/pki";
@@ -95,7 +95,7 @@ function get(
 }
 
 /** A registry bearer token (RS256, the signing certificate in `x5c`) as docker_auth issues it. */
-function bearerToken(signer: CertKeyPem, claims: { iss?: string } = {}): string {
+function bearerToken(signer: CertKey, claims: { iss?: string } = {}): string {
   const now = Math.floor(Date.now() / 1000);
   const x5c = new X509Certificate(signer.cert).raw.toString("base64");
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");

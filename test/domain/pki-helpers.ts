@@ -10,7 +10,7 @@ import {
   type KeyPair,
   type KeyPairSource,
 } from "../../lib/domain/certificate-factory";
-import type { CertificateFactory, CertKeyPem, KeyAlgorithm, PkiDeps } from "../../lib/domain/pki";
+import type { CertificateFactory, CertKey, KeyAlgorithm, PkiDeps } from "../../lib/domain/pki";
 import type { RandomSource } from "../../lib/domain/secrets";
 import { run } from "../e2e-lab/process";
 
@@ -77,7 +77,7 @@ export function depsAt(now: Date, certificates: CertificateFactory): PkiDeps {
 // ---------------------------------------------------------------------------------------------
 // openssl
 
-export async function writePair(dir: string, name: string, pair: CertKeyPem) {
+export async function writePair(dir: string, name: string, pair: CertKey) {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
   await writeFile(cert, pair.cert);
@@ -146,7 +146,7 @@ export async function opensslCa(
   dir: string,
   name: string,
   options: { key: "ec" | "rsa"; subject: string; days?: number; extra?: string[] },
-): Promise<CertKeyPem> {
+): Promise<CertKey> {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
   const newkey =

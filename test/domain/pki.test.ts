@@ -16,7 +16,7 @@ import {
   LEAF_MARGIN_MS,
   nodeServicesHosts,
   PkiError,
-  type CertKeyPem,
+  type CertKey,
   type Pki,
 } from "../../lib/domain/pki";
 import { createLab, type Lab } from "../e2e-lab/lab";
@@ -44,7 +44,7 @@ let fresh: Pki;
 let files = 0;
 
 /** Writes a pair to the lab under a unique name; returns the paths. */
-async function onDisk(pair: CertKeyPem) {
+async function onDisk(pair: CertKey) {
   await mkdir(lab.path("certs"), { recursive: true });
   return writePair(lab.path("certs"), `c${files++}`, pair);
 }
@@ -144,7 +144,7 @@ describe("ensurePki (spec §11, §21.5)", () => {
   it("an unusable registry-init CA is an error naming the field, and nothing is issued", async () => {
     const leafAsCa = fresh.token;
     const mismatched = { cert: fresh.ca.cert, key: fresh.token.key };
-    const cases: [CertKeyPem, RegExp][] = [
+    const cases: [CertKey, RegExp][] = [
       [leafAsCa, /not a CA certificate/],
       [mismatched, /private key does not match the certificate/],
       [{ cert: "garbage", key: fresh.ca.key }, /certificate does not decode/],
@@ -278,7 +278,7 @@ describe("ensurePki (spec §11, §21.5)", () => {
 });
 
 describe("ensureServiceCertificates (spec §7.1, §7.2, §11)", () => {
-  let proxy: { auth: CertKeyPem; distribution: CertKeyPem };
+  let proxy: { auth: CertKey; distribution: CertKey };
   beforeAll(async () => {
     const result = await ensureServiceCertificates(
       undefined,

@@ -35,8 +35,8 @@ describe("parseInitConfig", () => {
 
   it("names the field and the rule, never the value", async () => {
     const cases: [unknown, string][] = [
-      [[], "Secret registry-init data.config: must be an object, got array"],
-      [{ ca: "x" }, "Secret registry-init data.config.ca: must be an object, got string"],
+      [[], "Secret registry-init data.config: must be a mapping, got a list"],
+      [{ ca: "x" }, "Secret registry-init data.config.ca: must be a mapping, got string"],
       [{ ca: { cert: "C" } }, "Secret registry-init data.config.ca.key: required with ca.cert"],
       [{ ca: { key: "K" } }, "Secret registry-init data.config.ca.cert: required with ca.key"],
       [

@@ -3,13 +3,10 @@
 // in Proxy mode only), and NO_PROXY is read as Deckhouse writes it (CIDRs, the cluster domain).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { ConfigError } from "../../images/common/src/validate";
-import { parseGatewayConfig } from "../../images/gateway/src/config";
-import {
-  parseEgressProxy,
-  parseManagerSettings,
-  parseNodeConfig,
-} from "../../images/nodeservices-manager/src/config";
+import { ConfigError } from "../../lib/validation/reader";
+import { parseGatewayConfig } from "../../lib/dataplane/gateway-config";
+import { parseManagerSettings } from "../../images/nodeservices-manager/src/config";
+import { parseEgressProxy, parseNodeConfig } from "../../lib/dataplane/node-config";
 import { PATHS, renderNodeFiles } from "../../images/nodeservices-manager/src/render";
 import { egressProxyFromValues, moduleRegistryHosts } from "../../lib/domain/egress-proxy";
 import { NoProxy, proxyFor } from "../../lib/oci/proxy";

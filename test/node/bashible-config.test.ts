@@ -47,7 +47,7 @@ describe("parseBashibleConfig", () => {
     ["imagesBase with scheme", c => (c.imagesBase = "https://x/y"), "imagesBase", /host\[:port\]/],
     ["missing hosts", c => delete c.hosts, "hosts", /required/],
     ["empty hosts", c => (c.hosts = {}), "hosts", /at least one host/],
-    ["unknown top-level field", c => (c.prepullHosts = []), "config.prepullHosts", /unknown/],
+    ["unknown top-level field", c => (c.prepullHosts = []), "prepullHosts", /unknown/],
     [
       "host key with a path",
       c => (c.hosts = { "../../etc": { mirrors: [{ host: "a", scheme: "http" }] } }),

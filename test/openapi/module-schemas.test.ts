@@ -2,11 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  collectExamples,
-  isPlainObject,
-  type JsonSchema,
-} from "../../lib/openapi/deckhouse-schema";
+import { collectExamples, type JsonSchema } from "../../lib/openapi/deckhouse-schema";
+import { isPlainObject } from "../../lib/validation/reader";
 import { compileSchema, createAjv } from "../../lib/openapi/ajv";
 import { loadModuleSchemas, loadYamlFile } from "../../lib/openapi/schemas";
 

@@ -2,7 +2,7 @@
 // still authenticates its clients, as the module's ro user, which deckhouse-registry carries.
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { parseGatewayConfig } from "../../images/gateway/src/config";
+import { parseGatewayConfig } from "../../lib/dataplane/gateway-config";
 import type { KubeObject } from "../../lib/runtime/types";
 import { Simulation } from "../../lib/simulate/simulate";
 import { cluster, moduleConfig } from "../fixtures/clusters/generate";

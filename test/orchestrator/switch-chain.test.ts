@@ -13,8 +13,8 @@ import { cluster, moduleConfig } from "../fixtures/clusters/generate";
 import { validateKubernetesObject } from "../support/kubernetes-schemas";
 import { globalValues as exampleGlobalValues } from "../support/mode-states";
 import { hooksWithReusedKeys } from "../support/reused-keys";
-import { parseGatewayConfig } from "../../images/gateway/src/config";
-import { parseNodeConfig } from "../../images/nodeservices-manager/src/config";
+import { parseGatewayConfig } from "../../lib/dataplane/gateway-config";
+import { parseNodeConfig } from "../../lib/dataplane/node-config";
 import * as settings from "../support/settings";
 
 const globalValues = exampleGlobalValues();

@@ -9,12 +9,10 @@ import bcrypt from "bcryptjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { createCheckerLoopHook } from "../../hooks/checker-loop";
-import { parseGatewayConfig } from "../../images/gateway/src/config";
+import { parseGatewayConfig } from "../../lib/dataplane/gateway-config";
 import { parseMirrorerConfig } from "../../images/mirrorer/src/config";
-import {
-  parseManagerSettings,
-  parseNodeConfig,
-} from "../../images/nodeservices-manager/src/config";
+import { parseManagerSettings } from "../../images/nodeservices-manager/src/config";
+import { parseNodeConfig } from "../../lib/dataplane/node-config";
 import { PATHS, renderNodeFiles } from "../../images/nodeservices-manager/src/render";
 import type { RegistrySession } from "../../lib/checker";
 import { createHookTest } from "../../lib/harness/index";

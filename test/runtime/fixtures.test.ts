@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runContract } from "../../lib/runtime/contract";
 import { defineHook, executeHook } from "../../lib/runtime/define-hook";
-import { filterObject, isRecord, optionalBoolean, string } from "../../lib/runtime/narrow";
+import { isRecord } from "../../lib/validation/reader";
+import { filterObject, optionalBoolean, string } from "../../lib/runtime/narrow";
 import type { BindingContext, JsonPatchOperation } from "../../lib/runtime/types";
 
 const DIR = "test/fixtures/protocol/constructed";

@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { LineCounter, isMap, isScalar, isSeq, parseDocument } from "yaml";
 import type { Document, Node, Pair, YAMLMap } from "yaml";
 import { loadRegistrySettingsValidator } from "../../lib/openapi/registry-settings";
-import { isRecord } from "../../lib/runtime/narrow";
+import { isRecord } from "../../lib/validation/reader";
 import type { FaultName, RegistrySettings, Scenario, ScenarioStep, UpstreamName } from "./types";
 
 export const STEP_KINDS = ["switch", "refused", "fault"] as const;

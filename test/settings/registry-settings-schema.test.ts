@@ -6,7 +6,8 @@ import {
   compileCelRule,
   evaluateDeckhouseValidations,
 } from "../../lib/openapi/cel-rules";
-import { collectExamples, isPlainObject } from "../../lib/openapi/deckhouse-schema";
+import { collectExamples } from "../../lib/openapi/deckhouse-schema";
+import { isPlainObject } from "../../lib/validation/reader";
 import {
   REGISTRY_SETTINGS_SCHEMA_PATH,
   applyRegistrySettingsDefaults,
@@ -393,7 +394,14 @@ describe("import weight", () => {
       resolve(import.meta.dirname, "../../lib/domain/settings.ts"),
       "utf8",
     );
-    const imports = [...source.matchAll(/^\s*import\s[^;]*?from\s+"([^"]+)"/gm)].map(m => m[1]);
-    expect(imports).toEqual(["node:crypto"]);
+    const importsOf = (text: string) =>
+      [...text.matchAll(/^\s*import\s[^;]*?from\s+"([^"]+)"/gm)].map(m => m[1]);
+    expect(importsOf(source)).toEqual(["node:crypto", "../validation/reader"]);
+    // the reader it reads with is as light
+    const reader = readFileSync(
+      resolve(import.meta.dirname, "../../lib/validation/reader.ts"),
+      "utf8",
+    );
+    expect(importsOf(reader)).toEqual(["node:net"]);
   });
 });

@@ -2,7 +2,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics";
-import type { HostPort } from "./validate";
+import type { HostPort } from "../../../lib/validation/reader";
 
 export interface Probes {
   /** undefined when healthy, else the reason */

@@ -1,7 +1,7 @@
 // The module users' ACL (spec §7.2, the docker_auth ACL it replaces): `ro` pulls; `rw` and
 // `mirror-pusher` may do everything; `mirror-puller` lists the catalog and pulls. Anything not
 // granted is denied.
-import type { GatewayMode, Role } from "./config";
+import type { GatewayMode, Role } from "../../../lib/dataplane/gateway-config";
 import type { Action } from "./routes";
 
 const GRANTS: Record<Role, readonly Action[]> = {

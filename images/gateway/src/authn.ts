@@ -13,7 +13,7 @@
 // its answer takes as long as a wrong password's: user names cannot be told apart by timing.
 import bcrypt from "bcryptjs";
 import { createHmac, randomBytes } from "node:crypto";
-import type { GatewayUser } from "./config";
+import type { GatewayUser } from "../../../lib/dataplane/gateway-config";
 
 export interface BasicCredentials {
   name: string;

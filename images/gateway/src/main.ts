@@ -10,7 +10,7 @@
 // SIGTERM drains and exits 0.
 import { parseArgs } from "node:util";
 import { createLog, errorMessage } from "../../common/src/log";
-import { ConfigError, parseDuration } from "../../common/src/validate";
+import { ConfigError, parseDuration } from "../../../lib/validation/reader";
 import { loadGatewayConfig } from "./config";
 import { startGateway } from "./server";
 import { upstreamTransport } from "./upstream-transport";

@@ -1,6 +1,6 @@
 // The distribution API's routes (distribution spec "endpoints"), the action each request needs
 // under the ACL, and the path alias between the local repository path and the upstream's.
-import { REPOSITORY_NAME } from "./config";
+import { REPOSITORY_NAME } from "../../../lib/dataplane/gateway-config";
 
 export type Route =
   | { kind: "base" }

@@ -1,6 +1,7 @@
 // The upstream transport a gateway config asks for: none (local), lib/oci (direct), lib/oci with
 // the tag ttl of the cache's upstream listener (proxy).
-import type { GatewayConfig, GatewayFiles } from "./config";
+import type { GatewayConfig } from "../../../lib/dataplane/gateway-config";
+import type { GatewayFiles } from "./config";
 import { TagTtlUpstream } from "./tag-ttl";
 import { OciUpstream, type UpstreamTransport } from "./upstream";
 

@@ -5,7 +5,7 @@
 // shape, blob bodies streamed.
 import { Readable } from "node:stream";
 import { OciError, RegistryClient } from "../../../lib/oci";
-import type { Upstream } from "./config";
+import type { Upstream } from "../../../lib/dataplane/gateway-config";
 import { errorBody } from "./errors";
 import type { Route } from "./routes";
 

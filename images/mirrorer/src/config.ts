@@ -1,15 +1,15 @@
 // The mirrorer's config file (docs/dataplane.md). Rendered by nodeservices-manager on every master
 // of a Local-mode cluster with more than one master.
 import { readFile } from "node:fs/promises";
+import { readConfigFile } from "../../../lib/validation/config-file";
 import {
-  readConfigFile,
   ConfigError,
   formatHostPort,
   type HostPort,
   parseHostPort,
   Problems,
   type Section,
-} from "../../common/src/validate";
+} from "../../../lib/validation/reader";
 
 export interface Credentials {
   name: string;

@@ -4,7 +4,7 @@
 // are kept, the partial one is copied again).
 import { parseArgs } from "node:util";
 import { createLog, errorMessage } from "../../common/src/log";
-import { ConfigError } from "../../common/src/validate";
+import { ConfigError } from "../../../lib/validation/reader";
 import { loadMirrorerConfig } from "./config";
 import { runMirrorer } from "./mirrorer";
 

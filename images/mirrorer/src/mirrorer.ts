@@ -3,7 +3,7 @@ import { RegistryClient } from "../../../lib/oci";
 import { errorMessage, type Log } from "../../common/src/log";
 import { MetricsRegistry } from "../../common/src/metrics";
 import { startMonitoring } from "../../common/src/monitoring";
-import { formatHostPort, type HostPort } from "../../common/src/validate";
+import { formatHostPort, type HostPort } from "../../../lib/validation/reader";
 import type { MirrorerConfig } from "./config";
 import { Mirror, type PassReport } from "./sync";
 

@@ -4,7 +4,7 @@
 // decision (secret gone, node no longer a master) stops them.
 import { KubeConfig } from "@kubernetes/client-node";
 import { createLog, errorMessage } from "../../common/src/log";
-import { ConfigError } from "../../common/src/validate";
+import { ConfigError } from "../../../lib/validation/reader";
 import { parseManagerSettings } from "./config";
 import { runManager } from "./manager";
 

@@ -3,7 +3,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Log } from "../../common/src/log";
 import { startMonitoring } from "../../common/src/monitoring";
-import { formatHostPort, type HostPort } from "../../common/src/validate";
+import { formatHostPort, type HostPort } from "../../../lib/validation/reader";
 import type { ManagerSettings } from "./config";
 import { Reconciler } from "./reconcile";
 import { startWatches } from "./watch";

@@ -5,7 +5,12 @@
 // unsynced cache cannot tell "secret deleted" from "not seen yet".
 import { errorMessage, type Log } from "../../common/src/log";
 import { MetricsRegistry } from "../../common/src/metrics";
-import { parseEgressProxy, parseNodeConfig, type ManagerSettings, type NodeConfig } from "./config";
+import {
+  parseEgressProxy,
+  parseNodeConfig,
+  type NodeConfig,
+} from "../../../lib/dataplane/node-config";
+import type { ManagerSettings } from "./config";
 import { applyFiles, removeFiles, type ApplyReport } from "./files";
 import { renderNodeFiles } from "./render";
 

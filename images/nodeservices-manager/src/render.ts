@@ -3,11 +3,12 @@
 // inputs give byte-identical files, so unchanged configs never touch the disk or restart the pod.
 import { createHash, createHmac } from "node:crypto";
 import { stringify } from "yaml";
-import { formatHostPort, type HostPort, parseDuration } from "../../common/src/validate";
+import { formatHostPort, type HostPort, parseDuration } from "../../../lib/validation/reader";
 import { renderTemplate } from "../../../lib/templates";
-import { formatGatewayConfig, type GatewayConfig } from "../../gateway/src/config";
+import { formatGatewayConfig, type GatewayConfig } from "../../../lib/dataplane/gateway-config";
 import { formatMirrorerConfig, type MirrorerConfig } from "../../mirrorer/src/config";
-import type { ManagerSettings, NodeConfig, NodeUser } from "./config";
+import type { NodeConfig, NodeUser } from "../../../lib/dataplane/node-config";
+import type { ManagerSettings } from "./config";
 import { NODE_SERVICES_POD_SELECTOR } from "../../../lib/domain/node-services";
 
 /** Host paths, relative to the manager's root directory. */

@@ -15,7 +15,7 @@ import {
 } from "@kubernetes/client-node";
 import { errorMessage, type Log } from "../../common/src/log";
 import type { ManagerSettings } from "./config";
-import { NODE_CONFIG_SECRET_PREFIX } from "./config";
+import { NODE_CONFIG_SECRET_PREFIX } from "../../../lib/dataplane/node-config";
 import type { Observed, Reconciler } from "./reconcile";
 
 export interface Watches {

@@ -20,7 +20,7 @@ import {
   startRegistry,
   writeOciLayout,
 } from "../../e2e-lab";
-import type { GatewayMode } from "../../../images/gateway/src/config";
+import type { GatewayMode } from "../../../lib/dataplane/gateway-config";
 import { writeGatewayConfig } from "./gateway";
 import { bundles } from "./masters";
 import { type RegistryNginx, startRegistryNginx } from "./nginx";

@@ -1,10 +1,15 @@
-// Config-file validation shared by the data-plane programs. A program refuses to start on a bad
-// config, and the operator reading the pod log must see every problem at once, each naming the
-// field (`users[1].role`) and the rule it breaks. Unknown keys are problems too: stock
-// distribution silently ignores a misspelt key (e2e-lab §3.3), we do not.
-import { readFile } from "node:fs/promises";
+// The one way input is validated in this repository (docs/adr/0130): a document is read through a
+// `Section` per mapping, whose getters check the type and the rule of each field and record a
+// `Problem` naming the field path (`users[1].role`, `registry.direct.ca`) and the rule it breaks.
+// Unknown keys are problems too where a reader asks (`noOtherKeys`): stock distribution silently
+// ignores a misspelt key, we do not.
+//
+// Two ways to finish: a data-plane program refuses to start on a bad config and the operator
+// reading the pod log must see every problem at once (`Problems.finish` throws them all); a hook
+// stops at the first problem with its own error class (`Problems` with `failFast`), because its
+// message goes to one condition or log line. Pure and cheap to import (node:net only): hooks load
+// it at start-up; reading files and YAML is in config-file.ts.
 import { isIP } from "node:net";
-import { parse as parseYaml } from "yaml";
 
 export interface Problem {
   field: string;
@@ -24,12 +29,23 @@ export class ConfigError extends Error {
   }
 }
 
-/** Collects problems while a config is read; `finish` throws them all. */
+/**
+ * Collects problems while a document is read; `finish` throws them all. With `failFast`, the first
+ * problem is thrown at once as the error it makes (the reader's getters then never return a bad
+ * value).
+ */
 export class Problems {
   readonly list: Problem[] = [];
-  constructor(readonly source: string) {}
+  readonly #failFast: ((problem: Problem) => Error) | undefined;
+  constructor(
+    readonly source: string,
+    options: { failFast?: (problem: Problem) => Error } = {},
+  ) {
+    this.#failFast = options.failFast;
+  }
 
   add(field: string, rule: string): void {
+    if (this.#failFast) throw this.#failFast({ field, rule });
     this.list.push({ field, rule });
   }
 
@@ -37,15 +53,17 @@ export class Problems {
     if (this.list.length > 0) throw new ConfigError(this.source, this.list);
   }
 
-  /** The document root, which must be an object. */
-  root(value: unknown): Section {
+  /** The document root, which must be a mapping; `path` prefixes every field named under it. */
+  root(value: unknown, path = "", rule = mustBeMapping): Section {
     if (!isPlainObject(value)) {
-      this.add("", `must be a mapping, got ${kindOf(value)}`);
-      return new Section(this, "", undefined);
+      this.add(path, rule(value));
+      return new Section(this, path, undefined);
     }
-    return new Section(this, "", value);
+    return new Section(this, path, value);
   }
 }
+
+const mustBeMapping = (v: unknown) => `must be a mapping, got ${kindOf(v)}`;
 
 type Opt = { required?: boolean };
 
@@ -78,6 +96,16 @@ export class Section {
       return undefined;
     }
     return v;
+  }
+
+  /** The value of a key as it is (undefined when absent or null), for rules no getter has. */
+  get(key: string, opt: Opt = {}): unknown {
+    return this.#raw(key, opt);
+  }
+
+  /** The keys of this mapping, in document order. */
+  keys(): string[] {
+    return this.value ? Object.keys(this.value) : [];
   }
 
   #bad(key: string, rule: string): undefined {
@@ -153,11 +181,16 @@ export class Section {
     return this.string(key, { ...opt, pattern: /^\//, rule: "must be an absolute path" });
   }
 
-  section(key: string, opt: Opt = {}): Section | undefined {
+  /** A nested mapping; `path` names it where `parent.key` would not (`hosts["a.io"]`). */
+  section(key: string, opt: Opt & { path?: string } = {}): Section | undefined {
     const v = this.#raw(key, opt);
+    const path = opt.path ?? this.field(key);
     if (v === undefined) return undefined;
-    if (!isPlainObject(v)) return this.#bad(key, `must be a mapping, got ${kindOf(v)}`);
-    return new Section(this.problems, this.field(key), v);
+    if (!isPlainObject(v)) {
+      this.problems.add(path, `must be a mapping, got ${kindOf(v)}`);
+      return undefined;
+    }
+    return new Section(this.problems, path, v);
   }
 
   /** A list of mappings. */
@@ -250,9 +283,12 @@ function formatDuration(ms: number): string {
   return s % 3600 === 0 ? `${s / 3600}h` : s % 60 === 0 ? `${s / 60}m` : `${s}s`;
 }
 
+/** A mapping (a JSON object): not null, not a list. The one copy of this guard. */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
+
+export { isPlainObject as isRecord };
 
 export function kindOf(v: unknown): string {
   if (v === null) return "null";
@@ -260,29 +296,4 @@ export function kindOf(v: unknown): string {
   if (isPlainObject(v)) return "a mapping";
   // never the value itself: the field may hold a password
   return typeof v;
-}
-
-/**
- * Parses YAML text of a config; a syntax error is a ConfigError with the parser's first line only:
- * the code frame that follows quotes the text, which may hold a password.
- */
-export function parseConfigYaml(text: string, source: string, field = ""): unknown {
-  try {
-    return parseYaml(text);
-  } catch (e) {
-    const reason = (e as Error).message.split("\n")[0] ?? "";
-    throw new ConfigError(source, [{ field, rule: `not YAML: ${reason}` }]);
-  }
-}
-
-/** Reads and parses a YAML config file; unreadable or not YAML is a ConfigError naming why. */
-export async function readConfigFile(file: string, source: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new ConfigError(source, [{ field: "", rule: `cannot read: ${code}` }]);
-  }
-  return parseConfigYaml(text, source);
 }

@@ -2,8 +2,8 @@
 // config secret's `egress-proxy`): `{httpProxy, httpsProxy, noProxy: [...]}`, checked by the same
 // rules lib/oci applies when it routes (docs/adr/0090, 0102). Problems name the field and never
 // echo the value: a proxy URL may carry a password.
-import { EgressProxyError, EgressRoutes, type EgressProxy } from "../../../lib/oci/proxy";
-import type { Section } from "./validate";
+import { EgressProxyError, EgressRoutes, type EgressProxy } from "../oci/proxy";
+import type { Section } from "../validation/reader";
 
 export function readEgressProxy(s: Section): EgressProxy | undefined {
   const httpProxy = s.string("httpProxy");
