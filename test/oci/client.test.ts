@@ -20,8 +20,9 @@ import {
   createLab,
   createTokenSigner,
   issueServerCert,
+  manifestDigest,
   pushImage,
-  run,
+  skopeoRawManifest,
   startBlackhole,
   startRegistry,
   startTokenServer,
@@ -230,14 +231,12 @@ describe("blobs and uploads", () => {
     expect(await reg.mountBlob("copy/c", `sha256:${"2".repeat(64)}`, "copy/a")).toBe(false);
     await reg.putManifest("copy/b", "mounted", manifestBytes, OCI_MANIFEST);
 
-    const certDir = lab.path("certs-secure");
-    await run("mkdir", ["-p", certDir]);
-    await run("cp", [ca.cert, `${certDir}/ca.crt`]);
-    const { stdout } = await run("skopeo", [
-      "inspect", "--cert-dir", certDir, "--creds", `${alice.username}:${alice.password}`,
-      `docker://${secure.hostPort}/copy/b:mounted`,
-    ]); // prettier-ignore
-    expect(JSON.parse(stdout)).toMatchObject({ Digest: digest, Layers: [layerDigest] });
+    const raw = await skopeoRawManifest(lab, `${secure.hostPort}/copy/b:mounted`, {
+      caPem: ca.certPem,
+      creds: `${alice.username}:${alice.password}`,
+    });
+    expect(manifestDigest(raw)).toBe(digest);
+    expect((JSON.parse(raw) as ImageManifest).layers.map(l => l.digest)).toEqual([layerDigest]);
   });
 
   it("a chunked upload whose content does not match the promised digest is not committed", async () => {
