@@ -1,4 +1,4 @@
-// Checker init hook (spec §10.1): once per module start — while
+// Checker init hook (docs/architecture.md#checker): once per module start — while
 // `registry.internal.checker.initialized` is false — restore the checker's state and params
 // from Secret d8-system/registry-checker-state. A damaged state starts empty; params that fail
 // validation are reset to empty; both are logged, neither fails the run: the loop and the

@@ -1,4 +1,4 @@
-// Checker loop hook (spec §10.2): every 10 s, check that each registry of
+// Checker loop hook (docs/architecture.md#checker): every 10 s, check that each registry of
 // `registry.internal.checker.params` holds the images the cluster needs, report
 // `registry.internal.checker.state.{version, ready, message}` for the orchestrator, and persist
 // state and params in Secret d8-system/registry-checker-state when they changed.

@@ -1,4 +1,4 @@
-// Orchestrator hook: the mode state machine (spec §5). Bound on beforeHelm and on every watched
+// Orchestrator hook: the mode state machine (docs/architecture.md#orchestrator). Bound on beforeHelm and on every watched
 // object, in its own queue, with all bindings in one group: each run recomputes from snapshots,
 // because events may be combined or skipped and values patches are lost on operator restart.
 import { MODULE_NAMESPACE } from "../lib/domain/names";
@@ -177,7 +177,7 @@ async function assembleInputs(
   };
 }
 
-/** The bootstrap seed of an init secret not applied yet (spec §13). */
+/** The bootstrap seed of an init secret not applied yet (docs/architecture.md#bootstrap). */
 async function initSeed(
   secret: b.InitSecretSnapshot | undefined,
 ): Promise<OrchestratorInputs["init"] | undefined> {

@@ -1,4 +1,4 @@
-// Kubernetes bindings of the checker hooks (spec §10): the checker state secret (init), the
+// Kubernetes bindings of the checker hooks (docs/architecture.md#checker): the checker state secret (init), the
 // critical embedded Modules and the deckhouse Deployment (loop). None of them runs the hook on
 // events: the init hook runs once on Synchronization, the loop hook on its schedule with these
 // snapshots included.

@@ -1,4 +1,4 @@
-// Where the checker lives in values, and its secret (spec §3.3, §9): the one place both checker
+// Where the checker lives in values, and its secret (docs/architecture.md#values, #objects): the one place both checker
 // hooks and their tests take these names from.
 import type { CheckerParams } from "../../lib/checker/params";
 import { stateToValues, type CheckerState } from "../../lib/checker/state";

@@ -1,4 +1,4 @@
-// Kubernetes bindings of the orchestrator (spec §5.1), with the registry settings read straight
+// Kubernetes bindings of the orchestrator (docs/architecture.md#orchestrator), with the registry settings read straight
 // from ModuleConfig/deckhouse instead of the `registry-config` secret. Every binding projects
 // what the orchestrator needs in its jqFilter (snapshots of 1000 nodes stay small) and keeps no
 // full objects; the narrowing functions check that projection and fail closed on anything else.
@@ -107,7 +107,7 @@ export const deckhouseRegistrySecret = secret<DeckhouseRegistrySnapshot>(
   },
 );
 
-/** A pair is usable only when both halves are present (spec §5.1). */
+/** A pair is usable only when both halves are present (docs/architecture.md#orchestrator). */
 function pair(cert: string | undefined, key: string | undefined): CertKey | undefined {
   return cert && key ? { cert, key } : undefined;
 }

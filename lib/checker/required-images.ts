@@ -1,4 +1,4 @@
-// What the cluster needs (spec §10.2): the image digests of the critical embedded modules
+// What the cluster needs (docs/architecture.md#checker): the image digests of the critical embedded modules
 // (`global.modulesImages.digests.<moduleCamel>.<imageCamel>`) and the images of the
 // `d8-system/deckhouse` Deployment, turned into queue items for one target repository.
 //

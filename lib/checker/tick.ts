@@ -1,4 +1,4 @@
-// One checker tick (spec §10.2 `Process`): prepare the queues, then check the due ones, every
+// One checker tick (docs/architecture.md#checker `Process`): prepare the queues, then check the due ones, every
 // registry at once, each with a bounded number of workers, all within one budget. The registry
 // I/O and the clock are injected (`CheckerDeps`), so this runs against fakes in unit tests and
 // against lib/oci in the hook (./oci-session.ts).
@@ -71,8 +71,8 @@ export async function runTick(
     return result;
   }
   if (isNewConfig) {
-    // the first tick of a version only builds queues and says `Initializing` (spec §10.2 step 1,
-    // §21.7 item 39); the Go code replaced it by the queue summary, the spec keeps the word
+    // the first tick of a version only builds queues and says `Initializing` (docs/architecture.md#checker,
+    // ADR 0011); the Go code replaced it by the queue summary, the original's docs keep the word
     return result;
   }
   state.ready = false;

@@ -64,9 +64,9 @@ const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
 const HOST = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?)(:\d{1,5})?$/;
 
 /**
- * Parses the secret's `config` (YAML) and `version`, checks every rule of spec §7.2 (PKI present
- * and chained to the CA, exactly one mode), plus that the distribution certificate covers the
- * node's address, which clients dial.
+ * Parses the secret's `config` (YAML) and `version`, checks every rule of the node config
+ * (docs/architecture.md#node-services: PKI present and chained to the CA, exactly one mode), plus
+ * that the distribution certificate covers the node's address, which clients dial.
  */
 export function parseNodeConfig(
   configText: string,

@@ -1,5 +1,5 @@
 // The node configuration the orchestrator hands to the nodes: the YAML under key `config` of
-// Secret `d8-system/registry-bashible-config` (spec §8.1). The orchestrator PRODUCES exactly
+// Secret `d8-system/registry-bashible-config` (docs/architecture.md#bashible-config). The orchestrator PRODUCES exactly
 // `BashibleConfig`; the node side (lib/node/, the bashible steps) CONSUMES it through
 // `parseBashibleConfig`, which is the single gate every config passes before it reaches a node.
 //

@@ -1,5 +1,5 @@
-// The module PKI (spec §11): the CA `registry-ca`, the token-signing certificate and the leaf
-// certificates of the auth and distribution servers (in-cluster proxy §7.1, node services §7.2).
+// The module PKI (docs/architecture.md#pki): the CA `registry-ca`, the token-signing certificate and the leaf
+// certificates of the auth and distribution servers (docs/architecture.md#in-cluster-proxy, #node-services).
 //
 // Everything is kept while it is still good and regenerated exactly where it is not, because every
 // new certificate rolls out to the nodes and restarts registry pods. "Good" is checked here with
@@ -220,7 +220,7 @@ export interface PkiInputs {
   /** The `registry-pki` Secret snapshot: used for a part the state lacks or holds unusable. */
   secret?: Partial<Pki> | undefined;
   /**
-   * The CA of `registry-init` (spec §13), passed only on the initialisation run: it replaces the
+   * The CA of `registry-init` (docs/architecture.md#bootstrap), passed only on the initialisation run: it replaces the
    * CA (and so everything the previous CA signed). An unusable one is an error, not replaced.
    */
   initCa?: CertKey | undefined;
@@ -262,7 +262,7 @@ async function generate(what: string, make: () => Promise<CertKey>): Promise<Cer
 }
 
 /**
- * The CA and token certificate for this run (spec §11, §21.5):
+ * The CA and token certificate for this run (docs/architecture.md#pki):
  *   * CA: the `registry-init` CA when given (must be usable, else PkiError), else the first
  *     usable of state and secret, else a new ECDSA P-256 `registry-ca` valid 10 years;
  *   * token: the first of state and secret that is usable (key matches, not expired, signed by
@@ -332,14 +332,14 @@ function copy(pair: CertKey): CertKey {
 // ---------------------------------------------------------------------------------------------
 // Leaf certificates of the auth and distribution servers.
 
-/** SANs of the in-cluster proxy's certificates (spec §7.1). */
+/** SANs of the in-cluster proxy's certificates (docs/architecture.md#in-cluster-proxy). */
 export const IN_CLUSTER_PROXY_HOSTS: readonly string[] = [
   "127.0.0.1",
   "localhost",
   REGISTRY_SERVICE_HOST,
 ];
 
-/** SANs of a master's node-services certificates (spec §7.2). */
+/** SANs of a master's node-services certificates (docs/architecture.md#node-services). */
 export function nodeServicesHosts(nodeInternalIP: string): string[] {
   if (!isIpAddress(nodeInternalIP)) {
     throw new PkiError(

@@ -1,4 +1,4 @@
-// The bootstrap hand-over (spec §13): dhctl creates Secret `d8-system/registry-init` whose
+// The bootstrap hand-over (docs/architecture.md#bootstrap): dhctl creates Secret `d8-system/registry-init` whose
 // `data.config` is YAML `{ca: {cert, key}, ro_user: {name, password, password_hash}, rw_user}`.
 // On the first run the orchestrator seeds the module CA and users from it (see `ensurePki`
 // `initCa` and `ensureUsers` `seed`). Only the shape is checked here; whether the CA is usable is

@@ -1,4 +1,4 @@
-// Random secrets of the module (spec §11, §12): the distribution HTTP secret (`state.secrets.http`)
+// Random secrets of the module (docs/architecture.md#pki, #users): the distribution HTTP secret (`state.secrets.http`)
 // and the alphabet and generator shared with user passwords. Randomness is injected so the state
 // machine stays deterministic in tests; production passes `cryptoRandom`.
 import { randomBytes } from "node:crypto";

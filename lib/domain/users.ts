@@ -1,4 +1,4 @@
-// Users of the module's registries (spec §12): `ro`, `rw`, `mirror-puller`, `mirror-pusher`, each
+// Users of the module's registries (docs/architecture.md#users): `ro`, `rw`, `mirror-puller`, `mirror-pusher`, each
 // `{name, password, password_hash}` in `state.users` (values keys `ro`, `rw`, `mirror_puller`,
 // `mirror_pusher`) and in Secret `registry-user-<name>` (keys `name`, `password`, `passwordHash`).
 //
@@ -58,7 +58,7 @@ export interface UserSecretSnapshot {
   passwordHash: string;
 }
 
-/** Users each mode runs with (spec §12): Direct and Unmanaged none, Proxy `ro`, Local all four. */
+/** Users each mode runs with (docs/architecture.md#users): Direct and Unmanaged none, Proxy `ro`, Local all four. */
 export function usersForMode(mode: RegistryMode): readonly RegistryUserName[] {
   switch (mode) {
     case "Direct":
@@ -112,7 +112,7 @@ export interface HashCheckOptions {
 }
 
 /**
- * The bcrypt hash to keep for `password` (spec §7.1, upstream user of the in-cluster proxy):
+ * The bcrypt hash to keep for `password` (docs/architecture.md#in-cluster-proxy, upstream user of the in-cluster proxy):
  * empty password ⇒ "" (no hash); `previousHash` kept while it matches; else a new cost-10 hash.
  */
 export async function ensurePasswordHash(
@@ -157,7 +157,7 @@ export interface EnsuredUser {
 }
 
 /**
- * One user (spec §12 `processUser`, §21.6): the first usable of seed (registry-init), state and
+ * One user (docs/architecture.md#users, `processUser` of the original): the first usable of seed (registry-init), state and
  * the `registry-user-<name>` Secret — usable meaning named `name` and with a non-blank password —
  * else a new user with a 16-character password from `[a-zA-Z0-9]`. Then the hash is recomputed
  * (cost 10) unless it matches the password.

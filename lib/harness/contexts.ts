@@ -1,5 +1,5 @@
 // Binding contexts exactly as shell-operator's BindingContext.MapV1 serialises them
-// (hook-protocol.md §3.2), plus the combine/compaction rule of the task queue (§3.5).
+// (docs/hook-protocol.md#binding-context), plus the combine/compaction rule of the task queue (docs/hook-protocol.md#combining-and-compaction).
 // Pure: a pending context says what happened; rendering reads snapshots at "execution time".
 import type {
   BindingContext,

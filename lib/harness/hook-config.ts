@@ -177,7 +177,7 @@ const CONFIG_SCHEMA = {
         },
       },
     },
-    // Accepted by the schema, never wired for module hooks (hook-protocol.md §2.6).
+    // Accepted by the schema, never wired for module hooks (docs/hook-protocol.md#hook-config).
     kubernetesValidating: { type: "array", minItems: 1, items: webhookItem },
     kubernetesMutating: { type: "array", minItems: 1, items: webhookItem },
     kubernetesCustomResourceConversion: { type: "array", minItems: 1, items: webhookItem },

@@ -1,5 +1,5 @@
 // Operations parsed from KUBERNETES_PATCH_PATH (kube-ops-parse.ts) applied to the fake cluster
-// with the semantics of hook-protocol.md §4.3.
+// with the semantics of docs/hook-protocol.md#values-patches.
 import jsonPatch from "fast-json-patch";
 import type { Operation } from "fast-json-patch";
 import type { KubeObject } from "../runtime/types";

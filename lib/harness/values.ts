@@ -1,4 +1,4 @@
-// Module values as addon-operator computes them (§5.6) and hands them to a module hook (§4.2):
+// Module values as addon-operator computes them (docs/hook-protocol.md#values-layering) and hands them to a module hook (docs/hook-protocol.md#values-inputs):
 //   values  = {global, <key>: static → config-values defaults → user config → values defaults
 //              → stored patches (lenient)}
 //   config  = {global: global user config, <key>: user settings only}

@@ -1,5 +1,6 @@
 // Node (containerd) configuration the orchestrator hands to bashible through the
-// `registry-bashible-config` secret (spec §8.1), its two stages, and the preflight (§8.3).
+// `registry-bashible-config` secret (docs/architecture.md#bashible-config), its two stages, and the preflight
+// (docs/architecture.md#preflight).
 // Pure: inputs are the params, the nodes as the snapshots show them and the master IPs.
 import type { BashibleConfig, MirrorScheme, RegistryMirror } from "../domain/bashible-config";
 import { cappedLines, computeHash, shortVersion } from "./hash";
@@ -29,7 +30,7 @@ export type ModeParams =
   | { mode: "Proxy"; proxy: ModuleRegistryParams }
   | { mode: "Local"; local: ModuleRegistryParams };
 
-// The config's shape is the node side's contract (lib/domain/bashible-config.ts, spec §8.1);
+// The config's shape is the node side's contract (lib/domain/bashible-config.ts, docs/architecture.md#bashible-config);
 // only the type is imported here, the node side's parser stays out of the hooks' start-up.
 export type { BashibleConfig } from "../domain/bashible-config";
 type Mirror = RegistryMirror;
@@ -194,7 +195,7 @@ export function sameParams(a: ModeParams | undefined, b: ModeParams | undefined)
   return a !== undefined && b !== undefined && computeHash(a) === computeHash(b);
 }
 
-/** Whether every node runs `config` yet (spec §8.1 result messages). */
+/** Whether every node runs `config` yet (docs/architecture.md#bashible-config result messages). */
 export function nodesReadiness(
   config: BashibleConfig,
   secretExists: boolean,
@@ -236,7 +237,7 @@ export function nodesReadiness(
   };
 }
 
-/** Spec §8.3: nodes must run the default containerd registry config before the module owns it. */
+/** docs/architecture.md#preflight: nodes must run the default containerd registry config before the module owns it. */
 export function preflight(secretExists: boolean, nodes: readonly NodeVersion[]): StageResult {
   const title = "Check current nodes configuration";
   if (secretExists) {

@@ -1,4 +1,4 @@
-// The checker gate (spec §6 step 1, §10): which registries the checker must prove complete for
+// The checker gate (docs/architecture.md#checker; first step of each mode): which registries the checker must prove complete for
 // the target, and whether it has. The checker itself is a separate hook; they meet in values:
 // the orchestrator writes `registry.internal.checker.params`, the checker reports
 // `registry.internal.checker.state.{version, ready, message}` for the params version it checked.

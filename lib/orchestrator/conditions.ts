@@ -1,4 +1,4 @@
-// Conditions bookkeeping of the orchestrator state (spec §5.3): the list reads in execution
+// Conditions bookkeeping of the orchestrator state (docs/architecture.md#orchestrator): the list reads in execution
 // order, `lastTransitionTime` moves only when the status flips, every condition carries the
 // settings generation it was computed for.
 
@@ -35,7 +35,7 @@ export interface ConditionInput {
   message?: string;
 }
 
-/** Removes the same type and appends the new condition at the end (spec §5.3 setCondition). */
+/** Removes the same type and appends the new condition at the end (docs/architecture.md#orchestrator setCondition). */
 export function setCondition(
   conditions: readonly Condition[],
   input: ConditionInput,
@@ -64,7 +64,7 @@ export function setCondition(
   return [...rest, next];
 }
 
-/** Drops types outside the supported set, then records Ready (spec §5.3 setReadyCondition). */
+/** Drops types outside the supported set, then records Ready (docs/architecture.md#orchestrator setReadyCondition). */
 export function setReadyCondition(
   conditions: readonly Condition[],
   ready: boolean,

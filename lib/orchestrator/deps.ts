@@ -8,7 +8,7 @@ export interface OrchestratorDeps {
   now(): Date;
   /**
    * CA and token certificate: the first usable of state and the `registry-pki` secret, else new;
-   * `initCa` (bootstrap, spec §13) replaces the CA.
+   * `initCa` (bootstrap, docs/architecture.md#bootstrap) replaces the CA.
    */
   ensurePki(inputs: {
     state?: Partial<Pki> | undefined;

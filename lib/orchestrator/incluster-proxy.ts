@@ -1,4 +1,4 @@
-// In-cluster proxy (spec §7.1): the Direct mode's pull-through proxy for in-cluster clients,
+// In-cluster proxy (docs/architecture.md#in-cluster-proxy): the Direct mode's pull-through proxy for in-cluster clients,
 // a Deployment on masters behind Service `registry`. Its config lives in the state; its
 // readiness comes from the Deployment's rollout and version annotation.
 import type { DeploymentRollout } from "./model";

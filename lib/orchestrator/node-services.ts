@@ -1,4 +1,4 @@
-// Node services (spec §7.2): on every master a static pod (stock distribution + gateway
+// Node services (docs/architecture.md#node-services): on every master a static pod (stock distribution + gateway
 // [+ mirrorer]) written by nodeservices-manager from a per-node config secret. The state keeps
 // `{config, version}` per master; readiness comes from the static pods' config-version.
 import type { MasterNodeSnapshot, StaticPodSnapshot } from "./model";

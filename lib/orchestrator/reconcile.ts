@@ -1,4 +1,4 @@
-// The mode state machine (spec §5.2–§6): pure and re-entrant. Every run re-evaluates every step
+// The mode state machine (docs/architecture.md#orchestrator, #state-machine): pure and re-entrant. Every run re-evaluates every step
 // of the target's transition from the top; the first step that is not ready records its
 // condition and Ready=False; only when all pass does `state.mode` become the target. A thrown
 // error aborts the run (the hook fails and values stay as they were), which is what makes a crash
@@ -239,7 +239,7 @@ async function applyInit(run: Run): Promise<boolean> {
   }
   if (Object.keys(seeded).length > 0) run.state.users = { ...run.state.users, ...seeded };
   // The cluster was bootstrapped straight into these params: nodes already run them, so no
-  // transition stage is needed (spec §13).
+  // transition stage is needed (docs/architecture.md#bootstrap).
   const { params } = run.inputs;
   if ((params.mode === "Direct" || params.mode === "Unmanaged") && params.upstream) {
     const upstream = upstreamRegistry(params.upstream);
@@ -297,7 +297,7 @@ async function ensureUsers(
   return users as Record<UserValuesKey, RegistryUser>;
 }
 
-/** What nodes have now; on first use, what `deckhouse-registry` says (spec §8.1). */
+/** What nodes have now; on first use, what `deckhouse-registry` says (docs/architecture.md#bashible-config). */
 function actualParams(run: Run): ModeParams {
   const known = fromActualParams(run.state.bashible?.actual_params);
   if (known) return known;
@@ -427,7 +427,7 @@ async function startNodeServices(
   mode: NodeServicesMode,
 ): Promise<boolean> {
   run.beforeStep("NodeServicesReady");
-  // The settings parser checks the CA too; this guards the state machine on its own (spec §7.2).
+  // The settings parser checks the CA too; this guards the state machine on its own (docs/architecture.md#node-services).
   const upstreamCaProblem =
     mode.mode === "Proxy" && mode.upstream.ca ? pemCertificateProblem(mode.upstream.ca) : undefined;
   if (upstreamCaProblem) {
@@ -463,7 +463,7 @@ const moduleRegistry = (pki: Pki, ro: RegistryUser) => ({
   password: ro.password,
 });
 
-// ---- transitions (spec §6.2–§6.6) --------------------------------------------------------------
+// ---- transitions (docs/architecture.md#state-machine) --------------------------------------------------------------
 
 async function toDirect(run: Run, settings: UpstreamParams): Promise<boolean> {
   const upstream = upstreamRegistry(settings);

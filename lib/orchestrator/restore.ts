@@ -1,4 +1,4 @@
-// Restoring the orchestrator state after values were lost (an operator restart, spec §5.2 step
+// Restoring the orchestrator state after values were lost (an operator restart, docs/architecture.md#orchestrator step
 // 2). Secret registry-state carries the state without secret material (./state.ts publicState,
 // docs/adr/0081); each secret part comes back from the secret that already holds it, so a
 // restore issues no certificate, changes no password and rolls nothing out:

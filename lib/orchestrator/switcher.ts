@@ -1,4 +1,4 @@
-// Registry switcher (spec §7.3): what `d8-system/deckhouse-registry` must say for the target
+// Registry switcher (docs/architecture.md#registry-switcher): what `d8-system/deckhouse-registry` must say for the target
 // mode, the patch that makes it say so, and whether deckhouse-controller already runs with it.
 import type { DeckhouseRegistrySnapshot, SwitcherPodSnapshot } from "./model";
 import type { UpstreamRegistryParams, StageResult } from "./bashible";

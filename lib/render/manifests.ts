@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-// Every Kubernetes object the module owns, rendered from its values (spec §9): this module
+// Every Kubernetes object the module owns, rendered from its values (docs/architecture.md#objects): this module
 // decides which templates apply and builds their contexts; the Handlebars templates under
 // templates/ place the values. The result goes to Helm through the pass-through chart
 // (docs/adr/0004), so Helm prunes what a later render no longer contains and uninstalls it all
@@ -221,7 +221,7 @@ function images(values: ModuleValues): Images {
     }
     out[key] = `${base}@${digest}`;
   }
-  // ModuleConfig/registry `imagesOverride` (development and testing only, spec §3.2)
+  // ModuleConfig/registry `imagesOverride` (development and testing only, docs/architecture.md#values)
   const manager = get(values.registry, "imagesOverride.registryManager");
   const mirrorer = get(values.registry, "imagesOverride.mirrorer");
   if (typeof manager === "string" && manager !== "") out.nodeServicesManager = manager;

@@ -2,7 +2,7 @@ import type { KubernetesObject, V1ObjectMeta } from "@kubernetes/client-node";
 
 // Types of the shell-operator / addon-operator hook contract (configVersion v1), shared by the
 // hook runtime (what a hook prints and reads) and the harness (what plays the operator).
-// Field names are the wire names of ../shared/reference/hook-protocol.md §2–§4.
+// Field names are the wire names of the protocol (docs/hook-protocol.md#hook-config, #run-files).
 
 export type WatchEvent = "Added" | "Modified" | "Deleted";
 

@@ -30,7 +30,7 @@ function secretData(o: KubeObject | undefined): Record<string, string> {
   return ((o?.data ?? {}) as Record<string, string>) ?? {};
 }
 
-/** bashible on every node: apply the registry config and report its version (spec §8.2). */
+/** bashible on every node: apply the registry config and report its version (docs/architecture.md#node-side). */
 export function nodesApplyBashible(world: World): void {
   const secret = find(world, "Secret", NS, "registry-bashible-config");
   const config = secret

@@ -1,4 +1,4 @@
-// The module users' ACL (spec §7.2, the docker_auth ACL it replaces): `ro` pulls; `rw` and
+// The module users' ACL (docs/architecture.md#node-services, the docker_auth ACL it replaces): `ro` pulls; `rw` and
 // `mirror-pusher` may do everything; `mirror-puller` lists the catalog and pulls. Anything not
 // granted is denied.
 import type { GatewayMode, Role } from "../../../lib/dataplane/gateway-config";
