@@ -1,6 +1,6 @@
-// The checker's pure parts, table-driven: params validation (§21.7 item 37), required images and
-// re-pointing (item 38, Relax item 43), queues and the message format (§10.2 steps 1–6, items
-// 39–42), with an injected clock and fake registry sessions.
+// The checker's pure parts, table-driven (docs/architecture.md#checker; numbers are the original
+// module's observed behaviours): params validation (item 37), required images and re-pointing
+// (item 38, Relax item 43), queues and the message format (items 39–42), with an injected clock and fake registry sessions.
 import { describe, expect, it } from "vitest";
 import {
   buildMessage,
@@ -25,7 +25,7 @@ import { parseRepository } from "../../lib/oci";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 
-describe("params (§21.7 item 37)", () => {
+describe("params (item 37)", () => {
   it("accepts a full registry and applies the defaults", () => {
     expect(
       parseCheckerParams({
@@ -145,7 +145,7 @@ describe("required images", () => {
     ]);
   });
 
-  it("Relax: only the deckhouse container, which must be a tag (§21.7 item 43)", () => {
+  it("Relax: only the deckhouse container, which must be a tag (item 43)", () => {
     expect(buildQueueItems(images, repo, "Relax")).toEqual([
       {
         image: "registry.example.com:5000/deckhouse/ee:v1.70.1",

@@ -1,4 +1,4 @@
-// module.yaml as Deckhouse reads it (spec §3.1; hook-protocol.md §5.2), and the assembled module.
+// module.yaml as Deckhouse reads it (docs/architecture.md#values; docs/hook-protocol.md#module-layout), and the assembled module.
 import { spawnSync } from "node:child_process";
 import {
   existsSync,

@@ -279,7 +279,7 @@ describe("routes and the ACL", () => {
     expect(requiredAction(parseRoute("/v2/"), "GET")).toBeUndefined();
   });
 
-  it("the role table of spec §7.2", () => {
+  it("the role table of docs/architecture.md#node-services", () => {
     const table = Object.fromEntries(
       ROLES.map(r => [r, (["pull", "push", "catalog"] as const).filter(a => allows(r, a))]),
     );

@@ -70,7 +70,7 @@ const blobGets = (r: Registry) =>
 const settle = () => new Promise(r => setTimeout(r, 300));
 
 /**
- * distribution 2.8 stores what it fetched in the background after answering (e2e-lab §3.2): wait
+ * distribution 2.8 stores what it fetched in the background after answering (docs/peers.md#distribution-as-a-pull-through-cache): wait
  * until every blob of the image is linked into the cached repository, whatever the machine's load.
  */
 async function cached(master: Master, layout: OciLayout): Promise<void> {
@@ -280,7 +280,7 @@ describe("Proxy mode, Basic-auth upstream at deckhouse/ee with its own CA", () =
     );
 
     // the static pod restarts while the upstream is down: stock 2.8 alone would panic at start
-    // (e2e-lab §3.3); behind the gateway it starts and keeps serving its cache
+    // (docs/peers.md#distribution-as-a-pull-through-cache); behind the gateway it starts and keeps serving its cache
     await basicMaster.startPod();
     const again = await skopeoPull(basicMaster, "v1", lab.path("pull/down-restarted"));
     expect(again.length).toBe(images.v1!.blobs.size - 1);

@@ -1,4 +1,4 @@
-// The module PKI (spec §11, §21.5): what is produced is judged by the real openssl (x509 -text,
+// The module PKI (docs/architecture.md#pki): what is produced is judged by the real openssl (x509 -text,
 // verify with the hosts a TLS client checks, key ↔ certificate match); what is kept is judged by
 // identity with the input and by counting what the factory issued.
 import { X509Certificate } from "node:crypto";
@@ -58,7 +58,7 @@ afterAll(async () => {
   await lab?.close();
 });
 
-describe("ensurePki (spec §11, §21.5)", () => {
+describe("ensurePki (docs/architecture.md#pki)", () => {
   it("#29 empty state: a new ECDSA P-256 CA `registry-ca` for 10 years and an RSA 2048 token certificate it signed", async () => {
     const { factory, issued } = countingFactory(pool);
     const result = await ensurePki({}, depsAt(T0, factory));
@@ -277,7 +277,7 @@ describe("ensurePki (spec §11, §21.5)", () => {
   });
 });
 
-describe("ensureServiceCertificates (spec §7.1, §7.2, §11)", () => {
+describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #node-services, #pki)", () => {
   let proxy: { auth: CertKey; distribution: CertKey };
   beforeAll(async () => {
     const result = await ensureServiceCertificates(

@@ -1,4 +1,4 @@
-// The bootstrap hand-over from dhctl (spec §13, §21.9 #60): `registry-init` `data.config`.
+// The bootstrap hand-over from dhctl (docs/architecture.md#bootstrap, #state-machine #60): `registry-init` `data.config`.
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { ensurePki } from "../../lib/domain/pki";
@@ -70,7 +70,7 @@ describe("parseInitConfig", () => {
   });
 });
 
-describe("seeding from registry-init (spec §13)", () => {
+describe("seeding from registry-init (docs/architecture.md#bootstrap)", () => {
   it("the CA and the ro user of the init secret become the module's", async () => {
     const { factory } = countingFactory(keyPool(2));
     const dhctlCa = (await ensurePki({}, depsAt(T0, factory))).pki.ca;

@@ -1,4 +1,5 @@
-// Random secrets (spec §11 HTTP secret, §12 password alphabet).
+// Random secrets: the HTTP secret (docs/architecture.md#pki) and the password alphabet
+// (docs/architecture.md#users).
 import { describe, expect, it } from "vitest";
 import {
   cryptoRandom,

@@ -1,4 +1,4 @@
-// Users (spec §12, §21.6). Hashes are judged by bcryptjs and by Apache's own `htpasswd -v`
+// Users (docs/architecture.md#users). Hashes are judged by bcryptjs and by Apache's own `htpasswd -v`
 // (a second, independent bcrypt implementation); distribution's Go bcrypt judges them in
 // consumers.test.ts.
 import bcrypt from "bcryptjs";
@@ -47,7 +47,7 @@ function secretOf(
   };
 }
 
-describe("ensureUser (spec §12 processUser, §21.6)", () => {
+describe("ensureUser (processUser of the original, docs/architecture.md#users)", () => {
   it("#32 no state, no secret: the named user with a 16-character password and a valid cost-10 hash", async () => {
     const { user, source, rehashed } = await ensureUser("mirror-puller", {}, random);
     expect(source).toBe("generated");
@@ -147,7 +147,7 @@ describe("ensureUser (spec §12 processUser, §21.6)", () => {
   });
 });
 
-describe("ensureUsers and usersForMode (spec §12)", () => {
+describe("ensureUsers and usersForMode (docs/architecture.md#users)", () => {
   it("maps modes to users", () => {
     expect(usersForMode("Direct")).toEqual([]);
     expect(usersForMode("Unmanaged")).toEqual([]);
@@ -197,7 +197,7 @@ describe("ensureUsers and usersForMode (spec §12)", () => {
   });
 });
 
-describe("ensurePasswordHash (spec §7.1 upstream user)", () => {
+describe("ensurePasswordHash (docs/architecture.md#in-cluster-proxy upstream user)", () => {
   it("no password ⇒ no hash; a matching hash is kept; otherwise a new one", async () => {
     expect(await ensurePasswordHash("", ro.password_hash, random)).toBe("");
     expect(await ensurePasswordHash(ro.password, ro.password_hash, random)).toBe(ro.password_hash);

@@ -1,5 +1,5 @@
 // What the PKI, secrets and users code produces fits `registry.internal.orchestrator.state` of
-// openapi/values.yaml (spec §3.3: keys pki, secrets, users exactly), as the runtime validates
+// openapi/values.yaml (docs/architecture.md#values: keys pki, secrets, users exactly), as the runtime validates
 // every values patch against it.
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -12,7 +12,7 @@ import { countingFactory, depsAt, keyPool, seededRandom, T0 } from "./pki-helper
 const schemas = loadModuleSchemas(resolve(import.meta.dirname, "../../openapi"));
 
 describe("state.pki, state.secrets, state.users against openapi/values.yaml", () => {
-  it("validate, with the values keys of spec §3.3", async () => {
+  it("validate, with the values keys of docs/architecture.md#values", async () => {
     const random = seededRandom("layout");
     const { pki } = await ensurePki({}, depsAt(T0, countingFactory(keyPool(1)).factory));
     const { secrets } = ensureSecrets(undefined, random);

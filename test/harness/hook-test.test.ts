@@ -163,7 +163,7 @@ describe("createHookTest", () => {
     }
   }, 60_000);
 
-  it("a values patch violating the schema fails the run; metrics and objects were already applied (§4.4)", async () => {
+  it("a values patch violating the schema fails the run; metrics and objects were already applied (docs/hook-protocol.md#order-of-application)", async () => {
     const f = await createHookTest({ hook: countNodes, ...common });
     f.kubeStateSet(NODES("a").replace("labels: {}", 'labels: {"test/state": "Bogus"}'));
     const before = f.values();

@@ -1,4 +1,4 @@
-// The orchestrator's input side (spec §5.2 steps 1–4) against hand-made snapshots: what the
+// The orchestrator's input side (docs/architecture.md#orchestrator steps 1–4) against hand-made snapshots: what the
 // handler does with each situation, independent of jq. test/hooks/orchestrator-harness.test.ts
 // drives the same hook from cluster objects through the harness and the built executable.
 import { describe, expect, it } from "vitest";

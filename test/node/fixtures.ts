@@ -1,5 +1,5 @@
-// Bashible configs as the orchestrator produces them for every mode and stage (spec §8.1,
-// §21.4), shared by the node tests (not a test file itself). Versions are fixed strings: the
+// Bashible configs as the orchestrator produces them for every mode and stage
+// (docs/architecture.md#bashible-config), shared by the node tests (not a test file itself). Versions are fixed strings: the
 // node side only carries them back, it never recomputes them.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,7 +22,7 @@ const auth = (username: string, password: string) => ({
 /** A password with every character a careless heredoc or quote would mangle. */
 export const NASTY_PASSWORD = `p$a'ss"w\`o\\rd$(id)!*`;
 
-/** Unmanaged → Direct, transition stage (spec §21.4 #21). */
+/** Unmanaged → Direct, transition stage (docs/architecture.md#bashible-config #21). */
 export const directTransition: BashibleConfig = {
   mode: "Direct",
   version: "v-direct-transition",
@@ -46,7 +46,7 @@ export const directTransition: BashibleConfig = {
   },
 };
 
-/** Unmanaged → Direct, final stage: only the new source (spec §21.4 #21). */
+/** Unmanaged → Direct, final stage: only the new source (docs/architecture.md#bashible-config #21). */
 export const directFinal: BashibleConfig = {
   mode: "Direct",
   version: "v-direct-final",

@@ -1,5 +1,5 @@
 // Producer meets consumer: every bashible config the orchestrator builds (lib/orchestrator,
-// spec §8.1/§21.4) passes the node side's gate unchanged and renders into steps for both
+// docs/architecture.md#bashible-config) passes the node side's gate unchanged and renders into steps for both
 // containerd flavours where the flavour can express it.
 import { describe, expect, it } from "vitest";
 import { parseBashibleConfig } from "../../lib/domain/bashible-config";

@@ -61,7 +61,7 @@ describe("parseRepository", () => {
   });
 });
 
-describe("repoint (spec §21.7 item 38)", () => {
+describe("repoint (docs/architecture.md#checker item 38)", () => {
   const target = parseRepository("gcr.io/new/repo");
   it("keeps the tag", () => {
     expect(formatReference(repoint(parseImageReference("gcr.io/a/b/c/d/e:latest"), target))).toBe(

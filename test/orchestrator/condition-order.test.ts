@@ -1,4 +1,4 @@
-// Conditions read in execution order (spec §5.3), also on the runs after a switch finished, when
+// Conditions read in execution order (docs/architecture.md#orchestrator), also on the runs after a switch finished, when
 // steps that only run while something is left to do (node services cleanup, the return to the
 // remembered upstream of legacy Unmanaged) are skipped; and times are whole seconds, as
 // metav1.Time serialises them.

@@ -1,4 +1,4 @@
-// The error paths of the original, in its words (spec §7.1, §8.1, §7.2): a failing in-cluster
+// The error paths of the original, in its words (docs/architecture.md#in-cluster-proxy, #bashible-config, #node-services): a failing in-cluster
 // proxy config or bashible config fails the run with the original's message first (the cause
 // after it); an upstream CA the node services cannot decode is a NodeServicesReady condition
 // with reason Error, not a failing run.

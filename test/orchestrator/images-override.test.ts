@@ -1,4 +1,4 @@
-// `imagesOverride` of ModuleConfig/registry (testing only, spec §3.2) is applied: the manager
+// `imagesOverride` of ModuleConfig/registry (testing only, docs/architecture.md#values) is applied: the manager
 // image and the mirrorer image of the node services are the overrides when set.
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";

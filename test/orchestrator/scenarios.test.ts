@@ -1,5 +1,5 @@
-// Observed behaviours of spec §21 (numbers in the test names): the switcher (8–14), preflight
-// (15–20), bashible config building and stage results (21–27), the checker gate (44) and the
+// Observed behaviours of the original module (docs/architecture.md#state-machine; numbers in the
+// test names): the switcher (8–14), preflight (15–20), bashible config building and stage results (21–27), the checker gate (44) and the
 // state machine (49–60) — the pure parts directly, the state machine through `reconcile` with
 // real PKI on reused key pairs. PKI (28–31) and users (32–36): test/domain; params (1–7):
 // test/settings; checker (37–43): test/checker; admission (61): admission-policy.test.ts.
@@ -32,7 +32,7 @@ import { depsWithReusedKeys } from "../support/reused-keys";
 
 const managed = { managed: { ca: "CA-PEM", username: "ro", password: "secret" } };
 
-describe("registry switcher (§21.2)", () => {
+describe("registry switcher", () => {
   const desired = desiredRegistrySecret(managed);
   const current: DeckhouseRegistrySnapshot = {
     address: desired.address,
@@ -108,7 +108,7 @@ const node = (name: string, label?: string, version = "unknown"): NodeSnapshot =
   containerdConfigMode: label,
 });
 
-describe("preflight (§21.3)", () => {
+describe("preflight", () => {
   it("15. nodes labelled default, no secret → ready", () => {
     const r = preflight(false, [node("node-1", "default"), node("node-2", "default")]);
     expect(r.ready).toBe(true);
@@ -160,7 +160,7 @@ const directNew: ModeParams = {
   },
 };
 
-describe("bashible config (§21.4)", () => {
+describe("bashible config", () => {
   it("21. Unmanaged → Direct: transition has both hosts, final only the virtual one", () => {
     const t = transitionConfig(unmanagedOld, directNew, []);
     expect(Object.keys(t.hosts).sort()).toEqual(["old.example.com", "registry.d8-system.svc:5001"]);
@@ -282,7 +282,7 @@ function inputs(
 
 const clock = (iso: string) => () => new Date(iso);
 
-describe("state machine (§21.9)", () => {
+describe("state machine", () => {
   it("44/52. checker not ready → RegistryContainsRequiredImages Initializing; nothing else happens", async () => {
     const r = await reconcile({ mode: "Unmanaged" }, inputs(directParams()), depsWithReusedKeys());
     expect(r.state.conditions?.map(c => [c.type, c.status, c.message])).toEqual([

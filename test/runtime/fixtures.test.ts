@@ -173,7 +173,7 @@ describe("constructed fixtures through the runtime", () => {
       .split("\n");
     const expected = jsonLines("metrics.jsonl");
     // An ungrouped metric gets the hook name as its group from the operator anyway
-    // (hook-protocol.md §4.3); the runtime writes that group explicitly.
+    // (docs/hook-protocol.md#values-patches); the runtime writes that group explicitly.
     expected[2] = { ...expected[2], group: "writer" };
     expect(metrics.map(l => JSON.parse(l) as unknown)).toEqual(expected);
   });

@@ -219,7 +219,7 @@ describe("parseRegistrySettings: valid settings", () => {
 
 describe("parseRegistrySettings: errors name the field", () => {
   it.each<[string, unknown, string]>([
-    // §2.5 / §21.1
+    // the original's parameter validation (docs/architecture.md#settings)
     [
       "unknown mode",
       { mode: "UnknownMode" },

@@ -34,7 +34,7 @@ describe("schemas/deckhouse-registry-settings.yaml", () => {
     );
   });
 
-  it("has the fields, enums and defaults of spec §2.1", () => {
+  it("has the fields, enums and defaults of docs/architecture.md#settings", () => {
     const raw = obj(loadYamlFile(REGISTRY_SETTINGS_SCHEMA_PATH));
     expect(raw.default).toEqual({});
     const props = obj(raw.properties);
@@ -121,7 +121,7 @@ const sectionCases = [
   ["proxy", "Proxy"],
 ] as const;
 
-describe("CEL rules on the sections (§2.2), exact messages", () => {
+describe("CEL rules on the sections, exact messages", () => {
   describe.each(sectionCases)("registry.%s", (section, mode) => {
     const check = (body: Record<string, unknown>): string[] =>
       validateRegistrySettingsSchema({ mode, [section]: body });
@@ -202,7 +202,7 @@ describe("CEL rules on the sections (§2.2), exact messages", () => {
 const MODE_REQUIRED =
   "registry: 'mode' is required with a 'direct' or 'proxy' section; without 'mode' the settings mean legacy Unmanaged and the section would be ignored.";
 
-describe("CEL rules on registry (§2.2), exact messages", () => {
+describe("CEL rules on registry, exact messages", () => {
   const repo = { imagesRepo: "r.example.com/d8" };
   it.each([
     [{ mode: "Direct" }, ["registry: when mode is 'Direct', 'direct' section must be specified."]],

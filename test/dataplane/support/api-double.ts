@@ -1,6 +1,7 @@
 // An in-process stand-in for the Kubernetes API server's list and watch of core/v1 secrets, nodes
-// and pods — only what nodeservices-manager's informers call. No real API server can be had on
-// this machine (e2e-lab §6; DESIGN.md §5): the manager's watch loop is tested against this double,
+// and pods — only what nodeservices-manager's informers call. It starts in milliseconds where the
+// lab's real API server (docs/peers.md#kubernetes-api-server) takes seconds and cannot inject
+// 410 Gone on demand: the manager's watch loop is tested against this double,
 // speaking the real wire protocol (JSON list, chunked JSON-lines watch, resourceVersion, 410 Gone)
 // to the real @kubernetes/client-node.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";

@@ -1,5 +1,5 @@
 // A private containerd 1.6 (own root, state and socket; CRI off) and `ctr` pulls through a
-// hosts.toml directory, as e2e-lab.md §4.1–4.2 verified.
+// hosts.toml directory, as docs/peers.md#containerd-in-tests–4.2 verified.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type LabProcess, requireTools, run, spawnProcess } from "../../e2e-lab";

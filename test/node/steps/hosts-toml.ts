@@ -1,5 +1,5 @@
 // containerd hosts directory for one host key: hosts.toml plus one CA file per mirror with a CA
-// (spec §8.2). Two renderings, chosen by ContainerdFlavor (docs/adr/0021-*):
+// (docs/architecture.md#node-side). Two renderings, chosen by ContainerdFlavor (docs/adr/0021-*):
 //
 //   platform  the platform's containerd, patched to understand `[host."…".auth]` (auth = base64)
 //             and `[[host."…".rewrite]]` (regex → replace on the repository path)
@@ -62,7 +62,7 @@ export interface HostFile {
   content: string;
 }
 
-/** `<scheme>-<mirror host>-ca.crt`, beside hosts.toml (spec §8.2). */
+/** `<scheme>-<mirror host>-ca.crt`, beside hosts.toml (docs/architecture.md#node-side). */
 export function caFileName(mirror: Pick<RegistryMirror, "scheme" | "host">): string {
   return `${mirror.scheme}-${mirror.host}-ca.crt`;
 }

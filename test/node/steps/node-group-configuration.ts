@@ -2,7 +2,7 @@
 // NodeStepsDelivery:
 //
 //   Platform                the platform's bashible renders its own registry steps from Secret
-//                           registry-bashible-config (what Deckhouse does, spec §8.2): the module
+//                           registry-bashible-config (what Deckhouse does, docs/architecture.md#node-side): the module
 //                           adds no object; the Secret the orchestrator renders is the contract.
 //   NodeGroupConfiguration  the module's steps as deckhouse.io/v1alpha1 NodeGroupConfiguration
 //                           objects, one per step, for every node group and bundle. They are not

@@ -1,4 +1,4 @@
-// The node side as bash steps (spec §8.2), rendered from the bashible config: a stand-in for the
+// The node side as bash steps (docs/architecture.md#node-side), rendered from the bashible config: a stand-in for the
 // registry steps of the platform's bashible, which the module does not ship (docs/adr/0135); the
 // node tests, the sandbox and bench/node.ts run it. Pure: same config and options, same bytes. Each step is a complete bash script that
 // bashible (or a sandbox) runs as root; each is idempotent and rewrites nothing when nothing
