@@ -13,6 +13,7 @@ import {
   runTick,
   type CheckerDeps,
   type CheckerOptions,
+  type TickEnv,
 } from "../lib/checker/tick";
 import { defineHook } from "../lib/runtime/define-hook";
 import { egressProxyFromValues, moduleRegistryHosts } from "../lib/domain/egress-proxy";
@@ -49,7 +50,8 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
   // The OCI client (undici, TLS) loads on the first tick, not at the start of every hook run.
   let openRegistry = given?.openRegistry;
   let proxy: EgressProxy | undefined;
-  const deps: CheckerDeps = {
+  const env: TickEnv = {
+    ...tickOptions,
     now: given?.now ?? (() => new Date()),
     openRegistry: (name, params) => {
       if (!openRegistry) throw new Error("checker: the OCI client is not loaded");
@@ -98,8 +100,7 @@ export function createCheckerLoopHook(options: CheckerLoopOptions = {}) {
             digests: values.get(MODULE_DIGESTS_PATH),
             deckhouse: snapshots.deckhouse[0],
           }),
-        deps,
-        tickOptions,
+        env,
       );
       for (const e of result.events) log.info(`checker: ${e.event}`, { ...e });
       const { state } = result;

@@ -71,18 +71,7 @@ export function parseCheckerState(value: unknown, at = "state"): CheckerState {
   const rawQueues = root.section("queues");
   const queues: Record<string, Queue> = {};
   for (const name of rawQueues?.keys() ?? []) {
-    const q = rawQueues?.section(name, { required: true }) as Section;
-    const processed = q.get("processed") ?? 0;
-    if (typeof processed !== "number" || !Number.isSafeInteger(processed) || processed < 0)
-      q.reject("processed", "must be a non-negative integer");
-    const attempt = lastAttempt(q);
-    queues[name] = {
-      processed: processed as number,
-      items: items(q, "items"),
-      retry: items(q, "retry"),
-      ...(attempt ? { last_attempt: attempt } : {}),
-      params_hash: q.string("params_hash") ?? "",
-    };
+    queues[name] = queue(rawQueues?.section(name, { required: true }) as Section);
   }
   const ready = root.boolean("ready") ?? false;
   return {
@@ -90,6 +79,20 @@ export function parseCheckerState(value: unknown, at = "state"): CheckerState {
     version: root.string("version") ?? "",
     ready,
     message: root.string("message") ?? "",
+  };
+}
+
+function queue(q: Section): Queue {
+  const processed = q.get("processed") ?? 0;
+  if (typeof processed !== "number" || !Number.isSafeInteger(processed) || processed < 0)
+    q.reject("processed", "must be a non-negative integer");
+  const attempt = lastAttempt(q);
+  return {
+    processed: processed as number,
+    items: items(q, "items"),
+    retry: items(q, "retry"),
+    ...(attempt ? { last_attempt: attempt } : {}),
+    params_hash: q.string("params_hash") ?? "",
   };
 }
 

@@ -3,7 +3,7 @@
 // I/O and the clock are injected (`CheckerDeps`), so this runs against fakes in unit tests and
 // against lib/oci in the hook (./oci-session.ts).
 //
-//   const { state, checked } = await runTick(prev, params, () => required, deps);
+//   const { state, checked } = await runTick(prev, params, () => required, { ...deps, budgetMs });
 import type { CheckerParams, RegistryParams } from "./params";
 import { anyPending, buildMessage, prepareQueues, takeDueQueues, type QueueEvent } from "./queues";
 import type { RequiredImages } from "./required-images";
@@ -40,6 +40,9 @@ export const DEFAULT_OPTIONS: Required<CheckerOptions> = {
   workersPerRegistry: 3,
 };
 
+/** What a tick runs with besides its input: the I/O and clock, and the limits (defaults above). */
+export type TickEnv = CheckerDeps & CheckerOptions;
+
 export const REQUEST_TIMEOUT = "Request timeout";
 
 export interface TickResult {
@@ -55,14 +58,13 @@ export async function runTick(
   prev: CheckerState,
   params: CheckerParams,
   requiredImages: () => RequiredImages,
-  deps: CheckerDeps,
-  options: CheckerOptions = {},
+  env: TickEnv,
 ): Promise<TickResult> {
-  const opts = { ...DEFAULT_OPTIONS, ...options };
+  const opts = { ...DEFAULT_OPTIONS, ...env };
   if (!Number.isSafeInteger(opts.workersPerRegistry) || opts.workersPerRegistry < 1) {
     throw new Error(`workersPerRegistry: must be an integer ≥ 1 (got ${opts.workersPerRegistry})`);
   }
-  const now = deps.now();
+  const now = env.now();
   const { state, isNewConfig, events } = prepareQueues(prev, params, requiredImages, now);
   const result = { state, checked: 0, found: 0, events };
   if (Object.keys(state.queues).length === 0) {
@@ -78,35 +80,49 @@ export async function runTick(
   state.ready = false;
   const due = takeDueQueues(state, now, opts.retryDelayMs);
   if (due.length > 0) {
-    const budget = new AbortController();
-    const timer = setTimeout(() => budget.abort(), opts.budgetMs);
-    try {
-      const counts = await Promise.all(
-        due.map(async name => {
-          const session = deps.openRegistry(name, params.registries[name] as RegistryParams);
-          try {
-            return await checkQueue(
-              state.queues[name] as Queue,
-              session,
-              opts.workersPerRegistry,
-              budget.signal,
-            );
-          } finally {
-            await session.close().catch(() => undefined);
-          }
-        }),
-      );
-      for (const c of counts) {
-        result.checked += c.checked;
-        result.found += c.found;
-      }
-    } finally {
-      clearTimeout(timer);
-    }
+    const counts = await checkDueQueues(state, due, params, opts);
+    result.checked = counts.checked;
+    result.found = counts.found;
   }
   state.message = buildMessage(state, params.checkMode);
   state.ready = !anyPending(state);
   return result;
+}
+
+/** Every due registry at once, each in its own session, all within one budget. */
+async function checkDueQueues(
+  state: CheckerState,
+  due: string[],
+  params: CheckerParams,
+  env: Required<TickEnv>,
+): Promise<{ checked: number; found: number }> {
+  const budget = new AbortController();
+  const timer = setTimeout(() => budget.abort(), env.budgetMs);
+  try {
+    const counts = await Promise.all(
+      due.map(async name => {
+        const session = env.openRegistry(name, params.registries[name] as RegistryParams);
+        try {
+          return await checkQueue(
+            state.queues[name] as Queue,
+            session,
+            env.workersPerRegistry,
+            budget.signal,
+          );
+        } finally {
+          await session.close().catch(() => undefined);
+        }
+      }),
+    );
+    const total = { checked: 0, found: 0 };
+    for (const c of counts) {
+      total.checked += c.checked;
+      total.found += c.found;
+    }
+    return total;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

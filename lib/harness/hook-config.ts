@@ -5,7 +5,12 @@
 import { Ajv } from "ajv";
 import { Cron } from "croner";
 import { parse as parseYaml } from "yaml";
-import type { ModuleHookConfig, ObjectSelector, WatchEvent } from "../runtime/types";
+import type {
+  KubernetesBindingConfig,
+  ModuleHookConfig,
+  ObjectSelector,
+  WatchEvent,
+} from "../runtime/types";
 import { isRecord } from "../validation/reader";
 import { jsonClone } from "./json";
 
@@ -327,26 +332,9 @@ export function normalizeHookConfig(raw: unknown, opts: { batch?: boolean } = {}
   const includes = (own: string[] | undefined, group: string | undefined) => [
     ...new Set([...(own ?? []), ...groupMembers(group)]),
   ];
-  const kubernetes: KubernetesBinding[] = wire.map(b => {
-    const legacy = (b as { watchEvent?: WatchEvent[] }).watchEvent;
-    return {
-      name: b.name || "kubernetes",
-      ...(b.apiVersion !== undefined && { apiVersion: b.apiVersion }),
-      kind: b.kind,
-      ...(b.nameSelector && { nameSelector: b.nameSelector }),
-      ...(b.labelSelector && { labelSelector: b.labelSelector }),
-      ...(b.fieldSelector && { fieldSelector: b.fieldSelector }),
-      ...(b.namespace && { namespace: b.namespace }),
-      ...(b.jqFilter !== undefined && b.jqFilter !== "" && { jqFilter: b.jqFilter }),
-      executeHookOnEvent: b.executeHookOnEvent ?? legacy ?? [...ALL_EVENTS],
-      executeHookOnSynchronization: b.executeHookOnSynchronization ?? true,
-      keepFullObjectsInMemory: b.keepFullObjectsInMemory ?? true,
-      allowFailure: b.allowFailure ?? false,
-      queue: b.queue ?? "main",
-      ...(b.group !== undefined && { group: b.group }),
-      includeSnapshotsFrom: includes(b.includeSnapshotsFrom, b.group),
-    };
-  });
+  const kubernetes: KubernetesBinding[] = wire.map(b =>
+    kubernetesBinding(b, includes(b.includeSnapshotsFrom, b.group)),
+  );
   const schedule: ScheduleBinding[] = (config.schedule ?? []).map(s => ({
     name: s.name || "schedule",
     crontab: s.crontab,
@@ -360,4 +348,37 @@ export function normalizeHookConfig(raw: unknown, opts: { batch?: boolean } = {}
     if (config[key] !== undefined) out[key] = config[key];
   }
   return out;
+}
+
+/** A wire binding with the operator's defaults filled in, keys in the order it prints them. */
+function kubernetesBinding(
+  b: KubernetesBindingConfig,
+  includeSnapshotsFrom: string[],
+): KubernetesBinding {
+  // the pre-v1 spelling, still honoured when executeHookOnEvent is absent
+  const legacy = (b as { watchEvent?: WatchEvent[] }).watchEvent;
+  return {
+    name: b.name || "kubernetes",
+    ...objectSelector(b),
+    ...(b.jqFilter !== undefined && b.jqFilter !== "" && { jqFilter: b.jqFilter }),
+    executeHookOnEvent: b.executeHookOnEvent ?? legacy ?? [...ALL_EVENTS],
+    executeHookOnSynchronization: b.executeHookOnSynchronization ?? true,
+    keepFullObjectsInMemory: b.keepFullObjectsInMemory ?? true,
+    allowFailure: b.allowFailure ?? false,
+    queue: b.queue ?? "main",
+    ...(b.group !== undefined && { group: b.group }),
+    includeSnapshotsFrom,
+  };
+}
+
+/** The selector part of a binding, absent selectors left out. */
+function objectSelector(b: ObjectSelector): ObjectSelector {
+  return {
+    ...(b.apiVersion !== undefined && { apiVersion: b.apiVersion }),
+    kind: b.kind,
+    ...(b.nameSelector && { nameSelector: b.nameSelector }),
+    ...(b.labelSelector && { labelSelector: b.labelSelector }),
+    ...(b.fieldSelector && { fieldSelector: b.fieldSelector }),
+    ...(b.namespace && { namespace: b.namespace }),
+  };
 }

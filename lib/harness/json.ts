@@ -71,33 +71,43 @@ function skipWs(text: string, pos: number): number {
 /** End offset of the JSON value starting at `pos` (structure only; JSON.parse validates). */
 function valueEnd(text: string, pos: number): number {
   const first = text[pos];
-  if (first === "{" || first === "[") {
-    let depth = 0;
-    let inString = false;
-    for (let i = pos; i < text.length; i++) {
-      const c = text[i];
-      if (inString) {
-        if (c === "\\") i++;
-        else if (c === '"') inString = false;
-      } else if (c === '"') inString = true;
-      else if (c === "{" || c === "[") depth++;
-      else if (c === "}" || c === "]") {
-        depth--;
-        if (depth === 0) return i + 1;
-      }
+  if (first === "{" || first === "[") return containerEnd(text, pos);
+  if (first === '"') return stringEnd(text, pos);
+  return scalarEnd(text, pos);
+}
+
+/** An object or array ends where its opening bracket's depth closes; strings may hold brackets. */
+function containerEnd(text: string, pos: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = pos; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") {
+      depth--;
+      if (depth === 0) return i + 1;
     }
-    throw new JsonStreamError(`value #? at offset ${pos}: unexpected end of input`);
   }
-  if (first === '"') {
-    for (let i = pos + 1; i < text.length; i++) {
-      if (text[i] === "\\") i++;
-      else if (text[i] === '"') return i + 1;
-    }
-    throw new JsonStreamError(`string at offset ${pos}: unexpected end of input`);
+  throw new JsonStreamError(`value #? at offset ${pos}: unexpected end of input`);
+}
+
+function stringEnd(text: string, pos: number): number {
+  for (let i = pos + 1; i < text.length; i++) {
+    if (text[i] === "\\") i++;
+    else if (text[i] === '"') return i + 1;
   }
+  throw new JsonStreamError(`string at offset ${pos}: unexpected end of input`);
+}
+
+/** A number, `true`, `false` or `null` runs to the next space, bracket or quote. */
+function scalarEnd(text: string, pos: number): number {
   let i = pos;
   while (i < text.length && !/[\s{}[\]"]/.test(text[i] as string)) i++;
   if (i === pos)
-    throw new JsonStreamError(`unexpected character ${JSON.stringify(first)} at ${pos}`);
+    throw new JsonStreamError(`unexpected character ${JSON.stringify(text[pos])} at ${pos}`);
   return i;
 }

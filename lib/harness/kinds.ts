@@ -12,83 +12,77 @@ export interface KindInfo {
   statusSubresource?: boolean;
 }
 
-const BUILTIN: KindInfo[] = [
-  core("Pod", "pods", ["po"], true, true),
-  core("Node", "nodes", ["no"], false, true),
-  core("Namespace", "namespaces", ["ns"], false, true),
-  core("Secret", "secrets", [], true, false),
-  core("ConfigMap", "configmaps", ["cm"], true, false),
-  core("Service", "services", ["svc"], true, true),
-  core("ServiceAccount", "serviceaccounts", ["sa"], true, false),
-  core("Endpoints", "endpoints", ["ep"], true, false),
-  core("Event", "events", ["ev"], true, false),
-  core("PersistentVolumeClaim", "persistentvolumeclaims", ["pvc"], true, true),
-  core("PersistentVolume", "persistentvolumes", ["pv"], false, true),
-  apps("Deployment", "deployments", ["deploy"]),
-  apps("DaemonSet", "daemonsets", ["ds"]),
-  apps("StatefulSet", "statefulsets", ["sts"]),
-  apps("ReplicaSet", "replicasets", ["rs"]),
-  kind("Job", "batch/v1", "jobs", [], true, true),
-  kind("CronJob", "batch/v1", "cronjobs", ["cj"], true, true),
-  kind("Ingress", "networking.k8s.io/v1", "ingresses", ["ing"], true, true),
-  kind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", ["netpol"], true, false),
-  kind("PodDisruptionBudget", "policy/v1", "poddisruptionbudgets", ["pdb"], true, true),
-  rbac("ClusterRole", "clusterroles", false),
-  rbac("ClusterRoleBinding", "clusterrolebindings", false),
-  rbac("Role", "roles", true),
-  rbac("RoleBinding", "rolebindings", true),
-  kind("StorageClass", "storage.k8s.io/v1", "storageclasses", ["sc"], false, false),
-  kind("PriorityClass", "scheduling.k8s.io/v1", "priorityclasses", ["pc"], false, false),
-  kind("Lease", "coordination.k8s.io/v1", "leases", [], true, false),
-  kind(
-    "CustomResourceDefinition",
-    "apiextensions.k8s.io/v1",
-    "customresourcedefinitions",
-    ["crd", "crds"],
-    false,
-    true,
-  ),
-  kind(
-    "ValidatingWebhookConfiguration",
-    "admissionregistration.k8s.io/v1",
-    "validatingwebhookconfigurations",
-    [],
-    false,
-    false,
-  ),
-  kind(
-    "MutatingWebhookConfiguration",
-    "admissionregistration.k8s.io/v1",
-    "mutatingwebhookconfigurations",
-    [],
-    false,
-    false,
-  ),
-  kind("APIService", "apiregistration.k8s.io/v1", "apiservices", [], false, true),
-  kind("ModuleConfig", "deckhouse.io/v1alpha1", "moduleconfigs", ["mc"], false, true),
-  kind("Module", "deckhouse.io/v1alpha1", "modules", [], false, true),
-  kind("NodeGroup", "deckhouse.io/v1", "nodegroups", ["ng"], false, true),
-];
+/** One built-in kind of an apiVersion: `[kind, plural, shortNames, namespaced, statusSubresource]`. */
+type KindRow = readonly [string, string, string[], boolean, boolean];
 
-function kind(
-  k: string,
-  apiVersion: string,
-  plural: string,
-  shortNames: string[],
-  namespaced: boolean,
-  statusSubresource: boolean,
-): KindInfo {
-  return { kind: k, apiVersion, plural, shortNames, namespaced, statusSubresource };
-}
-function core(k: string, plural: string, short: string[], ns: boolean, status: boolean): KindInfo {
-  return kind(k, "v1", plural, short, ns, status);
-}
-function apps(k: string, plural: string, short: string[]): KindInfo {
-  return kind(k, "apps/v1", plural, short, true, true);
-}
-function rbac(k: string, plural: string, namespaced: boolean): KindInfo {
-  return kind(k, "rbac.authorization.k8s.io/v1", plural, [], namespaced, false);
-}
+const NAMESPACED = true;
+const CLUSTER = false;
+const STATUS = true;
+const NO_STATUS = false;
+
+const BUILTIN_BY_API_VERSION: Readonly<Record<string, readonly KindRow[]>> = {
+  v1: [
+    ["Pod", "pods", ["po"], NAMESPACED, STATUS],
+    ["Node", "nodes", ["no"], CLUSTER, STATUS],
+    ["Namespace", "namespaces", ["ns"], CLUSTER, STATUS],
+    ["Secret", "secrets", [], NAMESPACED, NO_STATUS],
+    ["ConfigMap", "configmaps", ["cm"], NAMESPACED, NO_STATUS],
+    ["Service", "services", ["svc"], NAMESPACED, STATUS],
+    ["ServiceAccount", "serviceaccounts", ["sa"], NAMESPACED, NO_STATUS],
+    ["Endpoints", "endpoints", ["ep"], NAMESPACED, NO_STATUS],
+    ["Event", "events", ["ev"], NAMESPACED, NO_STATUS],
+    ["PersistentVolumeClaim", "persistentvolumeclaims", ["pvc"], NAMESPACED, STATUS],
+    ["PersistentVolume", "persistentvolumes", ["pv"], CLUSTER, STATUS],
+  ],
+  "apps/v1": [
+    ["Deployment", "deployments", ["deploy"], NAMESPACED, STATUS],
+    ["DaemonSet", "daemonsets", ["ds"], NAMESPACED, STATUS],
+    ["StatefulSet", "statefulsets", ["sts"], NAMESPACED, STATUS],
+    ["ReplicaSet", "replicasets", ["rs"], NAMESPACED, STATUS],
+  ],
+  "batch/v1": [
+    ["Job", "jobs", [], NAMESPACED, STATUS],
+    ["CronJob", "cronjobs", ["cj"], NAMESPACED, STATUS],
+  ],
+  "networking.k8s.io/v1": [
+    ["Ingress", "ingresses", ["ing"], NAMESPACED, STATUS],
+    ["NetworkPolicy", "networkpolicies", ["netpol"], NAMESPACED, NO_STATUS],
+  ],
+  "policy/v1": [["PodDisruptionBudget", "poddisruptionbudgets", ["pdb"], NAMESPACED, STATUS]],
+  "rbac.authorization.k8s.io/v1": [
+    ["ClusterRole", "clusterroles", [], CLUSTER, NO_STATUS],
+    ["ClusterRoleBinding", "clusterrolebindings", [], CLUSTER, NO_STATUS],
+    ["Role", "roles", [], NAMESPACED, NO_STATUS],
+    ["RoleBinding", "rolebindings", [], NAMESPACED, NO_STATUS],
+  ],
+  "storage.k8s.io/v1": [["StorageClass", "storageclasses", ["sc"], CLUSTER, NO_STATUS]],
+  "scheduling.k8s.io/v1": [["PriorityClass", "priorityclasses", ["pc"], CLUSTER, NO_STATUS]],
+  "coordination.k8s.io/v1": [["Lease", "leases", [], NAMESPACED, NO_STATUS]],
+  "apiextensions.k8s.io/v1": [
+    ["CustomResourceDefinition", "customresourcedefinitions", ["crd", "crds"], CLUSTER, STATUS],
+  ],
+  "admissionregistration.k8s.io/v1": [
+    ["ValidatingWebhookConfiguration", "validatingwebhookconfigurations", [], CLUSTER, NO_STATUS],
+    ["MutatingWebhookConfiguration", "mutatingwebhookconfigurations", [], CLUSTER, NO_STATUS],
+  ],
+  "apiregistration.k8s.io/v1": [["APIService", "apiservices", [], CLUSTER, STATUS]],
+  "deckhouse.io/v1alpha1": [
+    ["ModuleConfig", "moduleconfigs", ["mc"], CLUSTER, STATUS],
+    ["Module", "modules", [], CLUSTER, STATUS],
+  ],
+  "deckhouse.io/v1": [["NodeGroup", "nodegroups", ["ng"], CLUSTER, STATUS]],
+};
+
+const BUILTIN: KindInfo[] = Object.entries(BUILTIN_BY_API_VERSION).flatMap(([apiVersion, rows]) =>
+  rows.map(([kind, plural, shortNames, namespaced, statusSubresource]) => ({
+    kind,
+    apiVersion,
+    plural,
+    shortNames,
+    namespaced,
+    statusSubresource,
+  })),
+);
 
 /** API group of an apiVersion: `""` for the core group (`v1`, also the informal `core/v1`). */
 export function apiGroup(apiVersion: string | undefined): string | undefined {

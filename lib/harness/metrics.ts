@@ -28,48 +28,70 @@ export function parseMetrics(text: string, defaultGroup: string): MetricOperatio
 
 function normalize(raw: unknown, index: number, defaultGroup: string): MetricOperation {
   if (!isRecord(raw)) throw new MetricsError(`metric #${index}: not a JSON object`);
-  const num = (key: string): number | undefined => {
-    const v = raw[key];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== "number")
-      throw new MetricsError(`metric #${index}: '${key}' must be a number`);
-    return v;
-  };
-  const str = (key: string): string => {
-    const v = raw[key];
-    if (v === undefined || v === null) return "";
-    if (typeof v !== "string")
-      throw new MetricsError(`metric #${index}: '${key}' must be a string`);
-    return v;
-  };
-  const set = num("set");
-  const add = num("add");
-  let action = str("action");
-  let value = num("value");
-  if (set !== undefined && add === undefined) [action, value] = ["set", set];
-  if (add !== undefined && set === undefined) [action, value] = ["add", add];
+  const { action, value } = actionAndValue(raw, index);
+  const op: MetricOperation = { action: action as MetricOperation["action"] };
+  const name = stringField(raw, "name", index);
+  if (name) op.name = name;
+  const group = stringField(raw, "group", index) || defaultGroup;
+  if (group) op.group = group;
+  if (value !== undefined) op.value = value;
+  const labels = labelsField(raw, index);
+  if (labels) op.labels = labels;
+  const buckets = bucketsField(raw, index);
+  if (buckets) op.buckets = buckets;
+  return op;
+}
+
+/** `set: N` and `add: N` are shortcuts for an action with its value, and exclude each other. */
+function actionAndValue(
+  raw: Record<string, unknown>,
+  index: number,
+): { action: string; value: number | undefined } {
+  const set = numberField(raw, "set", index);
+  const add = numberField(raw, "add", index);
+  const action = stringField(raw, "action", index);
+  const value = numberField(raw, "value", index);
   if (set !== undefined && add !== undefined) {
     throw new MetricsError(`metric #${index}: 'set' and 'add' are mutual exclusive`);
   }
-  const op: MetricOperation = { action: action as MetricOperation["action"] };
-  const name = str("name");
-  if (name) op.name = name;
-  const group = str("group") || defaultGroup;
-  if (group) op.group = group;
-  if (value !== undefined) op.value = value;
-  if (raw.labels !== undefined && raw.labels !== null) {
-    if (!isRecord(raw.labels) || Object.values(raw.labels).some(v => typeof v !== "string")) {
-      throw new MetricsError(`metric #${index}: 'labels' must map strings to strings`);
-    }
-    op.labels = raw.labels as Record<string, string>;
+  if (set !== undefined) return { action: "set", value: set };
+  if (add !== undefined) return { action: "add", value: add };
+  return { action, value };
+}
+
+function numberField(raw: Record<string, unknown>, key: string, index: number): number | undefined {
+  const v = raw[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number") throw new MetricsError(`metric #${index}: '${key}' must be a number`);
+  return v;
+}
+
+function stringField(raw: Record<string, unknown>, key: string, index: number): string {
+  const v = raw[key];
+  if (v === undefined || v === null) return "";
+  if (typeof v !== "string") throw new MetricsError(`metric #${index}: '${key}' must be a string`);
+  return v;
+}
+
+function labelsField(
+  raw: Record<string, unknown>,
+  index: number,
+): Record<string, string> | undefined {
+  const labels = raw.labels;
+  if (labels === undefined || labels === null) return undefined;
+  if (!isRecord(labels) || Object.values(labels).some(v => typeof v !== "string")) {
+    throw new MetricsError(`metric #${index}: 'labels' must map strings to strings`);
   }
-  if (raw.buckets !== undefined && raw.buckets !== null) {
-    if (!Array.isArray(raw.buckets) || raw.buckets.some(b => typeof b !== "number")) {
-      throw new MetricsError(`metric #${index}: 'buckets' must be an array of numbers`);
-    }
-    op.buckets = raw.buckets as number[];
+  return labels as Record<string, string>;
+}
+
+function bucketsField(raw: Record<string, unknown>, index: number): number[] | undefined {
+  const buckets = raw.buckets;
+  if (buckets === undefined || buckets === null) return undefined;
+  if (!Array.isArray(buckets) || buckets.some(b => typeof b !== "number")) {
+    throw new MetricsError(`metric #${index}: 'buckets' must be an array of numbers`);
   }
-  return op;
+  return buckets as number[];
 }
 
 /** shell-operator's ValidateMetricOperation. */
@@ -117,39 +139,41 @@ export class MetricsStore {
       const labels = op.labels ?? {};
       const group = op.group ?? "";
       const key = JSON.stringify([group, op.name, Object.entries(labels).sort()]);
-      const old = this.metrics.get(key);
-      const value = op.value ?? 0;
-      if (op.action === "set") {
-        this.metrics.set(key, { group, name: op.name, labels, type: "gauge", value });
-      } else if (op.action === "add") {
-        const base = old?.type === "counter" ? old.value : 0;
-        this.metrics.set(key, {
-          group,
-          name: op.name,
-          labels,
-          type: "counter",
-          value: base + value,
-        });
-      } else {
-        const buckets =
-          old?.buckets ?? Object.fromEntries((op.buckets ?? []).map(b => [String(b), 0]));
-        for (const bound of op.buckets ?? []) {
-          if (value <= bound) buckets[String(bound)] = (buckets[String(bound)] ?? 0) + 1;
-        }
-        this.metrics.set(key, {
-          group,
-          name: op.name,
-          labels,
-          type: "histogram",
-          value: (old?.value ?? 0) + 1,
-          buckets,
-          sum: (old?.sum ?? 0) + value,
-        });
-      }
+      const id = { group, name: op.name, labels };
+      this.metrics.set(key, updated(id, op, this.metrics.get(key)));
     }
   }
 
   list(): StoredMetric[] {
     return [...this.metrics.values()].map(m => structuredClone(m));
   }
+}
+
+type MetricId = Pick<StoredMetric, "group" | "name" | "labels">;
+
+/** What `op` leaves stored under `id`: a gauge is replaced, a counter adds, a histogram counts. */
+function updated(id: MetricId, op: MetricOperation, old: StoredMetric | undefined): StoredMetric {
+  const value = op.value ?? 0;
+  if (op.action === "set") return { ...id, type: "gauge", value };
+  if (op.action === "add") {
+    const base = old?.type === "counter" ? old.value : 0;
+    return { ...id, type: "counter", value: base + value };
+  }
+  return observed(id, op, old);
+}
+
+function observed(id: MetricId, op: MetricOperation, old: StoredMetric | undefined): StoredMetric {
+  const value = op.value ?? 0;
+  const bounds = op.buckets ?? [];
+  const buckets = old?.buckets ?? Object.fromEntries(bounds.map(b => [String(b), 0]));
+  for (const bound of bounds) {
+    if (value <= bound) buckets[String(bound)] = (buckets[String(bound)] ?? 0) + 1;
+  }
+  return {
+    ...id,
+    type: "histogram",
+    value: (old?.value ?? 0) + 1,
+    buckets,
+    sum: (old?.sum ?? 0) + value,
+  };
 }

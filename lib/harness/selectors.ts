@@ -11,6 +11,16 @@ import { isRecord } from "../validation/reader";
 
 export type SelectorSpec = ObjectSelector;
 
+type LabelTest = (present: boolean, value: string | undefined, values: string[]) => boolean;
+
+/** A matchExpressions operator: whether a label (present or not, with its value) passes. */
+const LABEL_OPERATORS: Readonly<Record<string, LabelTest>> = {
+  In: (present, value, values) => present && values.includes(value as string),
+  NotIn: (present, value, values) => !(present && values.includes(value as string)),
+  Exists: present => present,
+  DoesNotExist: present => !present,
+};
+
 export function matchLabels(
   selector: LabelSelector | undefined,
   labels: Record<string, string> | undefined,
@@ -21,24 +31,13 @@ export function matchLabels(
     if (have[key] !== value) return false;
   }
   for (const req of selector.matchExpressions ?? []) {
+    // own keys only: an operator named like an Object.prototype member is still unknown
+    const test = Object.hasOwn(LABEL_OPERATORS, req.operator)
+      ? LABEL_OPERATORS[req.operator]
+      : undefined;
+    if (!test) throw new Error(`labelSelector: unknown operator ${JSON.stringify(req.operator)}`);
     const present = Object.prototype.hasOwnProperty.call(have, req.key);
-    const values = req.values ?? [];
-    switch (req.operator) {
-      case "In":
-        if (!present || !values.includes(have[req.key] as string)) return false;
-        break;
-      case "NotIn":
-        if (present && values.includes(have[req.key] as string)) return false;
-        break;
-      case "Exists":
-        if (!present) return false;
-        break;
-      case "DoesNotExist":
-        if (present) return false;
-        break;
-      default:
-        throw new Error(`labelSelector: unknown operator ${JSON.stringify(req.operator)}`);
-    }
+    if (!test(present, have[req.key], req.values ?? [])) return false;
   }
   return true;
 }
@@ -80,19 +79,28 @@ export function matchFields(
 /** Whether the binding selects `obj` in `cluster` (Namespace objects are looked up there). */
 export function selects(spec: SelectorSpec, obj: KubeObject, cluster: ClusterState): boolean {
   if (!cluster.sameKind(obj, spec.kind, spec.apiVersion)) return false;
-  const names = spec.nameSelector?.matchNames;
-  if (names && names.length > 0 && !names.includes(obj.metadata.name)) return false;
+  if (!matchNames(spec.nameSelector?.matchNames, obj.metadata.name)) return false;
   const namespaced = cluster.isNamespaced(obj.kind, obj.apiVersion) ?? !!obj.metadata.namespace;
-  if (namespaced && spec.namespace) {
-    const ns = obj.metadata.namespace ?? "";
-    const nsNames = spec.namespace.nameSelector?.matchNames;
-    if (nsNames && nsNames.length > 0 && !nsNames.includes(ns)) return false;
-    if (spec.namespace.labelSelector) {
-      const nsObj = cluster.find({ apiVersion: "v1", kind: "Namespace", name: ns });
-      if (!nsObj || !matchLabels(spec.namespace.labelSelector, nsObj.metadata.labels)) return false;
-    }
-  }
+  if (namespaced && spec.namespace && !namespaceSelected(spec.namespace, obj, cluster))
+    return false;
   return (
     matchLabels(spec.labelSelector, obj.metadata.labels) && matchFields(spec.fieldSelector, obj)
   );
+}
+
+/** An empty or absent name list selects every name. */
+function matchNames(names: string[] | undefined, name: string): boolean {
+  return !names || names.length === 0 || names.includes(name);
+}
+
+function namespaceSelected(
+  selector: NonNullable<SelectorSpec["namespace"]>,
+  obj: KubeObject,
+  cluster: ClusterState,
+): boolean {
+  const ns = obj.metadata.namespace ?? "";
+  if (!matchNames(selector.nameSelector?.matchNames, ns)) return false;
+  if (!selector.labelSelector) return true;
+  const nsObj = cluster.find({ apiVersion: "v1", kind: "Namespace", name: ns });
+  return !!nsObj && matchLabels(selector.labelSelector, nsObj.metadata.labels);
 }

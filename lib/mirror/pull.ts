@@ -76,6 +76,23 @@ export function fullRepository(root: string, relative: string): string {
   return relative === "" ? root : `${root}/${relative}`;
 }
 
+/** A requested image with its place in the request and where it is fetched from. */
+interface ResolvedRequest {
+  request: ImageRequest;
+  index: number;
+  reference: string;
+  repo: string;
+}
+
+type ImageGraph = Awaited<ReturnType<typeof walkImage>>;
+
+/** Resolving requests at the source: the client, the call's signal and the phase timer. */
+interface SourceReader {
+  client: RegistryClient;
+  call: { signal?: AbortSignal };
+  phases: Phases;
+}
+
 /**
  * Resolves every requested image at the source, `parallel` images at a time (default 4); all
  * missing tags are reported together. Blobs shared by several images belong to the first one in
@@ -90,24 +107,10 @@ export async function planPull(options: {
   phases?: Phases;
 }): Promise<PullPlan> {
   const { client, repository } = options;
-  const call = options.signal ? { signal: options.signal } : {};
-  const phases = options.phases ?? new Phases();
-  const fetchManifest = async (
-    repo: string,
-    reference: string,
-  ): Promise<ManifestNode & { size: number }> => {
-    const m = await phases.time(
-      "manifest fetch",
-      () => client.getManifest(repo, reference, call),
-      got => got.size,
-    );
-    return {
-      digest: m.digest,
-      mediaType: m.mediaType,
-      bytes: m.bytes,
-      document: m.document,
-      size: m.size,
-    };
+  const source: SourceReader = {
+    client,
+    call: options.signal ? { signal: options.signal } : {},
+    phases: options.phases ?? new Phases(),
   };
   const requests = options.images.map((request, index) => {
     const reference = request.digest ?? request.tag;
@@ -115,24 +118,35 @@ export async function planPull(options: {
       throw new MirrorError("usage", "image request needs a tag or a digest");
     return { request, index, reference, repo: fullRepository(repository, request.repository) };
   });
+  const graphs = await resolveRequests(source, requests, options.parallel ?? 4);
+  return { registry: client.registry, repository, ...assemblePlan(requests, graphs) };
+}
+
+/** Each request's root descriptor and manifest graph, by request index; throws for missing ones. */
+async function resolveRequests(
+  source: SourceReader,
+  requests: readonly ResolvedRequest[],
+  parallel: number,
+): Promise<Array<{ root: Descriptor; graph: ImageGraph }>> {
   const missing: Array<string | undefined> = [];
-  const resolved: Array<
-    { root: Descriptor; graph: Awaited<ReturnType<typeof walkImage>> } | undefined
-  > = [];
-  await runPool(requests, options.parallel ?? 4, async ({ index, reference, repo }) => {
+  const resolved: Array<{ root: Descriptor; graph: ImageGraph }> = [];
+  await runPool(requests, parallel, async ({ index, reference, repo }) => {
     let manifest: ManifestNode & { size: number };
     try {
-      manifest = await fetchManifest(repo, reference);
+      manifest = await fetchManifest(source, repo, reference);
     } catch (err) {
       if (err instanceof OciError && err.kind === "not-found") {
-        missing[index] = `${client.registry}/${repo}:${reference}`.replace(/:(sha256:)/, "@$1");
+        missing[index] = `${source.client.registry}/${repo}:${reference}`.replace(
+          /:(sha256:)/,
+          "@$1",
+        );
         return;
       }
       throw err;
     }
     const root = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size };
     const graph = await walkImage(root, async d =>
-      d.digest === manifest.digest ? manifest : fetchManifest(repo, d.digest),
+      d.digest === manifest.digest ? manifest : fetchManifest(source, repo, d.digest),
     );
     resolved[index] = { root, graph };
   });
@@ -143,11 +157,38 @@ export async function planPull(options: {
       `not found at the source (nothing was written): ${notFound.join(", ")}`,
     );
   }
+  return resolved;
+}
+
+async function fetchManifest(
+  { client, call, phases }: SourceReader,
+  repo: string,
+  reference: string,
+): Promise<ManifestNode & { size: number }> {
+  const m = await phases.time(
+    "manifest fetch",
+    () => client.getManifest(repo, reference, call),
+    got => got.size,
+  );
+  return {
+    digest: m.digest,
+    mediaType: m.mediaType,
+    bytes: m.bytes,
+    document: m.document,
+    size: m.size,
+  };
+}
+
+/** The planned images in request order; a shared blob belongs to the first image that uses it. */
+function assemblePlan(
+  requests: readonly ResolvedRequest[],
+  graphs: ReadonlyArray<{ root: Descriptor; graph: ImageGraph }>,
+): Pick<PullPlan, "images" | "blobSources" | "totalBytes"> {
   const images: PlannedImage[] = [];
   const blobSources = new Map<string, string>();
   let totalBytes = 0;
   for (const { request, index, repo } of requests) {
-    const { root, graph } = resolved[index] as NonNullable<(typeof resolved)[number]>;
+    const { root, graph } = graphs[index] as { root: Descriptor; graph: ImageGraph };
     const own: Descriptor[] = [];
     for (const blob of graph.blobs) {
       if (!blobSources.has(blob.digest)) {
@@ -169,7 +210,7 @@ export async function planPull(options: {
       size: graph.blobs.reduce((s, b) => s + b.size, 0),
     });
   }
-  return { registry: client.registry, repository, images, blobSources, totalBytes };
+  return { images, blobSources, totalBytes };
 }
 
 export async function pull(
@@ -189,6 +230,11 @@ export async function pull(
   const phases = options.phases ?? new Phases();
   const progress = options.progress ?? silentProgress;
   const { bundle } = options;
+  const store: BundleStore = {
+    client,
+    bundle,
+    call: options.signal ? { signal: options.signal } : {},
+  };
   await initBundle(bundle);
   const summary: PullSummary = {
     images: plan.images.length,
@@ -202,19 +248,7 @@ export async function pull(
     seconds: 0,
   };
   // manifests first: small, already in memory, and verified by the client against their digests
-  const written = new Set<string>();
-  for (const planned of plan.images) {
-    for (const m of planned.manifests) {
-      if (written.has(m.digest)) continue;
-      written.add(m.digest);
-      await phases.time(
-        "bundle write",
-        () => writeAtomically(blobPath(bundle, m.digest), m.bytes),
-        () => m.bytes.length,
-      );
-      summary.manifests++;
-    }
-  }
+  summary.manifests = await writeManifests(bundle, plan.images, phases);
   progress.begin(
     "pull",
     plan.images.map(i => ({ name: i.name, bytes: i.blobs.reduce((s, b) => s + b.size, 0) })),
@@ -235,8 +269,7 @@ export async function pull(
     } else {
       const fetched = await phases.time(
         "blob download",
-        () =>
-          downloadBlob(client, repo, blob, bundle, n => progress.advance(image, n), options.signal),
+        () => downloadBlob(store, repo, blob, n => progress.advance(image, n)),
         n => n,
       );
       summary.downloadedBlobs++;
@@ -253,17 +286,43 @@ export async function pull(
   return summary;
 }
 
+/** Writes each distinct manifest of `images` into the bundle; returns how many. */
+async function writeManifests(
+  bundle: string,
+  images: readonly PlannedImage[],
+  phases: Phases,
+): Promise<number> {
+  const written = new Set<string>();
+  for (const planned of images) {
+    for (const m of planned.manifests) {
+      if (written.has(m.digest)) continue;
+      written.add(m.digest);
+      await phases.time(
+        "bundle write",
+        () => writeAtomically(blobPath(bundle, m.digest), m.bytes),
+        () => m.bytes.length,
+      );
+    }
+  }
+  return written.size;
+}
+
+/** Where one pull's blobs come from and go to; built once per pull, never per blob. */
+interface BundleStore {
+  client: RegistryClient;
+  bundle: string;
+  call: { signal?: AbortSignal };
+}
+
 /**
  * Streams one blob into the bundle under a temporary name, continuing a partial file with a Range
  * request; renames it to its digest once size and digest match. Returns the bytes fetched.
  */
 async function downloadBlob(
-  client: RegistryClient,
+  { client, bundle, call }: BundleStore,
   repository: string,
   blob: Descriptor,
-  bundle: string,
   onBytes: (n: number) => void,
-  signal: AbortSignal | undefined,
 ): Promise<number> {
   const partial = partialPath(bundle, blob.digest);
   const found = await stat(partial).then(
@@ -286,7 +345,6 @@ async function downloadBlob(
       await fh.close();
     }
   }
-  const call = signal ? { signal } : {};
   const res = await client.getBlob(repository, blob.digest, {
     ...call,
     ...(offset > 0 ? { range: { start: offset } } : {}),

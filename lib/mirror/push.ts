@@ -66,6 +66,32 @@ interface PlannedPush {
   blobs: Descriptor[];
 }
 
+/** One blob to put: every repository that needs it, and the image its bytes count towards. */
+interface BlobTask {
+  blob: Descriptor;
+  repos: string[];
+  image: string;
+}
+
+/** What every step of one push shares; built once per push, never per blob or manifest. */
+interface PushRun {
+  client: RegistryClient;
+  bundle: string;
+  call: { signal?: AbortSignal };
+  dryRun: boolean;
+  monolithicMax: number;
+  chunkSize: number;
+  parallel: number;
+  phases: Phases;
+  progress: Progress;
+  summary: PushSummary;
+  /** `repo@digest` of blobs and manifests a repository did not have when this push began. */
+  absent: Set<string>;
+}
+
+/** The progress callback of a blob whose bytes were already counted in another repository. */
+const UNCOUNTED = (): void => {};
+
 export async function push(
   client: RegistryClient,
   bundle: string,
@@ -73,13 +99,54 @@ export async function push(
   options: PushOptions = {},
 ): Promise<PushSummary> {
   const started = performance.now();
-  const progress = options.progress ?? silentProgress;
-  const call = options.signal ? { signal: options.signal } : {};
-  const monolithicMax = options.monolithicMaxBytes ?? 16 * 1024 * 1024;
-  const chunkSize = options.chunkBytes ?? 16 * 1024 * 1024;
-  const phases = options.phases ?? new Phases();
-  const parallel = options.parallel ?? 4;
+  const run = startPush(client, bundle, options);
+  const planned = await planImages(run, target);
+  const blobTasks = blobTasksOf(planned);
+  const pending = beginProgress(run, planned, blobTasks);
+  await runPool([...blobTasks.values()], run.parallel, async task => {
+    await pushBlob(run, task);
+    const left = (pending.get(task.image) ?? 1) - 1;
+    pending.set(task.image, left);
+    if (left === 0) run.progress.imageDone(task.image);
+  });
+  await pushManifests(run, planned);
+  await pushTags(run, planned);
+  run.progress.end();
+  run.summary.seconds = (performance.now() - started) / 1000;
+  return run.summary;
+}
 
+function startPush(client: RegistryClient, bundle: string, options: PushOptions): PushRun {
+  return {
+    client,
+    bundle,
+    call: options.signal ? { signal: options.signal } : {},
+    dryRun: options.dryRun ?? false,
+    monolithicMax: options.monolithicMaxBytes ?? 16 * 1024 * 1024,
+    chunkSize: options.chunkBytes ?? 16 * 1024 * 1024,
+    parallel: options.parallel ?? 4,
+    phases: options.phases ?? new Phases(),
+    progress: options.progress ?? silentProgress,
+    summary: {
+      images: 0,
+      tags: 0,
+      blobs: 0,
+      uploadedBlobs: 0,
+      uploadedBytes: 0,
+      mountedBlobs: 0,
+      presentBlobs: 0,
+      manifestsPut: 0,
+      manifestsPresent: 0,
+      totalBytes: 0,
+      seconds: 0,
+    },
+    absent: new Set<string>(),
+  };
+}
+
+/** Every image of the bundle with its manifests (children first) and blobs, read once each. */
+async function planImages(run: PushRun, target: string): Promise<PlannedPush[]> {
+  const { bundle, phases } = run;
   const images = await readIndex(bundle);
   const planned: PlannedPush[] = [];
   const manifestCache = new Map<string, ManifestNode>();
@@ -109,9 +176,12 @@ export async function push(
       blobs: graph.blobs,
     });
   }
+  return planned;
+}
 
-  // one task per blob: every repository that needs it, and the image its bytes count towards
-  const blobTasks = new Map<string, { blob: Descriptor; repos: string[]; image: string }>();
+/** One task per blob, keyed by digest: a blob shared by images or repositories is sent once. */
+function blobTasksOf(planned: readonly PlannedPush[]): Map<string, BlobTask> {
+  const blobTasks = new Map<string, BlobTask>();
   for (const p of planned) {
     for (const blob of p.blobs) {
       const task = blobTasks.get(blob.digest);
@@ -120,6 +190,18 @@ export async function push(
       else if (!task.repos.includes(p.repository)) task.repos.push(p.repository);
     }
   }
+  return blobTasks;
+}
+
+/**
+ * Fills the summary's totals and starts the progress display; returns the blobs each image still
+ * waits for (images with none are reported done at once).
+ */
+function beginProgress(
+  run: PushRun,
+  planned: readonly PlannedPush[],
+  blobTasks: ReadonlyMap<string, BlobTask>,
+): Map<string, number> {
   const imageBytes = new Map<string, number>();
   const pending = new Map<string, number>();
   let totalBytes = 0;
@@ -128,186 +210,205 @@ export async function push(
     pending.set(t.image, (pending.get(t.image) ?? 0) + 1);
     totalBytes += t.blob.size;
   }
-  const summary: PushSummary = {
-    images: planned.length,
-    tags: 0,
-    blobs: blobTasks.size,
-    uploadedBlobs: 0,
-    uploadedBytes: 0,
-    mountedBlobs: 0,
-    presentBlobs: 0,
-    manifestsPut: 0,
-    manifestsPresent: 0,
-    totalBytes,
-    seconds: 0,
-  };
-  progress.begin(
-    options.dryRun ? "push (dry run)" : "push",
+  run.summary.images = planned.length;
+  run.summary.blobs = blobTasks.size;
+  run.summary.totalBytes = totalBytes;
+  run.progress.begin(
+    run.dryRun ? "push (dry run)" : "push",
     planned.map(p => ({ name: p.name, bytes: imageBytes.get(p.name) ?? 0 })),
     totalBytes,
   );
-  for (const p of planned) if (!pending.has(p.name)) progress.imageDone(p.name);
+  for (const p of planned) if (!pending.has(p.name)) run.progress.imageDone(p.name);
+  return pending;
+}
 
-  /** `repo@digest` of blobs and manifests a repository did not have when this push began. */
-  const absent = new Set<string>();
-  await runPool([...blobTasks.values()], parallel, async ({ blob, repos, image }) => {
-    let holder: string | undefined;
-    for (const repo of repos) {
-      if (await phases.time("blob check", () => client.hasBlobKeepAlive(repo, blob.digest, call))) {
-        summary.presentBlobs++;
-        if (holder === undefined) progress.advance(image, blob.size);
-        holder ??= repo;
-        continue;
-      }
-      absent.add(`${repo}@${blob.digest}`);
-      if (options.dryRun) {
-        if (holder === undefined) progress.advance(image, blob.size);
-        summary.uploadedBlobs++;
-        summary.uploadedBytes += blob.size;
-      } else if (holder !== undefined && (await mount(repo, blob.digest, holder))) {
-        summary.mountedBlobs++;
-      } else {
-        await uploadFromBundle(
-          repo,
-          blob,
-          holder === undefined ? n => progress.advance(image, n) : () => {},
-        );
-        summary.uploadedBlobs++;
-        summary.uploadedBytes += blob.size;
-      }
+/**
+ * Puts one blob into every repository that needs it. The first repository that has it (found
+ * there or put there) is the holder later ones mount from; its bytes count once in the progress.
+ */
+async function pushBlob(run: PushRun, task: BlobTask): Promise<void> {
+  const { blob, repos, image } = task;
+  const { summary, progress } = run;
+  let holder: string | undefined;
+  for (const repo of repos) {
+    if (
+      await run.phases.time("blob check", () =>
+        run.client.hasBlobKeepAlive(repo, blob.digest, run.call),
+      )
+    ) {
+      summary.presentBlobs++;
+      if (holder === undefined) progress.advance(image, blob.size);
       holder ??= repo;
+      continue;
     }
-    const left = (pending.get(image) ?? 1) - 1;
-    pending.set(image, left);
-    if (left === 0) progress.imageDone(image);
-  });
+    run.absent.add(`${repo}@${blob.digest}`);
+    await putBlob(run, task, repo, holder);
+    holder ??= repo;
+  }
+}
 
-  // manifests: every blob of every image is in place now. Images in parallel, each one's
-  // manifests children first; one shared by several images is checked and put once, and the
-  // images that need it wait for it
-  const manifestDone = new Map<string, Promise<void>>();
-  const ensureManifest = (repo: string, m: ManifestNode): Promise<void> => {
-    const key = `${repo}@${m.digest}`;
-    let done = manifestDone.get(key);
-    if (done === undefined) {
-      done = (async () => {
-        // a registry accepts a manifest only once what it references is in the repository: one
-        // that references something the repository lacked cannot be there, no need to ask
-        const doc = m.document;
-        const refs = doc.kind === "index" ? doc.manifests : [doc.config, ...doc.layers];
-        const knownAbsent = refs.some(d => absent.has(`${repo}@${d.digest}`));
-        if (
-          !knownAbsent &&
-          (await phases.time("manifest check", () => hasManifest(repo, m.digest)))
-        ) {
-          summary.manifestsPresent++;
-          return;
-        }
-        absent.add(key);
-        if (!options.dryRun)
-          await phases.time(
-            "manifest push",
-            () => client.putManifest(repo, m.digest, m.bytes, m.mediaType, call),
-            () => m.bytes.length,
-          );
-        summary.manifestsPut++;
-      })();
-      manifestDone.set(key, done);
+/** A blob `repo` lacks: counted only in a dry run, else mounted from `holder` or uploaded. */
+async function putBlob(
+  run: PushRun,
+  { blob, image }: BlobTask,
+  repo: string,
+  holder: string | undefined,
+): Promise<void> {
+  const { summary, progress } = run;
+  if (run.dryRun) {
+    if (holder === undefined) progress.advance(image, blob.size);
+  } else {
+    if (holder !== undefined && (await mount(run, repo, blob.digest, holder))) {
+      summary.mountedBlobs++;
+      return;
     }
-    return done;
-  };
-  await runPool(planned, parallel, async p => {
-    for (const m of p.manifests) await ensureManifest(p.repository, m);
+    const onBytes = holder === undefined ? (n: number) => progress.advance(image, n) : UNCOUNTED;
+    await uploadFromBundle(run, repo, blob, onBytes);
+  }
+  summary.uploadedBlobs++;
+  summary.uploadedBytes += blob.size;
+}
+
+/**
+ * Every blob of every image is in place now. Images in parallel, each one's manifests children
+ * first; one shared by several images is checked and put once, and the images that need it wait
+ * for it.
+ */
+async function pushManifests(run: PushRun, planned: readonly PlannedPush[]): Promise<void> {
+  const manifestDone = new Map<string, Promise<void>>();
+  await runPool(planned, run.parallel, async p => {
+    for (const m of p.manifests) {
+      const key = `${p.repository}@${m.digest}`;
+      let done = manifestDone.get(key);
+      if (done === undefined) {
+        done = ensureManifest(run, p.repository, m, key);
+        manifestDone.set(key, done);
+      }
+      await done;
+    }
   });
-  // tags last: an interrupted push never leaves a tag over content that is not all there
+}
+
+/** `key` is `repo@digest`: recorded as absent when the manifest is put. */
+async function ensureManifest(
+  run: PushRun,
+  repo: string,
+  m: ManifestNode,
+  key: string,
+): Promise<void> {
+  // a registry accepts a manifest only once what it references is in the repository: one
+  // that references something the repository lacked cannot be there, no need to ask
+  const doc = m.document;
+  const refs = doc.kind === "index" ? doc.manifests : [doc.config, ...doc.layers];
+  const knownAbsent = refs.some(d => run.absent.has(`${repo}@${d.digest}`));
+  if (!knownAbsent && (await run.phases.time("manifest check", () => hasManifest(run, repo, m)))) {
+    run.summary.manifestsPresent++;
+    return;
+  }
+  run.absent.add(key);
+  if (!run.dryRun)
+    await run.phases.time(
+      "manifest push",
+      () => run.client.putManifest(repo, m.digest, m.bytes, m.mediaType, run.call),
+      () => m.bytes.length,
+    );
+  run.summary.manifestsPut++;
+}
+
+/** Tags last: an interrupted push never leaves a tag over content that is not all there. */
+async function pushTags(run: PushRun, planned: readonly PlannedPush[]): Promise<void> {
   await runPool(
     planned.filter(p => p.image.tag !== undefined),
-    parallel,
+    run.parallel,
     async p => {
       const root = p.manifests[p.manifests.length - 1] as ManifestNode;
-      if (!options.dryRun)
-        await phases.time("tag push", () =>
-          client.putManifest(p.repository, p.image.tag as string, root.bytes, root.mediaType, call),
+      if (!run.dryRun)
+        await run.phases.time("tag push", () =>
+          run.client.putManifest(
+            p.repository,
+            p.image.tag as string,
+            root.bytes,
+            root.mediaType,
+            run.call,
+          ),
         );
-      summary.tags++;
+      run.summary.tags++;
     },
   );
-  progress.end();
-  summary.seconds = (performance.now() - started) / 1000;
-  return summary;
+}
 
-  function mount(repo: string, digest: string, from: string): Promise<boolean> {
-    return phases.time("blob mount", () => client.mountBlob(repo, digest, from, call));
+function mount(run: PushRun, repo: string, digest: string, from: string): Promise<boolean> {
+  return run.phases.time("blob mount", () => run.client.mountBlob(repo, digest, from, run.call));
+}
+
+// GET, not HEAD: undici closes the connection after every HEAD (lib/oci/client.ts,
+// hasBlobKeepAlive), and under a full push that churn ended in a HEAD left without an answer;
+// manifests are small
+async function hasManifest(run: PushRun, repo: string, m: ManifestNode): Promise<boolean> {
+  try {
+    await run.client.getManifest(repo, m.digest, run.call);
+    return true;
+  } catch (err) {
+    if (err instanceof OciError && err.kind === "not-found") return false;
+    throw err;
   }
+}
 
-  // GET, not HEAD: undici closes the connection after every HEAD (lib/oci/client.ts,
-  // hasBlobKeepAlive), and under a full push that churn ended in a HEAD left without an answer;
-  // manifests are small
-  async function hasManifest(repo: string, digest: string): Promise<boolean> {
-    try {
-      await client.getManifest(repo, digest, call);
-      return true;
-    } catch (err) {
-      if (err instanceof OciError && err.kind === "not-found") return false;
-      throw err;
-    }
+async function uploadFromBundle(
+  run: PushRun,
+  repo: string,
+  blob: Descriptor,
+  onBytes: (n: number) => void,
+): Promise<void> {
+  try {
+    await upload(run, repo, blob, onBytes);
+  } catch (err) {
+    // the client refuses to commit bytes that do not hash to the promised digest: here that
+    // means the bundle's copy is damaged, which pull repairs
+    if (err instanceof OciError && err.kind === "invalid" && /^content /.test(err.reason))
+      throw new CorruptBlobError(blob.digest, err.reason);
+    throw err;
   }
+}
 
-  async function uploadFromBundle(
-    repo: string,
-    blob: Descriptor,
-    onBytes: (n: number) => void,
-  ): Promise<void> {
-    try {
-      await upload(repo, blob, onBytes);
-    } catch (err) {
-      // the client refuses to commit bytes that do not hash to the promised digest: here that
-      // means the bundle's copy is damaged, which pull repairs
-      if (err instanceof OciError && err.kind === "invalid" && /^content /.test(err.reason))
-        throw new CorruptBlobError(blob.digest, err.reason);
-      throw err;
-    }
-  }
-
-  async function upload(
-    repo: string,
-    blob: Descriptor,
-    onBytes: (n: number) => void,
-  ): Promise<void> {
-    const file = blobPath(bundle, blob.digest);
-    const found = await stat(file).then(
-      st => st.size,
-      () => undefined,
-    );
-    if (found === undefined)
-      throw new BundleError(`bundle blob ${blob.digest} is missing (${file})`);
-    if (found !== blob.size) {
-      const { digest } = await hashFile(file);
-      throw new CorruptBlobError(
-        blob.digest,
-        `content digest is ${digest}, ${found} bytes (expected ${blob.size})`,
-      );
-    }
-    // streamed from the file, hashed on the way: a corrupt bundle blob is never committed
-    const source = {
-      size: blob.size,
-      // an empty range (a 0-byte blob) is an empty stream: createReadStream's end is inclusive
-      open: (start: number, end: number) =>
-        end > start
-          ? createReadStream(file, { start, end: end - 1, highWaterMark: READ_BUFFER })
-          : Readable.from([]),
-    };
-    await phases.time(
-      "blob upload",
-      () =>
-        client.uploadBlobFrom(repo, source, {
-          ...call,
-          digest: blob.digest,
-          monolithicMaxBytes: monolithicMax,
-          chunkSize,
-          onBytes,
-        }),
-      () => blob.size,
+async function upload(
+  run: PushRun,
+  repo: string,
+  blob: Descriptor,
+  onBytes: (n: number) => void,
+): Promise<void> {
+  const file = blobPath(run.bundle, blob.digest);
+  const found = await stat(file).then(
+    st => st.size,
+    () => undefined,
+  );
+  if (found === undefined) throw new BundleError(`bundle blob ${blob.digest} is missing (${file})`);
+  if (found !== blob.size) {
+    const { digest } = await hashFile(file);
+    throw new CorruptBlobError(
+      blob.digest,
+      `content digest is ${digest}, ${found} bytes (expected ${blob.size})`,
     );
   }
+  // streamed from the file, hashed on the way: a corrupt bundle blob is never committed
+  const source = {
+    size: blob.size,
+    // an empty range (a 0-byte blob) is an empty stream: createReadStream's end is inclusive
+    open: (start: number, end: number) =>
+      end > start
+        ? createReadStream(file, { start, end: end - 1, highWaterMark: READ_BUFFER })
+        : Readable.from([]),
+  };
+  await run.phases.time(
+    "blob upload",
+    () =>
+      run.client.uploadBlobFrom(repo, source, {
+        ...run.call,
+        digest: blob.digest,
+        monolithicMaxBytes: run.monolithicMax,
+        chunkSize: run.chunkSize,
+        onBytes,
+      }),
+    () => blob.size,
+  );
 }

@@ -76,67 +76,112 @@ async function findInLayer(bundle: string, layer: Descriptor): Promise<string | 
   }
 }
 
+/** Where a tar scan stands between pieces of the stream: one per scan, changed in place. */
+interface TarScan {
+  wanted: RegExp;
+  /** Bytes received and not consumed yet. */
+  buf: Buffer;
+  /** Bytes still to pass over: an unwanted entry, or the padding after one. */
+  skip: number;
+  /** The entry being read: the wanted file or a GNU long name. */
+  collect: { size: number; parts: Buffer[]; got: number } | undefined;
+  collectingLongName: boolean;
+  /** The GNU long name the next header's entry carries. */
+  longName: string | undefined;
+}
+
+/** `drain`'s answer when the buffer ran out before the scan could decide. */
+const NEED_MORE = Symbol("need more");
+
 /** Streams a tar archive; returns the text of the first regular file whose path matches. */
 export async function scanTar(
   source: AsyncIterable<unknown>,
   wanted: RegExp,
 ): Promise<string | undefined> {
-  let buf = Buffer.alloc(0);
-  let skip = 0;
-  let collect: { size: number; parts: Buffer[]; got: number } | undefined;
-  let longName: string | undefined;
-  let collectingLongName = false;
+  const scan: TarScan = {
+    wanted,
+    buf: Buffer.alloc(0),
+    skip: 0,
+    collect: undefined,
+    collectingLongName: false,
+    longName: undefined,
+  };
   for await (const piece of source) {
-    buf = Buffer.concat([buf, piece as Buffer]);
-    for (;;) {
-      if (skip > 0) {
-        const n = Math.min(skip, buf.length);
-        buf = buf.subarray(n);
-        skip -= n;
-        if (skip > 0) break;
-        continue;
-      }
-      if (collect) {
-        const n = Math.min(collect.size - collect.got, buf.length);
-        collect.parts.push(buf.subarray(0, n));
-        collect.got += n;
-        buf = buf.subarray(n);
-        if (collect.got < collect.size) break;
-        const text = Buffer.concat(collect.parts).toString("utf8");
-        const size = collect.size;
-        collect = undefined;
-        skip = (512 - (size % 512)) % 512;
-        if (collectingLongName) {
-          longName = text.replace(/\0.*$/s, "");
-          collectingLongName = false;
-          continue;
-        }
-        return text;
-      }
-      if (buf.length < 512) break;
-      const header = buf.subarray(0, 512);
-      buf = buf.subarray(512);
-      if (header.every(b => b === 0)) return undefined;
-      const field = (start: number, len: number) =>
-        header
-          .subarray(start, start + len)
-          .toString("utf8")
-          .replace(/\0.*$/s, "");
-      const size = parseInt(field(124, 12).trim() || "0", 8);
-      const typeflag = field(156, 1);
-      const prefix = field(257, 6).startsWith("ustar") ? field(345, 155) : "";
-      const name = longName ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
-      longName = undefined;
-      const padded = size + ((512 - (size % 512)) % 512);
-      if (typeflag === "L") {
-        collectingLongName = true;
-        collect = { size, parts: [], got: 0 };
-      } else if ((typeflag === "0" || typeflag === "") && wanted.test(name.replace(/^\.\//, ""))) {
-        collect = { size, parts: [], got: 0 };
-      } else {
-        skip = padded;
-      }
-    }
+    scan.buf = Buffer.concat([scan.buf, piece as Buffer]);
+    const outcome = drain(scan);
+    if (outcome !== NEED_MORE) return outcome;
   }
   return undefined;
+}
+
+/** Consumes the buffer: the wanted file's text, undefined at the archive's end, or NEED_MORE. */
+function drain(scan: TarScan): string | undefined | typeof NEED_MORE {
+  for (;;) {
+    if (scan.skip > 0) {
+      if (!skipped(scan)) return NEED_MORE;
+      continue;
+    }
+    if (scan.collect) {
+      const text = collected(scan, scan.collect);
+      if (text === undefined) return NEED_MORE;
+      if (!scan.collectingLongName) return text;
+      scan.longName = text.replace(/\0.*$/s, "");
+      scan.collectingLongName = false;
+      continue;
+    }
+    if (scan.buf.length < 512) return NEED_MORE;
+    const header = scan.buf.subarray(0, 512);
+    scan.buf = scan.buf.subarray(512);
+    // two zero blocks end an archive: the first one is enough to stop
+    if (header.every(b => b === 0)) return undefined;
+    readHeader(scan, header);
+  }
+}
+
+/** Passes over what the buffer holds of the bytes to skip; true once all are passed. */
+function skipped(scan: TarScan): boolean {
+  const n = Math.min(scan.skip, scan.buf.length);
+  scan.buf = scan.buf.subarray(n);
+  scan.skip -= n;
+  return scan.skip === 0;
+}
+
+/** Takes the entry's bytes from the buffer; its text once complete (its padding then skipped). */
+function collected(scan: TarScan, collect: NonNullable<TarScan["collect"]>): string | undefined {
+  const n = Math.min(collect.size - collect.got, scan.buf.length);
+  collect.parts.push(scan.buf.subarray(0, n));
+  collect.got += n;
+  scan.buf = scan.buf.subarray(n);
+  if (collect.got < collect.size) return undefined;
+  scan.collect = undefined;
+  scan.skip = (512 - (collect.size % 512)) % 512;
+  return Buffer.concat(collect.parts).toString("utf8");
+}
+
+/** A ustar header: collect the wanted regular file or a GNU long name, skip anything else. */
+function readHeader(scan: TarScan, header: Buffer): void {
+  const size = parseInt(headerField(header, 124, 12).trim() || "0", 8);
+  const typeflag = headerField(header, 156, 1);
+  const prefix = headerField(header, 257, 6).startsWith("ustar")
+    ? headerField(header, 345, 155)
+    : "";
+  const base = headerField(header, 0, 100);
+  const name = scan.longName ?? (prefix ? `${prefix}/${base}` : base);
+  scan.longName = undefined;
+  if (typeflag === "L") {
+    scan.collectingLongName = true;
+    scan.collect = { size, parts: [], got: 0 };
+  } else if ((typeflag === "0" || typeflag === "") && scan.wanted.test(name.replace(/^\.\//, ""))) {
+    scan.collect = { size, parts: [], got: 0 };
+  } else {
+    scan.skip = size + ((512 - (size % 512)) % 512);
+  }
+}
+
+/** A NUL-terminated text field of a tar header. */
+function headerField(header: Buffer, start: number, len: number): string {
+  return header
+    .subarray(start, start + len)
+    .toString("utf8")
+    .replace(/\0.*$/s, "");
 }

@@ -46,14 +46,9 @@ function parseOne(text: string): Challenge[] {
       skip(/[ \t]/);
       let value: string;
       if (text[i] === '"') {
-        i++;
-        value = "";
-        while (i < text.length && text[i] !== '"') {
-          if (text[i] === "\\" && i + 1 < text.length) i++;
-          value += text[i];
-          i++;
-        }
-        i++; // closing quote
+        const quoted = quotedString(text, i);
+        value = quoted.value;
+        i = quoted.end;
       } else {
         value = token() ?? "";
       }
@@ -66,6 +61,18 @@ function parseOne(text: string): Challenge[] {
     out.push(current);
   }
   return out;
+}
+
+/** The quoted-string opening at `start`, unescaped, and the offset after its closing quote. */
+function quotedString(text: string, start: number): { value: string; end: number } {
+  let i = start + 1;
+  let value = "";
+  while (i < text.length && text[i] !== '"') {
+    if (text[i] === "\\" && i + 1 < text.length) i++;
+    value += text[i];
+    i++;
+  }
+  return { value, end: i + 1 };
 }
 
 interface CachedToken {

@@ -29,20 +29,38 @@ export interface OciErrorTarget {
   reference?: string;
 }
 
+/** What the registry's answer and the message's parts add to an OciError. */
+export interface OciErrorDetails {
+  /** HTTP status when the registry answered. */
+  status?: number;
+  /** First registry error code of the body (`MANIFEST_UNKNOWN`, `UNAUTHORIZED`, …). */
+  code?: string;
+  /** The message without its `<operation> <target>: ` prefix; default the whole message. */
+  reason?: string;
+}
+
 export class OciError extends Error {
+  readonly kind: OciErrorKind;
+  readonly target: OciErrorTarget;
+  /** HTTP status when the registry answered. */
+  readonly status?: number;
+  /** First registry error code of the body (`MANIFEST_UNKNOWN`, `UNAUTHORIZED`, …). */
+  readonly code?: string;
+  /** The message without its `<operation> <target>: ` prefix (for lists that show the target). */
+  readonly reason: string;
   override name = "OciError";
   constructor(
-    readonly kind: OciErrorKind,
+    kind: OciErrorKind,
     message: string,
-    readonly target: OciErrorTarget,
-    /** HTTP status when the registry answered. */
-    readonly status?: number,
-    /** First registry error code of the body (`MANIFEST_UNKNOWN`, `UNAUTHORIZED`, …). */
-    readonly code?: string,
-    /** The message without its `<operation> <target>: ` prefix (for lists that show the target). */
-    readonly reason: string = message,
+    target: OciErrorTarget,
+    details: OciErrorDetails = {},
   ) {
     super(message);
+    this.kind = kind;
+    this.target = target;
+    this.status = details.status;
+    this.code = details.code;
+    this.reason = details.reason ?? message;
   }
 }
 

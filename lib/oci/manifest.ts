@@ -102,31 +102,14 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): Manifest
   const root = problems().root(doc, "manifest", () => "expected a JSON object");
   const schemaVersion = root.value?.schemaVersion;
   if (schemaVersion !== 2) root.reject("schemaVersion", `expected 2, got ${String(schemaVersion)}`);
-  const declared = root.value?.mediaType;
-  const header = contentType?.split(";")[0]?.trim();
-  let mediaType: ManifestMediaType;
-  if (typeof declared === "string") {
-    if (!isManifestMediaType(declared)) root.reject("mediaType", `unsupported "${declared}"`);
-    mediaType = declared as ManifestMediaType;
-  } else if (header && isManifestMediaType(header)) {
-    mediaType = header;
-  } else {
-    mediaType = Array.isArray(root.value?.manifests) ? OCI_INDEX : OCI_MANIFEST;
-  }
+  const mediaType = mediaTypeOf(root, contentType);
   const annotations = isRecord(root.value?.annotations)
     ? { annotations: root.value.annotations as Record<string, string> }
     : {};
   switch (mediaType) {
     case OCI_INDEX:
-    case DOCKER_MANIFEST_LIST: {
-      const index = problems().root(doc, "index");
-      const manifests = descriptors(index, "manifests").map(m => {
-        const d = descriptor(m);
-        const p = platform(m);
-        return p ? { ...d, platform: p } : d;
-      });
-      return { kind: "index", mediaType, manifests, ...annotations };
-    }
+    case DOCKER_MANIFEST_LIST:
+      return { kind: "index", mediaType, manifests: indexEntries(doc), ...annotations };
     case OCI_MANIFEST:
     case DOCKER_MANIFEST: {
       const layerSections = descriptors(root, "layers");
@@ -140,4 +123,26 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): Manifest
       };
     }
   }
+}
+
+/** The document's own media type, else the Content-Type's, else the one its shape implies. */
+function mediaTypeOf(root: Section, contentType: string | undefined): ManifestMediaType {
+  const declared = root.value?.mediaType;
+  if (typeof declared === "string") {
+    if (!isManifestMediaType(declared)) root.reject("mediaType", `unsupported "${declared}"`);
+    return declared as ManifestMediaType;
+  }
+  const header = contentType?.split(";")[0]?.trim();
+  if (header && isManifestMediaType(header)) return header;
+  return Array.isArray(root.value?.manifests) ? OCI_INDEX : OCI_MANIFEST;
+}
+
+/** An index's entries, each with its platform when it names one (errors under `index.`). */
+function indexEntries(doc: unknown): ImageIndex["manifests"] {
+  const index = problems().root(doc, "index");
+  return descriptors(index, "manifests").map(m => {
+    const d = descriptor(m);
+    const p = platform(m);
+    return p ? { ...d, platform: p } : d;
+  });
 }

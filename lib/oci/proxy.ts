@@ -98,42 +98,47 @@ export class NoProxy {
 
 function parseRule(raw: string): Rule {
   const entry = raw.trim().toLowerCase();
-  const bad = (why: string) => new EgressProxyError(`NO_PROXY entry "${raw}": ${why}`);
   if (entry === "*") return { kind: "all" };
   const cidr = /^([0-9a-f:.]+)\/(\d{1,3})$/.exec(entry);
-  if (cidr) {
-    const [, address = "", bits = ""] = cidr;
-    const family = isIP(address);
-    const prefix = Number(bits);
-    if (family === 0 || prefix > (family === 4 ? 32 : 128))
-      throw bad("expected an IP range like 10.0.0.0/8");
-    const list = new BlockList();
-    list.addSubnet(address, prefix, family === 4 ? "ipv4" : "ipv6");
-    return { kind: "ip", list };
-  }
-  // host, [v6], host:port, [v6]:port
-  let host = entry;
-  let port: number | undefined;
-  const bracketed = /^\[([0-9a-f:.]+)\](?::(\d{1,5}))?$/.exec(entry);
-  const withPort = /^([^:]+):(\d{1,5})$/.exec(entry);
-  if (bracketed) {
-    host = bracketed[1] ?? "";
-    if (bracketed[2]) port = Number(bracketed[2]);
-  } else if (withPort) {
-    host = withPort[1] ?? "";
-    port = Number(withPort[2]);
-  }
+  if (cidr) return cidrRule(raw, cidr[1] ?? "", Number(cidr[2] ?? ""));
+  const { host, port } = hostAndPort(entry);
+  const at = port !== undefined ? { port } : {};
   const family = isIP(host);
   if (family !== 0) {
     const list = new BlockList();
     list.addAddress(host, family === 4 ? "ipv4" : "ipv6");
-    return { kind: "ip", list, ...(port !== undefined ? { port } : {}) };
+    return { kind: "ip", list, ...at };
   }
   const subdomainsOnly = host.startsWith(".") || host.startsWith("*.");
   const name = host.replace(/^\*?\./, "").replace(/\.$/, "");
   if (!/^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/.test(name))
-    throw bad("expected *, a host name, a domain (.example.com), an IP or a CIDR");
-  return { kind: "name", name, subdomainsOnly, ...(port !== undefined ? { port } : {}) };
+    throw badRule(raw, "expected *, a host name, a domain (.example.com), an IP or a CIDR");
+  return { kind: "name", name, subdomainsOnly, ...at };
+}
+
+function badRule(raw: string, why: string): EgressProxyError {
+  return new EgressProxyError(`NO_PROXY entry "${raw}": ${why}`);
+}
+
+function cidrRule(raw: string, address: string, prefix: number): Rule {
+  const family = isIP(address);
+  if (family === 0 || prefix > (family === 4 ? 32 : 128))
+    throw badRule(raw, "expected an IP range like 10.0.0.0/8");
+  const list = new BlockList();
+  list.addSubnet(address, prefix, family === 4 ? "ipv4" : "ipv6");
+  return { kind: "ip", list };
+}
+
+/** `host`, `[v6]`, `host:port` or `[v6]:port`, the brackets dropped. */
+function hostAndPort(entry: string): { host: string; port?: number } {
+  const bracketed = /^\[([0-9a-f:.]+)\](?::(\d{1,5}))?$/.exec(entry);
+  if (bracketed) {
+    const host = bracketed[1] ?? "";
+    return bracketed[2] ? { host, port: Number(bracketed[2]) } : { host };
+  }
+  const withPort = /^([^:]+):(\d{1,5})$/.exec(entry);
+  if (withPort) return { host: withPort[1] ?? "", port: Number(withPort[2]) };
+  return { host: entry };
 }
 
 /** A proxy URL from the settings, checked; `field` names it in the error. */

@@ -286,7 +286,7 @@ export class RegistryTransport {
     const secrets = [...this.#secrets, ...this.tokens.tokens()];
     const reason = redactText(why, secrets);
     const message = redactText(`${at.op} ${describeTarget(at.target)}: ${why}`, secrets);
-    return new OciError(kind, message, at.target, http.status, http.code, reason);
+    return new OciError(kind, message, at.target, { ...http, reason });
   }
 
   async close(): Promise<void> {

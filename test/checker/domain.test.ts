@@ -316,7 +316,8 @@ describe("ticks", () => {
     const deps: CheckerDeps = { now: c.now, openRegistry: reg.open };
     let s = (await runTick(EMPTY_STATE, p, () => REQUIRED, deps)).state;
     const started = Date.now();
-    s = (await runTick(s, p, () => REQUIRED, deps, { budgetMs: 50, workersPerRegistry: 2 })).state;
+    s = (await runTick(s, p, () => REQUIRED, { ...deps, budgetMs: 50, workersPerRegistry: 2 }))
+      .state;
     expect(Date.now() - started).toBeLessThan(2_000);
     const q = s.queues["r1.example.com"]!;
     expect(q.retry.map(i => i.error)).toEqual(["Request timeout", "Request timeout"]);
