@@ -53,6 +53,7 @@ describe("references resolve inside the repository", () => {
     const known = anchors(readFileSync("docs/architecture.md", "utf8"));
     const missing: string[] = [];
     for (const [file, body] of text) {
+      if (CHECKERS.has(file)) continue;
       for (const m of body.matchAll(/architecture\.md#([a-z0-9-]+)((?:, #[a-z0-9-]+)*)/g)) {
         const names = [m[1] ?? "", ...[...(m[2] ?? "").matchAll(/#([a-z0-9-]+)/g)].map(n => n[1])];
         for (const name of names) if (!known.has(name ?? "")) missing.push(`${file}: #${name}`);
