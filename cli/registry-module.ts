@@ -166,12 +166,13 @@ function parseMaxRuns(text = "200"): number {
 }
 
 async function runRender(args: ModelArgs): Promise<number> {
-  const { render } = await renderCommands();
-  const r = await render({
+  const input = {
     clusterFile: args.clusterFile,
     valuesFile: args.valuesFile,
     moduleDir: moduleDir(),
-  });
+  };
+  const { render } = await renderCommands();
+  const r = await render(input);
   if (!r.enabled) return disabled(args.command, r.reason);
   await print(r.objects ?? [], args.output ?? "yaml");
   return 0;
