@@ -23,6 +23,8 @@ import {
   pull,
   releaseImageRequests,
   type ImageRequest,
+  type PullPlan,
+  type PullSummary,
 } from "../lib/mirror/pull";
 import { Phases } from "../lib/mirror/phases";
 import { push } from "../lib/mirror/push";
@@ -102,44 +104,58 @@ export async function runMirror(argv: string[]): Promise<number> {
   process.on("SIGINT", onInterrupt);
   process.on("SIGTERM", onInterrupt);
   try {
-    switch (command) {
-      case "pull":
-        return await runPull(rest, secrets);
-      case "push":
-        return await runPush(rest, secrets);
-      case "help":
-      case "--help":
-      case "-h":
-        process.stdout.write(MIRROR_USAGE);
-        return 0;
-      case undefined:
-      default:
-        throw new UsageError(
-          command === undefined
-            ? "mirror: missing command pull|push"
-            : `mirror: unknown command "${command}" (expected pull or push)`,
-        );
-    }
+    return await dispatch(command, rest, secrets);
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof MirrorError && err.kind === "usage")) {
-      // one prefix style for usage errors across the tool: `registry-module <command>: …`
-      const where = command === "pull" || command === "push" ? `mirror ${command}` : "mirror";
-      const reason = err.message.replace(/^mirror( (pull|push))?: /, "");
-      process.stderr.write(`registry-module ${where}: ${reason}\n\n${MIRROR_USAGE}`);
-      return 2;
-    }
-    const context: FailureContext = {
-      ...(command === "pull" || command === "push" ? { command } : {}),
-      plainHttp: rest.includes("--plain-http"),
-      transferStarted,
-    };
-    process.stderr.write(`mirror ${command ?? ""}: ${describeFailure(err, secrets, context)}\n`);
-    return 1;
+    return reportFailure(err, argv, secrets);
   } finally {
     process.off("SIGINT", onInterrupt);
     process.off("SIGTERM", onInterrupt);
     liveProgress.clear();
   }
+}
+
+async function dispatch(
+  command: string | undefined,
+  rest: string[],
+  secrets: string[],
+): Promise<number> {
+  switch (command) {
+    case "pull":
+      return runPull(rest, secrets);
+    case "push":
+      return runPush(rest, secrets);
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(MIRROR_USAGE);
+      return 0;
+    case undefined:
+    default:
+      throw new UsageError(
+        command === undefined
+          ? "mirror: missing command pull|push"
+          : `mirror: unknown command "${command}" (expected pull or push)`,
+      );
+  }
+}
+
+/** The message for a failed run and its exit code: 2 for usage, 1 for everything else. */
+function reportFailure(err: unknown, argv: readonly string[], secrets: string[]): number {
+  const [command, ...rest] = argv;
+  if (err instanceof UsageError || (err instanceof MirrorError && err.kind === "usage")) {
+    // one prefix style for usage errors across the tool: `registry-module <command>: …`
+    const where = command === "pull" || command === "push" ? `mirror ${command}` : "mirror";
+    const reason = err.message.replace(/^mirror( (pull|push))?: /, "");
+    process.stderr.write(`registry-module ${where}: ${reason}\n\n${MIRROR_USAGE}`);
+    return 2;
+  }
+  const context: FailureContext = {
+    ...(command === "pull" || command === "push" ? { command } : {}),
+    plainHttp: rest.includes("--plain-http"),
+    transferStarted,
+  };
+  process.stderr.write(`mirror ${command ?? ""}: ${describeFailure(err, secrets, context)}\n`);
+  return 1;
 }
 
 const COMMON = {
@@ -210,6 +226,19 @@ function clientFor(address: string, flag: string, values: CommonValues, secrets:
     scheme: values["plain-http"] ? "http" : "https",
     connections: parallelOf(values.parallel) + 2,
   };
+  Object.assign(options, credentialsOf(values, secrets));
+  if (values.ca !== undefined) options.ca = readCa(values.ca);
+  return { client: new RegistryClient(options), repository: name.repository };
+}
+
+/**
+ * The user and password or the licence, from the flags or the environment. Each secret is
+ * added to `secrets` as soon as it is known, so that no later message can repeat it.
+ */
+function credentialsOf(
+  values: CommonValues,
+  secrets: string[],
+): Pick<RegistryClientOptions, "username" | "password" | "license"> {
   const creds = values.creds ?? process.env.MIRROR_CREDS;
   const license = values.license ?? process.env.MIRROR_LICENSE;
   if (creds !== undefined && license !== undefined) {
@@ -218,23 +247,24 @@ function clientFor(address: string, flag: string, values: CommonValues, secrets:
   if (creds !== undefined) {
     const colon = creds.indexOf(":");
     if (colon <= 0) throw new UsageError("--creds: expected USER:PASSWORD");
-    options.username = creds.slice(0, colon);
-    options.password = creds.slice(colon + 1);
-    secrets.push(options.password);
+    const password = creds.slice(colon + 1);
+    secrets.push(password);
+    return { username: creds.slice(0, colon), password };
   }
   if (license !== undefined) {
     if (license === "") throw new UsageError("--license: empty");
-    options.license = license;
     secrets.push(license);
+    return { license };
   }
-  if (values.ca !== undefined) {
-    try {
-      options.ca = readFileSync(values.ca, "utf8");
-    } catch (err) {
-      throw new UsageError(`--ca ${values.ca}: cannot read (${(err as Error).message})`);
-    }
+  return {};
+}
+
+function readCa(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`--ca ${file}: cannot read (${(err as Error).message})`);
   }
-  return { client: new RegistryClient(options), repository: name.repository };
 }
 
 function progressFor(): Progress {
@@ -325,25 +355,7 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
   if (values.source === undefined) throw new UsageError("mirror pull: --source is required");
   if (positionals.length !== 1) throw new UsageError("mirror pull: expected one BUNDLE_DIR");
   const bundle = positionals[0] as string;
-  const images: ImageRequest[] = [];
-  for (const tag of values.tag ?? []) {
-    if (!/^[\w][\w.-]{0,127}$/.test(tag)) {
-      throw new UsageError(`--tag "${tag}": must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
-    }
-    images.push({ repository: "", tag });
-  }
-  if (values["images-file"] !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(values["images-file"], "utf8");
-    } catch (err) {
-      throw new UsageError(
-        `--images-file ${values["images-file"]}: cannot read (${(err as Error).message})`,
-      );
-    }
-    images.push(...parseImagesFile(text, values["images-file"]));
-  }
-  if (images.length === 0) throw new UsageError("mirror pull: give --tag or --images-file");
+  const images = requestedImages(values.tag ?? [], values["images-file"]);
   const parallel = parallelOf(values.parallel);
   const { client, repository } = clientFor(values.source, "--source", values, secrets);
   const recorder = phaseRecorder();
@@ -351,25 +363,11 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
   try {
     const plan = await planPull({ client, repository, images, parallel, ...phases });
     if (values["dry-run"]) {
-      for (const i of plan.images) {
-        process.stdout.write(
-          `${i.name} ${i.image.descriptor.digest} ${count(i.manifests.length, "manifest")}, ${formatBytes(i.size)}\n`,
-        );
-      }
-      process.stdout.write(
-        `would fetch ${count(plan.images.length, "image")}, ${count(plan.blobSources.size, "unique blob")}, ${formatBytes(plan.totalBytes)} (before de-duplication with ${bundle}); ` +
-          `module images a release lists in its images_digests.json are found once its layers are pulled\n`,
-      );
+      printDryRun(plan, bundle);
       return 0;
     }
-    const progress = progressFor();
-    const s = await pull(client, plan, {
-      bundle,
-      parallel,
-      progress,
-      writeIndex: false,
-      ...phases,
-    });
+    const pullOptions = { bundle, parallel, writeIndex: false, ...phases };
+    const summary = await pull(client, plan, { ...pullOptions, progress: progressFor() });
     // release tags (--tag, not --images-file: that is exactly the images listed) bring the
     // module images their images_digests.json lists
     const releaseTags = new Set(values.tag ?? []);
@@ -381,37 +379,73 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
     if (modules.length > 0) {
       process.stderr.write(`release metadata lists ${count(modules.length, "more image")}\n`);
       const more = await planPull({ client, repository, images: modules, parallel, ...phases });
-      const m = await pull(client, more, {
-        bundle,
-        parallel,
-        progress: progressFor(),
-        writeIndex: false,
-        ...phases,
-      });
+      addSummary(summary, await pull(client, more, { ...pullOptions, progress: progressFor() }));
       all = [...plan.images, ...more.images];
-      s.images += m.images;
-      s.manifests += m.manifests;
-      s.blobs += m.blobs;
-      s.totalBytes += m.totalBytes;
-      s.downloadedBlobs += m.downloadedBlobs;
-      s.downloadedBytes += m.downloadedBytes;
-      s.reusedBlobs += m.reusedBlobs;
-      s.reusedBytes += m.reusedBytes;
-      s.seconds += m.seconds;
     }
     await (recorder?.phases ?? new Phases()).time("bundle write", () =>
       completeBundle(bundle, all),
     );
-    process.stdout.write(
-      `pulled ${count(s.images, "image")} into ${bundle}: ${count(s.blobs, "blob")} (${formatBytes(s.totalBytes)}), ` +
-        `downloaded ${s.downloadedBlobs} (${formatBytes(s.downloadedBytes)}), already there ${s.reusedBlobs} (${formatBytes(s.reusedBytes)}), ` +
-        `${count(s.manifests, "manifest")}, ${s.seconds.toFixed(1)} s, ${formatBytes(s.downloadedBytes / Math.max(s.seconds, 0.001))}/s\n`,
-    );
+    printPullSummary(summary, bundle);
     recorder?.report();
     return 0;
   } finally {
     await client.close();
   }
+}
+
+/** --tag values first, then the --images-file lines, in the order given. */
+function requestedImages(tags: readonly string[], imagesFile: string | undefined): ImageRequest[] {
+  const images: ImageRequest[] = [];
+  for (const tag of tags) {
+    if (!/^[\w][\w.-]{0,127}$/.test(tag)) {
+      throw new UsageError(`--tag "${tag}": must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
+    }
+    images.push({ repository: "", tag });
+  }
+  if (imagesFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(imagesFile, "utf8");
+    } catch (err) {
+      throw new UsageError(`--images-file ${imagesFile}: cannot read (${(err as Error).message})`);
+    }
+    images.push(...parseImagesFile(text, imagesFile));
+  }
+  if (images.length === 0) throw new UsageError("mirror pull: give --tag or --images-file");
+  return images;
+}
+
+function printDryRun(plan: PullPlan, bundle: string): void {
+  for (const i of plan.images) {
+    process.stdout.write(
+      `${i.name} ${i.image.descriptor.digest} ${count(i.manifests.length, "manifest")}, ${formatBytes(i.size)}\n`,
+    );
+  }
+  process.stdout.write(
+    `would fetch ${count(plan.images.length, "image")}, ${count(plan.blobSources.size, "unique blob")}, ${formatBytes(plan.totalBytes)} (before de-duplication with ${bundle}); ` +
+      `module images a release lists in its images_digests.json are found once its layers are pulled\n`,
+  );
+}
+
+/** Adds the second pull (the module images a release lists) to the first one's figures. */
+function addSummary(s: PullSummary, m: PullSummary): void {
+  s.images += m.images;
+  s.manifests += m.manifests;
+  s.blobs += m.blobs;
+  s.totalBytes += m.totalBytes;
+  s.downloadedBlobs += m.downloadedBlobs;
+  s.downloadedBytes += m.downloadedBytes;
+  s.reusedBlobs += m.reusedBlobs;
+  s.reusedBytes += m.reusedBytes;
+  s.seconds += m.seconds;
+}
+
+function printPullSummary(s: PullSummary, bundle: string): void {
+  process.stdout.write(
+    `pulled ${count(s.images, "image")} into ${bundle}: ${count(s.blobs, "blob")} (${formatBytes(s.totalBytes)}), ` +
+      `downloaded ${s.downloadedBlobs} (${formatBytes(s.downloadedBytes)}), already there ${s.reusedBlobs} (${formatBytes(s.reusedBytes)}), ` +
+      `${count(s.manifests, "manifest")}, ${s.seconds.toFixed(1)} s, ${formatBytes(s.downloadedBytes / Math.max(s.seconds, 0.001))}/s\n`,
+  );
 }
 
 async function runPush(args: string[], secrets: string[]): Promise<number> {

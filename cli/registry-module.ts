@@ -7,8 +7,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { KubeObject } from "../lib/runtime/types";
-import type { RunRecord } from "../lib/simulate/simulate";
+import type { RunRecord, SimulationResult } from "../lib/simulate/simulate";
 import { CliError, UsageError } from "./errors";
+import type { Refusal } from "./render";
 
 // Each command loads what it needs when it runs (the build splits them into chunks): `mirror`
 // does not pay for the renderer's packages (yaml, Ajv, Handlebars, CEL…), ~30 MiB of RSS.
@@ -103,40 +104,23 @@ async function progress(): Promise<{
   };
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === "--version" || command === "-V" || command === "version") {
-    process.stdout.write(`registry-module ${version()}\n`);
-    return 0;
-  }
-  if (command === "help" || command === "--help" || command === "-h") {
-    process.stdout.write(`${USAGE}\n${(await mirrorCommand()).MIRROR_USAGE}`);
-    return 0;
-  }
-  if (command === undefined) {
-    throw new UsageError("", "missing command (render, simulate or mirror)");
-  }
-  if (command === "mirror") {
-    const { MIRROR_USAGE, runMirror } = await mirrorCommand();
-    const [sub] = rest;
-    if (sub === undefined ? false : wantsHelp(rest)) {
-      process.stdout.write(MIRROR_USAGE);
-      return 0;
-    }
-    return runMirror(rest);
-  }
-  if (command !== "render" && command !== "simulate") {
-    throw new UsageError("", `unknown command "${command}" (expected render, simulate or mirror)`);
-  }
-  const usage = command === "render" ? RENDER_USAGE : SIMULATE_USAGE;
-  if (wantsHelp(rest)) {
-    process.stdout.write(`Usage:\n${usage}\n${OPTIONS}`);
-    return 0;
-  }
+type ModelCommand = "render" | "simulate";
+
+/** What `render` and `simulate` share once their arguments are checked. */
+interface ModelArgs {
+  readonly command: ModelCommand;
+  readonly clusterFile: string;
+  readonly valuesFile: string;
+  readonly output: "yaml" | "json" | undefined;
+  readonly then: readonly string[];
+  readonly maxRunsText: string | undefined;
+}
+
+function parseModelArgs(command: ModelCommand, rest: readonly string[]): ModelArgs {
   let opts: Record<string, string | string[] | boolean | undefined>;
   try {
     opts = parseArgs({
-      args: rest,
+      args: [...rest],
       options: {
         cluster: { type: "string" },
         values: { type: "string" },
@@ -163,39 +147,66 @@ async function main(argv: string[]): Promise<number> {
   if (output !== undefined && output !== "yaml" && output !== "json") {
     throw new UsageError(command, `-o must be yaml or json, got "${output}"`);
   }
-  const input = { clusterFile: opts.cluster, valuesFile: opts.values, moduleDir: moduleDir() };
-  const { render, simulate } = await renderCommands();
-  if (command === "render") {
-    const r = await render(input);
-    if (!r.enabled) return disabled(command, r.reason);
-    await print(r.objects ?? [], output ?? "yaml");
-    return 0;
-  }
+  return {
+    command,
+    clusterFile: opts.cluster,
+    valuesFile: opts.values,
+    output,
+    then: Array.isArray(opts.then) ? opts.then : [],
+    maxRunsText: typeof opts["max-runs"] === "string" ? opts["max-runs"] : undefined,
+  };
+}
 
-  const maxRunsText = typeof opts["max-runs"] === "string" ? opts["max-runs"] : "200";
-  const maxRuns = Number(maxRunsText);
+function parseMaxRuns(text = "200"): number {
+  const maxRuns = Number(text);
   if (!Number.isInteger(maxRuns) || maxRuns < 1) {
-    throw new UsageError(command, `--max-runs must be a positive integer, got "${maxRunsText}"`);
+    throw new UsageError("simulate", `--max-runs must be a positive integer, got "${text}"`);
   }
+  return maxRuns;
+}
+
+async function runRender(args: ModelArgs): Promise<number> {
+  const input = {
+    clusterFile: args.clusterFile,
+    valuesFile: args.valuesFile,
+    moduleDir: moduleDir(),
+  };
+  const { render } = await renderCommands();
+  const r = await render(input);
+  if (!r.enabled) return disabled(args.command, r.reason);
+  await print(r.objects ?? [], args.output ?? "yaml");
+  return 0;
+}
+
+async function runSimulate(args: ModelArgs): Promise<number> {
+  const input = {
+    clusterFile: args.clusterFile,
+    valuesFile: args.valuesFile,
+    moduleDir: moduleDir(),
+  };
+  const { simulate } = await renderCommands();
+  const maxRuns = parseMaxRuns(args.maxRunsText);
   const started = performance.now();
   const { onRun, step } = await progress();
-  const r = await simulate({
-    ...input,
-    then: Array.isArray(opts.then) ? opts.then : [],
-    maxRuns,
-    onRun,
-    onStep: step,
-  });
-  if (!r.enabled) return disabled(command, r.reason);
-  const result = r.result;
-  if (!result) return 0;
-  if (output !== undefined) await print(result.objects, output);
+  const r = await simulate({ ...input, then: [...args.then], maxRuns, onRun, onStep: step });
+  if (!r.enabled) return disabled(args.command, r.reason);
+  if (!r.result) return 0;
+  if (args.output !== undefined) await print(r.result.objects, args.output);
+  return reportSimulation(r.result, r.refused, started);
+}
+
+/** The summary line on stderr and the exit code: 4 refused by admission, 3 stuck, 0 converged. */
+function reportSimulation(
+  result: SimulationResult,
+  refused: Refusal | undefined,
+  started: number,
+): number {
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const runs = `${result.runs.length} run${result.runs.length === 1 ? "" : "s"}`;
-  if (r.refused) {
+  if (refused) {
     process.stderr.write(
-      `registry-module simulate: --then ${r.refused.file} refused by admission after ${runs}:\n` +
-        r.refused.messages.map(m => `  ${m}\n`).join(""),
+      `registry-module simulate: --then ${refused.file} refused by admission after ${runs}:\n` +
+        refused.messages.map(m => `  ${m}\n`).join(""),
     );
     return 4;
   }
@@ -209,6 +220,45 @@ async function main(argv: string[]): Promise<number> {
   const mode = result.runs.at(-1)?.mode ?? "Unmanaged";
   process.stderr.write(`registry-module simulate: converged to ${mode} in ${runs}, ${seconds} s\n`);
   return 0;
+}
+
+async function runMirrorCommand(rest: readonly string[]): Promise<number> {
+  const { MIRROR_USAGE, runMirror } = await mirrorCommand();
+  if (wantsHelp(rest)) {
+    process.stdout.write(MIRROR_USAGE);
+    return 0;
+  }
+  return runMirror([...rest]);
+}
+
+async function runModelCommand(command: ModelCommand, rest: readonly string[]): Promise<number> {
+  const usage = command === "render" ? RENDER_USAGE : SIMULATE_USAGE;
+  if (wantsHelp(rest)) {
+    process.stdout.write(`Usage:\n${usage}\n${OPTIONS}`);
+    return 0;
+  }
+  const args = parseModelArgs(command, rest);
+  return command === "render" ? runRender(args) : runSimulate(args);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === "--version" || command === "-V" || command === "version") {
+    process.stdout.write(`registry-module ${version()}\n`);
+    return 0;
+  }
+  if (command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(`${USAGE}\n${(await mirrorCommand()).MIRROR_USAGE}`);
+    return 0;
+  }
+  if (command === undefined) {
+    throw new UsageError("", "missing command (render, simulate or mirror)");
+  }
+  if (command === "mirror") return runMirrorCommand(rest);
+  if (command !== "render" && command !== "simulate") {
+    throw new UsageError("", `unknown command "${command}" (expected render, simulate or mirror)`);
+  }
+  return runModelCommand(command, rest);
 }
 
 main(process.argv.slice(2)).then(

@@ -23,34 +23,43 @@ export async function loadGatewayConfig(
   const p = new Problems(source);
   const cert = await readPem(p, "listen.tls.certificate", config.listen.tls.certificate);
   const key = await readPem(p, "listen.tls.key", config.listen.tls.key);
-  if (cert !== undefined) {
-    try {
-      const x = new X509Certificate(cert);
-      if (key !== undefined) {
-        try {
-          if (!x.checkPrivateKey(createPrivateKey(key)))
-            p.add("listen.tls.key", "does not match listen.tls.certificate");
-        } catch {
-          p.add("listen.tls.key", "is not a PEM private key");
-        }
-      }
-    } catch {
-      p.add("listen.tls.certificate", "is not a PEM certificate");
-    }
-  }
+  if (cert !== undefined) checkKeyPair(p, cert, key);
   let upstreamCa: string | undefined;
   if ((config.mode === "direct" || config.mode === "proxy") && config.upstream.ca) {
     upstreamCa = await readPem(p, "upstream.ca", config.upstream.ca);
-    if (upstreamCa !== undefined) {
-      try {
-        new X509Certificate(upstreamCa);
-      } catch {
-        p.add("upstream.ca", "is not a PEM certificate");
-      }
+    if (upstreamCa !== undefined && !isCertificate(upstreamCa)) {
+      p.add("upstream.ca", "is not a PEM certificate");
     }
   }
   p.finish();
   return { config, files: { tlsCertificate: cert as string, tlsKey: key as string, upstreamCa } };
+}
+
+/** The key is checked against the certificate only once the certificate itself parses. */
+function checkKeyPair(p: Problems, cert: string, key: string | undefined): void {
+  let x: X509Certificate;
+  try {
+    x = new X509Certificate(cert);
+  } catch {
+    p.add("listen.tls.certificate", "is not a PEM certificate");
+    return;
+  }
+  if (key === undefined) return;
+  try {
+    if (!x.checkPrivateKey(createPrivateKey(key)))
+      p.add("listen.tls.key", "does not match listen.tls.certificate");
+  } catch {
+    p.add("listen.tls.key", "is not a PEM private key");
+  }
+}
+
+function isCertificate(pem: string): boolean {
+  try {
+    new X509Certificate(pem);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function readPem(p: Problems, field: string, file: string): Promise<string | undefined> {

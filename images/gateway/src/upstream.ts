@@ -67,25 +67,7 @@ export class OciUpstream implements UpstreamTransport {
       return await this.#send(req);
     } catch (e) {
       if (!(e instanceof OciError)) throw e;
-      if (e.status === 416 && req.route.kind === "blob") {
-        // a Range past the end is the client's mistake, not the upstream's
-        return failure(416, "RANGE_INVALID", e.reason, req.method === "HEAD");
-      }
-      switch (e.kind) {
-        case "network":
-        case "timeout":
-        case "tls":
-          throw new UpstreamUnavailable(e.message);
-        case "auth":
-        case "denied":
-          return failure(e.kind === "auth" ? 401 : 403, e.code ?? "DENIED", e.reason);
-        case "not-found":
-          return failure(404, notFoundCode(req.route, e.code), e.reason, req.method === "HEAD");
-        case "invalid":
-          return failure(400, "NAME_INVALID", e.reason, req.method === "HEAD");
-        case "protocol":
-          return failure(502, e.code ?? "UNKNOWN", e.reason, req.method === "HEAD");
-      }
+      return answerFailure(e, req);
     }
   }
 
@@ -96,66 +78,10 @@ export class OciUpstream implements UpstreamTransport {
       case "base":
         await this.#client.ping(call);
         return json(200, "{}", method === "HEAD");
-      case "manifest": {
-        if (method === "HEAD") {
-          const head = await this.#client.headManifest(route.name, route.reference, call);
-          return {
-            status: 200,
-            headers: manifestHeaders(head.digest, head.mediaType, head.size),
-            body: Readable.from([]),
-          };
-        }
-        const m = await this.#client.getManifest(route.name, route.reference, call);
-        return {
-          status: 200,
-          headers: manifestHeaders(m.digest, m.mediaType, m.size),
-          body: Readable.from([m.bytes]),
-        };
-      }
-      case "blob": {
-        const headers = {
-          ...V2,
-          "content-type": "application/octet-stream",
-          "docker-content-digest": route.digest,
-          etag: `"${route.digest}"`,
-          "accept-ranges": "bytes",
-        };
-        if (method === "HEAD") {
-          const head = await this.#client.headBlob(route.name, route.digest, call);
-          return {
-            status: 200,
-            headers: { ...headers, "content-length": String(head.size) },
-            body: Readable.from([]),
-          };
-        }
-        const range = parseRange(req.range);
-        const blob = await this.#client.getBlob(route.name, route.digest, {
-          ...call,
-          // whole blobs are checked against their digest on the way: a lying upstream's bytes
-          // never reach a client (or the cache) complete
-          ...(range ? { range } : { verify: true }),
-        });
-        if (blob.range) {
-          const { start, end } = blob.range;
-          return {
-            status: 206,
-            headers: {
-              ...headers,
-              "content-length": String(end - start + 1),
-              "content-range": `bytes ${start}-${end}/${blob.size ?? "*"}`,
-            },
-            body: blob.body,
-          };
-        }
-        return {
-          status: 200,
-          headers: {
-            ...headers,
-            ...(blob.size !== undefined ? { "content-length": String(blob.size) } : {}),
-          },
-          body: blob.body,
-        };
-      }
+      case "manifest":
+        return this.#manifest(route, method, call);
+      case "blob":
+        return this.#blob(route, req, call);
       case "tags": {
         const all = await this.#client.listTags(route.name, call);
         return tagsPage(route.name, all, req.query, method === "HEAD");
@@ -168,8 +94,105 @@ export class OciUpstream implements UpstreamTransport {
     }
   }
 
+  async #manifest(
+    route: Extract<Route, { kind: "manifest" }>,
+    method: UpstreamRequest["method"],
+    call: { signal?: AbortSignal },
+  ): Promise<UpstreamResponse> {
+    if (method === "HEAD") {
+      const head = await this.#client.headManifest(route.name, route.reference, call);
+      return {
+        status: 200,
+        headers: manifestHeaders(head.digest, head.mediaType, head.size),
+        body: Readable.from([]),
+      };
+    }
+    const m = await this.#client.getManifest(route.name, route.reference, call);
+    return {
+      status: 200,
+      headers: manifestHeaders(m.digest, m.mediaType, m.size),
+      body: Readable.from([m.bytes]),
+    };
+  }
+
+  async #blob(
+    route: Extract<Route, { kind: "blob" }>,
+    req: UpstreamRequest,
+    call: { signal?: AbortSignal },
+  ): Promise<UpstreamResponse> {
+    const headers = {
+      ...V2,
+      "content-type": "application/octet-stream",
+      "docker-content-digest": route.digest,
+      etag: `"${route.digest}"`,
+      "accept-ranges": "bytes",
+    };
+    if (req.method === "HEAD") {
+      const head = await this.#client.headBlob(route.name, route.digest, call);
+      return {
+        status: 200,
+        headers: { ...headers, "content-length": String(head.size) },
+        body: Readable.from([]),
+      };
+    }
+    const range = parseRange(req.range);
+    const blob = await this.#client.getBlob(route.name, route.digest, {
+      ...call,
+      // whole blobs are checked against their digest on the way: a lying upstream's bytes
+      // never reach a client (or the cache) complete
+      ...(range ? { range } : { verify: true }),
+    });
+    if (blob.range) {
+      const { start, end } = blob.range;
+      return {
+        status: 206,
+        headers: {
+          ...headers,
+          "content-length": String(end - start + 1),
+          "content-range": `bytes ${start}-${end}/${blob.size ?? "*"}`,
+        },
+        body: blob.body,
+      };
+    }
+    return {
+      status: 200,
+      headers: {
+        ...headers,
+        ...(blob.size !== undefined ? { "content-length": String(blob.size) } : {}),
+      },
+      body: blob.body,
+    };
+  }
+
   close(): Promise<void> {
     return this.#client.close();
+  }
+}
+
+/**
+ * The upstream's error as the distribution API answers it; an unreachable upstream is thrown as
+ * UpstreamUnavailable instead, so that a cache may answer.
+ */
+function answerFailure(e: OciError, req: UpstreamRequest): UpstreamResponse {
+  const head = req.method === "HEAD";
+  if (e.status === 416 && req.route.kind === "blob") {
+    // a Range past the end is the client's mistake, not the upstream's
+    return failure(416, "RANGE_INVALID", e.reason, head);
+  }
+  switch (e.kind) {
+    case "network":
+    case "timeout":
+    case "tls":
+      throw new UpstreamUnavailable(e.message);
+    case "auth":
+    case "denied":
+      return failure(e.kind === "auth" ? 401 : 403, e.code ?? "DENIED", e.reason);
+    case "not-found":
+      return failure(404, notFoundCode(req.route, e.code), e.reason, head);
+    case "invalid":
+      return failure(400, "NAME_INVALID", e.reason, head);
+    case "protocol":
+      return failure(502, e.code ?? "UNKNOWN", e.reason, head);
   }
 }
 

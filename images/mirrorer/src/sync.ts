@@ -42,6 +42,30 @@ const emptyReport = (): PassReport => ({
   errors: [],
 });
 
+/** One repository copied from one remote during one pass: what every copy step needs. */
+interface CopyScope {
+  readonly remote: Remote;
+  readonly repo: string;
+  readonly report: PassReport;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** The tag digests a pass compares against and records (see the three-way decision above). */
+interface TagViews {
+  /** `repo:tag` → digest this remote had in the previous pass */
+  readonly base: Map<string, string>;
+  /** `repo:tag` → digest this remote has now */
+  readonly seen: Map<string, string>;
+  /** `repo:tag` → local digest once this pass is done with the tag */
+  readonly localAfter: Map<string, string>;
+}
+
+/** A blob to copy; `foreign` ones (non-distributable layers) may be absent from registries. */
+interface BlobRef {
+  readonly digest: string;
+  readonly foreign: boolean;
+}
+
 export class Mirror {
   /** remote → `repo:tag` → digest seen there in the previous pass */
   readonly #remoteBase = new Map<string, Map<string, string>>();
@@ -78,7 +102,7 @@ export class Mirror {
       for (const repo of repositories) {
         seenRepos.add(repo);
         try {
-          await this.#syncRepository(remote, repo, base, seen, localAfter, report, signal);
+          await this.#syncRepository({ remote, repo, report, signal }, { base, seen, localAfter });
         } catch (e) {
           if (signal?.aborted) throw e;
           report.errors.push(`${remote.name}/${repo}: ${errorMessage(e)}`);
@@ -92,15 +116,9 @@ export class Mirror {
     return report;
   }
 
-  async #syncRepository(
-    remote: Remote,
-    repo: string,
-    base: Map<string, string>,
-    seen: Map<string, string>,
-    localAfter: Map<string, string>,
-    report: PassReport,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
+  async #syncRepository(scope: CopyScope, views: TagViews): Promise<void> {
+    const { remote, repo, report, signal } = scope;
+    const { base, seen, localAfter } = views;
     const call = signal ? { signal } : {};
     const remoteTags = await remote.client.listTags(repo, call);
     const localTags = new Set(
@@ -129,7 +147,7 @@ export class Mirror {
         return;
       }
       try {
-        const bytes = await this.#copyManifest(remote, repo, remoteDigest, report, signal);
+        const bytes = await this.#copyManifest(scope, remoteDigest);
         await this.local.putManifest(repo, tag, bytes.bytes, bytes.mediaType, call);
         report.tagsCopied++;
         localAfter.set(key, remoteDigest);
@@ -149,40 +167,32 @@ export class Mirror {
 
   /** Copies a manifest by digest with everything it references; returns its bytes. */
   async #copyManifest(
-    remote: Remote,
-    repo: string,
+    scope: CopyScope,
     digest: string,
-    report: PassReport,
-    signal: AbortSignal | undefined,
   ): Promise<{ bytes: Buffer; mediaType: string }> {
+    const { remote, repo, report, signal } = scope;
     const call = signal ? { signal } : {};
     const present = await this.local.getManifest(repo, digest, call).catch(notFound(undefined));
     if (present) return { bytes: present.bytes, mediaType: present.mediaType };
     const m = await remote.client.getManifest(repo, digest, call);
-    await this.#copyReferences(remote, repo, m.document, report, signal);
+    await this.#copyReferences(scope, m.document);
     await this.local.putManifest(repo, digest, m.bytes, m.mediaType, call);
     report.manifestsCopied++;
     return { bytes: m.bytes, mediaType: m.mediaType };
   }
 
-  async #copyReferences(
-    remote: Remote,
-    repo: string,
-    doc: ManifestDocument,
-    report: PassReport,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
+  async #copyReferences(scope: CopyScope, doc: ManifestDocument): Promise<void> {
     switch (doc.kind) {
       case "index":
         for (const child of doc.manifests) {
-          await this.#copyManifest(remote, repo, child.digest, report, signal);
+          await this.#copyManifest(scope, child.digest);
         }
         return;
       case "manifest": {
         const blobs = [doc.config, ...doc.layers];
         const results = await Promise.allSettled(
           blobs.map(d =>
-            this.#copyBlobOnce(remote, repo, d.digest, d.urls !== undefined, report, signal),
+            this.#copyBlobOnce(scope, { digest: d.digest, foreign: d.urls !== undefined }),
           ),
         );
         const failed = results.find(r => r.status === "rejected");
@@ -196,18 +206,10 @@ export class Mirror {
    * One copy of a digest at a time: tags copied in parallel share base layers, and the second
    * copy must find the blob present (same repository) or mount it (another one), not stream it.
    */
-  async #copyBlobOnce(
-    remote: Remote,
-    repo: string,
-    digest: string,
-    foreign: boolean,
-    report: PassReport,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
+  async #copyBlobOnce(scope: CopyScope, blob: BlobRef): Promise<void> {
+    const { digest } = blob;
     const previous = this.#blobLocks.get(digest) ?? Promise.resolve();
-    const mine = previous
-      .catch(() => undefined)
-      .then(() => this.#copyBlob(remote, repo, digest, foreign, report, signal));
+    const mine = previous.catch(() => undefined).then(() => this.#copyBlob(scope, blob));
     this.#blobLocks.set(digest, mine);
     try {
       await mine;
@@ -216,14 +218,9 @@ export class Mirror {
     }
   }
 
-  async #copyBlob(
-    remote: Remote,
-    repo: string,
-    digest: string,
-    foreign: boolean,
-    report: PassReport,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
+  async #copyBlob(scope: CopyScope, blob: BlobRef): Promise<void> {
+    const { repo, report, signal } = scope;
+    const { digest } = blob;
     const call = signal ? { signal } : {};
     if (await this.local.hasBlob(repo, digest, call)) {
       report.blobsPresent++;
@@ -241,24 +238,18 @@ export class Mirror {
     }
     await this.#transfers.acquire();
     try {
-      await this.#stream(remote, repo, digest, foreign, report, signal);
+      await this.#stream(scope, blob);
     } finally {
       this.#transfers.release();
     }
   }
 
-  async #stream(
-    remote: Remote,
-    repo: string,
-    digest: string,
-    foreign: boolean,
-    report: PassReport,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
+  async #stream(scope: CopyScope, { digest, foreign }: BlobRef): Promise<void> {
+    const { remote, repo, report, signal } = scope;
     const call = signal ? { signal } : {};
-    let blob;
+    let source;
     try {
-      blob = await remote.client.getBlob(repo, digest, call);
+      source = await remote.client.getBlob(repo, digest, call);
     } catch (e) {
       // non-distributable layers live at their `urls`, not in registries
       if (foreign && e instanceof OciError && e.kind === "not-found") return;
@@ -266,7 +257,7 @@ export class Mirror {
     }
     let bytes = 0;
     const counted = (async function* () {
-      for await (const chunk of blob.body) {
+      for await (const chunk of source.body) {
         bytes += (chunk as Buffer).length;
         yield chunk as Buffer;
       }

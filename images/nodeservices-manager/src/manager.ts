@@ -20,7 +20,7 @@ export async function runManager(
   log: Log,
 ): Promise<RunningManager> {
   const reconciler = new Reconciler(settings, log);
-  const watches = startWatches(kc, settings, reconciler, log);
+  const watches = startWatches({ kc, settings, reconciler, log });
   const resync = setInterval(() => void reconciler.trigger(), settings.resyncMs);
   const started = Date.now();
   const monitoring = await startMonitoring(settings.healthAddress, {

@@ -138,43 +138,9 @@ export class Reconciler {
     if (previous.hostIP !== undefined && previous.hostIP !== hostIP)
       this.log.info("node address changed", { from: previous.hostIP, to: hostIP });
     try {
-      let report: ApplyReport | undefined;
-      switch (decision.kind) {
-        case "wait":
-          break;
-        case "invalid":
-          // a bad config never tears down running services: the last good files stay
-          if (previous.reason !== decision.reason)
-            this.log.error("node config is invalid; files left as they are", {
-              reason: decision.reason,
-            });
-          break;
-        case "stop":
-          report = await removeFiles(this.settings.rootDir);
-          break;
-        case "apply":
-          report = await applyFiles(
-            this.settings.rootDir,
-            renderNodeFiles(decision.config, { ...this.settings, hostIP }),
-          );
-          break;
-      }
-      const changed = report ? report.written.length + report.removed.length : 0;
-      this.#fileChanges.inc({}, changed);
-      if (report && changed > 0) {
-        this.log.info(`node services ${decision.kind === "apply" ? "configured" : "stopped"}`, {
-          written: report.written,
-          removed: report.removed,
-          ...(decision.kind === "apply"
-            ? { version: decision.config.version }
-            : { reason: decisionReason(decision) }),
-        });
-      } else if (
-        decision.kind !== previous.decision ||
-        decisionReason(decision) !== previous.reason
-      ) {
-        this.log.info("reconciled", { decision: decision.kind, reason: decisionReason(decision) });
-      }
+      const report = await this.#act(decision, hostIP, previous);
+      this.#fileChanges.inc({}, report ? report.written.length + report.removed.length : 0);
+      this.#logOutcome(decision, report, previous);
       this.status = {
         decision: decision.kind,
         hostIP,
@@ -188,6 +154,55 @@ export class Reconciler {
       this.#runs.inc({ outcome: "error" });
       this.status = { ...this.status, lastError: errorMessage(e), lastRun: new Date() };
       this.log.error("reconcile failed", { error: errorMessage(e) });
+    }
+  }
+
+  /** Brings the files in line with the decision; undefined when it leaves them as they are. */
+  async #act(
+    decision: Decision,
+    hostIP: string,
+    previous: ReconcileStatus,
+  ): Promise<ApplyReport | undefined> {
+    switch (decision.kind) {
+      case "wait":
+        return undefined;
+      case "invalid":
+        // a bad config never tears down running services: the last good files stay
+        if (previous.reason !== decision.reason)
+          this.log.error("node config is invalid; files left as they are", {
+            reason: decision.reason,
+          });
+        return undefined;
+      case "stop":
+        return removeFiles(this.settings.rootDir);
+      case "apply":
+        return applyFiles(
+          this.settings.rootDir,
+          renderNodeFiles(decision.config, { ...this.settings, hostIP }),
+        );
+    }
+  }
+
+  /** Files changed are logged every time; otherwise only a new decision or reason is. */
+  #logOutcome(
+    decision: Decision,
+    report: ApplyReport | undefined,
+    previous: ReconcileStatus,
+  ): void {
+    const changed = report ? report.written.length + report.removed.length : 0;
+    if (report && changed > 0) {
+      this.log.info(`node services ${decision.kind === "apply" ? "configured" : "stopped"}`, {
+        written: report.written,
+        removed: report.removed,
+        ...(decision.kind === "apply"
+          ? { version: decision.config.version }
+          : { reason: decisionReason(decision) }),
+      });
+    } else if (
+      decision.kind !== previous.decision ||
+      decisionReason(decision) !== previous.reason
+    ) {
+      this.log.info("reconciled", { decision: decision.kind, reason: decisionReason(decision) });
     }
   }
 }

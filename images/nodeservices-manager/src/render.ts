@@ -316,122 +316,11 @@ function staticPod(
   hash: string,
   withMirrorer: boolean,
 ): Record<string, unknown> {
-  const lo = s.loopbackAddress;
-  const hostPath = (path: string, type: "Directory" | "DirectoryOrCreate") => ({
-    hostPath: { path: `/${path}`, type },
-  });
-  const probe = (port: number, path: string, host = lo) => ({
-    httpGet: { host, port, path, scheme: "HTTP" },
-    initialDelaySeconds: 5,
-    periodSeconds: 10,
-    timeoutSeconds: 5,
-    failureThreshold: 3,
-  });
-  const resources = { requests: { cpu: "10m", memory: "32Mi" } };
   const containers: Record<string, unknown>[] = [
-    {
-      name: "gateway",
-      image: s.images.gateway,
-      imagePullPolicy: "IfNotPresent",
-      command: ["/usr/local/bin/gateway"],
-      args: ["--config", `${MOUNTS.config}/config.yaml`],
-      ports: [
-        { name: "gateway", containerPort: PORTS.gateway, protocol: "TCP" },
-        { name: "gw-monitoring", containerPort: PORTS.gatewayMonitoring, protocol: "TCP" },
-      ],
-      // kubelet starts the next container only after this hook: distribution's proxy mode panics
-      // at start when its remoteurl (the gateway's upstream listener) does not answer yet
-      lifecycle: {
-        postStart: {
-          exec: {
-            command: [
-              "/usr/local/bin/gateway",
-              "wait-ready",
-              "--url",
-              `http://${s.hostIP}:${PORTS.gatewayMonitoring}/healthz`,
-            ],
-          },
-        },
-      },
-      livenessProbe: probe(PORTS.gatewayMonitoring, "/healthz", s.hostIP),
-      readinessProbe: probe(PORTS.gatewayMonitoring, "/readyz", s.hostIP),
-      resources,
-      volumeMounts: [
-        { name: "gateway-config", mountPath: MOUNTS.config, readOnly: true },
-        { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
-      ],
-    },
-    {
-      name: "distribution",
-      image: s.images.distribution,
-      imagePullPolicy: "IfNotPresent",
-      args: ["serve", `${MOUNTS.config}/config.yaml`],
-      ports: [
-        { name: "backend", containerPort: PORTS.distribution, protocol: "TCP" },
-        { name: "debug", containerPort: PORTS.distributionDebug, protocol: "TCP" },
-      ],
-      livenessProbe: probe(PORTS.distributionDebug, "/debug/health"),
-      readinessProbe: probe(PORTS.distributionDebug, "/debug/health"),
-      resources,
-      volumeMounts: [
-        { name: "distribution-config", mountPath: MOUNTS.config, readOnly: true },
-        { name: "data", mountPath: MOUNTS.data },
-      ],
-    },
-  ];
-  containers.push({
-    name: "nginx",
-    // Debian's nginx travels in the data-plane image (images/oci-image.ts), as distribution does
-    image: s.images.gateway,
-    imagePullPolicy: "IfNotPresent",
-    command: [NGINX],
-    args: ["-e", "stderr", "-c", `${MOUNTS.config}/nginx.conf`],
-    // the Service `registry` and the push Ingress target the port named `distribution`: nginx
-    // holds the registry address, in front of the gateway (docs/adr/0110)
-    ports: [
-      {
-        name: "distribution",
-        containerPort: PORTS.registry,
-        hostPort: PORTS.registry,
-        protocol: "TCP",
-      },
-      { name: "nginx-health", containerPort: PORTS.nginxHealth, protocol: "TCP" },
-    ],
-    livenessProbe: probe(PORTS.nginxHealth, "/healthz"),
-    readinessProbe: probe(PORTS.nginxHealth, "/healthz"),
-    resources,
-    volumeMounts: [
-      { name: "nginx-config", mountPath: MOUNTS.config, readOnly: true },
-      { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
-      { name: "nginx-run", mountPath: MOUNTS.nginxRun },
-    ],
-  });
-  if (withMirrorer) {
-    containers.push({
-      name: "mirrorer",
-      image: s.images.mirrorer,
-      imagePullPolicy: "IfNotPresent",
-      command: ["/usr/local/bin/mirrorer"],
-      args: ["--config", `${MOUNTS.config}/config.yaml`],
-      ports: [{ name: "mr-monitoring", containerPort: PORTS.mirrorerMonitoring, protocol: "TCP" }],
-      livenessProbe: probe(PORTS.mirrorerMonitoring, "/healthz", s.hostIP),
-      resources,
-      volumeMounts: [
-        { name: "mirrorer-config", mountPath: MOUNTS.config, readOnly: true },
-        { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
-      ],
-    });
-  }
-  const volumes = [
-    { name: "pki", ...hostPath(PATHS.pkiDir, "Directory") },
-    { name: "distribution-config", ...hostPath(PATHS.distributionDir, "DirectoryOrCreate") },
-    { name: "gateway-config", ...hostPath(PATHS.gatewayDir, "DirectoryOrCreate") },
-    { name: "nginx-config", ...hostPath(PATHS.nginxDir, "DirectoryOrCreate") },
-    { name: "nginx-run", emptyDir: {} },
-    ...(withMirrorer
-      ? [{ name: "mirrorer-config", ...hostPath(PATHS.mirrorerDir, "DirectoryOrCreate") }]
-      : []),
-    { name: "data", ...hostPath(PATHS.data, "DirectoryOrCreate") },
+    gatewayContainer(s),
+    distributionContainer(s),
+    nginxContainer(s),
+    ...(withMirrorer ? [mirrorerContainer(s)] : []),
   ];
   return {
     apiVersion: "v1",
@@ -451,9 +340,144 @@ function staticPod(
       priorityClassName: "system-node-critical",
       securityContext: { runAsUser: 0, runAsGroup: 0, seccompProfile: { type: "RuntimeDefault" } },
       containers,
-      volumes,
+      volumes: podVolumes(withMirrorer),
     },
   };
+}
+
+/** One object shared by every container: the pod YAML holds it once, as an anchor, then aliases. */
+const RESOURCES = { requests: { cpu: "10m", memory: "32Mi" } };
+
+function probe(port: number, path: string, host: string) {
+  return {
+    httpGet: { host, port, path, scheme: "HTTP" },
+    initialDelaySeconds: 5,
+    periodSeconds: 10,
+    timeoutSeconds: 5,
+    failureThreshold: 3,
+  };
+}
+
+function hostPath(path: string, type: "Directory" | "DirectoryOrCreate") {
+  return { hostPath: { path: `/${path}`, type } };
+}
+
+function gatewayContainer(s: ManagerSettings): Record<string, unknown> {
+  return {
+    name: "gateway",
+    image: s.images.gateway,
+    imagePullPolicy: "IfNotPresent",
+    command: ["/usr/local/bin/gateway"],
+    args: ["--config", `${MOUNTS.config}/config.yaml`],
+    ports: [
+      { name: "gateway", containerPort: PORTS.gateway, protocol: "TCP" },
+      { name: "gw-monitoring", containerPort: PORTS.gatewayMonitoring, protocol: "TCP" },
+    ],
+    // kubelet starts the next container only after this hook: distribution's proxy mode panics
+    // at start when its remoteurl (the gateway's upstream listener) does not answer yet
+    lifecycle: {
+      postStart: {
+        exec: {
+          command: [
+            "/usr/local/bin/gateway",
+            "wait-ready",
+            "--url",
+            `http://${s.hostIP}:${PORTS.gatewayMonitoring}/healthz`,
+          ],
+        },
+      },
+    },
+    livenessProbe: probe(PORTS.gatewayMonitoring, "/healthz", s.hostIP),
+    readinessProbe: probe(PORTS.gatewayMonitoring, "/readyz", s.hostIP),
+    resources: RESOURCES,
+    volumeMounts: [
+      { name: "gateway-config", mountPath: MOUNTS.config, readOnly: true },
+      { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
+    ],
+  };
+}
+
+function distributionContainer(s: ManagerSettings): Record<string, unknown> {
+  const lo = s.loopbackAddress;
+  return {
+    name: "distribution",
+    image: s.images.distribution,
+    imagePullPolicy: "IfNotPresent",
+    args: ["serve", `${MOUNTS.config}/config.yaml`],
+    ports: [
+      { name: "backend", containerPort: PORTS.distribution, protocol: "TCP" },
+      { name: "debug", containerPort: PORTS.distributionDebug, protocol: "TCP" },
+    ],
+    livenessProbe: probe(PORTS.distributionDebug, "/debug/health", lo),
+    readinessProbe: probe(PORTS.distributionDebug, "/debug/health", lo),
+    resources: RESOURCES,
+    volumeMounts: [
+      { name: "distribution-config", mountPath: MOUNTS.config, readOnly: true },
+      { name: "data", mountPath: MOUNTS.data },
+    ],
+  };
+}
+
+function nginxContainer(s: ManagerSettings): Record<string, unknown> {
+  const lo = s.loopbackAddress;
+  return {
+    name: "nginx",
+    // Debian's nginx travels in the data-plane image (images/oci-image.ts), as distribution does
+    image: s.images.gateway,
+    imagePullPolicy: "IfNotPresent",
+    command: [NGINX],
+    args: ["-e", "stderr", "-c", `${MOUNTS.config}/nginx.conf`],
+    // the Service `registry` and the push Ingress target the port named `distribution`: nginx
+    // holds the registry address, in front of the gateway (docs/adr/0110)
+    ports: [
+      {
+        name: "distribution",
+        containerPort: PORTS.registry,
+        hostPort: PORTS.registry,
+        protocol: "TCP",
+      },
+      { name: "nginx-health", containerPort: PORTS.nginxHealth, protocol: "TCP" },
+    ],
+    livenessProbe: probe(PORTS.nginxHealth, "/healthz", lo),
+    readinessProbe: probe(PORTS.nginxHealth, "/healthz", lo),
+    resources: RESOURCES,
+    volumeMounts: [
+      { name: "nginx-config", mountPath: MOUNTS.config, readOnly: true },
+      { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
+      { name: "nginx-run", mountPath: MOUNTS.nginxRun },
+    ],
+  };
+}
+
+function mirrorerContainer(s: ManagerSettings): Record<string, unknown> {
+  return {
+    name: "mirrorer",
+    image: s.images.mirrorer,
+    imagePullPolicy: "IfNotPresent",
+    command: ["/usr/local/bin/mirrorer"],
+    args: ["--config", `${MOUNTS.config}/config.yaml`],
+    ports: [{ name: "mr-monitoring", containerPort: PORTS.mirrorerMonitoring, protocol: "TCP" }],
+    livenessProbe: probe(PORTS.mirrorerMonitoring, "/healthz", s.hostIP),
+    resources: RESOURCES,
+    volumeMounts: [
+      { name: "mirrorer-config", mountPath: MOUNTS.config, readOnly: true },
+      { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
+    ],
+  };
+}
+
+function podVolumes(withMirrorer: boolean): Record<string, unknown>[] {
+  return [
+    { name: "pki", ...hostPath(PATHS.pkiDir, "Directory") },
+    { name: "distribution-config", ...hostPath(PATHS.distributionDir, "DirectoryOrCreate") },
+    { name: "gateway-config", ...hostPath(PATHS.gatewayDir, "DirectoryOrCreate") },
+    { name: "nginx-config", ...hostPath(PATHS.nginxDir, "DirectoryOrCreate") },
+    { name: "nginx-run", emptyDir: {} },
+    ...(withMirrorer
+      ? [{ name: "mirrorer-config", ...hostPath(PATHS.mirrorerDir, "DirectoryOrCreate") }]
+      : []),
+    { name: "data", ...hostPath(PATHS.data, "DirectoryOrCreate") },
+  ];
 }
 
 function yaml(doc: unknown): string {

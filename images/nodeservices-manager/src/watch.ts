@@ -49,110 +49,147 @@ export function podReady(pod: V1Pod | undefined): boolean | null {
   return pod.status?.conditions?.some(c => c.type === "Ready" && c.status === "True") ?? false;
 }
 
-export function startWatches(
-  kc: KubeConfig,
-  settings: ManagerSettings,
-  reconciler: Reconciler,
-  log: Log,
-  opts: { maxBackoffMs?: number } = {},
-): Watches {
+export interface WatchOptions {
+  kc: KubeConfig;
+  settings: ManagerSettings;
+  reconciler: Reconciler;
+  log: Log;
+  /** the longest pause before a failed watch is restarted (default 30 s) */
+  maxBackoffMs?: number;
+}
+
+export function startWatches(options: WatchOptions): Watches {
+  const { kc, settings } = options;
   const api = kc.makeApiClient(CoreV1Api);
-  const watch = new Watch(kc);
   const ns = settings.namespace;
   const secretName = `${NODE_CONFIG_SECRET_PREFIX}${settings.nodeName}`;
-  const listed = new Set<string>();
-  const informers: { name: string; informer: ListWatch<KubernetesObject> }[] = [];
-  let stopped = false;
-  const timers = new Set<NodeJS.Timeout>();
+  const set = new WatchSet(new Watch(kc), options);
 
-  function add<T extends KubernetesObject>(
-    name: string,
-    path: string,
-    list: () => Promise<KubernetesListObject<T>>,
-    fieldSelector: string,
-    publish: (obj: T | undefined) => Partial<Observed>,
-  ): void {
+  set.add<V1Secret>({
+    name: "secret",
+    path: `/api/v1/namespaces/${ns}/secrets`,
+    list: () =>
+      api.listNamespacedSecret({ namespace: ns, fieldSelector: `metadata.name=${secretName}` }),
+    fieldSelector: `metadata.name=${secretName}`,
+    publish: s => ({ secret: secretData(s) }),
+  });
+  set.add<V1Node>({
+    name: "node",
+    path: "/api/v1/nodes",
+    list: () => api.listNode({ fieldSelector: `metadata.name=${settings.nodeName}` }),
+    fieldSelector: `metadata.name=${settings.nodeName}`,
+    publish: n => ({ node: nodeData(n) }),
+  });
+  if (settings.podName) {
+    const podName = settings.podName;
+    set.add<V1Pod>({
+      name: "pod",
+      path: `/api/v1/namespaces/${ns}/pods`,
+      list: () =>
+        api.listNamespacedPod({ namespace: ns, fieldSelector: `metadata.name=${podName}` }),
+      fieldSelector: `metadata.name=${podName}`,
+      publish: p => ({ podReady: podReady(p) }),
+    });
+  }
+  set.startAll();
+  return set;
+}
+
+/** One object the manager watches, and the part of Observed it feeds. */
+interface WatchedObject<T extends KubernetesObject> {
+  /** for logs and the synced count */
+  name: string;
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  fieldSelector: string;
+  publish: (obj: T | undefined) => Partial<Observed>;
+}
+
+/** The informers of one manager: they report synced together and stop together. */
+class WatchSet implements Watches {
+  readonly #listed = new Set<string>();
+  readonly #informers: { name: string; informer: ListWatch<KubernetesObject> }[] = [];
+  readonly #starts: (() => Promise<void>)[] = [];
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #stopped = false;
+
+  constructor(
+    readonly watch: Watch,
+    readonly options: Pick<WatchOptions, "reconciler" | "log" | "maxBackoffMs">,
+  ) {}
+
+  synced(): boolean {
+    return this.#listed.size === this.#informers.length;
+  }
+
+  add<T extends KubernetesObject>(object: WatchedObject<T>): void {
+    const { name } = object;
     const informer: ListWatch<T> = new ListWatch<T>(
-      path,
-      watch,
+      object.path,
+      this.watch,
       async () => {
-        const result = await list();
-        listed.add(name);
+        const result = await object.list();
+        this.#listed.add(name);
         return result;
       },
       false,
       undefined,
-      fieldSelector,
+      object.fieldSelector,
     );
-    const current = () => informer.list()[0];
     const changed = () => {
-      if (!stopped)
-        void reconciler.update({ ...publish(current()), synced: listed.size === informers.length });
+      if (this.#stopped) return;
+      void this.options.reconciler.update({
+        ...object.publish(informer.list()[0]),
+        synced: this.synced(),
+      });
     };
     informer.on("add", changed);
     informer.on("update", changed);
     informer.on("delete", changed);
+    const start = async () => {
+      await informer.start();
+      // after a (re)list: the object may be gone without a delete event, or everything just synced
+      changed();
+    };
+    this.#restartOnError(name, informer, start);
+    this.#informers.push({ name, informer: informer as unknown as ListWatch<KubernetesObject> });
+    this.#starts.push(start);
+  }
+
+  /** A failed watch starts again after a pause that doubles up to maxBackoffMs. */
+  #restartOnError<T extends KubernetesObject>(
+    name: string,
+    informer: ListWatch<T>,
+    start: () => Promise<void>,
+  ): void {
     let backoff = 500;
     informer.on("connect", () => {
       // connect precedes each (re)list: publish after listing via the list wrapper's effect
       backoff = 500;
     });
     informer.on("error", (err: unknown) => {
-      if (stopped) return;
-      log.warn("watch failed; restarting", {
+      if (this.#stopped) return;
+      this.options.log.warn("watch failed; restarting", {
         object: name,
         error: errorMessage(err),
         inMs: backoff,
       });
       const t = setTimeout(() => {
-        timers.delete(t);
-        if (!stopped) void start();
+        this.#timers.delete(t);
+        if (!this.#stopped) void start();
       }, backoff);
-      timers.add(t);
-      backoff = Math.min(backoff * 2, opts.maxBackoffMs ?? 30_000);
+      this.#timers.add(t);
+      backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 30_000);
     });
-    const start = async () => {
-      await informer.start();
-      // after a (re)list: the object may be gone without a delete event, or everything just synced
-      changed();
-    };
-    informers.push({ name, informer: informer as unknown as ListWatch<KubernetesObject> });
-    startAll.push(start);
   }
-  const startAll: (() => Promise<void>)[] = [];
 
-  add<V1Secret>(
-    "secret",
-    `/api/v1/namespaces/${ns}/secrets`,
-    () => api.listNamespacedSecret({ namespace: ns, fieldSelector: `metadata.name=${secretName}` }),
-    `metadata.name=${secretName}`,
-    s => ({ secret: secretData(s) }),
-  );
-  add<V1Node>(
-    "node",
-    "/api/v1/nodes",
-    () => api.listNode({ fieldSelector: `metadata.name=${settings.nodeName}` }),
-    `metadata.name=${settings.nodeName}`,
-    n => ({ node: nodeData(n) }),
-  );
-  if (settings.podName) {
-    const podName = settings.podName;
-    add<V1Pod>(
-      "pod",
-      `/api/v1/namespaces/${ns}/pods`,
-      () => api.listNamespacedPod({ namespace: ns, fieldSelector: `metadata.name=${podName}` }),
-      `metadata.name=${podName}`,
-      p => ({ podReady: podReady(p) }),
-    );
+  startAll(): void {
+    for (const start of this.#starts) void start().catch(() => undefined);
   }
-  for (const start of startAll) void start().catch(() => undefined);
 
-  return {
-    synced: () => listed.size === informers.length,
-    async stop() {
-      stopped = true;
-      for (const t of timers) clearTimeout(t);
-      await Promise.all(informers.map(i => i.informer.stop()));
-    },
-  };
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers) clearTimeout(t);
+    await Promise.all(this.#informers.map(i => i.informer.stop()));
+  }
 }
