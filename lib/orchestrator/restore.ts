@@ -20,7 +20,7 @@ import type { RegistryUser, UserValuesKey } from "../domain/users";
 import type { InClusterProxyState } from "./incluster-proxy";
 import type { DeckhouseRegistrySnapshot, PkiSnapshot, UserSnapshot } from "./model";
 import type { NodeServicesNode } from "./node-services";
-import { paramsFromRegistrySecret } from "./reconcile";
+import { paramsFromRegistrySecret } from "./deckhouse-registry";
 import { splitImagesRepo } from "./registry-address";
 import type { ActualParams, State } from "./state";
 
