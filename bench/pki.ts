@@ -62,7 +62,9 @@ async function inProcess() {
   // one fresh switch to Local on 3 masters, kept as the steady state
   const { pki } = await ensurePki({}, deps);
   const nodes = await Promise.all(
-    MASTERS.map(ip => ensureServiceCertificates(undefined, pki.ca, nodeServicesHosts(ip), deps)),
+    MASTERS.map(ip =>
+      ensureServiceCertificates({ ca: pki.ca, hosts: nodeServicesHosts(ip) }, deps),
+    ),
   );
   const { users } = await ensureUsers(usersForMode("Local"), {}, cryptoRandom);
   const { secrets } = ensureSecrets(undefined, cryptoRandom);
@@ -72,9 +74,10 @@ async function inProcess() {
     ensureSecrets(secrets, cryptoRandom);
     for (const [i, ip] of MASTERS.entries()) {
       const previous = nodes[i]?.certificates;
-      await ensureServiceCertificates(previous, pki.ca, nodeServicesHosts(ip), deps, {
-        checked: true,
-      });
+      await ensureServiceCertificates(
+        { previous, ca: pki.ca, hosts: nodeServicesHosts(ip), checked: true },
+        deps,
+      );
     }
     await ensureUsers(usersForMode("Local"), { state: users, stateChecked: true }, cryptoRandom);
   };
@@ -101,16 +104,18 @@ async function inProcess() {
     ],
     [
       "ensureServiceCertificates fresh (2 × RSA 2048)",
-      await timeIt(ROUNDS, () => ensureServiceCertificates(undefined, pki.ca, hosts, deps)),
+      await timeIt(ROUNDS, () => ensureServiceCertificates({ ca: pki.ca, hosts }, deps)),
     ],
     [
       "ensureServiceCertificates reuse, keys parsed",
-      await timeIt(many, () => ensureServiceCertificates(master, pki.ca, hosts, deps)),
+      await timeIt(many, () =>
+        ensureServiceCertificates({ previous: master, ca: pki.ca, hosts }, deps),
+      ),
     ],
     [
       "ensureServiceCertificates reuse, checked",
       await timeIt(many, () =>
-        ensureServiceCertificates(master, pki.ca, hosts, deps, { checked: true }),
+        ensureServiceCertificates({ previous: master, ca: pki.ca, hosts, checked: true }, deps),
       ),
     ],
     [
@@ -156,7 +161,7 @@ async function coldProcess(state: Awaited<ReturnType<typeof inProcess>>) {
       ensureSecrets(state.secrets, cryptoRandom);
       const ips = ${JSON.stringify(MASTERS)};
       for (const [i, ip] of ips.entries())
-        await ensureServiceCertificates(state.nodes[i], state.pki.ca, nodeServicesHosts(ip), deps, { checked: ${checked} });
+        await ensureServiceCertificates({ previous: state.nodes[i], ca: state.pki.ca, hosts: nodeServicesHosts(ip), checked: ${checked} }, deps);
       await ensureUsers(usersForMode("Local"), { state: state.users, stateChecked: true }, cryptoRandom);
       }
       main().catch(e => { console.error(e); process.exit(1); });

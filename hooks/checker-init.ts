@@ -11,6 +11,7 @@ import {
   type CheckerState,
 } from "../lib/checker/state";
 import { defineHook } from "../lib/runtime/define-hook";
+import type { Logger } from "../lib/runtime/logger";
 import { isRecord } from "../lib/validation/reader";
 import { stateSecret, STATE_SECRET } from "./checker/bindings";
 import {
@@ -28,6 +29,42 @@ function describe(err: unknown): string {
     return `invalid YAML (${code}${at ? ` at line ${at.line}, column ${at.col}` : ""})`;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+type Parse = (text: string) => unknown;
+
+function restoreState(text: string | undefined, parse: Parse, log: Logger): CheckerState {
+  if (!text) return EMPTY_STATE;
+  try {
+    return parseCheckerState(parse(text), "secret state");
+  } catch (err) {
+    log.warn("Cannot restore checker state from the secret: starting empty", {
+      error: describe(err),
+    });
+    return EMPTY_STATE;
+  }
+}
+
+function restoreParams(text: string | undefined, parse: Parse, log: Logger): CheckerParams {
+  if (!text) return EMPTY_PARAMS;
+  try {
+    const raw: unknown = parse(text);
+    // registered before validation, so no message about a bad entry can show its password
+    redactPasswords(raw, log);
+    return parseCheckerParams(raw, "secret params");
+  } catch (err) {
+    log.warn("Checker params from the secret failed validation: reset to empty", {
+      error: describe(err),
+    });
+    return EMPTY_PARAMS;
+  }
+}
+
+function redactPasswords(raw: unknown, log: Logger): void {
+  if (!isRecord(raw) || !isRecord(raw.registries)) return;
+  for (const r of Object.values(raw.registries)) {
+    if (isRecord(r) && typeof r.password === "string") log.addSecret(r.password);
+  }
 }
 
 export default defineHook({
@@ -48,30 +85,8 @@ export default defineHook({
     if (!secret) {
       log.info(`Secret ${STATE_SECRET} not found: starting with an empty checker state`);
     } else {
-      if (secret.state) {
-        try {
-          state = parseCheckerState(parse(secret.state), "secret state");
-        } catch (err) {
-          log.warn("Cannot restore checker state from the secret: starting empty", {
-            error: describe(err),
-          });
-        }
-      }
-      if (secret.params) {
-        try {
-          const raw: unknown = parse(secret.params);
-          if (isRecord(raw) && isRecord(raw.registries)) {
-            for (const r of Object.values(raw.registries)) {
-              if (isRecord(r) && typeof r.password === "string") log.addSecret(r.password);
-            }
-          }
-          params = parseCheckerParams(raw, "secret params");
-        } catch (err) {
-          log.warn("Checker params from the secret failed validation: reset to empty", {
-            error: describe(err),
-          });
-        }
-      }
+      state = restoreState(secret.state, parse, log);
+      params = restoreParams(secret.params, parse, log);
       log.info(`Checker state restored from Secret ${STATE_SECRET}`);
     }
     values.set(CHECKER_STATE_PATH, stateToValues(state));

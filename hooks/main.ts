@@ -38,13 +38,10 @@ function main(): void {
   // The executable starts from a V8 snapshot of this bundle (docs/adr/0001); Node announces that
   // as experimental on stderr, which must carry only our own one-line errors.
   process.removeAllListeners("warning");
-  runContract(
-    hooks,
-    process.argv.slice(2),
-    process.env,
-    { stdout: text => writeAll(1, text), stderr: text => writeAll(2, text) },
-    checkSettings,
-  ).then(
+  runContract({ hooks, settingsCheck: checkSettings }, process.argv.slice(2), process.env, {
+    stdout: text => writeAll(1, text),
+    stderr: text => writeAll(2, text),
+  }).then(
     code => {
       process.exitCode = code;
     },
@@ -75,7 +72,7 @@ async function warmUp(runsFile: string): Promise<void> {
   for (const run of runs) {
     const errors: string[] = [];
     const io = { stdout: () => undefined, stderr: (text: string) => void errors.push(text) };
-    const code = await runContract(hooks, run.argv, run.env, io, checkSettings);
+    const code = await runContract({ hooks, settingsCheck: checkSettings }, run.argv, run.env, io);
     if (code !== 0) {
       throw new Error(`warm-up run "${run.argv.join(" ")}" exited ${code}: ${errors.join("")}`);
     }

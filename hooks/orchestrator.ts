@@ -7,7 +7,7 @@ import { createDefaultDeps } from "../lib/orchestrator/default-deps";
 import { computeHash } from "../lib/orchestrator/hash";
 import type { OrchestratorDeps } from "../lib/orchestrator/deps";
 import type { OrchestratorInputs } from "../lib/orchestrator/model";
-import { reconcile } from "../lib/orchestrator/reconcile";
+import { reconcile, type ReconcileResult } from "../lib/orchestrator/reconcile";
 import type { State } from "../lib/orchestrator/state";
 import { recordOrchestratorMetrics } from "../lib/domain/registry-metrics";
 import type { BashibleConfig } from "../lib/orchestrator/bashible";
@@ -62,29 +62,17 @@ export function createOrchestratorHook(makeDeps: () => OrchestratorDeps = create
 }
 
 async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<void> {
-  const { snapshots, hasSnapshot, values, log, kubernetes, metrics } = input;
+  const { snapshots, hasSnapshot, values, metrics } = input;
   // Fail closed: a run without the settings snapshot cannot tell "absent" from "not delivered".
   if (!hasSnapshot("config")) throw new Error("the run carries no snapshot of binding config");
 
   const current = narrowOrchestratorValues(values.get(ORCHESTRATOR_PATH));
-  // No ModuleConfig/deckhouse means its default settings: legacy Unmanaged, reached by a proper
-  // switch that keeps the state and the PKI until nodes no longer need them (docs/adr/0082).
-  const config = snapshots.config[0];
-  if (!config) log.info("ModuleConfig deckhouse is absent: its default settings apply");
-  // Invalid settings fail the run: the operator retries, and values stay as they were.
-  const params = parseRegistrySettings(config?.registry ?? {}, config?.generation ?? 0);
-  log.addSecret(params.upstream?.password);
-  for (const ignored of params.ignoredSections ?? []) {
-    log.warn("registry settings without mode: section ignored, legacy Unmanaged applies", {
-      section: `registry.${ignored}`,
-    });
-  }
-
+  const params = readParams(input);
   const inputs = await assembleInputs(input, params);
   const deps = makeDeps();
   let state: State = current.state ?? {};
   if (!state.mode) {
-    state = await restoreState(input, inputs, state, deps, log.warn);
+    state = await restoreState(input, inputs, state, deps);
     state.mode ??= "Unmanaged";
   }
 
@@ -100,6 +88,27 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
   values.set(ORCHESTRATOR_PATH, { hash, ready: result.ready, state: result.state });
   recordOrchestratorMetrics(metrics, { ...result.state, ready: result.ready });
   values.set(CHECKER_PARAMS_PATH, result.checkerParams);
+  patchSecrets(input, result);
+  logProgress(input, result);
+}
+
+function readParams({ snapshots, log }: Input): OrchestratorInputs["params"] {
+  // No ModuleConfig/deckhouse means its default settings: legacy Unmanaged, reached by a proper
+  // switch that keeps the state and the PKI until nodes no longer need them (docs/adr/0082).
+  const config = snapshots.config[0];
+  if (!config) log.info("ModuleConfig deckhouse is absent: its default settings apply");
+  // Invalid settings fail the run: the operator retries, and values stay as they were.
+  const params = parseRegistrySettings(config?.registry ?? {}, config?.generation ?? 0);
+  log.addSecret(params.upstream?.password);
+  for (const ignored of params.ignoredSections ?? []) {
+    log.warn("registry settings without mode: section ignored, legacy Unmanaged applies", {
+      section: `registry.${ignored}`,
+    });
+  }
+  return params;
+}
+
+function patchSecrets({ kubernetes }: Input, result: ReconcileResult): void {
   if (result.registrySecretPatch) {
     kubernetes.mergePatch(
       { apiVersion: "v1", kind: "Secret", namespace: MODULE_NAMESPACE, name: "deckhouse-registry" },
@@ -112,14 +121,16 @@ async function handle(input: Input, makeDeps: () => OrchestratorDeps): Promise<v
       { metadata: { annotations: { "registry.deckhouse.io/is-applied": "" } } },
     );
   }
-  if (result.state.target_mode !== result.state.mode || !result.ready) {
-    const pending = result.state.conditions?.find(c => c.status === "False" && c.type !== "Ready");
-    log.info("registry mode transition in progress", {
-      mode: result.state.mode,
-      target_mode: result.state.target_mode,
-      waiting_for: pending?.type,
-    });
-  }
+}
+
+function logProgress({ log }: Input, result: ReconcileResult): void {
+  if (result.state.target_mode === result.state.mode && result.ready) return;
+  const pending = result.state.conditions?.find(c => c.status === "False" && c.type !== "Ready");
+  log.info("registry mode transition in progress", {
+    mode: result.state.mode,
+    target_mode: result.state.target_mode,
+    waiting_for: pending?.type,
+  });
 }
 
 /**
@@ -213,12 +224,12 @@ function checkerStatus(value: unknown): OrchestratorInputs["checker"] {
  * not carry taken back from their own secrets (lib/orchestrator/restore.ts).
  */
 async function restoreState(
-  { snapshots }: Input,
+  { snapshots, log }: Input,
   inputs: OrchestratorInputs,
   fallback: State,
   deps: OrchestratorDeps,
-  warn: (msg: string, fields?: Record<string, unknown>) => void,
 ): Promise<State> {
+  const warn = (msg: string, fields?: Record<string, unknown>) => log.warn(msg, fields);
   const document = snapshots.state[0]?.state;
   if (document === undefined) return fallback;
   let restored: State;

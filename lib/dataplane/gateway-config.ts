@@ -127,8 +127,66 @@ const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
 export function parseGatewayConfig(raw: unknown, source = "gateway config"): GatewayConfig {
   const p = new Problems(source);
   const root = p.root(raw);
+  // Read in file order: the problems are listed in the order they are found.
   const mode = root.oneOf("mode", GATEWAY_MODES, { required: true });
+  const listen = readListen(root);
+  const monitoringAddress = readMonitoring(root);
+  const realm = root.string("realm", { pattern: /^[^"\\\r\n]+$/, rule: "must not contain quotes" });
+  const localPath = root.string("localPath", { pattern: REPOSITORY_NAME, rule: NAME_RULE });
+  const users = readUsers(root);
+  const parts: ModeParts = {
+    distribution: readDistribution(root, mode),
+    upstream: readUpstreamOfMode(root, mode),
+    upstreamListener: readUpstreamListener(root, mode),
+    tlsFrontend: readTlsFrontend(root, mode),
+  };
+  root.noOtherKeys();
+  p.finish();
 
+  // finish() threw on any problem, so every required part is present from here on.
+  const common: Common = {
+    listen: listen as Common["listen"],
+    monitoring: { address: monitoringAddress as HostPort },
+    realm: realm ?? DEFAULT_REALM,
+    localPath: localPath ?? DEFAULT_LOCAL_PATH,
+    users: users ?? [],
+  };
+  if (mode === undefined) throw new ConfigError(source, [{ field: "mode", rule: "required" }]);
+  return configOfMode(mode, common, parts);
+}
+
+/** The parts only some modes have, as read (undefined where absent or invalid). */
+interface ModeParts {
+  distribution: Distribution | undefined;
+  upstream: Upstream | undefined;
+  upstreamListener: UpstreamListener | undefined;
+  tlsFrontend: TlsFrontend | undefined;
+}
+
+function configOfMode(mode: GatewayMode, common: Common, parts: ModeParts): GatewayConfig {
+  const tlsFrontend = parts.tlsFrontend ? { tlsFrontend: parts.tlsFrontend } : {};
+  switch (mode) {
+    case "direct":
+      return { ...common, mode, upstream: parts.upstream as Upstream };
+    case "proxy":
+      return {
+        ...common,
+        mode,
+        distribution: parts.distribution as Distribution,
+        upstream: parts.upstream as Upstream,
+        upstreamListener: parts.upstreamListener as UpstreamListener,
+        ...tlsFrontend,
+      };
+    case "local":
+      return { ...common, mode, distribution: parts.distribution as Distribution, ...tlsFrontend };
+  }
+}
+
+const usesDistribution = (mode: GatewayMode | undefined) => mode === "proxy" || mode === "local";
+const usesUpstream = (mode: GatewayMode | undefined) => mode === "proxy" || mode === "direct";
+
+/** `listen`; fields are undefined where absent or invalid (the problem is recorded). */
+function readListen(root: Section) {
   const listen = root.section("listen", { required: true });
   const address = listen?.address("address", { required: true, listener: true });
   const tls = listen?.section("tls", { required: true });
@@ -136,109 +194,78 @@ export function parseGatewayConfig(raw: unknown, source = "gateway config"): Gat
   const key = tls?.path_("key", { required: true });
   tls?.noOtherKeys();
   listen?.noOtherKeys();
+  return { address, tls: { certificate, key } };
+}
 
+function readMonitoring(root: Section): HostPort | undefined {
   const monitoring = root.section("monitoring", { required: true });
-  const monitoringAddress = monitoring?.address("address", { required: true, listener: true });
+  const address = monitoring?.address("address", { required: true, listener: true });
   monitoring?.noOtherKeys();
+  return address;
+}
 
-  const realm = root.string("realm", { pattern: /^[^"\\\r\n]+$/, rule: "must not contain quotes" });
-  const localPath = root.string("localPath", { pattern: REPOSITORY_NAME, rule: NAME_RULE });
-  const users = readUsers(root);
+function readDistribution(root: Section, mode: GatewayMode | undefined): Distribution | undefined {
+  if (!usesDistribution(mode)) {
+    if (root.has("distribution")) root.reject("distribution", `not used in mode ${mode ?? "?"}`);
+    return undefined;
+  }
+  const d = root.section("distribution", { required: true });
+  const url = d?.string("url", {
+    required: true,
+    pattern: /^http:\/\/[^/@]+$/,
+    rule: "must be http://host:port (the stock distribution on loopback, no path)",
+  });
+  const metricsUrl = d?.string("metricsUrl", {
+    pattern: /^http:\/\/[^/@]+\/[^\s?#]*$/,
+    rule: "must be http://host:port/path (distribution's debug listener)",
+  });
+  d?.noOtherKeys();
+  return url ? { url, ...(metricsUrl ? { metricsUrl } : {}) } : undefined;
+}
 
-  const wantsDistribution = mode === "proxy" || mode === "local";
-  const wantsUpstream = mode === "proxy" || mode === "direct";
-  let distribution: Distribution | undefined;
-  if (wantsDistribution) {
-    const d = root.section("distribution", { required: true });
-    const url = d?.string("url", {
-      required: true,
-      pattern: /^http:\/\/[^/@]+$/,
-      rule: "must be http://host:port (the stock distribution on loopback, no path)",
-    });
-    const metricsUrl = d?.string("metricsUrl", {
-      pattern: /^http:\/\/[^/@]+\/[^\s?#]*$/,
-      rule: "must be http://host:port/path (distribution's debug listener)",
-    });
-    d?.noOtherKeys();
-    if (url) distribution = { url, ...(metricsUrl ? { metricsUrl } : {}) };
-  } else if (root.has("distribution")) {
-    root.reject("distribution", `not used in mode ${mode ?? "?"}`);
+function readUpstreamOfMode(root: Section, mode: GatewayMode | undefined): Upstream | undefined {
+  if (!usesUpstream(mode)) {
+    if (root.has("upstream")) root.reject("upstream", `not used in mode ${mode ?? "?"}`);
+    return undefined;
   }
+  const u = root.section("upstream", { required: true });
+  const upstream = u ? readUpstream(u) : undefined;
+  u?.noOtherKeys();
+  return upstream;
+}
 
-  let upstream: Upstream | undefined;
-  if (wantsUpstream) {
-    const u = root.section("upstream", { required: true });
-    if (u) upstream = readUpstream(u);
-    u?.noOtherKeys();
-  } else if (root.has("upstream")) {
-    root.reject("upstream", `not used in mode ${mode ?? "?"}`);
+function readUpstreamListener(
+  root: Section,
+  mode: GatewayMode | undefined,
+): UpstreamListener | undefined {
+  if (mode !== "proxy") {
+    if (root.has("upstreamListener")) root.reject("upstreamListener", `only used in mode proxy`);
+    return undefined;
   }
-  let upstreamListener: UpstreamListener | undefined;
-  if (mode === "proxy") {
-    const l = root.section("upstreamListener", { required: true });
-    const listenAddress = l?.address("address", { required: true, listener: true });
-    const username = l?.string("username", {
-      required: true,
-      pattern: /^[^:]+$/,
-      rule: "must not contain ':'",
-    });
-    const password = l?.string("password", { required: true });
-    const tagTtlMs = l?.duration("tagTtl");
-    l?.noOtherKeys();
-    if (listenAddress && username && password)
-      upstreamListener = {
-        address: listenAddress,
-        username,
-        password,
-        ...(tagTtlMs !== undefined ? { tagTtlMs } : {}),
-      };
-  } else if (root.has("upstreamListener")) {
-    root.reject("upstreamListener", `only used in mode proxy`);
-  }
-  let tlsFrontend: TlsFrontend | undefined;
-  if (wantsDistribution && root.has("tlsFrontend")) {
-    const f = root.section("tlsFrontend", { required: true });
-    const frontendAddress = f?.address("address", { required: true, listener: true });
-    f?.noOtherKeys();
-    if (frontendAddress) tlsFrontend = { address: frontendAddress };
-  } else if (root.has("tlsFrontend")) {
+  const l = root.section("upstreamListener", { required: true });
+  const address = l?.address("address", { required: true, listener: true });
+  const username = l?.string("username", {
+    required: true,
+    pattern: /^[^:]+$/,
+    rule: "must not contain ':'",
+  });
+  const password = l?.string("password", { required: true });
+  const tagTtlMs = l?.duration("tagTtl");
+  l?.noOtherKeys();
+  if (!address || !username || !password) return undefined;
+  return { address, username, password, ...(tagTtlMs !== undefined ? { tagTtlMs } : {}) };
+}
+
+function readTlsFrontend(root: Section, mode: GatewayMode | undefined): TlsFrontend | undefined {
+  if (!root.has("tlsFrontend")) return undefined;
+  if (!usesDistribution(mode)) {
     root.reject("tlsFrontend", `not used in mode ${mode ?? "?"} (no distribution to serve blobs)`);
+    return undefined;
   }
-  root.noOtherKeys();
-  p.finish();
-
-  const common: Common = {
-    listen: {
-      address: address as HostPort,
-      tls: { certificate: certificate as string, key: key as string },
-    },
-    monitoring: { address: monitoringAddress as HostPort },
-    realm: realm ?? DEFAULT_REALM,
-    localPath: localPath ?? DEFAULT_LOCAL_PATH,
-    users: users ?? [],
-  };
-  switch (mode) {
-    case "direct":
-      return { ...common, mode, upstream: upstream as Upstream };
-    case "proxy":
-      return {
-        ...common,
-        mode,
-        distribution: distribution as Distribution,
-        upstream: upstream as Upstream,
-        upstreamListener: upstreamListener as UpstreamListener,
-        ...(tlsFrontend ? { tlsFrontend } : {}),
-      };
-    case "local":
-      return {
-        ...common,
-        mode,
-        distribution: distribution as Distribution,
-        ...(tlsFrontend ? { tlsFrontend } : {}),
-      };
-    case undefined:
-      throw new ConfigError(source, [{ field: "mode", rule: "required" }]);
-  }
+  const f = root.section("tlsFrontend", { required: true });
+  const address = f?.address("address", { required: true, listener: true });
+  f?.noOtherKeys();
+  return address ? { address } : undefined;
 }
 
 function readUsers(root: Section): GatewayUser[] | undefined {

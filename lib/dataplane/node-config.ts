@@ -78,87 +78,21 @@ export function parseNodeConfig(
   const p = new Problems(source);
   if (!version) p.add("version", "required");
   const root = p.root(raw);
-  const pem = (s: Section, key: string, required = true) =>
-    s.string(key, { required, pattern: /-----BEGIN [A-Z ]+-----/, rule: "must be PEM" });
-  const ca = pem(root, "ca");
-  const distributionCert = pem(root, "distribution_cert");
-  const distributionKey = pem(root, "distribution_key");
-  const authCert = pem(root, "auth_cert", false);
-  const authKey = pem(root, "auth_key", false);
-  const tokenCert = pem(root, "token_cert", false);
-  const tokenKey = pem(root, "token_key", false);
+  // Read in file order: the problems are listed in the order they are found.
+  const ca = readPem(root, "ca");
+  const distributionCert = readPem(root, "distribution_cert");
+  const distributionKey = readPem(root, "distribution_key");
+  const authCert = readPem(root, "auth_cert", false);
+  const authKey = readPem(root, "auth_key", false);
+  const tokenCert = readPem(root, "token_cert", false);
+  const tokenKey = readPem(root, "token_key", false);
   const userRo = readUser(root, "user_ro", true);
   const httpSecret = root.string("http_secret", { required: true });
-
-  const hasProxy = root.has("proxy_mode");
-  const hasLocal = root.has("local_mode");
-  if (hasProxy === hasLocal) {
-    root.reject(
-      hasProxy ? "local_mode" : "proxy_mode",
-      "exactly one of proxy_mode and local_mode must be set",
-    );
-  }
-  let mode: NodeConfig["mode"] | undefined;
-  const proxySection = root.section("proxy_mode");
-  if (proxySection) {
-    const u = proxySection.section("upstream", { required: true });
-    const scheme = u?.oneOf("scheme", ["http", "https"] as const, { required: true });
-    const host = u?.string("host", { required: true, pattern: HOST, rule: "must be host[:port]" });
-    const path = u?.string("path", {
-      required: true,
-      pattern: /^\/?[a-z0-9._/-]+$/,
-      rule: "must be a repository path",
-    });
-    const normalizedPath = path?.replace(/^\/+|\/+$/g, "");
-    if (normalizedPath !== undefined && !REPOSITORY_NAME.test(normalizedPath))
-      u?.reject("path", "must be a repository path like /deckhouse/ee");
-    const user = u?.string("user");
-    const password = u?.string("password");
-    if (user !== undefined && password === undefined)
-      u?.reject("password", "required when user is set");
-    if (password !== undefined && user === undefined)
-      u?.reject("user", "required when password is set");
-    const ttl = u?.string("ttl", {
-      pattern: /^(\d+h)?(\d+m)?(\d+s)?$/,
-      rule: "must be a duration",
-    });
-    u?.noOtherKeys();
-    const upstreamRegistryCa = pem(proxySection, "upstream_registry_ca", false);
-    if (upstreamRegistryCa && scheme === "http")
-      proxySection.reject("upstream_registry_ca", "not allowed with scheme http");
-    proxySection.noOtherKeys();
-    if (scheme && host && normalizedPath)
-      mode = {
-        kind: "proxy",
-        proxy: {
-          upstream: { scheme, host, path: normalizedPath, user, password, ttl },
-          upstreamRegistryCa,
-        },
-      };
-  }
-  const localSection = root.section("local_mode");
-  if (localSection) {
-    const userRw = readUser(localSection, "user_rw", true);
-    const userPuller = readUser(localSection, "user_puller", true);
-    const userPusher = readUser(localSection, "user_pusher", true);
-    const upstreams = localSection.strings("upstreams", {
-      check: s => (isIP(s) ? undefined : "must be an IP address"),
-    });
-    const ingressClientCa = pem(localSection, "ingress_client_ca", false);
-    localSection.noOtherKeys();
-    const names = [userRo, userRw, userPuller, userPusher].flatMap(u => (u ? [u.name] : []));
-    if (new Set(names).size !== names.length)
-      localSection.reject("user_rw", "user names must differ from each other and from user_ro");
-    if (userRw && userPuller && userPusher)
-      mode = {
-        kind: "local",
-        local: { userRw, userPuller, userPusher, upstreams: upstreams ?? [], ingressClientCa },
-      };
-  }
+  const mode = readMode(root, userRo);
   root.noOtherKeys();
   p.finish();
 
-  // PKI: the certificates must chain to the CA and match their keys
+  // finish() threw on any problem, so every required field is present from here on.
   const cfg: NodeConfig = {
     version: version as string,
     ca: ca as string,
@@ -172,9 +106,88 @@ export function parseNodeConfig(
     httpSecret: httpSecret as string,
     mode: mode as NodeConfig["mode"],
   };
+  // PKI: the certificates must chain to the CA and match their keys
   checkPki(p, cfg, hostIP);
   p.finish();
   return cfg;
+}
+
+function readPem(s: Section, key: string, required = true): string | undefined {
+  return s.string(key, { required, pattern: /-----BEGIN [A-Z ]+-----/, rule: "must be PEM" });
+}
+
+/** Exactly one of `proxy_mode` and `local_mode`; both are read, so both report their problems. */
+function readMode(root: Section, userRo: NodeUser | undefined): NodeConfig["mode"] | undefined {
+  const hasProxy = root.has("proxy_mode");
+  const hasLocal = root.has("local_mode");
+  if (hasProxy === hasLocal) {
+    root.reject(
+      hasProxy ? "local_mode" : "proxy_mode",
+      "exactly one of proxy_mode and local_mode must be set",
+    );
+  }
+  let mode: NodeConfig["mode"] | undefined;
+  const proxySection = root.section("proxy_mode");
+  const proxy = proxySection && readProxyMode(proxySection);
+  if (proxy) mode = { kind: "proxy", proxy };
+  const localSection = root.section("local_mode");
+  const local = localSection && readLocalMode(localSection, userRo);
+  if (local) mode = { kind: "local", local };
+  return mode;
+}
+
+function readProxyMode(section: Section): ProxyMode | undefined {
+  const u = section.section("upstream", { required: true });
+  const upstream = u && readProxyUpstream(u);
+  const upstreamRegistryCa = readPem(section, "upstream_registry_ca", false);
+  if (upstreamRegistryCa && upstream?.scheme === "http")
+    section.reject("upstream_registry_ca", "not allowed with scheme http");
+  section.noOtherKeys();
+  const { scheme, host, path, user, password, ttl } = upstream ?? {};
+  if (!scheme || !host || !path) return undefined;
+  return { upstream: { scheme, host, path, user, password, ttl }, upstreamRegistryCa };
+}
+
+/** `proxy_mode.upstream`, each field undefined where absent or invalid (the problem is recorded). */
+function readProxyUpstream(u: Section) {
+  const scheme = u.oneOf("scheme", ["http", "https"] as const, { required: true });
+  const host = u.string("host", { required: true, pattern: HOST, rule: "must be host[:port]" });
+  const rawPath = u.string("path", {
+    required: true,
+    pattern: /^\/?[a-z0-9._/-]+$/,
+    rule: "must be a repository path",
+  });
+  const path = rawPath?.replace(/^\/+|\/+$/g, "");
+  if (path !== undefined && !REPOSITORY_NAME.test(path))
+    u.reject("path", "must be a repository path like /deckhouse/ee");
+  const user = u.string("user");
+  const password = u.string("password");
+  if (user !== undefined && password === undefined)
+    u.reject("password", "required when user is set");
+  if (password !== undefined && user === undefined)
+    u.reject("user", "required when password is set");
+  const ttl = u.string("ttl", {
+    pattern: /^(\d+h)?(\d+m)?(\d+s)?$/,
+    rule: "must be a duration",
+  });
+  u.noOtherKeys();
+  return { scheme, host, path, user, password, ttl };
+}
+
+function readLocalMode(section: Section, userRo: NodeUser | undefined): LocalMode | undefined {
+  const userRw = readUser(section, "user_rw", true);
+  const userPuller = readUser(section, "user_puller", true);
+  const userPusher = readUser(section, "user_pusher", true);
+  const upstreams = section.strings("upstreams", {
+    check: s => (isIP(s) ? undefined : "must be an IP address"),
+  });
+  const ingressClientCa = readPem(section, "ingress_client_ca", false);
+  section.noOtherKeys();
+  const names = [userRo, userRw, userPuller, userPusher].flatMap(u => (u ? [u.name] : []));
+  if (new Set(names).size !== names.length)
+    section.reject("user_rw", "user names must differ from each other and from user_ro");
+  if (!userRw || !userPuller || !userPusher) return undefined;
+  return { userRw, userPuller, userPusher, upstreams: upstreams ?? [], ingressClientCa };
 }
 
 /**
@@ -207,56 +220,76 @@ function readUser(s: Section, key: string, required: boolean): NodeUser | undefi
 }
 
 function checkPki(p: Problems, cfg: NodeConfig, hostIP: string): void {
-  let ca: X509Certificate;
-  try {
-    ca = new X509Certificate(cfg.ca);
-    if (!ca.ca) p.add("ca", "is not a CA certificate (basicConstraints CA:FALSE)");
-  } catch {
-    p.add("ca", "is not a PEM certificate");
-    return;
-  }
-  const pairs: [string, string | undefined, string, string | undefined][] = [
+  const ca = readCa(p, cfg.ca);
+  if (!ca) return;
+  const pairs: CertKeyFields[] = [
     ["distribution_cert", cfg.distributionCert, "distribution_key", cfg.distributionKey],
     ["auth_cert", cfg.authCert, "auth_key", cfg.authKey],
     ["token_cert", cfg.tokenCert, "token_key", cfg.tokenKey],
   ];
-  for (const [certField, certPem, keyField, keyPem] of pairs) {
-    if (certPem === undefined && keyPem === undefined) continue;
-    if (certPem === undefined || keyPem === undefined) {
-      p.add(
-        certPem === undefined ? certField : keyField,
-        `required together with ${certPem === undefined ? keyField : certField}`,
-      );
-      continue;
-    }
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(certPem);
-    } catch {
-      p.add(certField, "is not a PEM certificate");
-      continue;
-    }
-    if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey))
-      p.add(certField, "is not signed by ca");
-    try {
-      if (!cert.checkPrivateKey(createPrivateKey(keyPem)))
-        p.add(keyField, `does not match ${certField}`);
-    } catch {
-      p.add(keyField, "is not a PEM private key");
-    }
-    if (certField === "distribution_cert" && cert.checkIP(hostIP) === undefined)
-      p.add(certField, `does not cover the node address ${hostIP} (subjectAltName)`);
+  for (const pair of pairs) checkPair(p, ca, pair, hostIP);
+  checkModeCas(p, cfg.mode);
+}
+
+function readCa(p: Problems, pem: string): X509Certificate | undefined {
+  try {
+    const ca = new X509Certificate(pem);
+    if (!ca.ca) p.add("ca", "is not a CA certificate (basicConstraints CA:FALSE)");
+    return ca;
+  } catch {
+    p.add("ca", "is not a PEM certificate");
+    return undefined;
   }
-  for (const [field, pemText] of [
+}
+
+/** certificate field, its PEM, key field, its PEM */
+type CertKeyFields = [string, string | undefined, string, string | undefined];
+
+function checkPair(
+  p: Problems,
+  ca: X509Certificate,
+  [certField, certPem, keyField, keyPem]: CertKeyFields,
+  hostIP: string,
+): void {
+  if (certPem === undefined && keyPem === undefined) return;
+  if (certPem === undefined || keyPem === undefined) {
+    p.add(
+      certPem === undefined ? certField : keyField,
+      `required together with ${certPem === undefined ? keyField : certField}`,
+    );
+    return;
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch {
+    p.add(certField, "is not a PEM certificate");
+    return;
+  }
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) p.add(certField, "is not signed by ca");
+  try {
+    if (!cert.checkPrivateKey(createPrivateKey(keyPem)))
+      p.add(keyField, `does not match ${certField}`);
+  } catch {
+    p.add(keyField, "is not a PEM private key");
+  }
+  if (certField === "distribution_cert" && cert.checkIP(hostIP) === undefined)
+    p.add(certField, `does not cover the node address ${hostIP} (subjectAltName)`);
+}
+
+/** The CAs a mode trusts besides the module's must at least be certificates. */
+function checkModeCas(p: Problems, mode: NodeConfig["mode"]): void {
+  const cas = [
     [
       "proxy_mode.upstream_registry_ca",
-      cfg.mode.kind === "proxy" ? cfg.mode.proxy.upstreamRegistryCa : undefined,
+      mode.kind === "proxy" ? mode.proxy.upstreamRegistryCa : undefined,
     ],
     [
       "local_mode.ingress_client_ca",
-      cfg.mode.kind === "local" ? cfg.mode.local.ingressClientCa : undefined,
+      mode.kind === "local" ? mode.local.ingressClientCa : undefined,
     ],
-  ] as const) {
+  ] as const;
+  for (const [field, pemText] of cas) {
     if (pemText === undefined) continue;
     try {
       new X509Certificate(pemText);

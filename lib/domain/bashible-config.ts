@@ -142,6 +142,16 @@ function parseAuth(s: Section | undefined): MirrorAuth | undefined {
   const password = s.string("password");
   const auth = s.string("auth");
   s.noOtherKeys();
+  checkAuth(s, { username, password, auth });
+  if (username === undefined && password === undefined && auth === undefined) return undefined;
+  return {
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+    ...(auth === undefined ? {} : { auth }),
+  };
+}
+
+function checkAuth(s: Section, { username, password, auth }: Partial<MirrorAuth>): void {
   if (username !== undefined && username.includes(":"))
     s.reject("username", "must not contain ':' (Basic auth)");
   for (const [key, value] of [
@@ -155,12 +165,6 @@ function parseAuth(s: Section | undefined): MirrorAuth | undefined {
     s.reject("auth", "must be base64 of <username>:<password>");
   if (password !== undefined && username === undefined && auth === undefined)
     s.reject("username", "required when password is set");
-  if (username === undefined && password === undefined && auth === undefined) return undefined;
-  return {
-    ...(username === undefined ? {} : { username }),
-    ...(password === undefined ? {} : { password }),
-    ...(auth === undefined ? {} : { auth }),
-  };
 }
 
 function parseRewrite(s: Section): MirrorRewrite {

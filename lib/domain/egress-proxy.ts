@@ -22,6 +22,11 @@ function text(v: unknown): string | undefined {
   return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
 }
 
+/** The non-blank strings among `values`, trimmed. */
+function texts(values: readonly unknown[]): string[] {
+  return values.flatMap(v => (text(v) ? [text(v) as string] : []));
+}
+
 /**
  * The egress proxy from global values; undefined when the cluster has none. `extraNoProxy`: more
  * addresses the caller reaches directly (the masters' InternalIPs).
@@ -30,21 +35,15 @@ export function egressProxyFromValues(
   global: unknown,
   extraNoProxy: readonly string[] = [],
 ): EgressProxy | undefined {
-  const g = record(global);
-  const cluster = record(g?.clusterConfiguration);
-  const settings = record(cluster?.proxy) ?? record(record(g?.modules)?.proxy);
+  const { cluster, settings } = proxySettings(global);
   const httpProxy = text(settings?.httpProxy);
   const httpsProxy = text(settings?.httpsProxy);
   if (!httpProxy && !httpsProxy) return undefined;
-  const user = Array.isArray(settings?.noProxy)
-    ? settings.noProxy.flatMap(e => (text(e) ? [text(e) as string] : []))
-    : [];
+  const user = Array.isArray(settings?.noProxy) ? texts(settings.noProxy) : [];
   const noProxy = [
     ...MODULE_OWN,
     METADATA,
-    ...[cluster?.clusterDomain, cluster?.podSubnetCIDR, cluster?.serviceSubnetCIDR].flatMap(v =>
-      text(v) ? [text(v) as string] : [],
-    ),
+    ...texts([cluster?.clusterDomain, cluster?.podSubnetCIDR, cluster?.serviceSubnetCIDR]),
     ...extraNoProxy,
     ...user,
   ];
@@ -53,6 +52,14 @@ export function egressProxyFromValues(
     ...(httpsProxy ? { httpsProxy } : {}),
     noProxy: [...new Set(noProxy)],
   };
+}
+
+/** ClusterConfiguration, and the proxy settings: its own, else the older global setting. */
+function proxySettings(global: unknown) {
+  const g = record(global);
+  const cluster = record(g?.clusterConfiguration);
+  const settings = record(cluster?.proxy) ?? record(record(g?.modules)?.proxy);
+  return { cluster, settings };
 }
 
 /**

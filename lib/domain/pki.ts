@@ -165,13 +165,14 @@ function hostProblem(cert: X509Certificate, hosts: readonly string[]): string | 
   return missing.length > 0 ? `subjectAltName does not cover ${missing.join(", ")}` : undefined;
 }
 
-function issuedProblem(
-  pair: CertKey,
-  ca: Parsed,
-  now: Date,
-  hosts: readonly string[],
-  keyChecked = false,
-) {
+/** What an issued certificate is checked against; `keyChecked` skips the key-pair check. */
+interface IssuedCheck {
+  now: Date;
+  hosts: readonly string[];
+  keyChecked?: boolean;
+}
+
+function issuedProblem(pair: CertKey, ca: Parsed, { now, hosts, keyChecked = false }: IssuedCheck) {
   const parsed = parsePair(pair, keyChecked);
   if (typeof parsed === "string") return parsed;
   if (parsed.cert.ca) return "a CA certificate where an end-entity one belongs";
@@ -200,7 +201,7 @@ export function certificateProblem(
 ): string | undefined {
   const parsedCa = parseCa(ca, now);
   if (typeof parsedCa === "string") return `CA: ${parsedCa}`;
-  return issuedProblem(pair, parsedCa, now, hosts);
+  return issuedProblem(pair, parsedCa, { now, hosts });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,7 +304,11 @@ export async function ensurePki(inputs: PkiInputs, deps: PkiDeps): Promise<Ensur
   let token: { pair: CertKey; source: PkiSource } | undefined;
   for (const [source, from] of candidates) {
     if (from?.token === undefined) continue;
-    const problem = issuedProblem(from.token, ca.parsed, now, [], keyChecked(source));
+    const problem = issuedProblem(from.token, ca.parsed, {
+      now,
+      hosts: [],
+      keyChecked: keyChecked(source),
+    });
     if (problem === undefined) {
       token = { pair: from.token, source };
       break;
@@ -362,7 +367,12 @@ const SERVICE_COMMON_NAMES: Record<ServiceCertificateName, string> = {
   distribution: DISTRIBUTION_COMMON_NAME,
 };
 
-export interface ServiceCertificateOptions {
+export interface ServiceCertificateRequest {
+  previous?: Partial<ServiceCertificates> | undefined;
+  /** The module CA; must be usable (see `ensurePki`). */
+  ca: CertKey;
+  /** Every DNS name / IP the certificates must cover. */
+  hosts: readonly string[];
   /**
    * True when `previous` comes from values this hook wrote and `ca` from `ensurePki` in this
    * run: their private keys were checked against their certificates already and are not parsed
@@ -386,14 +396,11 @@ export interface EnsuredServiceCertificates {
  * `ca` with exactly `hosts`, ending 1h before the CA. `ca` must be usable (see `ensurePki`).
  */
 export async function ensureServiceCertificates(
-  previous: Partial<ServiceCertificates> | undefined,
-  ca: CertKey,
-  hosts: readonly string[],
+  { previous, ca, hosts, checked }: ServiceCertificateRequest,
   deps: PkiDeps,
-  options: ServiceCertificateOptions = {},
 ): Promise<EnsuredServiceCertificates> {
   const now = deps.now();
-  const parsedCa = parseCa(ca, now, options.checked === true);
+  const parsedCa = parseCa(ca, now, checked === true);
   if (typeof parsedCa === "string") throw new PkiError("pki.ca", parsedCa);
   for (const host of hosts) {
     if (host.trim() === "") throw new PkiError("hosts", "must not contain an empty host");
@@ -404,7 +411,7 @@ export async function ensureServiceCertificates(
   const ensure = async (name: ServiceCertificateName): Promise<CertKey> => {
     const old = previous?.[name];
     if (old !== undefined) {
-      const problem = issuedProblem(old, parsedCa, now, hosts, options.checked === true);
+      const problem = issuedProblem(old, parsedCa, { now, hosts, keyChecked: checked === true });
       if (problem === undefined) return copy(old);
       problems.push(`${name}: ${problem}`);
     }

@@ -126,40 +126,11 @@ function ttlSeconds(ttl: string): number | undefined {
 // The reader's optional strings: absent, null and "" all mean "not set".
 function parseUpstream(raw: unknown, section: Section): UpstreamParams {
   const u = problems().root(raw, `registry.${section}`, mustBeObject);
-
-  const imagesRepoRaw = u.string("imagesRepo");
-  const imagesRepo = imagesRepoRaw === undefined ? "" : normalizeImagesRepo(imagesRepoRaw);
-  if (imagesRepo === "") u.reject("imagesRepo", "Field 'imagesRepo' is required");
-
-  const schemeRaw = u.string("scheme") ?? DEFAULT_SCHEME;
-  if (schemeRaw !== "HTTP" && schemeRaw !== "HTTPS")
-    u.reject("scheme", `Invalid scheme '${schemeRaw}'; expected 'HTTP' or 'HTTPS'`);
-  const scheme = schemeRaw as Scheme;
-
-  let username = u.string("username");
-  let password = u.string("password");
-  const license = u.string("license");
-  if (password !== undefined && username === undefined)
-    u.reject("username", "Username is required when password is provided");
-  if (username !== undefined && password === undefined)
-    u.reject("password", "Password is required when username is provided");
-  if (license !== undefined) {
-    if (username !== undefined || password !== undefined)
-      u.reject("license", "License field must be empty when using credentials (username/password)");
-    username = LICENSE_USERNAME;
-    password = license;
-  }
-
-  const ca = u.string("ca");
-  if (ca !== undefined) {
-    if (scheme === "HTTP") u.reject("ca", "CA is not allowed when scheme is 'HTTP'");
-    const problem = pemCertificateProblem(ca);
-    if (problem !== undefined)
-      u.reject(
-        "ca",
-        `Cannot decode CA certificate: ${problem}; expected PEM (-----BEGIN CERTIFICATE----- …)`,
-      );
-  }
+  // Read in the Go side's order, so the first problem reported is the one it reports.
+  const imagesRepo = upstreamImagesRepo(u);
+  const scheme = upstreamScheme(u);
+  const { username, password } = upstreamCredentials(u);
+  const ca = upstreamCa(u, scheme);
 
   const upstream: UpstreamParams = {
     imagesRepo,
@@ -174,6 +145,48 @@ function parseUpstream(raw: unknown, section: Section): UpstreamParams {
     if (ttl !== undefined) upstream.ttl = ttl;
   }
   return upstream;
+}
+
+function upstreamImagesRepo(u: Reader): string {
+  const imagesRepoRaw = u.string("imagesRepo");
+  const imagesRepo = imagesRepoRaw === undefined ? "" : normalizeImagesRepo(imagesRepoRaw);
+  if (imagesRepo === "") u.reject("imagesRepo", "Field 'imagesRepo' is required");
+  return imagesRepo;
+}
+
+function upstreamScheme(u: Reader): Scheme {
+  const schemeRaw = u.string("scheme") ?? DEFAULT_SCHEME;
+  if (schemeRaw !== "HTTP" && schemeRaw !== "HTTPS")
+    u.reject("scheme", `Invalid scheme '${schemeRaw}'; expected 'HTTP' or 'HTTPS'`);
+  return schemeRaw as Scheme;
+}
+
+/** Username and password given together, or a licence that stands for both. */
+function upstreamCredentials(u: Reader): { username?: string; password?: string } {
+  const username = u.string("username");
+  const password = u.string("password");
+  const license = u.string("license");
+  if (password !== undefined && username === undefined)
+    u.reject("username", "Username is required when password is provided");
+  if (username !== undefined && password === undefined)
+    u.reject("password", "Password is required when username is provided");
+  if (license === undefined) return { username, password };
+  if (username !== undefined || password !== undefined)
+    u.reject("license", "License field must be empty when using credentials (username/password)");
+  return { username: LICENSE_USERNAME, password: license };
+}
+
+function upstreamCa(u: Reader, scheme: Scheme): string | undefined {
+  const ca = u.string("ca");
+  if (ca === undefined) return undefined;
+  if (scheme === "HTTP") u.reject("ca", "CA is not allowed when scheme is 'HTTP'");
+  const problem = pemCertificateProblem(ca);
+  if (problem !== undefined)
+    u.reject(
+      "ca",
+      `Cannot decode CA certificate: ${problem}; expected PEM (-----BEGIN CERTIFICATE----- …)`,
+    );
+  return ca;
 }
 
 function proxyTtl(u: Reader): string | undefined {
@@ -206,33 +219,9 @@ function proxyTtl(u: Reader): string | undefined {
 export function parseRegistrySettings(settings: unknown, generation: number): RegistryParams {
   const raw = settings === undefined || settings === null ? {} : settings;
   const root = problems().root(raw, "registry", mustBeObject);
-
   const modeGiven = root.has("mode");
-  const modeRaw = modeGiven ? root.get("mode") : DEFAULT_REGISTRY_MODE;
-  if (!isRegistryMode(modeRaw)) {
-    const shown = typeof modeRaw === "string" ? modeRaw : JSON.stringify(modeRaw);
-    root.reject(
-      "mode",
-      `Unknown registry mode: ${JSON.stringify(shown)}; expected one of ${REGISTRY_MODES.join(", ")}`,
-    );
-  }
-  const mode = modeRaw as RegistryMode;
-
-  const ignoredSections: ("direct" | "proxy")[] = [];
-  for (const [section, owner] of SECTIONS) {
-    const present = root.has(section);
-    if (!modeGiven && present && section !== "unmanaged") {
-      // The deckhouse module renders such settings as mode Unmanaged without an upstream.
-      ignoredSections.push(section);
-      continue;
-    }
-    if (mode === owner) {
-      if (!present && owner !== "Unmanaged")
-        root.reject(section, `Section '${section}' is required when mode is '${owner}'`);
-    } else if (present) {
-      root.reject(section, `Section '${section}' must be empty when mode is not '${owner}'`);
-    }
-  }
+  const mode = registryMode(root, modeGiven);
+  const ignoredSections = checkSections(root, mode, modeGiven);
 
   const common: ParamsOfAnyMode = {
     generation,
@@ -250,4 +239,36 @@ export function parseRegistrySettings(settings: unknown, generation: number): Re
     case "Local":
       return { mode, ...common };
   }
+}
+
+function registryMode(root: Reader, modeGiven: boolean): RegistryMode {
+  const modeRaw = modeGiven ? root.get("mode") : DEFAULT_REGISTRY_MODE;
+  if (!isRegistryMode(modeRaw)) {
+    const shown = typeof modeRaw === "string" ? modeRaw : JSON.stringify(modeRaw);
+    root.reject(
+      "mode",
+      `Unknown registry mode: ${JSON.stringify(shown)}; expected one of ${REGISTRY_MODES.join(", ")}`,
+    );
+  }
+  return modeRaw as RegistryMode;
+}
+
+/** Rejects a missing section of the mode or a section of another mode; returns those ignored. */
+function checkSections(root: Reader, mode: RegistryMode, modeGiven: boolean) {
+  const ignoredSections: ("direct" | "proxy")[] = [];
+  for (const [section, owner] of SECTIONS) {
+    const present = root.has(section);
+    if (!modeGiven && present && section !== "unmanaged") {
+      // The deckhouse module renders such settings as mode Unmanaged without an upstream.
+      ignoredSections.push(section);
+      continue;
+    }
+    if (mode === owner) {
+      if (!present && owner !== "Unmanaged")
+        root.reject(section, `Section '${section}' is required when mode is '${owner}'`);
+    } else if (present) {
+      root.reject(section, `Section '${section}' must be empty when mode is not '${owner}'`);
+    }
+  }
+  return ignoredSections;
 }

@@ -65,12 +65,16 @@ export function setCondition(
 }
 
 /** Drops types outside the supported set, then records Ready (docs/architecture.md#orchestrator setReadyCondition). */
+interface ReadyInput {
+  ready: boolean;
+  targetMode: string;
+  generation: number;
+  now: Date;
+}
+
 export function setReadyCondition(
   conditions: readonly Condition[],
-  ready: boolean,
-  targetMode: string,
-  generation: number,
-  now: Date,
+  { ready, targetMode, generation, now }: ReadyInput,
 ): Condition[] {
   const supported = conditions.filter(c => (CONDITION_TYPES as readonly string[]).includes(c.type));
   return setCondition(

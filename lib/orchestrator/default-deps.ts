@@ -45,7 +45,7 @@ export function createDefaultDeps(options: DefaultDepsOptions = {}): Orchestrato
       return (await ensurePki(inputs, pkiDeps)).pki;
     },
     async ensureLeaves(previous, ca, hosts, { checked = true } = {}) {
-      const ensured = await ensureServiceCertificates(previous, ca, hosts, pkiDeps, { checked });
+      const ensured = await ensureServiceCertificates({ previous, ca, hosts, checked }, pkiDeps);
       return ensured.certificates;
     },
     ensureHttpSecret: previous => ensureSecrets({ http: previous }, random).secrets.http,

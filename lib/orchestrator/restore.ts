@@ -20,7 +20,7 @@ import type { RegistryUser, UserValuesKey } from "../domain/users";
 import type { InClusterProxyState } from "./incluster-proxy";
 import type { DeckhouseRegistrySnapshot, PkiSnapshot, UserSnapshot } from "./model";
 import type { NodeServicesNode } from "./node-services";
-import { paramsFromRegistrySecret } from "./reconcile";
+import { paramsFromRegistrySecret } from "./deckhouse-registry";
 import { splitImagesRepo } from "./registry-address";
 import type { ActualParams, State } from "./state";
 
@@ -38,47 +38,69 @@ const USER_KEYS = Object.keys(USER_NAME_BY_VALUES_KEY) as UserValuesKey[];
 
 export function restoreSecretParts(restored: State, src: RestoreSources): State {
   const state = structuredClone(restored);
+  // Order matters: the HTTP secret and the passwords are found in parts restored before them.
+  restorePki(state, src);
+  restoreUsers(state, src);
+  restoreInClusterProxy(state, src);
+  restoreNodeServices(state, src);
+  restoreHttpSecret(state);
+  restoreBashible(state, src);
+  return state;
+}
+
+function restorePki(state: State, src: RestoreSources): void {
   if (!state.pki && src.pki?.ca && src.pki.token) {
     state.pki = { ca: src.pki.ca, token: src.pki.token };
   }
-  if (!state.users) {
-    const users: Partial<Record<UserValuesKey, RegistryUser>> = {};
-    for (const key of USER_KEYS) {
-      const secret = src.users.find(
-        u => u.secretName === userSecretName(USER_NAME_BY_VALUES_KEY[key]),
-      );
-      if (secret?.name && secret.password) {
-        users[key] = {
-          name: secret.name,
-          password: secret.password,
-          password_hash: secret.passwordHash,
-        };
-      }
+}
+
+function restoreUsers(state: State, src: RestoreSources): void {
+  if (state.users) return;
+  const users: Partial<Record<UserValuesKey, RegistryUser>> = {};
+  for (const key of USER_KEYS) {
+    const secret = src.users.find(
+      u => u.secretName === userSecretName(USER_NAME_BY_VALUES_KEY[key]),
+    );
+    if (secret?.name && secret.password) {
+      users[key] = {
+        name: secret.name,
+        password: secret.password,
+        password_hash: secret.passwordHash,
+      };
     }
-    if (Object.keys(users).length > 0) state.users = users;
   }
+  if (Object.keys(users).length > 0) state.users = users;
+}
+
+function restoreInClusterProxy(state: State, src: RestoreSources): void {
   if (!state.in_cluster_proxy && src.inClusterProxy) {
     state.in_cluster_proxy = { config: src.inClusterProxy };
   }
+}
+
+function restoreNodeServices(state: State, src: RestoreSources): void {
   if (Object.keys(state.node_services?.nodes ?? {}).length === 0 && Object.keys(src.nodes).length) {
     state.node_services = { run: state.node_services?.run ?? true, nodes: { ...src.nodes } };
   }
-  if (!state.secrets?.http) {
-    const http =
-      state.in_cluster_proxy?.config?.config.http_secret ||
-      Object.values(state.node_services?.nodes ?? {}).find(n => n.config.http_secret)?.config
-        .http_secret;
-    if (http) state.secrets = { ...state.secrets, http };
+}
+
+function restoreHttpSecret(state: State): void {
+  if (state.secrets?.http) return;
+  const http =
+    state.in_cluster_proxy?.config?.config.http_secret ||
+    Object.values(state.node_services?.nodes ?? {}).find(n => n.config.http_secret)?.config
+      .http_secret;
+  if (http) state.secrets = { ...state.secrets, http };
+}
+
+function restoreBashible(state: State, src: RestoreSources): void {
+  if (!state.bashible) return;
+  if (!state.bashible.config && src.bashibleConfig) state.bashible.config = src.bashibleConfig;
+  const { actual_params, unmanaged_params } = state.bashible;
+  if (actual_params) state.bashible.actual_params = withPasswords(actual_params, state, src);
+  if (unmanaged_params) {
+    state.bashible.unmanaged_params = withUpstreamPassword(unmanaged_params, state, src);
   }
-  if (state.bashible) {
-    if (!state.bashible.config && src.bashibleConfig) state.bashible.config = src.bashibleConfig;
-    const { actual_params, unmanaged_params } = state.bashible;
-    if (actual_params) state.bashible.actual_params = withPasswords(actual_params, state, src);
-    if (unmanaged_params) {
-      state.bashible.unmanaged_params = withUpstreamPassword(unmanaged_params, state, src);
-    }
-  }
-  return state;
 }
 
 function withPasswords(a: ActualParams, state: State, src: RestoreSources): ActualParams {
@@ -111,31 +133,55 @@ function upstreamPasswords(
   src: RestoreSources,
 ): (string | undefined)[] {
   const { host } = splitImagesRepo(p.imagesRepo);
-  const out: (string | undefined)[] = [];
+  return [
+    ...settingsPassword(p, src),
+    ...bashibleMirrorPasswords(p, host, state),
+    ...inClusterProxyPassword(p, host, state),
+    ...deckhouseRegistryPassword(p, src),
+  ];
+}
+
+function settingsPassword(p: UpstreamRegistryParams, src: RestoreSources): (string | undefined)[] {
   const settings = src.params.upstream;
-  if (settings?.imagesRepo === p.imagesRepo && settings.username === p.username) {
-    out.push(settings.password);
-  }
-  for (const entry of Object.values(state.bashible?.config?.hosts ?? {})) {
-    for (const m of entry.mirrors) {
-      if (m.host === host && m.auth?.username === p.username) out.push(m.auth?.password);
-    }
-  }
+  const same = settings?.imagesRepo === p.imagesRepo && settings.username === p.username;
+  return same ? [settings.password] : [];
+}
+
+function bashibleMirrorPasswords(
+  p: UpstreamRegistryParams,
+  host: string,
+  state: State,
+): (string | undefined)[] {
+  return Object.values(state.bashible?.config?.hosts ?? {}).flatMap(entry =>
+    entry.mirrors
+      .filter(m => m.host === host && m.auth?.username === p.username)
+      .map(m => m.auth?.password),
+  );
+}
+
+function inClusterProxyPassword(
+  p: UpstreamRegistryParams,
+  host: string,
+  state: State,
+): (string | undefined)[] {
   const proxyUser = state.in_cluster_proxy?.config?.config.upstream;
-  if (proxyUser?.host === host && proxyUser.user.name === p.username) {
-    out.push(proxyUser.user.password);
+  const same = proxyUser?.host === host && proxyUser.user.name === p.username;
+  return same ? [proxyUser.user.password] : [];
+}
+
+function deckhouseRegistryPassword(
+  p: UpstreamRegistryParams,
+  src: RestoreSources,
+): (string | undefined)[] {
+  if (!src.currentRegistry?.address) return [];
+  try {
+    const current = paramsFromRegistrySecret(src.currentRegistry);
+    const same = current.imagesRepo === p.imagesRepo && current.username === p.username;
+    return same ? [current.password] : [];
+  } catch {
+    // an unreadable deckhouse-registry is only one source among others
+    return [];
   }
-  if (src.currentRegistry?.address) {
-    try {
-      const current = paramsFromRegistrySecret(src.currentRegistry);
-      if (current.imagesRepo === p.imagesRepo && current.username === p.username) {
-        out.push(current.password);
-      }
-    } catch {
-      // an unreadable deckhouse-registry is only one source among others
-    }
-  }
-  return out;
 }
 
 /**

@@ -141,47 +141,51 @@ function ingressObjects(state: State, values: ModuleValues, facts: Facts): KubeO
   if (!state.ingress_enabled || typeof template !== "string" || !template.includes("%s")) return [];
   if (!moduleEnabled(values, "ingress")) return [];
   const settings = values.registry;
-  const httpsMode =
-    (get(settings, "https.mode") as string | undefined) ??
-    (get(values.global, "modules.https.mode") as string | undefined) ??
-    "CertManager";
-  const issuer =
-    (get(settings, "https.certManager.clusterIssuerName") as string | undefined) ??
-    (get(values.global, "modules.https.certManager.clusterIssuerName") as string | undefined) ??
-    "letsencrypt";
+  const httpsMode = moduleSetting(values, "https.mode") ?? "CertManager";
   // CertManager without cert-manager: no Certificate (its CRD is absent) and no TLS secret
   // nobody would issue; the controller serves its default certificate until cert-manager is on
   const certManager = httpsMode === "CertManager" && moduleEnabled(values, "certManager");
-  const tlsSecretName = certManager
-    ? "registry-ingress-tls"
-    : httpsMode === "CustomCertificate"
-      ? "ingress-tls-customcertificate"
-      : null;
+  const issuer = moduleSetting(values, "https.certManager.clusterIssuerName") ?? "letsencrypt";
   const ranges = get(settings, "whitelistSourceRanges");
-  const custom = get(settings, "internal.customCertificateData") as
-    Record<string, string> | undefined;
-  const certificate =
-    httpsMode === "CustomCertificate" && custom
-      ? render("ingress/custom-certificate.yaml", {
-          ...facts,
-          data: custom,
-          hasCa: Boolean(custom["ca.crt"]),
-        })
-      : [];
   return [
-    ...certificate,
+    ...customCertificateObjects(httpsMode, values, facts),
     ...render("ingress/registry-push.yaml", {
       ...facts,
       host: template.replace("%s", "registry"),
-      ingressClass:
-        (get(settings, "ingressClass") as string | undefined) ??
-        (get(values.global, "modules.ingressClass") as string | undefined) ??
-        null,
+      ingressClass: moduleSetting(values, "ingressClass") ?? null,
       whitelistSourceRanges: Array.isArray(ranges) && ranges.length > 0 ? ranges.join(",") : null,
-      tlsSecretName,
+      tlsSecretName: ingressTlsSecretName(httpsMode, certManager),
       certManagerIssuer: certManager ? issuer : null,
     }),
   ];
+}
+
+/** A setting of this module, else the same one of every module (`global.modules.<key>`). */
+function moduleSetting(values: ModuleValues, key: string): string | undefined {
+  return (
+    (get(values.registry, key) as string | undefined) ??
+    (get(values.global, `modules.${key}`) as string | undefined)
+  );
+}
+
+function ingressTlsSecretName(httpsMode: string, certManager: boolean): string | null {
+  if (certManager) return "registry-ingress-tls";
+  return httpsMode === "CustomCertificate" ? "ingress-tls-customcertificate" : null;
+}
+
+function customCertificateObjects(
+  httpsMode: string,
+  values: ModuleValues,
+  facts: Facts,
+): KubeObject[] {
+  const custom = get(values.registry, "internal.customCertificateData") as
+    Record<string, string> | undefined;
+  if (httpsMode !== "CustomCertificate" || !custom) return [];
+  return render("ingress/custom-certificate.yaml", {
+    ...facts,
+    data: custom,
+    hasCa: Boolean(custom["ca.crt"]),
+  });
 }
 
 function admissionObjects(values: ModuleValues, state: State | undefined, facts: Facts) {

@@ -19,53 +19,78 @@ export interface ProcessIO {
 
 export const HOOK_NAME_ENV = "REGISTRY_HOOK";
 
+/** What one executable answers for: its hooks and, in the batch protocol, the settings check. */
+interface HookExecutable {
+  hooks: readonly AnyHook[];
+  settingsCheck?: (settings: unknown) => Promise<string[]>;
+}
+
 /** Exit codes: 0 success, 1 hook failure, 2 usage (unknown argument vector). */
 export async function runContract(
-  hooks: readonly AnyHook[],
+  executable: HookExecutable,
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
   io: ProcessIO,
-  settingsCheck?: (settings: unknown) => Promise<string[]>,
 ): Promise<number> {
   try {
     const single = env[HOOK_NAME_ENV];
-    if (single !== undefined) {
-      const hook = hooks.find(h => h.name === single);
-      if (!hook) return usage(io, `${HOOK_NAME_ENV}=${single}: no such hook`);
-      if (argv.length === 1 && argv[0] === "--config") {
-        io.stdout(JSON.stringify(hook.config()) + "\n");
-        return 0;
-      }
-      if (argv.length === 0) return await runFromFiles(hook, env, io);
-      return usage(io, `unsupported arguments for hook ${single}: ${argv.join(" ")}`);
-    }
+    if (single !== undefined) return await runPerHook(executable.hooks, argv, env, io);
     if (argv[0] !== "hook")
       return usage(io, `unsupported arguments: ${argv.join(" ") || "(none)"}`);
-    const [, command, index, ...rest] = argv;
-    if (command === "list" && argv.length === 2) {
-      const lines = hooks.map((h, i) => `${i} - ${h.name}`);
-      io.stdout(`Found ${hooks.length} items:\n${lines.join("\n")}\n`);
-      return 0;
-    }
-    if (command === "config" && argv.length === 2) {
-      io.stdout(JSON.stringify(batchConfig(hooks)) + "\n");
-      return 0;
-    }
-    if (command === "run" && index !== undefined && rest.length === 0) {
-      const hook = /^\d+$/.test(index) ? hooks[Number(index)] : undefined;
-      if (!hook) return usage(io, `hook run ${index}: no hook with that index`);
-      return await runFromFiles(hook, env, io);
-    }
-    // The module has no readiness probe of its own: being loaded is being ready.
-    if (command === "ready" && argv.length === 2) return 0;
-    if (command === "check" && argv.length === 2 && settingsCheck) {
-      return await checkSettings(env, io, settingsCheck);
-    }
-    return usage(io, `unsupported arguments: ${argv.join(" ")}`);
+    return await runBatch(executable, argv, env, io);
   } catch (err) {
     io.stderr(oneLine(err) + "\n");
     return 1;
   }
+}
+
+/** `--config` or a bare run of the hook named by REGISTRY_HOOK (set: runContract checked). */
+async function runPerHook(
+  hooks: readonly AnyHook[],
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  io: ProcessIO,
+): Promise<number> {
+  const single = env[HOOK_NAME_ENV] as string;
+  const hook = hooks.find(h => h.name === single);
+  if (!hook) return usage(io, `${HOOK_NAME_ENV}=${single}: no such hook`);
+  if (argv.length === 1 && argv[0] === "--config") {
+    io.stdout(JSON.stringify(hook.config()) + "\n");
+    return 0;
+  }
+  if (argv.length === 0) return await runFromFiles(hook, env, io);
+  return usage(io, `unsupported arguments for hook ${single}: ${argv.join(" ")}`);
+}
+
+/** `hook list | config | run N | ready | check` */
+async function runBatch(
+  { hooks, settingsCheck }: HookExecutable,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  io: ProcessIO,
+): Promise<number> {
+  const [, command, index, ...rest] = argv;
+  const bare = argv.length === 2;
+  if (command === "list" && bare) {
+    const lines = hooks.map((h, i) => `${i} - ${h.name}`);
+    io.stdout(`Found ${hooks.length} items:\n${lines.join("\n")}\n`);
+    return 0;
+  }
+  if (command === "config" && bare) {
+    io.stdout(JSON.stringify(batchConfig(hooks)) + "\n");
+    return 0;
+  }
+  if (command === "run" && index !== undefined && rest.length === 0) {
+    const hook = /^\d+$/.test(index) ? hooks[Number(index)] : undefined;
+    if (!hook) return usage(io, `hook run ${index}: no hook with that index`);
+    return await runFromFiles(hook, env, io);
+  }
+  // The module has no readiness probe of its own: being loaded is being ready.
+  if (command === "ready" && bare) return 0;
+  if (command === "check" && bare && settingsCheck) {
+    return await checkSettings(env, io, settingsCheck);
+  }
+  return usage(io, `unsupported arguments: ${argv.join(" ")}`);
 }
 
 function usage(io: ProcessIO, message: string): number {

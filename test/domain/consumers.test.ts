@@ -37,7 +37,7 @@ beforeAll(async () => {
   lab = await createLab("domain-consumers");
   const deps = depsAt(new Date(), countingFactory(keyPool(3)).factory);
   pki = (await ensurePki({}, deps)).pki;
-  leaves = (await ensureServiceCertificates(undefined, pki.ca, IN_CLUSTER_PROXY_HOSTS, deps))
+  leaves = (await ensureServiceCertificates({ ca: pki.ca, hosts: IN_CLUSTER_PROXY_HOSTS }, deps))
     .certificates;
   users = (await ensureUsers(usersForMode("Local"), {}, seededRandom("consumers"))).users;
 

@@ -281,9 +281,7 @@ describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #nod
   let proxy: { auth: CertKey; distribution: CertKey };
   beforeAll(async () => {
     const result = await ensureServiceCertificates(
-      undefined,
-      fresh.ca,
-      IN_CLUSTER_PROXY_HOSTS,
+      { ca: fresh.ca, hosts: IN_CLUSTER_PROXY_HOSTS },
       depsAt(T0, countingFactory(pool).factory),
     );
     proxy = result.certificates;
@@ -323,9 +321,7 @@ describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #nod
   it("keeps both while they are valid; issues nothing", async () => {
     const { factory, issued } = countingFactory(pool);
     const result = await ensureServiceCertificates(
-      proxy,
-      fresh.ca,
-      IN_CLUSTER_PROXY_HOSTS,
+      { previous: proxy, ca: fresh.ca, hosts: IN_CLUSTER_PROXY_HOSTS },
       depsAt(T0, factory),
     );
     expect(result.certificates).toEqual(proxy);
@@ -340,9 +336,7 @@ describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #nod
       distribution: { ...proxy.distribution, key: proxy.auth.key },
     };
     const result = await ensureServiceCertificates(
-      broken,
-      fresh.ca,
-      IN_CLUSTER_PROXY_HOSTS,
+      { previous: broken, ca: fresh.ca, hosts: IN_CLUSTER_PROXY_HOSTS },
       depsAt(T0, factory),
     );
     expect(result.certificates.auth).toEqual(proxy.auth);
@@ -351,9 +345,11 @@ describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #nod
     expect(issued).toEqual(["registry-distribution"]);
     expect(result.problems).toEqual(["distribution: private key does not match the certificate"]);
     const missing = await ensureServiceCertificates(
-      { distribution: proxy.distribution },
-      fresh.ca,
-      IN_CLUSTER_PROXY_HOSTS,
+      {
+        previous: { distribution: proxy.distribution },
+        ca: fresh.ca,
+        hosts: IN_CLUSTER_PROXY_HOSTS,
+      },
       depsAt(T0, countingFactory(pool).factory),
     );
     expect(missing.generated).toEqual(["auth"]);
@@ -367,20 +363,14 @@ describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #nod
     };
     const { factory, issued } = countingFactory(pool);
     const kept = await ensureServiceCertificates(
-      wrongKey,
-      fresh.ca,
-      IN_CLUSTER_PROXY_HOSTS,
+      { previous: wrongKey, ca: fresh.ca, hosts: IN_CLUSTER_PROXY_HOSTS, checked: true },
       depsAt(T0, factory),
-      { checked: true },
     );
     expect(kept.certificates).toEqual(wrongKey);
     expect(issued).toEqual([]);
     const moved = await ensureServiceCertificates(
-      proxy,
-      fresh.ca,
-      nodeServicesHosts("10.0.0.7"),
+      { previous: proxy, ca: fresh.ca, hosts: nodeServicesHosts("10.0.0.7"), checked: true },
       depsAt(T0, factory),
-      { checked: true },
     );
     expect(moved.generated).toEqual(["auth", "distribution"]);
   });
@@ -389,9 +379,7 @@ describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #nod
     const hosts = nodeServicesHosts("10.0.0.1");
     expect(hosts).toEqual(["127.0.0.1", "localhost", "10.0.0.1", "registry.d8-system.svc"]);
     const first = await ensureServiceCertificates(
-      undefined,
-      fresh.ca,
-      hosts,
+      { ca: fresh.ca, hosts },
       depsAt(T0, countingFactory(pool).factory),
     );
     const ca = await onDisk(fresh.ca);
@@ -403,9 +391,7 @@ describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #nod
     const moved = nodeServicesHosts("10.0.0.2");
     const { factory, issued } = countingFactory(pool);
     const second = await ensureServiceCertificates(
-      first.certificates,
-      fresh.ca,
-      moved,
+      { previous: first.certificates, ca: fresh.ca, hosts: moved },
       depsAt(T0, factory),
     );
     expect(second.generated).toEqual(["auth", "distribution"]);
@@ -421,9 +407,7 @@ describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #nod
   it("an IPv6 InternalIP becomes an IP SAN", async () => {
     const hosts = nodeServicesHosts("fd00::1");
     const result = await ensureServiceCertificates(
-      undefined,
-      fresh.ca,
-      hosts,
+      { ca: fresh.ca, hosts },
       depsAt(T0, countingFactory(pool).factory),
     );
     const ca = await onDisk(fresh.ca);
@@ -437,9 +421,7 @@ describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #nod
   it("a new CA reissues both", async () => {
     const other = await otherPki();
     const result = await ensureServiceCertificates(
-      proxy,
-      other.ca,
-      IN_CLUSTER_PROXY_HOSTS,
+      { previous: proxy, ca: other.ca, hosts: IN_CLUSTER_PROXY_HOSTS },
       depsAt(T0, countingFactory(pool).factory),
     );
     expect(result.generated).toEqual(["auth", "distribution"]);
@@ -455,17 +437,13 @@ describe("ensureServiceCertificates (docs/architecture.md#in-cluster-proxy, #nod
     );
     await expect(
       ensureServiceCertificates(
-        undefined,
-        fresh.ca,
-        ["localhost", " "],
+        { ca: fresh.ca, hosts: ["localhost", " "] },
         depsAt(T0, countingFactory(pool).factory),
       ),
     ).rejects.toThrow("hosts: must not contain an empty host");
     await expect(
       ensureServiceCertificates(
-        undefined,
-        fresh.token,
-        ["localhost"],
+        { ca: fresh.token, hosts: ["localhost"] },
         depsAt(T0, countingFactory(pool).factory),
       ),
     ).rejects.toThrow(/^pki\.ca: not a CA certificate/);
@@ -480,9 +458,7 @@ describe("certificates under a CA made elsewhere (registry-init from dhctl, open
       depsAt(new Date(), countingFactory(pool).factory),
     );
     const leaves = await ensureServiceCertificates(
-      undefined,
-      pki.pki.ca,
-      IN_CLUSTER_PROXY_HOSTS,
+      { ca: pki.pki.ca, hosts: IN_CLUSTER_PROXY_HOSTS },
       depsAt(new Date(), countingFactory(pool).factory),
     );
     const ca = await onDisk(rsaCa);
@@ -539,10 +515,13 @@ describe("the default factory", () => {
     const factory = createCertificateFactory();
     const now = new Date();
     const { pki } = await ensurePki({}, { now: () => now, certificates: factory });
-    const leaves = await ensureServiceCertificates(undefined, pki.ca, IN_CLUSTER_PROXY_HOSTS, {
-      now: () => now,
-      certificates: factory,
-    });
+    const leaves = await ensureServiceCertificates(
+      { ca: pki.ca, hosts: IN_CLUSTER_PROXY_HOSTS },
+      {
+        now: () => now,
+        certificates: factory,
+      },
+    );
     const ca = await onDisk(pki.ca);
     expect((await opensslView(ca.cert)).text).toContain("ASN1 OID: prime256v1");
     const moduli = new Set<string>();

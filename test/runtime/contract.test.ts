@@ -75,14 +75,14 @@ const nodesContext = (names: string[]) =>
 describe("hook executable contract (in process)", () => {
   it("lists hooks in the form addon-operator's batch probe matches", async () => {
     const { out, io: sink } = io();
-    expect(await runContract([probe], ["hook", "list"], {}, sink)).toBe(0);
+    expect(await runContract({ hooks: [probe] }, ["hook", "list"], {}, sink)).toBe(0);
     expect(out.stdout).toBe("Found 1 items:\n0 - probe\n");
     expect(out.stdout).toMatch(/Found ([1-9][0-9]{0,3}) items/);
   });
 
   it("prints the batch config with module-sdk's field shapes", async () => {
     const { out, io: sink } = io();
-    expect(await runContract([probe], ["hook", "config"], {}, sink)).toBe(0);
+    expect(await runContract({ hooks: [probe] }, ["hook", "config"], {}, sink)).toBe(0);
     expect(JSON.parse(out.stdout)).toEqual(batchConfig([probe]));
     expect(JSON.parse(out.stdout)).toMatchObject({
       version: "v1",
@@ -104,7 +104,7 @@ describe("hook executable contract (in process)", () => {
   it("runs a hook by index and writes the three outputs", async () => {
     const { env, read } = runFiles(nodesContext(["a", "b"]));
     const { out, io: sink } = io();
-    expect(await runContract([probe], ["hook", "run", "0"], env, sink)).toBe(0);
+    expect(await runContract({ hooks: [probe] }, ["hook", "run", "0"], env, sink)).toBe(0);
     expect(JSON.parse(read("VALUES_JSON_PATCH_PATH"))).toEqual([
       { op: "add", path: "/registry/internal/nodes", value: ["a", "b"] },
     ]);
@@ -141,7 +141,7 @@ describe("hook executable contract (in process)", () => {
   ])("fails on %s: non-zero exit, one stderr line, no output written", async (_, contexts) => {
     const { env, read } = runFiles(contexts);
     const { out, io: sink } = io();
-    expect(await runContract([probe], ["hook", "run", "0"], env, sink)).toBe(1);
+    expect(await runContract({ hooks: [probe] }, ["hook", "run", "0"], env, sink)).toBe(1);
     expect(out.stderr.trim().split("\n")).toHaveLength(1);
     for (const file of ["VALUES_JSON_PATCH_PATH", "KUBERNETES_PATCH_PATH", "METRICS_PATH"]) {
       expect(read(file)).toBe("");
@@ -152,7 +152,7 @@ describe("hook executable contract (in process)", () => {
     "refuses the foreign argument vector %j with no stdout",
     async argv => {
       const { out, io: sink } = io();
-      expect(await runContract([probe], argv, {}, sink)).toBe(2);
+      expect(await runContract({ hooks: [probe] }, argv, {}, sink)).toBe(2);
       expect(out.stdout).toBe("");
       expect(out.stderr).not.toBe("");
     },
@@ -160,10 +160,14 @@ describe("hook executable contract (in process)", () => {
 
   it("speaks the per-hook protocol when REGISTRY_HOOK names a hook", async () => {
     const { out, io: sink } = io();
-    expect(await runContract([probe], ["--config"], { REGISTRY_HOOK: "probe" }, sink)).toBe(0);
+    expect(
+      await runContract({ hooks: [probe] }, ["--config"], { REGISTRY_HOOK: "probe" }, sink),
+    ).toBe(0);
     expect(JSON.parse(out.stdout)).toEqual(probe.config());
     const { env, read } = runFiles(nodesContext(["c"]));
-    expect(await runContract([probe], [], { ...env, REGISTRY_HOOK: "probe" }, sink)).toBe(0);
+    expect(
+      await runContract({ hooks: [probe] }, [], { ...env, REGISTRY_HOOK: "probe" }, sink),
+    ).toBe(0);
     expect(read("VALUES_JSON_PATCH_PATH")).toContain('"value":["c"]');
   });
 

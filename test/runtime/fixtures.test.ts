@@ -155,7 +155,7 @@ describe("constructed fixtures through the runtime", () => {
       },
     });
     const sink = { stdout: () => undefined, stderr: (t: string) => expect(t).toBe("") };
-    expect(await runContract([writer], ["hook", "run", "0"], env, sink)).toBe(0);
+    expect(await runContract({ hooks: [writer] }, ["hook", "run", "0"], env, sink)).toBe(0);
 
     const patch = json<{ op: string; path: string }[]>("values-json-patch.json").map(op => ({
       ...op,

@@ -3,7 +3,7 @@
 import { runContract } from "../../../lib/runtime/contract";
 import countNodes from "./count-nodes";
 
-const code = await runContract([countNodes], process.argv.slice(2), process.env, {
+const code = await runContract({ hooks: [countNodes] }, process.argv.slice(2), process.env, {
   stdout: text => process.stdout.write(text),
   stderr: text => process.stderr.write(text),
 });
