@@ -1,6 +1,7 @@
 // Refuses Proxy and Local on a cloud cluster that has no node prepared with a data device for
-// /opt/deckhouse/registry (docs/architecture.md#restrictions): there the cache or the local store would fill the root disk.
-// beforeHelm order 5, before the orchestrator starts a switch it could not finish.
+// /opt/deckhouse/registry (docs/architecture.md#restrictions): there the cache or the local store
+// would fill the root disk. beforeHelm order 5, before the orchestrator starts a switch it could
+// not finish.
 import { defineHook } from "../lib/runtime/define-hook";
 import { filterObject, optionalString, string } from "../lib/runtime/narrow";
 

@@ -1,6 +1,7 @@
-// Orchestrator hook: the mode state machine (docs/architecture.md#orchestrator). Bound on beforeHelm and on every watched
-// object, in its own queue, with all bindings in one group: each run recomputes from snapshots,
-// because events may be combined or skipped and values patches are lost on operator restart.
+// Orchestrator hook: the mode state machine (docs/architecture.md#orchestrator). Bound on
+// beforeHelm and on every watched object, in its own queue, with all bindings in one group: each
+// run recomputes from snapshots, because events may be combined or skipped and values patches are
+// lost on operator restart.
 import { MODULE_NAMESPACE } from "../lib/domain/names";
 import { parseRegistrySettings } from "../lib/domain/settings";
 import { createDefaultDeps } from "../lib/orchestrator/default-deps";

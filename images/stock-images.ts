@@ -4,9 +4,9 @@
 // there is one: `skopeo inspect --format '{{.Digest}}' docker://<repository>:<tag>`.
 //
 // distribution 2.8.x is what the data plane is tested against (Debian's docker-registry 2.8.2 in
-// CI); its proxy cache behaves as docs/peers.md#distribution-as-a-pull-through-cache describes. nginx is the per-node registry-proxy
-// (stream module included in the official image). Our own image is built from scratch
-// (images/oci-image.ts), with no base image.
+// CI); its proxy cache behaves as docs/peers.md#distribution-as-a-pull-through-cache describes.
+// nginx is the per-node registry-proxy (stream module included in the official image). Our own
+// image is built from scratch (images/oci-image.ts), with no base image.
 
 export interface PinnedImage {
   repository: string;

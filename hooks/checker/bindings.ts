@@ -1,7 +1,7 @@
-// Kubernetes bindings of the checker hooks (docs/architecture.md#checker): the checker state secret (init), the
-// critical embedded Modules and the deckhouse Deployment (loop). None of them runs the hook on
-// events: the init hook runs once on Synchronization, the loop hook on its schedule with these
-// snapshots included.
+// Kubernetes bindings of the checker hooks (docs/architecture.md#checker): the checker state secret
+// (init), the critical embedded Modules and the deckhouse Deployment (loop). None of them runs the
+// hook on events: the init hook runs once on Synchronization, the loop hook on its schedule with
+// these snapshots included.
 import { MODULE_NAMESPACE } from "../../lib/domain/names";
 import type { KubernetesBinding } from "../../lib/runtime/define-hook";
 import type { WatchEvent } from "../../lib/runtime/types";

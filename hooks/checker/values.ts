@@ -1,5 +1,5 @@
-// Where the checker lives in values, and its secret (docs/architecture.md#values, #objects): the one place both checker
-// hooks and their tests take these names from.
+// Where the checker lives in values, and its secret (docs/architecture.md#values, #objects): the
+// one place both checker hooks and their tests take these names from.
 import type { CheckerParams } from "../../lib/checker/params";
 import { stateToValues, type CheckerState } from "../../lib/checker/state";
 import type { KubeObject } from "../../lib/runtime/types";

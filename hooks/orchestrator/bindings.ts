@@ -1,7 +1,8 @@
-// Kubernetes bindings of the orchestrator (docs/architecture.md#orchestrator), with the registry settings read straight
-// from ModuleConfig/deckhouse instead of the `registry-config` secret. Every binding projects
-// what the orchestrator needs in its jqFilter (snapshots of 1000 nodes stay small) and keeps no
-// full objects; the narrowing functions check that projection and fail closed on anything else.
+// Kubernetes bindings of the orchestrator (docs/architecture.md#orchestrator), with the registry
+// settings read straight from ModuleConfig/deckhouse instead of the `registry-config` secret. Every
+// binding projects what the orchestrator needs in its jqFilter (snapshots of 1000 nodes stay small)
+// and keeps no full objects; the narrowing functions check that projection and fail closed on
+// anything else.
 import { MODULE_NAMESPACE } from "../../lib/domain/names";
 import { NODE_SERVICES_POD_SELECTOR } from "../../lib/domain/node-services";
 import type { CertKey } from "../../lib/domain/pki";

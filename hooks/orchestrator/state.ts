@@ -1,7 +1,7 @@
 // The orchestrator's own record in values (`registry.internal.orchestrator`) and its restore from
-// the `registry-state` secret (docs/architecture.md#orchestrator steps 1–2). The state machine that fills the rest of the
-// state lives in the domain core (lib/orchestrator/state.ts owns its type); this file only reads
-// what is there and fails on a shape it cannot trust, naming the field.
+// the `registry-state` secret (docs/architecture.md#orchestrator steps 1–2). The state machine that
+// fills the rest of the state lives in the domain core (lib/orchestrator/state.ts owns its type);
+// this file only reads what is there and fails on a shape it cannot trust, naming the field.
 import type { RegistryMode } from "../../lib/domain/settings";
 import { REGISTRY_MODES } from "../../lib/domain/settings";
 import type { State } from "../../lib/orchestrator/state";

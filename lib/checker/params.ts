@@ -1,6 +1,7 @@
 // Checker params (`registry.internal.checker.params`, written by the orchestrator, restored from
 // the checker state secret): registries to check, keyed by queue name (registry host, or master
-// node name in Local mode), the params version and the check mode. docs/architecture.md#values, #checker item 37.
+// node name in Local mode), the params version and the check mode. docs/architecture.md#values,
+// #checker item 37.
 import type { CheckMode } from "../domain/settings";
 // the OCI modules themselves, not the barrel: the barrel brings the HTTP client, which a hook run
 // that does not check images must not load

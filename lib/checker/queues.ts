@@ -1,4 +1,5 @@
-// The checker's queue logic (docs/architecture.md#checker steps 1–3, 5, 6), pure: state in, state out, clock given.
+// The checker's queue logic (docs/architecture.md#checker steps 1–3, 5, 6), pure: state in, state
+// out, clock given.
 //
 //   const { state, isNewConfig } = prepareQueues(prev, params, requiredImages, now);
 //   const due = takeDueQueues(state, now, retryDelayMs);   // names to check this tick

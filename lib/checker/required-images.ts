@@ -1,5 +1,5 @@
-// What the cluster needs (docs/architecture.md#checker): the image digests of the critical embedded modules
-// (`global.modulesImages.digests.<moduleCamel>.<imageCamel>`) and the images of the
+// What the cluster needs (docs/architecture.md#checker): the image digests of the critical embedded
+// modules (`global.modulesImages.digests.<moduleCamel>.<imageCamel>`) and the images of the
 // `d8-system/deckhouse` Deployment, turned into queue items for one target repository.
 //
 //   const images = collectRequiredImages({ modules, digests, deckhouse });

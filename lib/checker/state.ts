@@ -1,6 +1,7 @@
 // Checker state (`registry.internal.checker.state`, persisted in Secret
 // `d8-system/registry-checker-state`): one queue per registry name, plus the params version the
-// queues were built for, `ready` and the human message the orchestrator shows (docs/architecture.md#values, #checker).
+// queues were built for, `ready` and the human message the orchestrator shows
+// (docs/architecture.md#values, #checker).
 import { Problems, type Section } from "../validation/reader";
 
 export interface QueueItem {

@@ -1,7 +1,7 @@
-// One checker tick (docs/architecture.md#checker `Process`): prepare the queues, then check the due ones, every
-// registry at once, each with a bounded number of workers, all within one budget. The registry
-// I/O and the clock are injected (`CheckerDeps`), so this runs against fakes in unit tests and
-// against lib/oci in the hook (./oci-session.ts).
+// One checker tick (docs/architecture.md#checker `Process`): prepare the queues, then check the due
+// ones, every registry at once, each with a bounded number of workers, all within one budget. The
+// registry I/O and the clock are injected (`CheckerDeps`), so this runs against fakes in unit tests
+// and against lib/oci in the hook (./oci-session.ts).
 //
 //   const { state, checked } = await runTick(prev, params, () => required, { ...deps, budgetMs });
 import type { CheckerParams, RegistryParams } from "./params";
@@ -73,8 +73,9 @@ export async function runTick(
     return result;
   }
   if (isNewConfig) {
-    // the first tick of a version only builds queues and says `Initializing` (docs/architecture.md#checker,
-    // ADR 0011); the Go code replaced it by the queue summary, the original's docs keep the word
+    // the first tick of a version only builds queues and says `Initializing`
+    // (docs/architecture.md#checker, ADR 0011); the Go code replaced it by the queue summary, the
+    // original's docs keep the word
     return result;
   }
   state.ready = false;

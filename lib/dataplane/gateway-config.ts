@@ -15,7 +15,10 @@ import {
 export type GatewayMode = "direct" | "proxy" | "local";
 export const GATEWAY_MODES: readonly GatewayMode[] = ["direct", "proxy", "local"];
 
-/** Module users' roles (docs/architecture.md#node-services); the ACL of each is in images/gateway/src/acl.ts. */
+/**
+ * Module users' roles (docs/architecture.md#node-services); the ACL of each is in
+ * images/gateway/src/acl.ts.
+ */
 export type Role = "ro" | "rw" | "mirror-puller" | "mirror-pusher";
 export const ROLES: readonly Role[] = ["ro", "rw", "mirror-puller", "mirror-pusher"];
 

@@ -1,7 +1,8 @@
-// The node configuration the orchestrator hands to the nodes: the YAML under key `config` of
-// Secret `d8-system/registry-bashible-config` (docs/architecture.md#bashible-config). The orchestrator PRODUCES exactly
-// `BashibleConfig`; the node side (lib/node/, the bashible steps) CONSUMES it through
-// `parseBashibleConfig`, which is the single gate every config passes before it reaches a node.
+// The node configuration the orchestrator hands to the nodes: the YAML under key `config` of Secret
+// `d8-system/registry-bashible-config` (docs/architecture.md#bashible-config). The orchestrator
+// PRODUCES exactly `BashibleConfig`; the node side (lib/node/, the bashible steps) CONSUMES it
+// through `parseBashibleConfig`, which is the single gate every config passes before it reaches a
+// node.
 //
 //   mode            Direct | Unmanaged | Proxy | Local — the mode of the *new* params
 //   version         sha256 of the JSON of the config with `version` empty; nodes report it back

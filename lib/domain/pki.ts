@@ -1,5 +1,6 @@
-// The module PKI (docs/architecture.md#pki): the CA `registry-ca`, the token-signing certificate and the leaf
-// certificates of the auth and distribution servers (docs/architecture.md#in-cluster-proxy, #node-services).
+// The module PKI (docs/architecture.md#pki): the CA `registry-ca`, the token-signing certificate
+// and the leaf certificates of the auth and distribution servers
+// (docs/architecture.md#in-cluster-proxy, #node-services).
 //
 // Everything is kept while it is still good and regenerated exactly where it is not, because every
 // new certificate rolls out to the nodes and restarts registry pods. "Good" is checked here with
@@ -221,8 +222,9 @@ export interface PkiInputs {
   /** The `registry-pki` Secret snapshot: used for a part the state lacks or holds unusable. */
   secret?: Partial<Pki> | undefined;
   /**
-   * The CA of `registry-init` (docs/architecture.md#bootstrap), passed only on the initialisation run: it replaces the
-   * CA (and so everything the previous CA signed). An unusable one is an error, not replaced.
+   * The CA of `registry-init` (docs/architecture.md#bootstrap), passed only on the initialisation
+   * run: it replaces the CA (and so everything the previous CA signed). An unusable one is an
+   * error, not replaced.
    */
   initCa?: CertKey | undefined;
 }

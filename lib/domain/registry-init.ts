@@ -1,8 +1,8 @@
-// The bootstrap hand-over (docs/architecture.md#bootstrap): dhctl creates Secret `d8-system/registry-init` whose
-// `data.config` is YAML `{ca: {cert, key}, ro_user: {name, password, password_hash}, rw_user}`.
-// On the first run the orchestrator seeds the module CA and users from it (see `ensurePki`
-// `initCa` and `ensureUsers` `seed`). Only the shape is checked here; whether the CA is usable is
-// decided by `ensurePki`, which needs the clock.
+// The bootstrap hand-over (docs/architecture.md#bootstrap): dhctl creates Secret
+// `d8-system/registry-init` whose `data.config` is YAML `{ca: {cert, key}, ro_user: {name,
+// password, password_hash}, rw_user}`. On the first run the orchestrator seeds the module CA and
+// users from it (see `ensurePki` `initCa` and `ensureUsers` `seed`). Only the shape is checked
+// here; whether the CA is usable is decided by `ensurePki`, which needs the clock.
 //
 // Read with lib/validation's reader, failing at the first problem. Error messages name the field
 // and never quote values: they are keys and passwords.

@@ -1,6 +1,6 @@
-// Random secrets of the module (docs/architecture.md#pki, #users): the distribution HTTP secret (`state.secrets.http`)
-// and the alphabet and generator shared with user passwords. Randomness is injected so the state
-// machine stays deterministic in tests; production passes `cryptoRandom`.
+// Random secrets of the module (docs/architecture.md#pki, #users): the distribution HTTP secret
+// (`state.secrets.http`) and the alphabet and generator shared with user passwords. Randomness is
+// injected so the state machine stays deterministic in tests; production passes `cryptoRandom`.
 import { randomBytes } from "node:crypto";
 
 /** `size` uniformly random bytes. */

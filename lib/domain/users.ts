@@ -1,6 +1,7 @@
-// Users of the module's registries (docs/architecture.md#users): `ro`, `rw`, `mirror-puller`, `mirror-pusher`, each
-// `{name, password, password_hash}` in `state.users` (values keys `ro`, `rw`, `mirror_puller`,
-// `mirror_pusher`) and in Secret `registry-user-<name>` (keys `name`, `password`, `passwordHash`).
+// Users of the module's registries (docs/architecture.md#users): `ro`, `rw`, `mirror-puller`,
+// `mirror-pusher`, each `{name, password, password_hash}` in `state.users` (values keys `ro`, `rw`,
+// `mirror_puller`, `mirror_pusher`) and in Secret `registry-user-<name>` (keys `name`, `password`,
+// `passwordHash`).
 //
 // A bcrypt check at cost 10 takes ~65 ms in bcryptjs; four of them on every hook run would dwarf
 // the run. So a hash from state that an earlier run already checked is trusted after a format
@@ -58,7 +59,10 @@ export interface UserSecretSnapshot {
   passwordHash: string;
 }
 
-/** Users each mode runs with (docs/architecture.md#users): Direct and Unmanaged none, Proxy `ro`, Local all four. */
+/**
+ * Users each mode runs with (docs/architecture.md#users): Direct and Unmanaged none, Proxy `ro`,
+ * Local all four.
+ */
 export function usersForMode(mode: RegistryMode): readonly RegistryUserName[] {
   switch (mode) {
     case "Direct":
@@ -112,8 +116,9 @@ export interface HashCheckOptions {
 }
 
 /**
- * The bcrypt hash to keep for `password` (docs/architecture.md#in-cluster-proxy, upstream user of the in-cluster proxy):
- * empty password ⇒ "" (no hash); `previousHash` kept while it matches; else a new cost-10 hash.
+ * The bcrypt hash to keep for `password` (docs/architecture.md#in-cluster-proxy, upstream user of
+ * the in-cluster proxy): empty password ⇒ "" (no hash); `previousHash` kept while it matches; else
+ * a new cost-10 hash.
  */
 export async function ensurePasswordHash(
   password: string,
@@ -157,10 +162,10 @@ export interface EnsuredUser {
 }
 
 /**
- * One user (docs/architecture.md#users, `processUser` of the original): the first usable of seed (registry-init), state and
- * the `registry-user-<name>` Secret — usable meaning named `name` and with a non-blank password —
- * else a new user with a 16-character password from `[a-zA-Z0-9]`. Then the hash is recomputed
- * (cost 10) unless it matches the password.
+ * One user (docs/architecture.md#users, `processUser` of the original): the first usable of seed
+ * (registry-init), state and the `registry-user-<name>` Secret — usable meaning named `name` and
+ * with a non-blank password — else a new user with a 16-character password from `[a-zA-Z0-9]`. Then
+ * the hash is recomputed (cost 10) unless it matches the password.
  *
  * Unlike the original, a record whose name is not `name` is not usable: the Secret name and the
  * registry ACL are keyed by it (docs/adr/0040).

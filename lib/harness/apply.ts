@@ -1,7 +1,8 @@
-// The operator's side after a run (docs/hook-protocol.md#values-patches, #order-of-application): a failed run applies nothing; otherwise every
-// output file is parsed first (a malformed file fails the run with nothing applied), then
-// metrics are stored, kubernetes operations executed (errors collected by index; any error fails
-// the run and the values patch is then not applied), config values patch, values patch.
+// The operator's side after a run (docs/hook-protocol.md#values-patches, #order-of-application): a
+// failed run applies nothing; otherwise every output file is parsed first (a malformed file fails
+// the run with nothing applied), then metrics are stored, kubernetes operations executed (errors
+// collected by index; any error fails the run and the values patch is then not applied), config
+// values patch, values patch.
 import type { BindingContext, ValuesPatchOperation } from "../runtime/types";
 import type { ClusterState } from "./cluster";
 import type { JqEngine } from "./jq";

@@ -1,6 +1,7 @@
 // Binding contexts exactly as shell-operator's BindingContext.MapV1 serialises them
-// (docs/hook-protocol.md#binding-context), plus the combine/compaction rule of the task queue (docs/hook-protocol.md#combining-and-compaction).
-// Pure: a pending context says what happened; rendering reads snapshots at "execution time".
+// (docs/hook-protocol.md#binding-context), plus the combine/compaction rule of the task queue
+// (docs/hook-protocol.md#combining-and-compaction). Pure: a pending context says what happened;
+// rendering reads snapshots at "execution time".
 import type {
   BindingContext,
   KubeObject,

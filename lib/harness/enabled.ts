@@ -1,5 +1,6 @@
 // Runs a module's `enabled` script as addon-operator does during discovery (hook-protocol.md
-// docs/hook-protocol.md#enabled-script): VALUES_PATH / CONFIG_VALUES_PATH in, MODULE_ENABLED_RESULT / _REASON out.
+// docs/hook-protocol.md#enabled-script): VALUES_PATH / CONFIG_VALUES_PATH in, MODULE_ENABLED_RESULT
+// / _REASON out.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

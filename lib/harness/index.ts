@@ -1,4 +1,5 @@
-// Deckhouse-style hook tests (in the spirit of Deckhouse `testing/hooks`, docs/hook-protocol.md#hook-tests):
+// Deckhouse-style hook tests (in the spirit of Deckhouse `testing/hooks`,
+// docs/hook-protocol.md#hook-tests):
 //
 //   const f = await createHookTest({ hook, schemas, configValues: {...} });
 //   f.kubeStateSet(yaml);                       // 1st: Synchronization; later: Events (combined)

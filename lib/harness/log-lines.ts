@@ -1,7 +1,8 @@
-// How the operator turns a hook's stdout/stderr into log records (docs/hook-protocol.md#discovery-and-invocation): a line starting with `{`
-// that parses as a JSON object becomes a record (`level`, `msg`, other fields kept, `time`
-// dropped); a `{` line that does not parse is buffered with the following lines until the whole
-// parses; anything else is a plain message. Lines are split per stream as chunks arrive.
+// How the operator turns a hook's stdout/stderr into log records
+// (docs/hook-protocol.md#discovery-and-invocation): a line starting with `{` that parses as a JSON
+// object becomes a record (`level`, `msg`, other fields kept, `time` dropped); a `{` line that does
+// not parse is buffered with the following lines until the whole parses; anything else is a plain
+// message. Lines are split per stream as chunks arrive.
 import { isRecord } from "../validation/reader";
 import type { HookLogRecord } from "./run-types";
 

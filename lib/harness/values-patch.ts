@@ -1,6 +1,7 @@
 // Values JSON patches as addon-operator treats a module hook's VALUES_JSON_PATCH_PATH: only
-// `add`/`remove`, only under the module's own key, applied strictly (add needs the parent,
-// remove needs the path) — and, for stored patches, leniently with compaction (docs/hook-protocol.md#values-patches).
+// `add`/`remove`, only under the module's own key, applied strictly (add needs the parent, remove
+// needs the path) — and, for stored patches, leniently with compaction
+// (docs/hook-protocol.md#values-patches).
 import type { ValuesPatchOperation } from "../runtime/types";
 import { isRecord } from "../validation/reader";
 import { jsonClone, parseJsonStream } from "./json";

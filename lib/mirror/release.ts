@@ -1,7 +1,8 @@
 // A platform release names the module images it runs: Deckhouse ships their digests in the release
 // image as `images_digests.json` ({ModuleCamel: {imageCamel: "sha256:…"}}, the same map as
-// `global.modulesImages.digests`, docs/architecture.md#checker). mirror pull reads it from the release layers it has
-// just put in the bundle (no second download) and pulls those digests from the same repository.
+// `global.modulesImages.digests`, docs/architecture.md#checker). mirror pull reads it from the
+// release layers it has just put in the bundle (no second download) and pulls those digests from
+// the same repository.
 import { createReadStream } from "node:fs";
 import { createGunzip } from "node:zlib";
 import type { Descriptor } from "../oci/manifest";

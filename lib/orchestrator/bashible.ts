@@ -1,7 +1,7 @@
 // Node (containerd) configuration the orchestrator hands to bashible through the
-// `registry-bashible-config` secret (docs/architecture.md#bashible-config), its two stages, and the preflight
-// (docs/architecture.md#preflight).
-// Pure: inputs are the params, the nodes as the snapshots show them and the master IPs.
+// `registry-bashible-config` secret (docs/architecture.md#bashible-config), its two stages, and the
+// preflight (docs/architecture.md#preflight). Pure: inputs are the params, the nodes as the
+// snapshots show them and the master IPs.
 import type { BashibleConfig, MirrorScheme, RegistryMirror } from "../domain/bashible-config";
 import { cappedLines, computeHash, shortVersion } from "./hash";
 import { REGISTRY_ADDRESS } from "../domain/names";
@@ -30,8 +30,9 @@ export type ModeParams =
   | { mode: "Proxy"; proxy: ModuleRegistryParams }
   | { mode: "Local"; local: ModuleRegistryParams };
 
-// The config's shape is the node side's contract (lib/domain/bashible-config.ts, docs/architecture.md#bashible-config);
-// only the type is imported here, the node side's parser stays out of the hooks' start-up.
+// The config's shape is the node side's contract (lib/domain/bashible-config.ts,
+// docs/architecture.md#bashible-config); only the type is imported here, the node side's parser
+// stays out of the hooks' start-up.
 export type { BashibleConfig } from "../domain/bashible-config";
 type Mirror = RegistryMirror;
 type MirrorAuth = NonNullable<RegistryMirror["auth"]>;
@@ -237,7 +238,10 @@ export function nodesReadiness(
   };
 }
 
-/** docs/architecture.md#preflight: nodes must run the default containerd registry config before the module owns it. */
+/**
+ * docs/architecture.md#preflight: nodes must run the default containerd registry config before the
+ * module owns it.
+ */
 export function preflight(secretExists: boolean, nodes: readonly NodeVersion[]): StageResult {
   const title = "Check current nodes configuration";
   if (secretExists) {

@@ -1,7 +1,8 @@
-// The checker gate (docs/architecture.md#checker; first step of each mode): which registries the checker must prove complete for
-// the target, and whether it has. The checker itself is a separate hook; they meet in values:
-// the orchestrator writes `registry.internal.checker.params`, the checker reports
-// `registry.internal.checker.state.{version, ready, message}` for the params version it checked.
+// The checker gate (docs/architecture.md#checker; first step of each mode): which registries the
+// checker must prove complete for the target, and whether it has. The checker itself is a separate
+// hook; they meet in values: the orchestrator writes `registry.internal.checker.params`, the
+// checker reports `registry.internal.checker.state.{version, ready, message}` for the params
+// version it checked.
 import type { CheckMode } from "../domain/settings";
 import type { StageResult, UpstreamRegistryParams } from "./bashible";
 import type { CheckerStatus, MasterNodeSnapshot } from "./model";

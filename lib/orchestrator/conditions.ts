@@ -1,6 +1,6 @@
-// Conditions bookkeeping of the orchestrator state (docs/architecture.md#orchestrator): the list reads in execution
-// order, `lastTransitionTime` moves only when the status flips, every condition carries the
-// settings generation it was computed for.
+// Conditions bookkeeping of the orchestrator state (docs/architecture.md#orchestrator): the list
+// reads in execution order, `lastTransitionTime` moves only when the status flips, every condition
+// carries the settings generation it was computed for.
 
 export const CONDITION_TYPES = [
   "Ready",
@@ -35,7 +35,10 @@ export interface ConditionInput {
   message?: string;
 }
 
-/** Removes the same type and appends the new condition at the end (docs/architecture.md#orchestrator setCondition). */
+/**
+ * Removes the same type and appends the new condition at the end (docs/architecture.md#orchestrator
+ * setCondition).
+ */
 export function setCondition(
   conditions: readonly Condition[],
   input: ConditionInput,
@@ -64,7 +67,10 @@ export function setCondition(
   return [...rest, next];
 }
 
-/** Drops types outside the supported set, then records Ready (docs/architecture.md#orchestrator setReadyCondition). */
+/**
+ * Drops types outside the supported set, then records Ready (docs/architecture.md#orchestrator
+ * setReadyCondition).
+ */
 interface ReadyInput {
   ready: boolean;
   targetMode: string;

@@ -15,7 +15,10 @@ export function shortVersion(version: string): string {
   return chars.length > 15 ? chars.slice(0, 15).join("") + "…" : version;
 }
 
-/** At most `limit` lines, then a tab-indented `...and <k> more` (docs/architecture.md#bashible-config, #preflight). */
+/**
+ * At most `limit` lines, then a tab-indented `...and <k> more`
+ * (docs/architecture.md#bashible-config, #preflight).
+ */
 export function cappedLines(lines: readonly string[], limit = 10): string[] {
   if (lines.length <= limit) return [...lines];
   return [...lines.slice(0, limit), `\t...and ${lines.length - limit} more`];

@@ -1,6 +1,6 @@
-// In-cluster proxy (docs/architecture.md#in-cluster-proxy): the Direct mode's pull-through proxy for in-cluster clients,
-// a Deployment on masters behind Service `registry`. Its config lives in the state; its
-// readiness comes from the Deployment's rollout and version annotation.
+// In-cluster proxy (docs/architecture.md#in-cluster-proxy): the Direct mode's pull-through proxy
+// for in-cluster clients, a Deployment on masters behind Service `registry`. Its config lives in
+// the state; its readiness comes from the Deployment's rollout and version annotation.
 import type { DeploymentRollout } from "./model";
 import type { UpstreamRegistryParams, StageResult } from "./bashible";
 import { IN_CLUSTER_PROXY_HOSTS, type CertKey } from "../domain/pki";

@@ -1,6 +1,7 @@
-// Node services (docs/architecture.md#node-services): on every master a static pod (stock distribution + gateway
-// [+ mirrorer]) written by nodeservices-manager from a per-node config secret. The state keeps
-// `{config, version}` per master; readiness comes from the static pods' config-version.
+// Node services (docs/architecture.md#node-services): on every master a static pod (stock
+// distribution + gateway [+ mirrorer]) written by nodeservices-manager from a per-node config
+// secret. The state keeps `{config, version}` per master; readiness comes from the static pods'
+// config-version.
 import type { MasterNodeSnapshot, StaticPodSnapshot } from "./model";
 import type { StageResult } from "./bashible";
 import type { CertKey } from "../domain/pki";

@@ -1,8 +1,8 @@
-// The mode state machine (docs/architecture.md#orchestrator, #state-machine): pure and re-entrant. Every run re-evaluates every step
-// of the target's transition from the top; the first step that is not ready records its
-// condition and Ready=False; only when all pass does `state.mode` become the target. A thrown
-// error aborts the run (the hook fails and values stay as they were), which is what makes a crash
-// at any step safe: the next run starts again from the same state.
+// The mode state machine (docs/architecture.md#orchestrator, #state-machine): pure and re-entrant.
+// Every run re-evaluates every step of the target's transition from the top; the first step that is
+// not ready records its condition and Ready=False; only when all pass does `state.mode` become the
+// target. A thrown error aborts the run (the hook fails and values stay as they were), which is
+// what makes a crash at any step safe: the next run starts again from the same state.
 import type { RegistryMode, UpstreamParams } from "../domain/settings";
 import type { ModeParams } from "./bashible";
 import { emptyCheckerParams, localCheckerParams, upstreamCheckerParams } from "./checker-gate";

@@ -2,7 +2,10 @@
 // node services), in the JSON keys of those configs.
 import type { Pki, ServiceCertificates } from "../domain/pki";
 
-/** The PKI material a registry server's config carries (docs/architecture.md#in-cluster-proxy, #node-services), in its JSON keys. */
+/**
+ * The PKI material a registry server's config carries (docs/architecture.md#in-cluster-proxy,
+ * #node-services), in its JSON keys.
+ */
 export interface ServerPkiConfig {
   ca: string;
   auth_cert: string;

@@ -1,5 +1,6 @@
 // The orchestrator's state as it lives in values (`registry.internal.orchestrator.state`,
-// docs/architecture.md#values; schema in openapi/values.yaml, which the operator enforces on every values patch).
+// docs/architecture.md#values; schema in openapi/values.yaml, which the operator enforces on every
+// values patch).
 import type { RegistryMode } from "../domain/settings";
 import type { BashibleConfig, ModeParams, UpstreamRegistryParams } from "./bashible";
 import type { Condition } from "./conditions";

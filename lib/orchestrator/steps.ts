@@ -1,6 +1,7 @@
-// The steps the mode transitions of ./reconcile.ts are made of (docs/architecture.md#state-machine).
-// Each step checks its fault-injection point first, records its condition on the run and says
-// whether the transition may go on; a thrown error aborts the whole run.
+// The steps the mode transitions of ./reconcile.ts are made of
+// (docs/architecture.md#state-machine). Each step checks its fault-injection point first, records
+// its condition on the run and says whether the transition may go on; a thrown error aborts the
+// whole run.
 import type { RegistryMode, UpstreamParams } from "../domain/settings";
 import { pemCertificateProblem } from "../domain/settings";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
@@ -138,7 +139,10 @@ export async function ensureUsers(
   return users as Record<UserValuesKey, RegistryUser>;
 }
 
-/** What nodes have now; on first use, what `deckhouse-registry` says (docs/architecture.md#bashible-config). */
+/**
+ * What nodes have now; on first use, what `deckhouse-registry` says
+ * (docs/architecture.md#bashible-config).
+ */
 function actualParams(run: Run): ModeParams {
   const known = fromActualParams(run.state.bashible?.actual_params);
   if (known) return known;
@@ -228,7 +232,8 @@ export async function startNodeServices(
   mode: NodeServicesMode,
 ): Promise<boolean> {
   run.beforeStep("NodeServicesReady");
-  // The settings parser checks the CA too; this guards the state machine on its own (docs/architecture.md#node-services).
+  // The settings parser checks the CA too; this guards the state machine on its own
+  // (docs/architecture.md#node-services).
   const upstreamCaProblem =
     mode.mode === "Proxy" && mode.upstream.ca ? pemCertificateProblem(mode.upstream.ca) : undefined;
   if (upstreamCaProblem) {

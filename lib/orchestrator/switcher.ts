@@ -1,5 +1,6 @@
-// Registry switcher (docs/architecture.md#registry-switcher): what `d8-system/deckhouse-registry` must say for the target
-// mode, the patch that makes it say so, and whether deckhouse-controller already runs with it.
+// Registry switcher (docs/architecture.md#registry-switcher): what `d8-system/deckhouse-registry`
+// must say for the target mode, the patch that makes it say so, and whether deckhouse-controller
+// already runs with it.
 import type { DeckhouseRegistrySnapshot, SwitcherPodSnapshot } from "./model";
 import type { UpstreamRegistryParams, StageResult } from "./bashible";
 import { computeHash } from "./hash";

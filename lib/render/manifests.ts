@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-// Every Kubernetes object the module owns, rendered from its values (docs/architecture.md#objects): this module
-// decides which templates apply and builds their contexts; the Handlebars templates under
-// templates/ place the values. The result goes to Helm through the pass-through chart
-// (docs/adr/0004), so Helm prunes what a later render no longer contains and uninstalls it all
-// on module disable, except objects annotated `helm.sh/resource-policy: keep`.
+// Every Kubernetes object the module owns, rendered from its values (docs/architecture.md#objects):
+// this module decides which templates apply and builds their contexts; the Handlebars templates
+// under templates/ place the values. The result goes to Helm through the pass-through chart
+// (docs/adr/0004), so Helm prunes what a later render no longer contains and uninstalls it all on
+// module disable, except objects annotated `helm.sh/resource-policy: keep`.
 import { parseAllDocuments, stringify } from "yaml";
 import { renderTemplate } from "../templates/index";
 import type { KubeObject } from "../runtime/types";
@@ -225,7 +225,8 @@ function images(values: ModuleValues): Images {
     }
     out[key] = `${base}@${digest}`;
   }
-  // ModuleConfig/registry `imagesOverride` (development and testing only, docs/architecture.md#values)
+  // ModuleConfig/registry `imagesOverride` (development and testing only,
+  // docs/architecture.md#values)
   const manager = get(values.registry, "imagesOverride.registryManager");
   const mirrorer = get(values.registry, "imagesOverride.mirrorer");
   if (typeof manager === "string" && manager !== "") out.nodeServicesManager = manager;

@@ -30,7 +30,10 @@ function secretData(o: KubeObject | undefined): Record<string, string> {
   return ((o?.data ?? {}) as Record<string, string>) ?? {};
 }
 
-/** bashible on every node: apply the registry config and report its version (docs/architecture.md#node-side). */
+/**
+ * bashible on every node: apply the registry config and report its version
+ * (docs/architecture.md#node-side).
+ */
 export function nodesApplyBashible(world: World): void {
   const secret = find(world, "Secret", NS, "registry-bashible-config");
   const config = secret

@@ -1,6 +1,7 @@
 // The checker's pure parts, table-driven (docs/architecture.md#checker; numbers are the original
-// module's observed behaviours): params validation (item 37), required images and re-pointing
-// (item 38, Relax item 43), queues and the message format (items 39–42), with an injected clock and fake registry sessions.
+// module's observed behaviours): params validation (item 37), required images and re-pointing (item
+// 38, Relax item 43), queues and the message format (items 39–42), with an injected clock and fake
+// registry sessions.
 import { describe, expect, it } from "vitest";
 import {
   buildMessage,

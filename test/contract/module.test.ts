@@ -1,4 +1,5 @@
-// module.yaml as Deckhouse reads it (docs/architecture.md#values; docs/hook-protocol.md#module-layout), and the assembled module.
+// module.yaml as Deckhouse reads it (docs/architecture.md#values;
+// docs/hook-protocol.md#module-layout), and the assembled module.
 import { spawnSync } from "node:child_process";
 import {
   existsSync,

@@ -1,8 +1,8 @@
 // Acceptance, mode Direct: the in-cluster proxy is the gateway alone (no distribution, no cache),
 // started as its Deployment would start it (`/usr/local/bin/gateway --config <file>`, the bundle
-// run by Node). Clients use the upstream's credentials against it (docs/architecture.md#in-cluster-proxy: its one user is the
-// upstream user, pull only); it pulls from the upstream with the alias and the same credentials,
-// and stores nothing.
+// run by Node). Clients use the upstream's credentials against it
+// (docs/architecture.md#in-cluster-proxy: its one user is the upstream user, pull only); it pulls
+// from the upstream with the alias and the same credentials, and stores nothing.
 import { createReadStream } from "node:fs";
 import { mkdir, readdir } from "node:fs/promises";
 import { createServer as createHttpServer, request as httpRequest } from "node:http";

@@ -70,8 +70,9 @@ const blobGets = (r: Registry) =>
 const settle = () => new Promise(r => setTimeout(r, 300));
 
 /**
- * distribution 2.8 stores what it fetched in the background after answering (docs/peers.md#distribution-as-a-pull-through-cache): wait
- * until every blob of the image is linked into the cached repository, whatever the machine's load.
+ * distribution 2.8 stores what it fetched in the background after answering
+ * (docs/peers.md#distribution-as-a-pull-through-cache): wait until every blob of the image is
+ * linked into the cached repository, whatever the machine's load.
  */
 async function cached(master: Master, layout: OciLayout): Promise<void> {
   const repo = join(master.root, PATHS.data, "docker/registry/v2/repositories/system/deckhouse");
@@ -280,7 +281,8 @@ describe("Proxy mode, Basic-auth upstream at deckhouse/ee with its own CA", () =
     );
 
     // the static pod restarts while the upstream is down: stock 2.8 alone would panic at start
-    // (docs/peers.md#distribution-as-a-pull-through-cache); behind the gateway it starts and keeps serving its cache
+    // (docs/peers.md#distribution-as-a-pull-through-cache); behind the gateway it starts and keeps
+    // serving its cache
     await basicMaster.startPod();
     const again = await skopeoPull(basicMaster, "v1", lab.path("pull/down-restarted"));
     expect(again.length).toBe(images.v1!.blobs.size - 1);

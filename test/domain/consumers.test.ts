@@ -1,7 +1,7 @@
-// What the module's PKI and users feed to real programs, fed to them: CNCF distribution serves
-// TLS with the `registry-distribution` certificate and verifies bearer tokens against
-// `token.crt` as its `rootcertbundle` (docs/architecture.md#in-cluster-proxy), and checks Basic credentials against the
-// bcrypt hashes of the module users; openssl s_client checks the TLS chain and hosts.
+// What the module's PKI and users feed to real programs, fed to them: CNCF distribution serves TLS
+// with the `registry-distribution` certificate and verifies bearer tokens against `token.crt` as
+// its `rootcertbundle` (docs/architecture.md#in-cluster-proxy), and checks Basic credentials
+// against the bcrypt hashes of the module users; openssl s_client checks the TLS chain and hosts.
 import { createPrivateKey, sign, X509Certificate } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { request } from "node:https";

@@ -1,6 +1,6 @@
-// The module PKI (docs/architecture.md#pki): what is produced is judged by the real openssl (x509 -text,
-// verify with the hosts a TLS client checks, key ↔ certificate match); what is kept is judged by
-// identity with the input and by counting what the factory issued.
+// The module PKI (docs/architecture.md#pki): what is produced is judged by the real openssl (x509
+// -text, verify with the hosts a TLS client checks, key ↔ certificate match); what is kept is
+// judged by identity with the input and by counting what the factory issued.
 import { X509Certificate } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,4 +1,5 @@
-// The bootstrap hand-over from dhctl (docs/architecture.md#bootstrap, #state-machine #60): `registry-init` `data.config`.
+// The bootstrap hand-over from dhctl (docs/architecture.md#bootstrap, #state-machine #60):
+// `registry-init` `data.config`.
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { ensurePki } from "../../lib/domain/pki";

@@ -1,5 +1,5 @@
-// Users (docs/architecture.md#users). Hashes are judged by bcryptjs and by Apache's own `htpasswd -v`
-// (a second, independent bcrypt implementation); distribution's Go bcrypt judges them in
+// Users (docs/architecture.md#users). Hashes are judged by bcryptjs and by Apache's own `htpasswd
+// -v` (a second, independent bcrypt implementation); distribution's Go bcrypt judges them in
 // consumers.test.ts.
 import bcrypt from "bcryptjs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";

@@ -1,6 +1,6 @@
 // What the PKI, secrets and users code produces fits `registry.internal.orchestrator.state` of
-// openapi/values.yaml (docs/architecture.md#values: keys pki, secrets, users exactly), as the runtime validates
-// every values patch against it.
+// openapi/values.yaml (docs/architecture.md#values: keys pki, secrets, users exactly), as the
+// runtime validates every values patch against it.
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ensurePki } from "../../lib/domain/pki";

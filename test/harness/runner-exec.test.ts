@@ -197,7 +197,8 @@ exit 3
       const res = await f.runHook(f.generateBeforeHelmContext());
       expect(res.ok, line).toBe(false);
       expect(res.error, line).toMatch(message);
-      // Parse errors apply nothing; the config values refusal comes after metrics (docs/hook-protocol.md#order-of-application).
+      // Parse errors apply nothing; the config values refusal comes after metrics
+      // (docs/hook-protocol.md#order-of-application).
       expect(f.metrics(), line).toHaveLength(
         line.includes("CONFIG_VALUES_JSON_PATCH_PATH") ? 1 : 0,
       );

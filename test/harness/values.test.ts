@@ -1,6 +1,7 @@
-// Values handling: layering (docs/hook-protocol.md#values-layering), VALUES_PATH / CONFIG_VALUES_PATH shapes (docs/hook-protocol.md#values-inputs), strict
-// application of hook patches with refusals that leave values unchanged, schema validation,
-// stored-patch compaction (docs/hook-protocol.md#values-patches).
+// Values handling: layering (docs/hook-protocol.md#values-layering), VALUES_PATH /
+// CONFIG_VALUES_PATH shapes (docs/hook-protocol.md#values-inputs), strict application of hook
+// patches with refusals that leave values unchanged, schema validation, stored-patch compaction
+// (docs/hook-protocol.md#values-patches).
 import { describe, expect, it } from "vitest";
 import {
   applyValuesPatch,

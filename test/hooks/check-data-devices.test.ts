@@ -1,4 +1,5 @@
-// check-data-devices (docs/architecture.md#restrictions, #data-devices scenarios 45–48) through the harness from cluster objects.
+// check-data-devices (docs/architecture.md#restrictions, #data-devices scenarios 45–48) through the
+// harness from cluster objects.
 import { describe, expect, it } from "vitest";
 import hook from "../../hooks/check-data-devices";
 import { createHookTest } from "../../lib/harness/index";

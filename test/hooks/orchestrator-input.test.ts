@@ -1,6 +1,7 @@
-// The orchestrator's input side (docs/architecture.md#orchestrator steps 1–4) against hand-made snapshots: what the
-// handler does with each situation, independent of jq. test/hooks/orchestrator-harness.test.ts
-// drives the same hook from cluster objects through the harness and the built executable.
+// The orchestrator's input side (docs/architecture.md#orchestrator steps 1–4) against hand-made
+// snapshots: what the handler does with each situation, independent of jq.
+// test/hooks/orchestrator-harness.test.ts drives the same hook from cluster objects through the
+// harness and the built executable.
 import { describe, expect, it } from "vitest";
 import orchestrator from "../../hooks/orchestrator";
 import { executeHook, HookRunError } from "../../lib/runtime/define-hook";

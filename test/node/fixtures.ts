@@ -1,6 +1,6 @@
 // Bashible configs as the orchestrator produces them for every mode and stage
-// (docs/architecture.md#bashible-config), shared by the node tests (not a test file itself). Versions are fixed strings: the
-// node side only carries them back, it never recomputes them.
+// (docs/architecture.md#bashible-config), shared by the node tests (not a test file itself).
+// Versions are fixed strings: the node side only carries them back, it never recomputes them.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
@@ -46,7 +46,9 @@ export const directTransition: BashibleConfig = {
   },
 };
 
-/** Unmanaged → Direct, final stage: only the new source (docs/architecture.md#bashible-config #21). */
+/**
+ * Unmanaged → Direct, final stage: only the new source (docs/architecture.md#bashible-config #21).
+ */
 export const directFinal: BashibleConfig = {
   mode: "Direct",
   version: "v-direct-final",

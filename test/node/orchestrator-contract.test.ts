@@ -1,6 +1,6 @@
 // Producer meets consumer: every bashible config the orchestrator builds (lib/orchestrator,
-// docs/architecture.md#bashible-config) passes the node side's gate unchanged and renders into steps for both
-// containerd flavours where the flavour can express it.
+// docs/architecture.md#bashible-config) passes the node side's gate unchanged and renders into
+// steps for both containerd flavours where the flavour can express it.
 import { describe, expect, it } from "vitest";
 import { parseBashibleConfig } from "../../lib/domain/bashible-config";
 import { renderNodeDeliveryObjects } from "./steps/node-group-configuration";

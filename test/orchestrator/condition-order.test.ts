@@ -1,7 +1,7 @@
-// Conditions read in execution order (docs/architecture.md#orchestrator), also on the runs after a switch finished, when
-// steps that only run while something is left to do (node services cleanup, the return to the
-// remembered upstream of legacy Unmanaged) are skipped; and times are whole seconds, as
-// metav1.Time serialises them.
+// Conditions read in execution order (docs/architecture.md#orchestrator), also on the runs after a
+// switch finished, when steps that only run while something is left to do (node services cleanup,
+// the return to the remembered upstream of legacy Unmanaged) are skipped; and times are whole
+// seconds, as metav1.Time serialises them.
 import { beforeAll, describe, expect, it } from "vitest";
 import { setCondition } from "../../lib/orchestrator/conditions";
 import { Simulation } from "../../lib/simulate/simulate";

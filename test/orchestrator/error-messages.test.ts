@@ -1,7 +1,7 @@
-// The error paths of the original, in its words (docs/architecture.md#in-cluster-proxy, #bashible-config, #node-services): a failing in-cluster
-// proxy config or bashible config fails the run with the original's message first (the cause
-// after it); an upstream CA the node services cannot decode is a NodeServicesReady condition
-// with reason Error, not a failing run.
+// The error paths of the original, in its words (docs/architecture.md#in-cluster-proxy,
+// #bashible-config, #node-services): a failing in-cluster proxy config or bashible config fails the
+// run with the original's message first (the cause after it); an upstream CA the node services
+// cannot decode is a NodeServicesReady condition with reason Error, not a failing run.
 import bcrypt from "bcryptjs";
 import { describe, expect, it } from "vitest";
 import type { DeckhouseRegistrySnapshot } from "../../hooks/orchestrator/bindings";

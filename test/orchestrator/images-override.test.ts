@@ -1,5 +1,5 @@
-// `imagesOverride` of ModuleConfig/registry (testing only, docs/architecture.md#values) is applied: the manager
-// image and the mirrorer image of the node services are the overrides when set.
+// `imagesOverride` of ModuleConfig/registry (testing only, docs/architecture.md#values) is applied:
+// the manager image and the mirrorer image of the node services are the overrides when set.
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
-// The Local-mode push ingress (docs/architecture.md#push-ingress) and its certificate: the copy-custom-certificate hook
-// through the harness, and what the renderer makes of each https mode.
+// The Local-mode push ingress (docs/architecture.md#push-ingress) and its certificate: the
+// copy-custom-certificate hook through the harness, and what the renderer makes of each https mode.
 import { describe, expect, it } from "vitest";
 import copyCustomCertificate from "../../hooks/copy-custom-certificate";
 import { createHookTest } from "../../lib/harness/index";

@@ -1,6 +1,6 @@
-// Bootstrap hand-over (docs/architecture.md#bootstrap): dhctl leaves Secret registry-init with the CA and the ro/rw
-// users the nodes were bootstrapped with. The first run takes all of them, not only the CA: a
-// Local cluster keeps the seeded passwords in registry-user-ro / registry-user-rw.
+// Bootstrap hand-over (docs/architecture.md#bootstrap): dhctl leaves Secret registry-init with the
+// CA and the ro/rw users the nodes were bootstrapped with. The first run takes all of them, not
+// only the CA: a Local cluster keeps the seeded passwords in registry-user-ro / registry-user-rw.
 import bcrypt from "bcryptjs";
 import { stringify } from "yaml";
 import { describe, expect, it } from "vitest";

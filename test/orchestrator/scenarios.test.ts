@@ -1,8 +1,9 @@
 // Observed behaviours of the original module (docs/architecture.md#state-machine; numbers in the
-// test names): the switcher (8–14), preflight (15–20), bashible config building and stage results (21–27), the checker gate (44) and the
-// state machine (49–60) — the pure parts directly, the state machine through `reconcile` with
-// real PKI on reused key pairs. PKI (28–31) and users (32–36): test/domain; params (1–7):
-// test/settings; checker (37–43): test/checker; admission (61): admission-policy.test.ts.
+// test names): the switcher (8–14), preflight (15–20), bashible config building and stage results
+// (21–27), the checker gate (44) and the state machine (49–60) — the pure parts directly, the state
+// machine through `reconcile` with real PKI on reused key pairs. PKI (28–31) and users (32–36):
+// test/domain; params (1–7): test/settings; checker (37–43): test/checker; admission (61):
+// admission-policy.test.ts.
 import { describe, expect, it } from "vitest";
 import type {
   DeckhouseRegistrySnapshot,

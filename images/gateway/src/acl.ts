@@ -1,6 +1,6 @@
-// The module users' ACL (docs/architecture.md#node-services, the docker_auth ACL it replaces): `ro` pulls; `rw` and
-// `mirror-pusher` may do everything; `mirror-puller` lists the catalog and pulls. Anything not
-// granted is denied.
+// The module users' ACL (docs/architecture.md#node-services, the docker_auth ACL it replaces): `ro`
+// pulls; `rw` and `mirror-pusher` may do everything; `mirror-puller` lists the catalog and pulls.
+// Anything not granted is denied.
 import type { GatewayMode, Role } from "../../../lib/dataplane/gateway-config";
 import type { Action } from "./routes";
 

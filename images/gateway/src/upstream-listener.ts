@@ -3,7 +3,8 @@
 // It presents itself as a token-auth registry: distribution's proxy then authenticates with the
 // proxy.username/password of its config (it sends credentials only to Bearer realms), so the
 // listener is not an open door to the upstream for every process on the host, and distribution
-// stops pinging /v2/ before each call as it does with anonymous upstreams (docs/peers.md#distribution-as-a-pull-through-cache).
+// stops pinging /v2/ before each call as it does with anonymous upstreams
+// (docs/peers.md#distribution-as-a-pull-through-cache).
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { formatHostPort, type HostPort } from "../../../lib/validation/reader";

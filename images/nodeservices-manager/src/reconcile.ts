@@ -1,8 +1,8 @@
-// What the manager does with what it sees (docs/architecture.md#node-services "Manager behaviour"): not a master ⇒ stop the
-// node services; own pod not Ready ⇒ wait (its image-holder containers have not pulled the images
-// the static pod will use); config secret missing ⇒ stop; config invalid ⇒ keep what runs and
-// report; otherwise write the files. Nothing is decided before every watch has listed once: an
-// unsynced cache cannot tell "secret deleted" from "not seen yet".
+// What the manager does with what it sees (docs/architecture.md#node-services "Manager behaviour"):
+// not a master ⇒ stop the node services; own pod not Ready ⇒ wait (its image-holder containers have
+// not pulled the images the static pod will use); config secret missing ⇒ stop; config invalid ⇒
+// keep what runs and report; otherwise write the files. Nothing is decided before every watch has
+// listed once: an unsynced cache cannot tell "secret deleted" from "not seen yet".
 import { errorMessage, type Log } from "../../common/src/log";
 import { MetricsRegistry } from "../../common/src/metrics";
 import {

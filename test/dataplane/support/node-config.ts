@@ -1,4 +1,5 @@
-// Node config secrets (docs/architecture.md#node-services keys) as the orchestrator would render them, for tests.
+// Node config secrets (docs/architecture.md#node-services keys) as the orchestrator would render
+// them, for tests.
 import bcrypt from "bcryptjs";
 import { readFile } from "node:fs/promises";
 import { stringify } from "yaml";

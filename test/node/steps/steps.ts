@@ -1,8 +1,8 @@
-// The node side as bash steps (docs/architecture.md#node-side), rendered from the bashible config: a stand-in for the
-// registry steps of the platform's bashible, which the module does not ship (docs/adr/0135); the
-// node tests, the sandbox and bench/node.ts run it. Pure: same config and options, same bytes. Each step is a complete bash script that
-// bashible (or a sandbox) runs as root; each is idempotent and rewrites nothing when nothing
-// changed.
+// The node side as bash steps (docs/architecture.md#node-side), rendered from the bashible config:
+// a stand-in for the registry steps of the platform's bashible, which the module does not ship
+// (docs/adr/0135); the node tests, the sandbox and bench/node.ts run it. Pure: same config and
+// options, same bytes. Each step is a complete bash script that bashible (or a sandbox) runs as
+// root; each is idempotent and rewrites nothing when nothing changed.
 //
 // Order (weights as bashible sorts steps; docs/adr/0020-*):
 //   29 registry-containerd-config-label   label custom|default (runs even without a config)
