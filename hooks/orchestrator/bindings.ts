@@ -28,17 +28,6 @@ import {
   string,
 } from "../../lib/runtime/narrow";
 
-export type {
-  DeckhouseRegistrySnapshot,
-  DeploymentRollout,
-  MasterNodeSnapshot,
-  NodeSnapshot,
-  PkiSnapshot,
-  StaticPodSnapshot,
-  SwitcherPodSnapshot,
-  UserSnapshot,
-};
-
 const inNamespace = { namespace: { nameSelector: { matchNames: [MODULE_NAMESPACE] } } };
 
 /** Snapshot-only: the hook runs on beforeHelm and on any change of what it watches. */

@@ -39,9 +39,15 @@ import {
 } from "./blobs";
 import { parseManifest, ManifestParseError, type ManifestDocument } from "./manifest";
 import { MANIFEST_ACCEPT } from "./media-types";
-import type { EgressProxy } from "./proxy";
 import { assertDigest, isDigest } from "./reference";
-import { header, pullScope, pushScope, sha256, type Operation } from "./transport";
+import {
+  header,
+  pullScope,
+  pushScope,
+  sha256,
+  type Operation,
+  type RegistryClientOptions,
+} from "./transport";
 import {
   mountBlob,
   uploadBlob,
@@ -53,6 +59,7 @@ import {
 } from "./uploads";
 
 export type {
+  RegistryClientOptions,
   BlobHead,
   BlobResponse,
   BlobSource,
@@ -60,31 +67,6 @@ export type {
   ChunkedUploadOptions,
   StreamUploadOptions,
 };
-
-export interface RegistryClientOptions {
-  /** `host[:port]` of the registry. */
-  registry: string;
-  /** Default "https". */
-  scheme?: "http" | "https";
-  /** PEM CA certificate(s) trusted on top of the system roots. */
-  ca?: string;
-  username?: string;
-  password?: string;
-  /** Licence key: sent as Basic user `license-token` (takes precedence over username/password). */
-  license?: string;
-  /** Connect, response-headers and body-idle timeout per request; default 30 s. */
-  timeoutMs?: number;
-  /** Connections kept per origin (registry, token realm); requests beyond wait. Default 8. */
-  connections?: number;
-  userAgent?: string;
-  /** Clock for token expiry (tests). */
-  now?: () => number;
-  /**
-   * Forward proxy (lib/oci/proxy.ts). Default: the process environment (`HTTPS_PROXY`,
-   * `HTTP_PROXY`, `NO_PROXY`); `null`: always direct.
-   */
-  proxy?: EgressProxy | null;
-}
 
 export interface ManifestHead {
   digest: string;

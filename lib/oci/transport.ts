@@ -20,18 +20,29 @@ import {
 } from "./proxy";
 import { assertManifestReference, assertRepositoryPath } from "./reference";
 
-/** How the transport is set up: the RegistryClientOptions it reads. */
-export interface TransportOptions {
+/** How a client reaches one registry (the transport reads all of it). */
+export interface RegistryClientOptions {
+  /** `host[:port]` of the registry. */
   registry: string;
+  /** Default "https". */
   scheme?: "http" | "https";
+  /** PEM CA certificate(s) trusted on top of the system roots. */
   ca?: string;
   username?: string;
   password?: string;
+  /** Licence key: sent as Basic user `license-token` (takes precedence over username/password). */
   license?: string;
+  /** Connect, response-headers and body-idle timeout per request; default 30 s. */
   timeoutMs?: number;
+  /** Connections kept per origin (registry, token realm); requests beyond wait. Default 8. */
   connections?: number;
   userAgent?: string;
+  /** Clock for token expiry (tests). */
   now?: () => number;
+  /**
+   * Forward proxy (lib/oci/proxy.ts). Default: the process environment (`HTTPS_PROXY`,
+   * `HTTP_PROXY`, `NO_PROXY`); `null`: always direct.
+   */
   proxy?: EgressProxy | null;
 }
 
@@ -75,7 +86,7 @@ export class RegistryTransport {
   readonly #secrets: string[];
   readonly #userAgent: string;
 
-  constructor(options: TransportOptions) {
+  constructor(options: RegistryClientOptions) {
     if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(options.registry)) {
       throw new OciError(
         "invalid",
@@ -135,7 +146,7 @@ export class RegistryTransport {
     }
   }
 
-  #credentials(options: TransportOptions): { basic?: string; password?: string } {
+  #credentials(options: RegistryClientOptions): { basic?: string; password?: string } {
     const user = options.license ? LICENSE_USER : options.username;
     const password = options.license ?? options.password;
     if ((user === undefined) !== (password === undefined) || user === "") {

@@ -4,7 +4,7 @@
 // cannot decode is a NodeServicesReady condition with reason Error, not a failing run.
 import bcrypt from "bcryptjs";
 import { describe, expect, it } from "vitest";
-import type { DeckhouseRegistrySnapshot } from "../../hooks/orchestrator/bindings";
+import type { DeckhouseRegistrySnapshot } from "../../lib/orchestrator/model";
 import type { RegistryParams } from "../../lib/domain/settings";
 import type { OrchestratorInputs } from "../../lib/orchestrator/reconcile";
 import { reconcile } from "../../lib/orchestrator/reconcile";

@@ -10,7 +10,7 @@ import type {
   MasterNodeSnapshot,
   NodeSnapshot,
   StaticPodSnapshot,
-} from "../../hooks/orchestrator/bindings";
+} from "../../lib/orchestrator/model";
 import type { RegistryParams } from "../../lib/domain/settings";
 import type { ModeParams } from "../../lib/orchestrator/bashible";
 import {
