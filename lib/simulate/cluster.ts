@@ -3,6 +3,7 @@
 // leader pod, as a real cluster would show them. The build warms the hooks executable's snapshot
 // up on one (docs/adr/0118), so it lives beside the simulator rather than under test/; tests and
 // benchmarks use it too.
+import { MODULE_NAMESPACE } from "../domain/names";
 import type { KubeObject } from "../runtime/types";
 
 const b64 = (s: string): string => Buffer.from(s).toString("base64");
@@ -59,7 +60,7 @@ export function deckhouseRegistrySecret(): KubeObject {
     apiVersion: "v1",
     kind: "Secret",
     type: "kubernetes.io/dockerconfigjson",
-    metadata: { name: "deckhouse-registry", namespace: "d8-system" },
+    metadata: { name: "deckhouse-registry", namespace: MODULE_NAMESPACE },
     data: {
       address: b64("registry.deckhouse.io"),
       path: b64("/deckhouse/ee"),
@@ -75,7 +76,7 @@ export function deckhouseLeaderPod(): KubeObject {
     kind: "Pod",
     metadata: {
       name: "deckhouse-5d8f7c9b6-abcde",
-      namespace: "d8-system",
+      namespace: MODULE_NAMESPACE,
       labels: { app: "deckhouse", leader: "true" },
       annotations: { "checksum/registry-version": "0" },
     },

@@ -2,6 +2,7 @@
 // node config it reads from Secret `registry-node-config-<node>` is lib/dataplane/node-config.ts,
 // shared with the renderer.
 import { isIP } from "node:net";
+import { MODULE_NAMESPACE } from "../../../lib/domain/names";
 import { type HostPort, Problems } from "../../../lib/validation/reader";
 
 // ---- settings (environment) ---------------------------------------------------------------------
@@ -43,7 +44,7 @@ export function parseManagerSettings(env: Record<string, string | undefined>): M
     rule: "must be an IP address",
   });
   if (hostIP && !isIP(hostIP)) root.reject("HOST_IP", "must be an IP address");
-  const namespace = root.string("POD_NAMESPACE", dns) ?? "d8-system";
+  const namespace = root.string("POD_NAMESPACE", dns) ?? MODULE_NAMESPACE;
   const podName = root.string("POD_NAME", dns);
   const gateway = root.string("IMAGE_GATEWAY", image);
   const distribution = root.string("IMAGE_DISTRIBUTION", image);
