@@ -17,6 +17,7 @@ import type {
   UserSnapshot,
 } from "../../lib/orchestrator/model";
 import type { KubernetesBinding } from "../../lib/runtime/define-hook";
+import type { ObjectAndFilterResult } from "../../lib/runtime/types";
 import {
   filterObject,
   NarrowError,
@@ -230,19 +231,52 @@ export const bashibleNodes: KubernetesBinding<NodeSnapshot> = {
     containerdConfigMode: .metadata.labels["node.deckhouse.io/containerd-config-registry"]
   }`,
   ...watch,
-  narrow: item => {
-    const f = filterObject(item, "Node");
-    const name = string(f.name, "Node", "metadata.name");
-    const what = `Node ${name}`;
-    return {
-      name,
-      isMaster: optionalBoolean(f.isMaster, what, "control-plane label") ?? false,
-      version: optionalString(f.version, what, "registry.deckhouse.io/version") ?? "unknown",
-      internalIP: optionalString(f.internalIP, what, "InternalIP"),
-      containerdConfigMode: optionalString(f.containerdConfigMode, what, "containerd label"),
-    };
-  },
+  narrow: item => wellFormedNode(item.filterResult) ?? checkedNode(item),
 };
+
+const isStringOrAbsent = (value: unknown) =>
+  value === undefined || value === null || typeof value === "string";
+
+/**
+ * A Node whose every field already has its type, read without the guards: thousands of Nodes
+ * are narrowed on every run, and a guard call per field and a label string per Node were most
+ * of that (docs/adr/0145). Anything else is undefined here and goes through `checkedNode`, whose
+ * result for a well-formed Node is the same.
+ */
+function wellFormedNode(f: unknown): NodeSnapshot | undefined {
+  if (typeof f !== "object" || f === null || Array.isArray(f)) return undefined;
+  const { name, isMaster, version, internalIP, containerdConfigMode } = f as Record<
+    string,
+    unknown
+  >;
+  if (typeof name !== "string") return undefined;
+  if (!(isMaster === undefined || isMaster === null || typeof isMaster === "boolean")) {
+    return undefined;
+  }
+  if (!isStringOrAbsent(version) || !isStringOrAbsent(internalIP)) return undefined;
+  if (!isStringOrAbsent(containerdConfigMode)) return undefined;
+  return {
+    name,
+    isMaster: (isMaster as boolean | null | undefined) ?? false,
+    version: (version as string | null | undefined) ?? "unknown",
+    internalIP: (internalIP as string | null | undefined) ?? undefined,
+    containerdConfigMode: (containerdConfigMode as string | null | undefined) ?? undefined,
+  };
+}
+
+/** The guarded narrowing of a Node, whose messages name the object and the field. */
+function checkedNode(item: ObjectAndFilterResult): NodeSnapshot {
+  const f = filterObject(item, "Node");
+  const name = string(f.name, "Node", "metadata.name");
+  const what = `Node ${name}`;
+  return {
+    name,
+    isMaster: optionalBoolean(f.isMaster, what, "control-plane label") ?? false,
+    version: optionalString(f.version, what, "registry.deckhouse.io/version") ?? "unknown",
+    internalIP: optionalString(f.internalIP, what, "InternalIP"),
+    containerdConfigMode: optionalString(f.containerdConfigMode, what, "containerd label"),
+  };
+}
 
 export interface BashibleSecretSnapshot {
   /** The YAML of `data.config`: what a restore of the state takes the config back from. */
