@@ -234,34 +234,28 @@ export const bashibleNodes: KubernetesBinding<NodeSnapshot> = {
   narrow: item => wellFormedNode(item.filterResult) ?? checkedNode(item),
 };
 
-const isStringOrAbsent = (value: unknown) =>
-  value === undefined || value === null || typeof value === "string";
-
 /**
  * A Node whose every field already has its type, read without the guards: thousands of Nodes
  * are narrowed on every run, and a guard call per field and a label string per Node were most
  * of that (docs/adr/0145). Anything else is undefined here and goes through `checkedNode`, whose
- * result for a well-formed Node is the same.
+ * result for a well-formed Node is the same (null reads as absent, as there).
  */
 function wellFormedNode(f: unknown): NodeSnapshot | undefined {
   if (typeof f !== "object" || f === null || Array.isArray(f)) return undefined;
-  const { name, isMaster, version, internalIP, containerdConfigMode } = f as Record<
-    string,
-    unknown
-  >;
-  if (typeof name !== "string") return undefined;
-  if (!(isMaster === undefined || isMaster === null || typeof isMaster === "boolean")) {
+  const fields = f as Record<string, unknown>;
+  const name = fields.name;
+  const isMaster = fields.isMaster ?? false;
+  const version = fields.version ?? "unknown";
+  const internalIP = fields.internalIP ?? undefined;
+  const containerdConfigMode = fields.containerdConfigMode ?? undefined;
+  if (typeof name !== "string" || typeof isMaster !== "boolean" || typeof version !== "string") {
     return undefined;
   }
-  if (!isStringOrAbsent(version) || !isStringOrAbsent(internalIP)) return undefined;
-  if (!isStringOrAbsent(containerdConfigMode)) return undefined;
-  return {
-    name,
-    isMaster: (isMaster as boolean | null | undefined) ?? false,
-    version: (version as string | null | undefined) ?? "unknown",
-    internalIP: (internalIP as string | null | undefined) ?? undefined,
-    containerdConfigMode: (containerdConfigMode as string | null | undefined) ?? undefined,
-  };
+  if (internalIP !== undefined && typeof internalIP !== "string") return undefined;
+  if (containerdConfigMode !== undefined && typeof containerdConfigMode !== "string") {
+    return undefined;
+  }
+  return { name, isMaster, version, internalIP, containerdConfigMode };
 }
 
 /** The guarded narrowing of a Node, whose messages name the object and the field. */
