@@ -17,6 +17,7 @@ import type {
   UserSnapshot,
 } from "../../lib/orchestrator/model";
 import type { KubernetesBinding } from "../../lib/runtime/define-hook";
+import type { ObjectAndFilterResult } from "../../lib/runtime/types";
 import {
   filterObject,
   NarrowError,
@@ -230,19 +231,46 @@ export const bashibleNodes: KubernetesBinding<NodeSnapshot> = {
     containerdConfigMode: .metadata.labels["node.deckhouse.io/containerd-config-registry"]
   }`,
   ...watch,
-  narrow: item => {
-    const f = filterObject(item, "Node");
-    const name = string(f.name, "Node", "metadata.name");
-    const what = `Node ${name}`;
-    return {
-      name,
-      isMaster: optionalBoolean(f.isMaster, what, "control-plane label") ?? false,
-      version: optionalString(f.version, what, "registry.deckhouse.io/version") ?? "unknown",
-      internalIP: optionalString(f.internalIP, what, "InternalIP"),
-      containerdConfigMode: optionalString(f.containerdConfigMode, what, "containerd label"),
-    };
-  },
+  narrow: item => wellFormedNode(item.filterResult) ?? checkedNode(item),
 };
+
+/**
+ * A Node whose every field already has its type, read without the guards: thousands of Nodes
+ * are narrowed on every run, and a guard call per field and a label string per Node were most
+ * of that (docs/adr/0145). Anything else is undefined here and goes through `checkedNode`, whose
+ * result for a well-formed Node is the same (null reads as absent, as there).
+ */
+function wellFormedNode(f: unknown): NodeSnapshot | undefined {
+  if (typeof f !== "object" || f === null || Array.isArray(f)) return undefined;
+  const fields = f as Record<string, unknown>;
+  const name = fields.name;
+  const isMaster = fields.isMaster ?? false;
+  const version = fields.version ?? "unknown";
+  const internalIP = fields.internalIP ?? undefined;
+  const containerdConfigMode = fields.containerdConfigMode ?? undefined;
+  if (typeof name !== "string" || typeof isMaster !== "boolean" || typeof version !== "string") {
+    return undefined;
+  }
+  if (internalIP !== undefined && typeof internalIP !== "string") return undefined;
+  if (containerdConfigMode !== undefined && typeof containerdConfigMode !== "string") {
+    return undefined;
+  }
+  return { name, isMaster, version, internalIP, containerdConfigMode };
+}
+
+/** The guarded narrowing of a Node, whose messages name the object and the field. */
+function checkedNode(item: ObjectAndFilterResult): NodeSnapshot {
+  const f = filterObject(item, "Node");
+  const name = string(f.name, "Node", "metadata.name");
+  const what = `Node ${name}`;
+  return {
+    name,
+    isMaster: optionalBoolean(f.isMaster, what, "control-plane label") ?? false,
+    version: optionalString(f.version, what, "registry.deckhouse.io/version") ?? "unknown",
+    internalIP: optionalString(f.internalIP, what, "InternalIP"),
+    containerdConfigMode: optionalString(f.containerdConfigMode, what, "containerd label"),
+  };
+}
 
 export interface BashibleSecretSnapshot {
   /** The YAML of `data.config`: what a restore of the state takes the config back from. */

@@ -5,6 +5,7 @@
 //     (set by the per-hook launchers in dist/module/shell-hooks/).
 // Any other argument vector fails fast with no stdout, so addon-operator's batch probing of an
 // extensionless file never mistakes us for something we are not.
+import { isAscii } from "node:buffer";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { AnyHook } from "./define-hook";
 import { executeHook, HookRunError } from "./define-hook";
@@ -109,9 +110,19 @@ function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
+/**
+ * The file's text. addon-operator writes JSON, nearly always pure ASCII: that decodes as Latin-1,
+ * the same characters, without the UTF-8 decoder's cost (≈ 0.6 ms for the 1 MB binding context of
+ * 5000 Nodes, docs/adr/0145); anything else decodes as UTF-8, as before.
+ */
+function readText(path: string): string {
+  const bytes = readFileSync(path);
+  return bytes.toString(isAscii(bytes) ? "latin1" : "utf8");
+}
+
 function readJson(env: NodeJS.ProcessEnv, name: string): unknown {
   const path = requiredEnv(env, name);
-  const text = readFileSync(path, "utf8");
+  const text = readText(path);
   try {
     return JSON.parse(text);
   } catch (err) {

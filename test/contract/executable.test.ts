@@ -152,6 +152,23 @@ describe("`hook run` on inputs it cannot trust", () => {
     });
   });
 
+  it("reads a binding context that is not ASCII as UTF-8 (only pure ASCII is read as Latin-1)", () => {
+    // The settings' value comes back in the run's error message: any other decoding of its bytes
+    // than UTF-8 would show other characters there.
+    const mode = "Dirécte→ミラー";
+    const { r, outputs } = runWith({
+      BINDING_CONTEXT_PATH: JSON.stringify([
+        {
+          binding: "beforeHelm",
+          snapshots: { config: [{ filterResult: { generation: 1, registry: { mode } } }] },
+        },
+      ]),
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`registry.mode: Unknown registry mode: "${mode}"`);
+    expect(outputs).toEqual(["", "", ""]);
+  });
+
   it.each([
     ["malformed binding context JSON", { BINDING_CONTEXT_PATH: '[{"binding":' }],
     [

@@ -16,6 +16,47 @@ describe("bashible-->nodes narrowing", () => {
     });
   });
 
+  it("keeps every field of a Node as given, in the order the inputs hash serialises", () => {
+    const node = narrow({
+      containerdConfigMode: "custom",
+      internalIP: "10.0.0.7",
+      isMaster: true,
+      name: "master-0",
+      version: "v7",
+    })();
+    expect(node).toStrictEqual({
+      name: "master-0",
+      isMaster: true,
+      version: "v7",
+      internalIP: "10.0.0.7",
+      containerdConfigMode: "custom",
+    });
+    expect(Object.keys(node)).toEqual([
+      "name",
+      "isMaster",
+      "version",
+      "internalIP",
+      "containerdConfigMode",
+    ]);
+  });
+
+  it("reads null (what jq gives for a missing label or annotation) as absent", () => {
+    const node = narrow({
+      name: "worker-2",
+      isMaster: null,
+      version: null,
+      internalIP: null,
+      containerdConfigMode: null,
+    })();
+    expect(node).toStrictEqual({
+      name: "worker-2",
+      isMaster: false,
+      version: "unknown",
+      internalIP: undefined,
+      containerdConfigMode: undefined,
+    });
+  });
+
   it.each([
     [null, "Node filterResult: expected an object, got null"],
     [{}, "Node metadata.name: required"],
