@@ -65,7 +65,7 @@ export async function stackFixtures(lab: Lab): Promise<StackFixtures> {
 }
 
 /** What the manager's distribution config adds to each answer; nginx adds it to the files it serves. */
-export const DISTRIBUTION_HEADERS = { "X-Content-Type-Options": "nosniff" };
+const DISTRIBUTION_HEADERS = { "X-Content-Type-Options": "nosniff" };
 
 export const UPSTREAM_USER = { name: "upuser", password: "uppass-0123" };
 
