@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
+import { connect } from "node:tls";
 import { join } from "node:path";
 import {
   createLab,
@@ -271,6 +272,20 @@ describe("refusals are the gateway's own answers, counted once", () => {
     });
     expect(r.status).toBe(404);
     expect(JSON.parse(r.body.toString()).errors[0].code).toBe("NAME_UNKNOWN");
+  });
+});
+
+describe("TLS as distribution negotiates it (docs/adr/0136)", () => {
+  it("a client listing AES-256-GCM first (Node, OpenSSL) gets distribution's choice, AES-128-GCM", async () => {
+    const [host, port] = local.hostPort.split(":") as [string, string];
+    const cipher = await new Promise<string>((resolve, reject) => {
+      const socket = connect({ host, port: Number(port), ca: local.ca }, () => {
+        resolve(socket.getCipher().standardName);
+        socket.end();
+      });
+      socket.on("error", reject);
+    });
+    expect(cipher).toBe("TLS_AES_128_GCM_SHA256");
   });
 });
 
