@@ -161,6 +161,15 @@ describe("Local mode, three masters", () => {
     }
   });
 
+  it("nginx served every blob read from distribution's storage: distribution's log has no blob GET", () => {
+    // pulls, the mirrorers' reads and the index test above all read blobs (docs/adr/0136)
+    for (const m of masters) {
+      const lines = m.pod?.containers.distribution?.lines ?? [];
+      expect(lines.some(l => /"(?:PUT|PATCH|POST) \/v2\//.test(l))).toBe(true);
+      expect(lines.filter(l => /"GET \/v2\/\S+\/blobs\/sha256:/.test(l))).toEqual([]);
+    }
+  });
+
   it("ro push refused (403), anonymous refused (401), wrong password refused (401)", async () => {
     const m = masters[1] as Master;
     const base = `https://${m.ip}:5001`;

@@ -4,7 +4,17 @@
 // own answer, counted once; everything else is the gateway's.
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLab, type Lab, requireTools } from "../e2e-lab";
+import { existsSync } from "node:fs";
+import { connect } from "node:tls";
+import { join } from "node:path";
+import {
+  createLab,
+  type Lab,
+  pushImage,
+  type Registry,
+  requireTools,
+  writeOciLayout,
+} from "../e2e-lab";
 import { https } from "./support/gateway";
 import { type GatewayStack, stackFixtures, startStack, type StackFixtures } from "./support/stacks";
 
@@ -74,6 +84,103 @@ describe("blob reads go through nginx, not through the gateway", () => {
       expect(s.nginx?.proc.running).toBe(true);
     });
   }
+});
+
+/** Headers of an answer but those nginx and distribution set each their own way (hop, date). */
+const comparable = (headers: Record<string, unknown>) =>
+  Object.fromEntries(
+    Object.entries(headers).filter(
+      ([k]) => !["date", "server", "connection", "keep-alive"].includes(k),
+    ),
+  );
+
+/** Waits for distribution to have committed `digest` and linked it into system/deckhouse. */
+async function committed(s: GatewayStack, digest: string): Promise<void> {
+  const hex = digest.slice("sha256:".length);
+  const v2 = join((s.distribution as Registry).storageDir, "docker/registry/v2");
+  const files = [
+    join(v2, "repositories/system/deckhouse/_layers/sha256", hex, "link"),
+    join(v2, "blobs/sha256", hex.slice(0, 2), hex, "data"),
+  ];
+  for (let i = 0; i < 100; i++) {
+    if (files.every(f => existsSync(f))) return;
+    await new Promise(r => setTimeout(r, 100));
+  }
+  throw new Error(`distribution never committed ${digest} into system/deckhouse`);
+}
+
+/** Requests distribution received for `path` (its access log). */
+const distributionSaw = (s: GatewayStack, path: string) =>
+  (s.distribution as Registry).accessLog().filter(e => e.path === path).length;
+
+describe("committed blobs are served from distribution's storage (docs/adr/0136)", () => {
+  for (const mode of ["local", "proxy"] as const) {
+    it(`${mode}: GET and HEAD answer what distribution answers, without distribution`, async () => {
+      const s = mode === "local" ? local : proxy;
+      const digest = layer(s);
+      const path = `/v2/system/deckhouse/blobs/${digest}`;
+      const auth = `${s.ro.name}:${s.ro.password}`;
+      // Proxy: the first read fills distribution's cache (the file is not there yet)
+      expect((await https(`${s.base}${path}`, { ca: s.ca, auth })).status).toBe(200);
+      await committed(s, digest);
+      const direct = (s.distribution as Registry).url;
+      for (const method of ["GET", "HEAD"]) {
+        const seen = distributionSaw(s, path);
+        const viaNginx = await https(`${s.base}${path}`, { ca: s.ca, auth, method });
+        expect(distributionSaw(s, path)).toBe(seen);
+        const fromDistribution = await fetch(`${direct}${path}`, { method });
+        expect(viaNginx.status).toBe(200);
+        expect(comparable(viaNginx.headers)).toEqual(
+          comparable(Object.fromEntries(fromDistribution.headers)),
+        );
+        const body = Buffer.from(await fromDistribution.arrayBuffer());
+        expect(viaNginx.body.equals(body)).toBe(true);
+      }
+    });
+  }
+
+  it("local: a Range keeps distribution's own 206", async () => {
+    const s = local;
+    const path = `/v2/system/deckhouse/blobs/${layer(s)}`;
+    const range = { range: "bytes=10-19" };
+    const viaNginx = await https(`${s.base}${path}`, {
+      ca: s.ca,
+      auth: `${s.ro.name}:${s.ro.password}`,
+      headers: range,
+    });
+    const fromDistribution = await fetch(`${(s.distribution as Registry).url}${path}`, {
+      headers: range,
+    });
+    expect(viaNginx.status).toBe(206);
+    expect(comparable(viaNginx.headers)).toEqual(
+      comparable(Object.fromEntries(fromDistribution.headers)),
+    );
+  });
+
+  it("local: a blob in storage but not linked into the requested repository is 404 BLOB_UNKNOWN", async () => {
+    const s = local;
+    const other = await writeOciLayout(lab.path("elsewhere"), {
+      seed: "linked-elsewhere",
+      tags: ["v1"],
+      payloadBytes: 50_000,
+    });
+    // pushed under another name, straight to distribution: its files are in the shared storage
+    await pushImage(other, s.distribution as Registry, "system/elsewhere");
+    const digest = ([...other.blobs].sort((a, b) => b[1] - a[1])[0] as [string, number])[0];
+    const hex = digest.slice("sha256:".length);
+    const v2 = join((s.distribution as Registry).storageDir, "docker/registry/v2");
+    expect(existsSync(join(v2, "blobs/sha256", hex.slice(0, 2), hex, "data"))).toBe(true);
+    const path = `/v2/system/deckhouse/blobs/${digest}`;
+    const viaNginx = await https(`${s.base}${path}`, {
+      ca: s.ca,
+      auth: `${s.ro.name}:${s.ro.password}`,
+    });
+    const fromDistribution = await fetch(`${(s.distribution as Registry).url}${path}`);
+    expect(viaNginx.status).toBe(404);
+    expect(fromDistribution.status).toBe(404);
+    expect(JSON.parse(viaNginx.body.toString())).toEqual(await fromDistribution.json());
+    expect(JSON.parse(viaNginx.body.toString()).errors[0].code).toBe("BLOB_UNKNOWN");
+  });
 });
 
 describe("manifest reads go through nginx too", () => {
@@ -165,6 +272,20 @@ describe("refusals are the gateway's own answers, counted once", () => {
     });
     expect(r.status).toBe(404);
     expect(JSON.parse(r.body.toString()).errors[0].code).toBe("NAME_UNKNOWN");
+  });
+});
+
+describe("TLS as distribution negotiates it (docs/adr/0136)", () => {
+  it("a client listing AES-256-GCM first (Node, OpenSSL) gets distribution's choice, AES-128-GCM", async () => {
+    const [host, port] = local.hostPort.split(":") as [string, string];
+    const cipher = await new Promise<string>((resolve, reject) => {
+      const socket = connect({ host, port: Number(port), ca: local.ca }, () => {
+        resolve(socket.getCipher().standardName);
+        socket.end();
+      });
+      socket.on("error", reject);
+    });
+    expect(cipher).toBe("TLS_AES_128_GCM_SHA256");
   });
 });
 

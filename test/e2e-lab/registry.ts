@@ -38,6 +38,8 @@ export interface RegistryOptions {
   tokenAuth?: RegistryTokenAuth;
   proxy?: { remoteUrl: string; username?: string; password?: string; ca?: string };
   storageDir?: string;
+  /** Headers distribution adds to every answer (`http.headers`). */
+  headers?: Record<string, string>;
   /** Extra top-level config sections merged over the generated ones (e.g. `{ validation: … }`). */
   extraConfig?: Record<string, unknown>;
   /** Readiness timeout; default 15 s. */
@@ -109,6 +111,13 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
       addr: `${host}:${options.port ?? (options.quiet ? await freePort(host) : 0)}`,
       secret: `e2e-${name}`,
       ...(options.tls ? { tls: { certificate: options.tls.cert, key: options.tls.key } } : {}),
+      ...(options.headers
+        ? {
+            headers: Object.fromEntries(
+              Object.entries(options.headers).map(([name, value]) => [name, [value]]),
+            ),
+          }
+        : {}),
     },
   };
   if (options.htpasswd && options.tokenAuth) {

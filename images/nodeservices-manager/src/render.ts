@@ -102,6 +102,7 @@ export function renderNodeFiles(cfg: NodeConfig, settings: ManagerSettings): Ren
       distribution: { host: lo, port: PORTS.distribution },
       health: { host: lo, port: PORTS.nginxHealth },
       runDir: MOUNTS.nginxRun,
+      storage: { root: MOUNTS.data, headers: DISTRIBUTION_HEADERS },
     }),
     mode: 0o644,
   });
@@ -136,6 +137,12 @@ export interface NginxConfigInput {
   runDir: string;
   /** worker processes; default `auto` (one per CPU) */
   workers?: number;
+  /**
+   * distribution's filesystem storage as nginx sees it (read-only): committed blobs linked into
+   * the requested repository are served from their files (docs/adr/0136), with the extra headers
+   * distribution's own config adds to its answers
+   */
+  storage?: { root: string; headers: Readonly<Record<string, string>> };
 }
 
 /** nginx in front of the gateway (docs/adr/0110): TLS, blob reads straight from distribution. */
@@ -149,6 +156,8 @@ export function renderNginxConfig(input: NginxConfigInput): string {
     health: formatHostPort(input.health),
     runDir: input.runDir,
     workers: input.workers ?? "auto",
+    storage: input.storage?.root ?? false,
+    storageHeaders: input.storage?.headers ?? {},
   });
 }
 
@@ -175,6 +184,9 @@ export function upstreamListenerCredentials(httpSecret: string): {
   };
 }
 
+/** Headers distribution adds to every answer; nginx adds them to the blobs it serves itself. */
+const DISTRIBUTION_HEADERS = { "X-Content-Type-Options": "nosniff" } as const;
+
 function distributionConfig(
   cfg: NodeConfig,
   lo: string,
@@ -198,7 +210,9 @@ function distributionConfig(
         addr: `${lo}:${PORTS.distributionDebug}`,
         prometheus: { enabled: true, path: "/metrics" },
       },
-      headers: { "X-Content-Type-Options": ["nosniff"] },
+      headers: Object.fromEntries(
+        Object.entries(DISTRIBUTION_HEADERS).map(([name, value]) => [name, [value]]),
+      ),
     },
     health: { storagedriver: { enabled: true, interval: "10s", threshold: 3 } },
   };
@@ -445,6 +459,8 @@ function nginxContainer(s: ManagerSettings): Record<string, unknown> {
       { name: "nginx-config", mountPath: MOUNTS.config, readOnly: true },
       { name: "pki", mountPath: MOUNTS.pki, readOnly: true },
       { name: "nginx-run", mountPath: MOUNTS.nginxRun },
+      // committed blobs are served from their files (docs/adr/0136); distribution alone writes
+      { name: "data", mountPath: MOUNTS.data, readOnly: true },
     ],
   };
 }

@@ -4,7 +4,7 @@
 // itself (Direct). In Local and Proxy, real nginx with the config the nodeservices-manager renders
 // holds the registry address in front of the gateway, as in the static pod (docs/adr/0110).
 // Used by the hostile-client tests and the fuzz suite.
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type CertificateAuthority,
@@ -64,6 +64,9 @@ export async function stackFixtures(lab: Lab): Promise<StackFixtures> {
   };
 }
 
+/** What the manager's distribution config adds to each answer; nginx adds it to the files it serves. */
+const DISTRIBUTION_HEADERS = { "X-Content-Type-Options": "nosniff" };
+
 export const UPSTREAM_USER = { name: "upuser", password: "uppass-0123" };
 
 /** Starts the peers and the gateway of `mode`; every process is stopped by `lab.close()`. */
@@ -113,7 +116,10 @@ export async function startStack(
   let listenerAddress: string | undefined;
   const listenerCreds = { username: "distribution", password: "listener-secret-0123" };
   if (mode === "local") {
-    distribution = await startRegistry({ dir: join(dir, "distribution") });
+    distribution = await startRegistry({
+      dir: join(dir, "distribution"),
+      headers: DISTRIBUTION_HEADERS,
+    });
     await pushImage(image, distribution, "system/deckhouse");
     base.distribution = { url: distribution.url };
   } else if (mode === "proxy") {
@@ -147,11 +153,15 @@ export async function startStack(
       dir: join(dir, "distribution"),
       port,
       proxy: { remoteUrl: `http://${listenerAddress}`, ...listenerCreds },
+      headers: DISTRIBUTION_HEADERS,
       timeoutMs: 30_000,
     });
   }
   let nginx: RegistryNginx | undefined;
   if (mode !== "direct") {
+    // nginx's workers run as nobody and read distribution's storage: the lab directory (0700 from
+    // mkdtemp) must let them through, as /opt/deckhouse/registry does on a node
+    await chmod(f.lab.dir, 0o711);
     const [gwHost, gwPort] = splitHostPort(record.client);
     const [dHost, dPort] = splitHostPort(
       String((base.distribution as { url: string }).url).replace(/^http:\/\//, ""),
@@ -163,6 +173,8 @@ export async function startStack(
       gateway: { host: gwHost, port: gwPort },
       distribution: { host: dHost, port: dPort },
       workers: 1,
+      // committed blobs from distribution's storage, as in the static pod (docs/adr/0136)
+      storage: { root: (distribution as Registry).storageDir, headers: DISTRIBUTION_HEADERS },
     });
   }
   const client = nginx?.hostPort ?? record.client;
