@@ -24,7 +24,6 @@ import {
   optionalBoolean,
   optionalNumber,
   optionalString,
-  record,
   secretValue,
   string,
 } from "../../lib/runtime/narrow";

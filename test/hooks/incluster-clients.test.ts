@@ -45,9 +45,11 @@ interface ClientCreds {
 function clientCreds(w: World): ClientCreds {
   const d = data(find(w, "Secret", "deckhouse-registry"));
   const address = fromB64(d.address);
-  const auths = (JSON.parse(fromB64(d[".dockerconfigjson"]) || "{}") as {
-    auths?: Record<string, { username?: string; password?: string; auth?: string }>;
-  }).auths;
+  const auths = (
+    JSON.parse(fromB64(d[".dockerconfigjson"]) || "{}") as {
+      auths?: Record<string, { username?: string; password?: string; auth?: string }>;
+    }
+  ).auths;
   const entry = auths?.[address] ?? {};
   const [u = "", p = ""] = entry.auth ? fromB64(entry.auth).split(/:(.*)/s) : [];
   return { address, username: entry.username ?? u, password: entry.password ?? p };
@@ -74,7 +76,9 @@ function matches(a: Accepts, c: ClientCreds): boolean {
 /** The users the in-cluster proxy pods run with, undefined when no pod runs. */
 function inClusterProxyUsers(w: World): Accepts[] | undefined {
   if (!find(w, "Deployment", "registry-incluster-proxy")) return undefined;
-  const gateway = fromB64(data(find(w, "Secret", "registry-incluster-proxy-config"))["gateway.yaml"]);
+  const gateway = fromB64(
+    data(find(w, "Secret", "registry-incluster-proxy-config"))["gateway.yaml"],
+  );
   return ((parse(gateway) as { users?: Accepts[] }).users ?? []).map(u => ({
     name: u.name,
     passwordHash: u.passwordHash,
@@ -86,7 +90,9 @@ function nodeServicesUsers(w: World): Accepts[][] {
   const pods = w.filter(o => o.kind === "Pod" && o.metadata.labels?.type === "node-services");
   return pods.map(pod => {
     const node = (pod.spec as { nodeName?: string }).nodeName ?? "";
-    const config = parse(fromB64(data(find(w, "Secret", `registry-node-config-${node}`)).config) || "{}") as {
+    const config = parse(
+      fromB64(data(find(w, "Secret", `registry-node-config-${node}`)).config) || "{}",
+    ) as {
       user_ro?: Accepts;
       local_mode?: { user_rw?: Accepts; user_puller?: Accepts; user_pusher?: Accepts };
     };
@@ -173,7 +179,8 @@ describe("in-cluster clients are served at every boundary of every switch", () =
             ["new", w1],
           ] as const) {
             const why = refusal(service, running, clientCreds(secret));
-            if (why) out.push(`run ${n} ${when}: client with the ${which} deckhouse-registry: ${why}`);
+            if (why)
+              out.push(`run ${n} ${when}: client with the ${which} deckhouse-registry: ${why}`);
           }
         }
         if (record.ready && record.mode === record.target_mode && n > 1) {
