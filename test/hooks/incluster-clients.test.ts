@@ -147,6 +147,10 @@ describe("in-cluster clients are served at every boundary of every switch", () =
   const refused: Record<string, string[]> = {};
   const converged: Record<string, boolean> = {};
   const runs: Record<string, number> = {};
+  /** DeckhouseRegistrySwitchReady's messages while False, in order, without repeats */
+  const switchMessages: Record<string, string[]> = {};
+  /** whom deckhouse-registry names once the switch converged */
+  const endUser: Record<string, string> = {};
 
   beforeAll(async () => {
     let generation = 1;
@@ -183,17 +187,81 @@ describe("in-cluster clients are served at every boundary of every switch", () =
               out.push(`run ${n} ${when}: client with the ${which} deckhouse-registry: ${why}`);
           }
         }
+        const waiting = record.conditions.find(
+          c => c.type === "DeckhouseRegistrySwitchReady" && c.status === "False",
+        )?.message;
+        const seen = (switchMessages[name] ??= []);
+        if (waiting && seen.at(-1) !== waiting) seen.push(waiting.replace(/: .*/s, ": …"));
         if (record.ready && record.mode === record.target_mode && n > 1) {
           converged[name] = true;
           break;
         }
       }
       runs[name] = sim.runs.length - start;
+      const end = clientCreds([...sim.world.values()]);
+      endUser[name] = end.address === REGISTRY_ADDRESS ? end.username : end.address;
     }
   }, 300_000);
 
   it.each(CHAIN.map(([name]) => name))("%s: converges, no client refused", name => {
     expect(converged[name], `${name} did not converge in ${runs[name]} runs`).toBe(true);
     expect(refused[name]).toEqual([]);
+  });
+
+  // The order each direction takes, in the words the switch reports (they extend the
+  // specification's registry switcher), and the credentials each mode ends with.
+  it.each([
+    [
+      "legacy → Direct",
+      [
+        "Waiting for Service registry to select incluster-proxy",
+        "Updating registry for deckhouse components",
+      ],
+      "puller",
+    ],
+    [
+      "Direct → Proxy",
+      [
+        "Waiting for incluster-proxy to accept the new credentials: …",
+        "Updating registry for deckhouse components",
+        "Waiting for Service registry to select node-services",
+      ],
+      "ro",
+    ],
+    [
+      "Proxy → Direct",
+      [
+        "Waiting for Service registry to select incluster-proxy",
+        "Updating registry for deckhouse components",
+      ],
+      "puller",
+    ],
+    [
+      "Direct → Local",
+      [
+        "Waiting for incluster-proxy to accept the new credentials: …",
+        "Updating registry for deckhouse components",
+        "Waiting for Service registry to select node-services",
+      ],
+      "ro",
+    ],
+    [
+      "configurable Unmanaged → Proxy",
+      [
+        "Waiting for Service registry to select node-services",
+        "Updating registry for deckhouse components",
+      ],
+      "ro",
+    ],
+    // an anonymous upstream: Direct's clients are already ro, the proxy accepts them as they are
+    ["Direct (anonymous) → Proxy", ["Waiting for Service registry to select node-services"], "ro"],
+    [
+      "Direct → configurable Unmanaged",
+      ["Updating registry for deckhouse components"],
+      "registry.example.com",
+    ],
+  ])("%s: the switch waits %j and ends with %s", (name, messages, user) => {
+    expect(switchMessages[name]).toEqual(messages);
+    expect(endUser[name]).toBe(user);
   });
 });
