@@ -91,6 +91,12 @@ describe("sandbox: legacy Unmanaged → Direct (EE) → Proxy under the pull loo
     }
     const failed = pulls.filter(p => !p.ok);
     expect(failed.map(p => `${p.node} ${p.mode} ${p.image}: ${p.error}`)).toEqual([]);
+    for (const sw of report.switches) {
+      console.log(
+        `${sw.from} → ${sw.to}: ${sw.seconds} s, ${sw.hookRuns} hook runs, ` +
+          `pulls ${sw.pulls.attempted} attempted, ${sw.pulls.failed} failed`,
+      );
+    }
     // the in-cluster client pulled all through each switch, and every pull succeeded
     for (const step of scenario.steps) {
       const own = pulls.filter(p => p.node === "in-cluster" && p.step === step.name);
