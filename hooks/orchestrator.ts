@@ -166,6 +166,7 @@ async function assembleInputs(
   }
   const pkiSecret = snapshots.pki[0];
   const inClusterProxy = snapshots["incluster-proxy"][0];
+  const registryService = snapshots["registry-service"][0];
   const switcherPod = snapshots["registry-switcher"][0];
   const init = await initSeed(snapshots["init-secret"][0]);
   const ingressClientCa = optionalString(
@@ -178,6 +179,7 @@ async function assembleInputs(
     ...(pkiSecret ? { pkiSecret } : {}),
     userSecrets: snapshots.users,
     ...(inClusterProxy ? { inClusterProxy } : {}),
+    ...(registryService ? { registryService } : {}),
     ...(switcherPod ? { switcherPod } : {}),
     nodes: snapshots["bashible-->nodes"],
     bashibleSecretExists: snapshots["bashible-->secret"].length > 0,

@@ -12,6 +12,7 @@ import type {
   MasterNodeSnapshot,
   NodeSnapshot,
   PkiSnapshot,
+  RegistryServiceSnapshot,
   StaticPodSnapshot,
   SwitcherPodSnapshot,
   UserSnapshot,
@@ -24,7 +25,6 @@ import {
   optionalBoolean,
   optionalNumber,
   optionalString,
-  record,
   secretValue,
   string,
 } from "../../lib/runtime/narrow";
@@ -150,19 +150,17 @@ export const userSecrets: KubernetesBinding<UserSnapshot> = {
   },
 };
 
-const exists = (item: unknown, what: string): true => {
-  record(item, what);
-  return true;
-};
-
-export const registryService: KubernetesBinding<true> = {
+export const registryService: KubernetesBinding<RegistryServiceSnapshot> = {
   apiVersion: "v1",
   kind: "Service",
   nameSelector: { matchNames: ["registry"] },
   ...inNamespace,
-  jqFilter: "{name: .metadata.name}",
+  jqFilter: "{name: .metadata.name, type: .spec.selector.type}",
   ...watch,
-  narrow: item => exists(item.filterResult, "Service registry"),
+  narrow: item => {
+    const f = filterObject(item, "Service registry");
+    return { selects: optionalString(f.type, "Service registry spec.selector.type") };
+  },
 };
 
 export const inClusterProxy: KubernetesBinding<DeploymentRollout> = {

@@ -16,6 +16,11 @@ export const INCLUSTER_PROXY_NAME = "registry-incluster-proxy";
 export interface InClusterProxyConfig extends ServerPkiConfig {
   /** Who clients log in as when the upstream is anonymous (the module's `ro` user). */
   client_user?: RegistryUser;
+  /**
+   * Credentials clients hold during a switch that changes deckhouse-registry's, accepted beside
+   * the client user until the switch is over (docs/adr/0122).
+   */
+  transition_clients?: RegistryUser[];
   upstream: {
     scheme: string;
     host: string;
@@ -34,6 +39,8 @@ export interface InClusterProxyInputs {
   upstream: UpstreamRegistryParams;
   /** Set when the upstream takes anonymous pulls: clients still authenticate, as this user. */
   clientUser?: RegistryUser;
+  /** Accepted too while a switch is in progress (InClusterProxyConfig.transition_clients). */
+  transitionClients?: readonly RegistryUser[];
   ca: CertKey;
   token: CertKey;
   httpSecret: string;
@@ -61,6 +68,9 @@ export async function inClusterProxyConfig(
   const config: InClusterProxyConfig = {
     ...serverPkiConfig({ ca: inputs.ca, token: inputs.token }, leaves, inputs.httpSecret),
     ...(inputs.clientUser ? { client_user: inputs.clientUser } : {}),
+    ...(inputs.transitionClients?.length
+      ? { transition_clients: [...inputs.transitionClients] }
+      : {}),
     upstream: {
       scheme: inputs.upstream.scheme.toLowerCase(),
       host,
@@ -68,6 +78,26 @@ export async function inClusterProxyConfig(
       ...(inputs.upstream.ca ? { ca: inputs.upstream.ca } : {}),
       user: { name, password, password_hash: passwordHash },
     },
+  };
+  return { version: computeHash(config), config };
+}
+
+/** Who the proxy lets pull: the client user (or the upstream's), then the transition clients. */
+export function acceptedClients(config: InClusterProxyConfig): RegistryUser[] {
+  return [config.client_user ?? config.upstream.user, ...(config.transition_clients ?? [])];
+}
+
+/** The same config accepting `user` too (a new version), or undefined when its name is taken. */
+export function acceptingAlso(
+  proxy: InClusterProxyState,
+  user: RegistryUser,
+): InClusterProxyState | undefined {
+  const accepted = acceptedClients(proxy.config);
+  const same = accepted.find(u => u.name === user.name);
+  if (same) return same.password === user.password ? proxy : undefined;
+  const config = {
+    ...proxy.config,
+    transition_clients: [...(proxy.config.transition_clients ?? []), user],
   };
   return { version: computeHash(config), config };
 }

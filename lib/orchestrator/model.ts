@@ -51,6 +51,11 @@ export interface SwitcherPodSnapshot {
   registryVersion: string | undefined;
 }
 
+/** Service d8-system/registry: which pods (`type` of its selector) the fixed address resolves to. */
+export interface RegistryServiceSnapshot {
+  selects: string | undefined;
+}
+
 /** A node as bashible's stages see it. */
 export interface NodeSnapshot {
   name: string;
@@ -89,6 +94,8 @@ export interface OrchestratorInputs {
   pkiSecret?: PkiSnapshot;
   userSecrets: readonly UserSnapshot[];
   inClusterProxy?: DeploymentRollout;
+  /** Absent until Helm has rendered the Service. */
+  registryService?: RegistryServiceSnapshot;
   switcherPod?: SwitcherPodSnapshot;
   nodes: readonly NodeSnapshot[];
   bashibleSecretExists: boolean;

@@ -11,6 +11,7 @@ import { setCondition, setReadyCondition } from "./conditions";
 import type { OrchestratorDeps } from "./deps";
 import type { OrchestratorInputs } from "./model";
 import type { NodeServicesMode } from "./node-services";
+import { directTransitionClients, switchToNodeServices } from "./client-switch";
 import { Run } from "./run";
 import type { State } from "./state";
 import {
@@ -138,12 +139,14 @@ async function toDirect(run: Run, settings: UpstreamParams): Promise<boolean> {
 
   // Configured only now: during Direct→Direct the nodes' transition config still relies on the
   // old proxy until every node has the new mirrors.
-  const proxyClients = { upstream, pki, clientUser };
+  const managed = inClusterProxyRegistry({ upstream, pki, clientUser });
+  // Accepting what clients hold until the switch settles, the proxy is selected before
+  // deckhouse-registry sends clients to it (docs/adr/0122).
+  const transitionClients = await directTransitionClients(run, managed, next);
+  const proxyClients = { upstream, pki, clientUser, transitionClients };
   if (!(await startInClusterProxy(run, proxyClients))) return false;
   run.state.registry_service = "incluster-proxy";
-
-  const managed = inClusterProxyRegistry(proxyClients);
-  if (!registrySwitch(run, { managed })) return false;
+  if (!registrySwitch(run, { managed }, "incluster-proxy")) return false;
   if (!bashibleFinal(run, next)) return false;
 
   run.state.ingress_enabled = false;
@@ -168,8 +171,7 @@ async function toProxy(run: Run, settings: UpstreamParams): Promise<boolean> {
     upstream: { ...upstream, ...(settings.ttl ? { ttl: settings.ttl } : {}) },
   };
   if (!(await startNodeServices(run, pki, ro, proxyMode))) return false;
-  run.state.registry_service = "node-services";
-  if (!registrySwitch(run, { managed: moduleRegistry(pki, ro) })) return false;
+  if (!(await switchToNodeServices(run, moduleRegistry(pki, ro), ro))) return false;
   if (!bashibleFinal(run, next)) return false;
   if (!stopInClusterProxy(run)) return false;
 
@@ -197,8 +199,7 @@ async function toLocal(run: Run): Promise<boolean> {
   if (!gatePreflight(run)) return false;
   const next: ModeParams = { mode: "Local", local: moduleRegistry(pki, users.ro) };
   if (!bashibleTransition(run, next)) return false;
-  run.state.registry_service = "node-services";
-  if (!registrySwitch(run, { managed: moduleRegistry(pki, users.ro) })) return false;
+  if (!(await switchToNodeServices(run, moduleRegistry(pki, users.ro), users.ro))) return false;
   if (!bashibleFinal(run, next)) return false;
   if (!stopInClusterProxy(run)) return false;
   // Local has no upstream to return to: legacy Unmanaged is unreachable from here.

@@ -21,6 +21,7 @@ import type { NodeServicesMode } from "./node-services";
 import { nodeServicesCleanup, nodeServicesNodes, nodeServicesReadiness } from "./node-services";
 import type { Run } from "./run";
 import { fromActualParams, toActualParams } from "./state";
+import type { RegistryService } from "./state";
 import type { RegistrySecretConfig, SwitchParams } from "./switcher";
 import {
   desiredRegistrySecret,
@@ -184,8 +185,27 @@ export function bashibleFinal(run: Run, next: ModeParams): boolean {
   );
 }
 
-export function registrySwitch(run: Run, params: SwitchParams): boolean {
+/**
+ * deckhouse-registry to `params`. With `service`: only once Service `registry` selects those pods,
+ * so the fixed address resolves to them before the Secret sends clients there (docs/adr/0122).
+ */
+export function registrySwitch(
+  run: Run,
+  params: SwitchParams,
+  service?: Exclude<RegistryService, "">,
+): boolean {
   run.beforeStep("DeckhouseRegistrySwitchReady");
+  if (service && run.inputs.registryService?.selects !== service) {
+    return run.step("DeckhouseRegistrySwitchReady", {
+      ready: false,
+      message: `Waiting for Service registry to select ${service}`,
+    });
+  }
+  return switchDeckhouseRegistry(run, params);
+}
+
+/** The switcher proper (docs/architecture.md#registry-switcher): patch, then wait for deckhouse. */
+export function switchDeckhouseRegistry(run: Run, params: SwitchParams): boolean {
   const desired: RegistrySecretConfig = desiredRegistrySecret(params);
   if (!sameRegistrySecret(desired, run.inputs.currentRegistry)) {
     run.registrySecretPatch = registrySecretPatch(desired);
@@ -274,11 +294,13 @@ interface InClusterProxyClients {
   pki: Pki;
   /** Set when the upstream is anonymous: clients then log in as this module user. */
   clientUser: RegistryUser | undefined;
+  /** Accepted too while a switch is in progress (docs/adr/0122). */
+  transitionClients?: readonly RegistryUser[];
 }
 
 export async function startInClusterProxy(
   run: Run,
-  { upstream, pki, clientUser }: InClusterProxyClients,
+  { upstream, pki, clientUser, transitionClients }: InClusterProxyClients,
 ): Promise<boolean> {
   run.beforeStep("InClusterProxyReady");
   const proxy = await inClusterProxyConfig(
@@ -289,6 +311,7 @@ export async function startInClusterProxy(
       token: pki.token,
       httpSecret: run.state.secrets?.http ?? "",
       ...(clientUser ? { clientUser } : {}),
+      ...(transitionClients ? { transitionClients } : {}),
     },
     run.deps,
   ).catch((err: unknown) => {

@@ -11,7 +11,7 @@ import type { State } from "../orchestrator/state";
 import { publicState } from "../orchestrator/state";
 import type { UserValuesKey } from "../domain/users";
 import { USER_NAME_BY_VALUES_KEY, userSecretName } from "../domain/users";
-import type { InClusterProxyState } from "../orchestrator/incluster-proxy";
+import { acceptedClients, type InClusterProxyState } from "../orchestrator/incluster-proxy";
 import { egressProxyFromValues } from "../domain/egress-proxy";
 import type { EgressProxy } from "../oci/proxy";
 import { NODE_SERVICES_POD_SELECTOR } from "../domain/node-services";
@@ -246,7 +246,10 @@ export function inClusterProxyGatewayConfig(
 ): Record<string, unknown> {
   const { config } = proxy;
   const user = config.upstream.user;
-  const client = config.client_user ?? user;
+  // the gateway keeps one hash per name: a transition client under a taken name is left out
+  const clients = acceptedClients(config).filter(
+    (c, i, all) => all.findIndex(o => o.name === c.name) === i,
+  );
   const gateway: GatewayConfig = {
     mode: "direct",
     listen: {
@@ -257,8 +260,9 @@ export function inClusterProxyGatewayConfig(
     realm: DEFAULT_REALM,
     localPath: DEFAULT_LOCAL_PATH,
     // Clients authenticate with the credentials deckhouse-registry carries: the upstream's, or
-    // the module's ro user when the upstream is anonymous.
-    users: [{ name: client.name, passwordHash: client.password_hash, role: "ro" }],
+    // the module's ro user when the upstream is anonymous; during a switch also the other side's
+    // (docs/adr/0122).
+    users: clients.map(c => ({ name: c.name, passwordHash: c.password_hash, role: "ro" })),
 
     upstream: {
       scheme: config.upstream.scheme === "http" ? "http" : "https",

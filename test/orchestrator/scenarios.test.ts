@@ -510,6 +510,7 @@ describe("state machine", () => {
             available: 1,
             version: proxyVersion,
           },
+          registryService: { selects: "incluster-proxy" },
           currentRegistry: {
             address: desired.address,
             path: desired.path,

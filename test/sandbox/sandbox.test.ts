@@ -2,7 +2,9 @@
 // real nodes (network namespaces, containerd 1.6, the module's node steps run by bash), the
 // masters' node services run by the real nodeservices-manager, the BUILT module under the real
 // addon-operator, and the pull loop pulling by digest through every node's CRI during both
-// switches. Every switch must converge with 0 failed pulls; close() must leave nothing behind.
+// switches, and the in-cluster client pulling through registry.d8-system.svc:5001 with the
+// credentials of deckhouse-registry (docs/adr/0122). Every switch must converge with 0 failed
+// pulls, in-cluster ones included; close() must leave nothing behind.
 // Needs root (network namespaces, a bridge, containerd) and `npm run build` first.
 import { execFileSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
@@ -59,11 +61,9 @@ beforeAll(async () => {
     STATE_FILE,
     JSON.stringify({ pid: 2 ** 22 + 1, dir: "", netns: [], bridge: BRIDGE }),
   );
-  // The in-cluster client stays out of this short run: on legacy → Direct the module points
-  // deckhouse-registry at registry.d8-system.svc before Helm has created Service `registry`
-  // (same module run), so the client's name does not resolve for a moment. Known module defect
-  // (reported, not fixed yet); `npm run sandbox` runs the client and shows it.
-  sb = await startSandbox({ inClusterClient: false });
+  // with the in-cluster client: it pulls through registry.d8-system.svc with deckhouse-registry's
+  // credentials, resolved to what Service registry selects (docs/adr/0122)
+  sb = await startSandbox({});
 }, 600_000);
 
 afterAll(async () => {
@@ -91,17 +91,44 @@ describe("sandbox: legacy Unmanaged → Direct (EE) → Proxy under the pull loo
     }
     const failed = pulls.filter(p => !p.ok);
     expect(failed.map(p => `${p.node} ${p.mode} ${p.image}: ${p.error}`)).toEqual([]);
+    for (const sw of report.switches) {
+      console.log(
+        `${sw.from} → ${sw.to}: ${sw.seconds} s, ${sw.hookRuns} hook runs, ` +
+          `pulls ${sw.pulls.attempted} attempted, ${sw.pulls.failed} failed`,
+      );
+    }
+    // the in-cluster client pulled all through each switch, and every pull succeeded
+    for (const step of scenario.steps) {
+      const own = pulls.filter(p => p.node === "in-cluster" && p.step === step.name);
+      console.log(
+        `in-cluster pulls during ${step.name}: ${own.length} attempted, ` +
+          `${own.filter(p => !p.ok).length} failed`,
+      );
+      expect(own.length, step.name).toBeGreaterThan(2 * 5);
+      expect(own.filter(p => !p.ok)).toEqual([]);
+    }
   }, 900_000);
 
   it("pulled on every node, by digest, through the names the cluster used at the time", () => {
     const nodes = new Set(pulls.map(p => p.node));
-    expect([...nodes].sort()).toEqual(["master-0", "master-1", "master-2", "worker-0", "worker-1"]);
+    expect([...nodes].sort()).toEqual([
+      "in-cluster",
+      "master-0",
+      "master-1",
+      "master-2",
+      "worker-0",
+      "worker-1",
+    ]);
     for (const p of pulls) expect(p.image).toMatch(/@sha256:[0-9a-f]{64}$/);
     const s = sb as Sandbox;
     // legacy: the EE upstream's own name; after the switch: the fixed address
     expect(pulls.some(p => p.image.startsWith(s.upstreams.ee.imagesRepo))).toBe(true);
     expect(pulls.some(p => p.image.startsWith(`${SVC}/system/deckhouse@`))).toBe(true);
     expect(pulls.at(-1)?.image.startsWith(`${SVC}/system/deckhouse@`)).toBe(true);
+    // the in-cluster client too: first the upstream, then the fixed address
+    const client = pulls.filter(p => p.node === "in-cluster");
+    expect(client.some(p => p.image.startsWith(s.upstreams.ee.imagesRepo))).toBe(true);
+    expect(client.at(-1)?.image.startsWith(`${SVC}/system/deckhouse@`)).toBe(true);
   });
 
   it("in Proxy the nodes reach the upstream only through the masters' node services", async () => {
