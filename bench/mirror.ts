@@ -6,10 +6,12 @@
 //
 // Image set: BENCH_IMAGES (default 24) images, each with its own BENCH_LAYER_MIB (default 8) MiB
 // layer over 3 shared base layers of BENCH_LAYER_MIB each; every 4th image is a 2-platform index.
-// Figures: each round's ratio (skopeo's wall time ÷ ours, pull + push), their median and minimum,
-// MB/s over the bytes each side moves (unique blob bytes, twice: down and up), peak RSS of each
-// side measured the same way (GNU time's maximum resident set of the process: neither side runs
-// child processes), our per-phase timings (REGISTRY_MODULE_MIRROR_PHASES=1, lib/mirror/phases.ts:
+// Ours is the CLI as a user runs it: the built executable `dist/cli/registry-module.mjs mirror`
+// (what `npx registry-module` starts; `npm run build` first — the bench refuses a dist older than
+// the sources). Figures: each round's ratio (skopeo's wall time ÷ ours, pull + push), their median
+// and minimum, MB/s over the bytes each side moves (unique blob bytes, twice: down and up), peak
+// RSS of each side measured the same way (GNU time's maximum resident set of the process: neither
+// side runs child processes; per round, their median and range), our per-phase timings (REGISTRY_MODULE_MIRROR_PHASES=1, lib/mirror/phases.ts:
 // busy = summed over concurrent operations, span = first start to last end, busy ÷ span = the
 // concurrency achieved), and the 1-minute load average at the start and end of every round.
 //
@@ -17,10 +19,10 @@
 //   node --import tsx bench/mirror.ts --burner   the same with a CPU-bound process running beside
 //                                                it for the whole measurement (one core of two)
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
 import type { PhaseFigure } from "../lib/mirror/phases";
 import { RegistryClient } from "../lib/oci/client";
 import {
@@ -117,8 +119,28 @@ function phaseTable(steps: Step[]): Record<string, string | number>[] {
   });
 }
 
+const CLI = join(ROOT, "dist/cli/registry-module.mjs");
+
+/** The built CLI, refused when a source it is built from is newer (a stale dist measures old code). */
+function requireFreshCli(): void {
+  let built: number;
+  try {
+    built = statSync(CLI).mtimeMs;
+  } catch {
+    throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  }
+  for (const dir of ["cli", "lib"]) {
+    for (const file of readdirSync(join(ROOT, dir), { recursive: true }) as string[]) {
+      if (!file.endsWith(".ts")) continue;
+      if (statSync(join(ROOT, dir, file)).mtimeMs > built)
+        throw new Error(`${dir}/${file} is newer than ${CLI}: run \`npm run build\` first`);
+    }
+  }
+}
+
 async function main(): Promise<void> {
   requireTools("docker-registry", "skopeo", "htpasswd", "openssl");
+  requireFreshCli();
   let lab: Lab | undefined;
   try {
     lab = await createLab("bench-mirror");
@@ -172,20 +194,6 @@ async function main(): Promise<void> {
     const imagesFile = lab.path("images.txt");
     await writeFile(imagesFile, tags.join("\n") + "\n");
 
-    // the CLI as it ships: one esbuild bundle (dist/cli is built the same way), no tsx at start-up
-    const cliBundle = lab.path("mirror-cli.mjs");
-    await build({
-      entryPoints: [join(ROOT, "test/mirror/run-cli.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: cliBundle,
-      banner: {
-        js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-      },
-      logLevel: "error",
-    });
     const checkTags = async (registry: string, repository: string): Promise<void> => {
       const client = new RegistryClient({ registry, ca: ca.certPem, ...user });
       try {
@@ -208,7 +216,7 @@ async function main(): Promise<void> {
         const loadBefore = load1();
         // ours
         const bundle = lab.path(`bundle-${round}`);
-        const cli = ["node", cliBundle];
+        const cli = [CLI, "mirror"];
         const phasesEnv = { REGISTRY_MODULE_MIRROR_PHASES: "1" };
         const p = await timed(
           [
@@ -321,6 +329,11 @@ async function main(): Promise<void> {
     console.log("mirror push, per phase (median over rounds):");
     console.table(phaseTable(pushes));
     const min = Math.min(...ratios);
+    const peaks = ours.map(s => s.rssKiB / 1024);
+    console.log(
+      `our peak RSS per round (MiB): ${peaks.map(p => p.toFixed(1)).join(", ")}; median ${median(peaks).toFixed(1)}, ` +
+        `min–max ${Math.min(...peaks).toFixed(1)}–${Math.max(...peaks).toFixed(1)}`,
+    );
     console.log(
       `mirror is ${median(ratios).toFixed(2)}× as fast as skopeo sync (median of ${ROUNDS} rounds; ` +
         `min ${min.toFixed(2)}×, max ${Math.max(...ratios).toFixed(2)}×)${BURNER ? " with a CPU-bound process beside it" : ""}; ` +

@@ -28,7 +28,7 @@ import { silentProgress, type Progress } from "./progress";
 import { fullRepository } from "./pull";
 
 /** Bytes per read of a bundle blob being uploaded: a few of these are all a push holds. */
-const READ_BUFFER = 256 * 1024;
+const READ_BUFFER = Number(process.env.RB_KIB ?? 64) * 1024;
 
 export interface PushOptions {
   parallel?: number;
