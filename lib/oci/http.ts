@@ -51,9 +51,9 @@ export interface HttpEngine {
 export const NODE_HTTP_CONNECTED = "registry-module:oci:connected";
 const connected = channel(NODE_HTTP_CONNECTED);
 
-/** undici's code for a silent peer, so that both engines' timeouts read alike. */
+/** A peer silent for longer than the timeout: classified like undici's timeouts (failures.ts). */
 class SocketTimeoutError extends Error {
-  override name = "TimeoutError";
+  override name = "SocketTimeoutError";
   readonly code = "ETIMEDOUT";
 }
 
