@@ -40,6 +40,12 @@ const IMAGES = Number(process.env.BENCH_IMAGES ?? 24);
 const LAYER_MIB = Number(process.env.BENCH_LAYER_MIB ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const BURNER = process.argv.includes("--burner");
+/** `NAME=VALUE …`: each round also runs ours with these variables set (reported beside). */
+const ALSO = process.env.BENCH_ALSO
+  ? Object.fromEntries(
+      process.env.BENCH_ALSO.split(/\s+/).map(kv => kv.split("=", 2) as [string, string]),
+    )
+  : undefined;
 const TARGET_RATIO = 1.5;
 const TARGET_RSS_MIB = 64;
 const ROOT = join(import.meta.dirname, "..");
@@ -138,6 +144,52 @@ function requireFreshCli(): void {
   }
 }
 
+interface RoundContext {
+  lab: Lab;
+  source: { hostPort: string };
+  target: { hostPort: string };
+  imagesFile: string;
+  certDir: string;
+  checkTags: (registry: string, repository: string) => Promise<void>;
+}
+
+/** One `mirror pull` + `mirror push` of the image set into `name/system/deckhouse`. */
+async function mirrorRound(
+  ctx: RoundContext,
+  name: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ p: Step; q: Step }> {
+  const bundle = ctx.lab.path(`bundle-${name}`);
+  const ca = join(ctx.certDir, "ca.crt");
+  const phasesEnv = { REGISTRY_MODULE_MIRROR_PHASES: "1", ...env };
+  const source = `${ctx.source.hostPort}/deckhouse/ee`;
+  const p = await timed(
+    [
+      CLI,
+      "mirror",
+      "pull",
+      "--source",
+      source,
+      "--images-file",
+      ctx.imagesFile,
+      "--creds",
+      credsArg,
+      "--ca",
+      ca,
+      bundle,
+    ],
+    phasesEnv,
+  );
+  const target = `${ctx.target.hostPort}/${name}/system/deckhouse`;
+  const q = await timed(
+    [CLI, "mirror", "push", bundle, target, "--creds", credsArg, "--ca", ca],
+    phasesEnv,
+  );
+  await ctx.checkTags(ctx.target.hostPort, `${name}/system/deckhouse`);
+  await rm(bundle, { recursive: true, force: true });
+  return { p, q };
+}
+
 async function main(): Promise<void> {
   requireTools("docker-registry", "skopeo", "htpasswd", "openssl");
   requireFreshCli();
@@ -204,54 +256,32 @@ async function main(): Promise<void> {
         await client.close();
       }
     };
+    const ctx: RoundContext = { lab, source, target, imagesFile, certDir, checkTags };
     const ours: Step[] = [];
+    const alsoSteps: Step[] = [];
     const theirs: Step[] = [];
     const pulls: Step[] = [];
     const pushes: Step[] = [];
     const ratios: number[] = [];
+    const alsoRatios: number[] = [];
     const burner = BURNER ? startBurner() : undefined;
     if (burner) console.log(`a CPU-bound process (pid ${burner.pid}) runs beside every round`);
     try {
       for (let round = 0; round < ROUNDS; round++) {
         const loadBefore = load1();
         // ours
-        const bundle = lab.path(`bundle-${round}`);
-        const cli = [CLI, "mirror"];
-        const phasesEnv = { REGISTRY_MODULE_MIRROR_PHASES: "1" };
-        const p = await timed(
-          [
-            ...cli,
-            "pull",
-            "--source",
-            `${source.hostPort}/deckhouse/ee`,
-            "--images-file",
-            imagesFile,
-            "--creds",
-            credsArg,
-            "--ca",
-            join(certDir, "ca.crt"),
-            bundle,
-          ],
-          phasesEnv,
-        );
-        const q = await timed(
-          [
-            ...cli,
-            "push",
-            bundle,
-            `${target.hostPort}/ours-${round}/system/deckhouse`,
-            "--creds",
-            credsArg,
-            "--ca",
-            join(certDir, "ca.crt"),
-          ],
-          phasesEnv,
-        );
-        await checkTags(target.hostPort, `ours-${round}/system/deckhouse`);
+        const { p, q } = await mirrorRound(ctx, `ours-${round}`, {});
         pulls.push(p);
         pushes.push(q);
         ours.push({ ms: p.ms + q.ms, rssKiB: Math.max(p.rssKiB, q.rssKiB) });
-        await rm(bundle, { recursive: true, force: true });
+        // ours again with BENCH_ALSO's environment (e.g. MIRROR_V8_OPT=1), for a trade measured
+        // under the same load
+        const also = ALSO ? await mirrorRound(ctx, `also-${round}`, ALSO) : undefined;
+        if (also)
+          alsoSteps.push({
+            ms: also.p.ms + also.q.ms,
+            rssKiB: Math.max(also.p.rssKiB, also.q.rssKiB),
+          });
         // skopeo sync registry → dir → registry
         const dir = lab.path(`dir-${round}`);
         // a fresh HOME per round: skopeo's blob-info cache would otherwise mount blobs it pushed in
@@ -300,6 +330,14 @@ async function main(): Promise<void> {
         await rm(dir, { recursive: true, force: true });
         const ratio = (s.ms + t.ms) / (p.ms + q.ms);
         ratios.push(ratio);
+        if (also) {
+          const alsoRatio = (s.ms + t.ms) / (also.p.ms + also.q.ms);
+          alsoRatios.push(alsoRatio);
+          console.log(
+            `round ${round + 1} with ${process.env.BENCH_ALSO}: pull ${(also.p.ms / 1000).toFixed(2)} s + push ${(also.q.ms / 1000).toFixed(2)} s ` +
+              `(peak RSS ${(also.p.rssKiB / 1024).toFixed(0)}/${(also.q.rssKiB / 1024).toFixed(0)} MiB); ratio ${alsoRatio.toFixed(2)}×`,
+          );
+        }
         console.log(
           `round ${round + 1}: mirror pull ${(p.ms / 1000).toFixed(2)} s + push ${(q.ms / 1000).toFixed(2)} s ` +
             `(peak RSS ${(p.rssKiB / 1024).toFixed(0)}/${(q.rssKiB / 1024).toFixed(0)} MiB, ` +
@@ -323,7 +361,17 @@ async function main(): Promise<void> {
         "peak RSS MiB": (Math.max(...steps.map(s => s.rssKiB)) / 1024).toFixed(1),
       };
     };
-    console.table([row("skopeo sync (baseline)", theirs), row("registry-module mirror", ours)]);
+    console.table([
+      row("skopeo sync (baseline)", theirs),
+      row("registry-module mirror", ours),
+      ...(ALSO ? [row(`mirror with ${process.env.BENCH_ALSO}`, alsoSteps)] : []),
+    ]);
+    if (ALSO)
+      console.log(
+        `with ${process.env.BENCH_ALSO}: ${median(alsoRatios).toFixed(2)}× (min ${Math.min(...alsoRatios).toFixed(2)}×, ` +
+          `max ${Math.max(...alsoRatios).toFixed(2)}×); peak RSS per round median ` +
+          `${median(alsoSteps.map(x => x.rssKiB / 1024)).toFixed(1)} MiB`,
+      );
     console.log("mirror pull, per phase (median over rounds):");
     console.table(phaseTable(pulls));
     console.log("mirror push, per phase (median over rounds):");
