@@ -393,7 +393,10 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
     if (modules.length > 0) {
       process.stderr.write(`release metadata lists ${count(modules.length, "more image")}\n`);
       const more = await planPull({ client, repository, images: modules, parallel, ...phases });
-      addSummary(summary, await pull(client, more, { ...pullOptions, progress: await progressFor() }));
+      addSummary(
+        summary,
+        await pull(client, more, { ...pullOptions, progress: await progressFor() }),
+      );
       all = [...plan.images, ...more.images];
     }
     await (recorder?.phases ?? new Phases()).time("bundle write", () =>

@@ -70,10 +70,7 @@ export class RegistrySession extends RegistryTransport {
     return this.dispatch(req, await this.#authorization({ ...req, scopes }, refresh));
   }
 
-  async #answerBasic(
-    req: SendRequest,
-    refused: HttpResponse,
-  ): Promise<HttpResponse> {
+  async #answerBasic(req: SendRequest, refused: HttpResponse): Promise<HttpResponse> {
     if (this.basic === undefined) {
       throw this.error("auth", req, "authentication required and no credentials are configured", {
         status: 401,

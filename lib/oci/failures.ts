@@ -46,9 +46,7 @@ async function readLimited(res: HttpResponse): Promise<string> {
 }
 
 /** The first `{errors: [{code, message}]}` entry of an error body (registries' error format). */
-export async function registryError(
-  res: HttpResponse,
-): Promise<{ code?: string; text?: string }> {
+export async function registryError(res: HttpResponse): Promise<{ code?: string; text?: string }> {
   const text = await readLimited(res);
   try {
     const doc = JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown }> };

@@ -193,10 +193,7 @@ export class RegistryTransport {
   }
 
   /** One request, following storage redirects when asked; no authentication flow. */
-  async dispatch(
-    req: SendRequest,
-    authorization: string | undefined,
-  ): Promise<HttpResponse> {
+  async dispatch(req: SendRequest, authorization: string | undefined): Promise<HttpResponse> {
     let url = new URL(req.path, this.base);
     let auth = authorization;
     for (let hop = 0; ; hop++) {
@@ -215,11 +212,7 @@ export class RegistryTransport {
     }
   }
 
-  async #request(
-    req: SendRequest,
-    url: URL,
-    auth: string | undefined,
-  ): Promise<HttpResponse> {
+  async #request(req: SendRequest, url: URL, auth: string | undefined): Promise<HttpResponse> {
     const body = req.body;
     try {
       const engine = await this.#engine;
