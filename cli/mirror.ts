@@ -222,7 +222,7 @@ function clientFor(address: string, flag: string, values: CommonValues, secrets:
     registry: name.registry,
     scheme: values["plain-http"] ? "http" : "https",
     connections: parallelOf(values.parallel) + 2,
-    // undici alone would add ~25 MiB to the process's peak (docs/adr/0140)
+    // undici alone would add ~20 MiB to the process's peak (docs/adr/0140)
     engine: "node",
   };
   Object.assign(options, credentialsOf(values, secrets));
