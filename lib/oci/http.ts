@@ -47,6 +47,8 @@ export interface HttpEngine {
   close(): Promise<void>;
 }
 
+const IDLE_MS = 10_000;
+
 /** Published once per new connection of a NodeHttp engine (what undici's `undici:client:connected` is to undici). */
 export const NODE_HTTP_CONNECTED = "registry-module:oci:connected";
 const connected = channel(NODE_HTTP_CONNECTED);
@@ -80,6 +82,9 @@ export class NodeHttp implements HttpEngine {
       maxSockets: options.connections,
       maxFreeSockets: options.connections,
       scheduling: "lifo" as const,
+      // an idle connection is closed before the registry or a load balancer in front of it
+      // closes it (nginx: 75 s, cloud balancers: 60 s): reusing one they closed fails the request
+      timeout: IDLE_MS,
     };
     this.#http = new HttpAgent(pool);
     this.#https = new HttpsAgent({
