@@ -6,10 +6,12 @@
 //
 // Image set: BENCH_IMAGES (default 24) images, each with its own BENCH_LAYER_MIB (default 8) MiB
 // layer over 3 shared base layers of BENCH_LAYER_MIB each; every 4th image is a 2-platform index.
-// Figures: each round's ratio (skopeo's wall time ÷ ours, pull + push), their median and minimum,
-// MB/s over the bytes each side moves (unique blob bytes, twice: down and up), peak RSS of each
-// side measured the same way (GNU time's maximum resident set of the process: neither side runs
-// child processes), our per-phase timings (REGISTRY_MODULE_MIRROR_PHASES=1, lib/mirror/phases.ts:
+// Ours is the CLI as a user runs it: the built executable `dist/cli/registry-module.mjs mirror`
+// (what `npx registry-module` starts; `npm run build` first — the bench refuses a dist older than
+// the sources). Figures: each round's ratio (skopeo's wall time ÷ ours, pull + push), their median
+// and minimum, MB/s over the bytes each side moves (unique blob bytes, twice: down and up), peak
+// RSS of each side measured the same way (GNU time's maximum resident set of the process: neither
+// side runs child processes; per round, their median and range), our per-phase timings (REGISTRY_MODULE_MIRROR_PHASES=1, lib/mirror/phases.ts:
 // busy = summed over concurrent operations, span = first start to last end, busy ÷ span = the
 // concurrency achieved), and the 1-minute load average at the start and end of every round.
 //
@@ -17,10 +19,10 @@
 //   node --import tsx bench/mirror.ts --burner   the same with a CPU-bound process running beside
 //                                                it for the whole measurement (one core of two)
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
 import type { PhaseFigure } from "../lib/mirror/phases";
 import { RegistryClient } from "../lib/oci/client";
 import {
@@ -38,6 +40,12 @@ const IMAGES = Number(process.env.BENCH_IMAGES ?? 24);
 const LAYER_MIB = Number(process.env.BENCH_LAYER_MIB ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const BURNER = process.argv.includes("--burner");
+/** `NAME=VALUE …`: each round also runs ours with these variables set (reported beside). */
+const ALSO = process.env.BENCH_ALSO
+  ? Object.fromEntries(
+      process.env.BENCH_ALSO.split(/\s+/).map(kv => kv.split("=", 2) as [string, string]),
+    )
+  : undefined;
 const TARGET_RATIO = 1.5;
 const TARGET_RSS_MIB = 64;
 const ROOT = join(import.meta.dirname, "..");
@@ -117,8 +125,74 @@ function phaseTable(steps: Step[]): Record<string, string | number>[] {
   });
 }
 
+const CLI = join(ROOT, "dist/cli/registry-module.mjs");
+
+/** The built CLI, refused when a source it is built from is newer (a stale dist measures old code). */
+function requireFreshCli(): void {
+  let built: number;
+  try {
+    built = statSync(CLI).mtimeMs;
+  } catch {
+    throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  }
+  for (const dir of ["cli", "lib"]) {
+    for (const file of readdirSync(join(ROOT, dir), { recursive: true }) as string[]) {
+      if (!file.endsWith(".ts")) continue;
+      if (statSync(join(ROOT, dir, file)).mtimeMs > built)
+        throw new Error(`${dir}/${file} is newer than ${CLI}: run \`npm run build\` first`);
+    }
+  }
+}
+
+interface RoundContext {
+  lab: Lab;
+  source: { hostPort: string };
+  target: { hostPort: string };
+  imagesFile: string;
+  certDir: string;
+  checkTags: (registry: string, repository: string) => Promise<void>;
+}
+
+/** One `mirror pull` + `mirror push` of the image set into `name/system/deckhouse`. */
+async function mirrorRound(
+  ctx: RoundContext,
+  name: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ p: Step; q: Step }> {
+  const bundle = ctx.lab.path(`bundle-${name}`);
+  const ca = join(ctx.certDir, "ca.crt");
+  const phasesEnv = { REGISTRY_MODULE_MIRROR_PHASES: "1", ...env };
+  const source = `${ctx.source.hostPort}/deckhouse/ee`;
+  const p = await timed(
+    [
+      CLI,
+      "mirror",
+      "pull",
+      "--source",
+      source,
+      "--images-file",
+      ctx.imagesFile,
+      "--creds",
+      credsArg,
+      "--ca",
+      ca,
+      bundle,
+    ],
+    phasesEnv,
+  );
+  const target = `${ctx.target.hostPort}/${name}/system/deckhouse`;
+  const q = await timed(
+    [CLI, "mirror", "push", bundle, target, "--creds", credsArg, "--ca", ca],
+    phasesEnv,
+  );
+  await ctx.checkTags(ctx.target.hostPort, `${name}/system/deckhouse`);
+  await rm(bundle, { recursive: true, force: true });
+  return { p, q };
+}
+
 async function main(): Promise<void> {
   requireTools("docker-registry", "skopeo", "htpasswd", "openssl");
+  requireFreshCli();
   let lab: Lab | undefined;
   try {
     lab = await createLab("bench-mirror");
@@ -172,20 +246,6 @@ async function main(): Promise<void> {
     const imagesFile = lab.path("images.txt");
     await writeFile(imagesFile, tags.join("\n") + "\n");
 
-    // the CLI as it ships: one esbuild bundle (dist/cli is built the same way), no tsx at start-up
-    const cliBundle = lab.path("mirror-cli.mjs");
-    await build({
-      entryPoints: [join(ROOT, "test/mirror/run-cli.ts")],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: cliBundle,
-      banner: {
-        js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-      },
-      logLevel: "error",
-    });
     const checkTags = async (registry: string, repository: string): Promise<void> => {
       const client = new RegistryClient({ registry, ca: ca.certPem, ...user });
       try {
@@ -196,54 +256,32 @@ async function main(): Promise<void> {
         await client.close();
       }
     };
+    const ctx: RoundContext = { lab, source, target, imagesFile, certDir, checkTags };
     const ours: Step[] = [];
+    const alsoSteps: Step[] = [];
     const theirs: Step[] = [];
     const pulls: Step[] = [];
     const pushes: Step[] = [];
     const ratios: number[] = [];
+    const alsoRatios: number[] = [];
     const burner = BURNER ? startBurner() : undefined;
     if (burner) console.log(`a CPU-bound process (pid ${burner.pid}) runs beside every round`);
     try {
       for (let round = 0; round < ROUNDS; round++) {
         const loadBefore = load1();
         // ours
-        const bundle = lab.path(`bundle-${round}`);
-        const cli = ["node", cliBundle];
-        const phasesEnv = { REGISTRY_MODULE_MIRROR_PHASES: "1" };
-        const p = await timed(
-          [
-            ...cli,
-            "pull",
-            "--source",
-            `${source.hostPort}/deckhouse/ee`,
-            "--images-file",
-            imagesFile,
-            "--creds",
-            credsArg,
-            "--ca",
-            join(certDir, "ca.crt"),
-            bundle,
-          ],
-          phasesEnv,
-        );
-        const q = await timed(
-          [
-            ...cli,
-            "push",
-            bundle,
-            `${target.hostPort}/ours-${round}/system/deckhouse`,
-            "--creds",
-            credsArg,
-            "--ca",
-            join(certDir, "ca.crt"),
-          ],
-          phasesEnv,
-        );
-        await checkTags(target.hostPort, `ours-${round}/system/deckhouse`);
+        const { p, q } = await mirrorRound(ctx, `ours-${round}`, {});
         pulls.push(p);
         pushes.push(q);
         ours.push({ ms: p.ms + q.ms, rssKiB: Math.max(p.rssKiB, q.rssKiB) });
-        await rm(bundle, { recursive: true, force: true });
+        // ours again with BENCH_ALSO's environment (e.g. MIRROR_V8_OPT=1), for a trade measured
+        // under the same load
+        const also = ALSO ? await mirrorRound(ctx, `also-${round}`, ALSO) : undefined;
+        if (also)
+          alsoSteps.push({
+            ms: also.p.ms + also.q.ms,
+            rssKiB: Math.max(also.p.rssKiB, also.q.rssKiB),
+          });
         // skopeo sync registry → dir → registry
         const dir = lab.path(`dir-${round}`);
         // a fresh HOME per round: skopeo's blob-info cache would otherwise mount blobs it pushed in
@@ -292,6 +330,14 @@ async function main(): Promise<void> {
         await rm(dir, { recursive: true, force: true });
         const ratio = (s.ms + t.ms) / (p.ms + q.ms);
         ratios.push(ratio);
+        if (also) {
+          const alsoRatio = (s.ms + t.ms) / (also.p.ms + also.q.ms);
+          alsoRatios.push(alsoRatio);
+          console.log(
+            `round ${round + 1} with ${process.env.BENCH_ALSO}: pull ${(also.p.ms / 1000).toFixed(2)} s + push ${(also.q.ms / 1000).toFixed(2)} s ` +
+              `(peak RSS ${(also.p.rssKiB / 1024).toFixed(0)}/${(also.q.rssKiB / 1024).toFixed(0)} MiB); ratio ${alsoRatio.toFixed(2)}×`,
+          );
+        }
         console.log(
           `round ${round + 1}: mirror pull ${(p.ms / 1000).toFixed(2)} s + push ${(q.ms / 1000).toFixed(2)} s ` +
             `(peak RSS ${(p.rssKiB / 1024).toFixed(0)}/${(q.rssKiB / 1024).toFixed(0)} MiB, ` +
@@ -315,12 +361,27 @@ async function main(): Promise<void> {
         "peak RSS MiB": (Math.max(...steps.map(s => s.rssKiB)) / 1024).toFixed(1),
       };
     };
-    console.table([row("skopeo sync (baseline)", theirs), row("registry-module mirror", ours)]);
+    console.table([
+      row("skopeo sync (baseline)", theirs),
+      row("registry-module mirror", ours),
+      ...(ALSO ? [row(`mirror with ${process.env.BENCH_ALSO}`, alsoSteps)] : []),
+    ]);
+    if (ALSO)
+      console.log(
+        `with ${process.env.BENCH_ALSO}: ${median(alsoRatios).toFixed(2)}× (min ${Math.min(...alsoRatios).toFixed(2)}×, ` +
+          `max ${Math.max(...alsoRatios).toFixed(2)}×); peak RSS per round median ` +
+          `${median(alsoSteps.map(x => x.rssKiB / 1024)).toFixed(1)} MiB`,
+      );
     console.log("mirror pull, per phase (median over rounds):");
     console.table(phaseTable(pulls));
     console.log("mirror push, per phase (median over rounds):");
     console.table(phaseTable(pushes));
     const min = Math.min(...ratios);
+    const peaks = ours.map(s => s.rssKiB / 1024);
+    console.log(
+      `our peak RSS per round (MiB): ${peaks.map(p => p.toFixed(1)).join(", ")}; median ${median(peaks).toFixed(1)}, ` +
+        `min–max ${Math.min(...peaks).toFixed(1)}–${Math.max(...peaks).toFixed(1)}`,
+    );
     console.log(
       `mirror is ${median(ratios).toFixed(2)}× as fast as skopeo sync (median of ${ROUNDS} rounds; ` +
         `min ${min.toFixed(2)}×, max ${Math.max(...ratios).toFixed(2)}×)${BURNER ? " with a CPU-bound process beside it" : ""}; ` +

@@ -8,15 +8,10 @@ import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { RegistryClient, type RegistryClientOptions } from "../lib/oci/client";
+import { NODE_HTTP_CONNECTED } from "../lib/oci/http";
 import { isDigest, parseRepository } from "../lib/oci/reference";
 import { describeFailure, type FailureContext, MirrorError } from "../lib/mirror/errors";
-import {
-  count,
-  formatBytes,
-  lineProgress,
-  terminalProgress,
-  type Progress,
-} from "../lib/mirror/progress";
+import { count, formatBytes, lineProgress, type Progress } from "../lib/mirror/progress";
 import {
   completeBundle,
   planPull,
@@ -67,6 +62,8 @@ function phaseRecorder(): { phases: Phases; report: () => void } | undefined {
   if (process.env.REGISTRY_MODULE_MIRROR_PHASES !== "1") return undefined;
   const phases = new Phases();
   let connections = 0;
+  subscribe(NODE_HTTP_CONNECTED, () => connections++);
+  // behind a forward proxy the client runs on undici
   subscribe("undici:client:connected", () => connections++);
   const started = performance.now();
   return {
@@ -225,6 +222,8 @@ function clientFor(address: string, flag: string, values: CommonValues, secrets:
     registry: name.registry,
     scheme: values["plain-http"] ? "http" : "https",
     connections: parallelOf(values.parallel) + 2,
+    // undici alone would add ~20 MiB to the process's peak (docs/adr/0140)
+    engine: "node",
   };
   Object.assign(options, credentialsOf(values, secrets));
   if (values.ca !== undefined) options.ca = readCa(values.ca);
@@ -267,9 +266,9 @@ function readCa(file: string): string {
   }
 }
 
-function progressFor(): Progress {
+async function progressFor(): Promise<Progress> {
   const progress = process.stderr.isTTY
-    ? terminalProgress(process.stderr)
+    ? (await import("../lib/mirror/terminal-progress")).terminalProgress(process.stderr)
     : lineProgress(line => process.stderr.write(`${line}\n`));
   liveProgress.add(progress);
   const collect = garbagePacer();
@@ -290,11 +289,12 @@ function progressFor(): Progress {
  * Every buffer a blob passes through (socket reads, file reads) is a new allocation outside the
  * JavaScript heap, dead a moment later; V8 collects them only once 64 MiB of such memory has
  * piled up, so a transfer's RSS sat ~70 MiB above what it holds live. A young-generation
- * collection every few MiB of blob data (well under a millisecond on this small heap) keeps the
- * pile small. MIRROR_GC_EVERY_MIB (default 2; 0 = off) is for measuring the trade.
+ * collection every MiB of blob data (well under a millisecond on this small heap) keeps the
+ * pile small (every 2 MiB: +3–5 MiB of peak, docs/adr/0140). MIRROR_GC_EVERY_MIB (default 1;
+ * 0 = off) is for measuring the trade.
  */
 function garbagePacer(): (bytes: number) => void {
-  const everyMiB = Number(process.env.MIRROR_GC_EVERY_MIB ?? 2);
+  const everyMiB = Number(process.env.MIRROR_GC_EVERY_MIB ?? 1);
   if (!(everyMiB > 0)) return () => {};
   setFlagsFromString("--expose-gc");
   const gc = runInNewContext("gc") as (options: { type: "minor" }) => void;
@@ -306,6 +306,20 @@ function garbagePacer(): (bytes: number) => void {
     since = 0;
     gc({ type: "minor" });
   };
+}
+
+/**
+ * V8's optimizing compiler (TurboFan) and its baseline compiler (Sparkplug) cost a transfer
+ * ~6 MiB of its peak: TurboFan's machine code, paged in from the node binary when it first runs,
+ * and the code and compile zones they make. A transfer's work is native (TLS, sha256, file I/O);
+ * the JavaScript between chunks runs interpreted instead, which costs a pull ~0.3 s of CPU per
+ * 100 MB (docs/adr/0140). MIRROR_V8_OPT=1 keeps both compilers (6 MiB more, faster when CPU is
+ * scarce). Process-wide: set before a pull or push starts.
+ */
+function interpretOnly(): void {
+  if (process.env.MIRROR_V8_OPT === "1") return;
+  setFlagsFromString("--no-opt");
+  setFlagsFromString("--no-sparkplug");
 }
 
 /** One image per line: TAG, @DIGEST, SUB/REPO:TAG or SUB/REPO@DIGEST, relative to the source. */
@@ -356,6 +370,7 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("mirror pull: expected one BUNDLE_DIR");
   const bundle = positionals[0] as string;
   const images = requestedImages(values.tag ?? [], values["images-file"]);
+  interpretOnly();
   const parallel = parallelOf(values.parallel);
   const { client, repository } = clientFor(values.source, "--source", values, secrets);
   const recorder = phaseRecorder();
@@ -367,7 +382,7 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
       return 0;
     }
     const pullOptions = { bundle, parallel, writeIndex: false, ...phases };
-    const summary = await pull(client, plan, { ...pullOptions, progress: progressFor() });
+    const summary = await pull(client, plan, { ...pullOptions, progress: await progressFor() });
     // release tags (--tag, not --images-file: that is exactly the images listed) bring the
     // module images their images_digests.json lists
     const releaseTags = new Set(values.tag ?? []);
@@ -379,7 +394,10 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
     if (modules.length > 0) {
       process.stderr.write(`release metadata lists ${count(modules.length, "more image")}\n`);
       const more = await planPull({ client, repository, images: modules, parallel, ...phases });
-      addSummary(summary, await pull(client, more, { ...pullOptions, progress: progressFor() }));
+      addSummary(
+        summary,
+        await pull(client, more, { ...pullOptions, progress: await progressFor() }),
+      );
       all = [...plan.images, ...more.images];
     }
     await (recorder?.phases ?? new Phases()).time("bundle write", () =>
@@ -453,6 +471,7 @@ async function runPush(args: string[], secrets: string[]): Promise<number> {
   if (positionals.length !== 2)
     throw new UsageError("mirror push: expected BUNDLE_DIR REGISTRY/PATH");
   const [bundle, targetAddress] = positionals as [string, string];
+  interpretOnly();
   const parallel = parallelOf(values.parallel);
   if (values.license !== undefined)
     throw new UsageError("mirror push: --license is for pull; push with --creds");
@@ -463,7 +482,7 @@ async function runPush(args: string[], secrets: string[]): Promise<number> {
     const s = await push(client, bundle, repository, {
       parallel,
       dryRun,
-      progress: progressFor(),
+      progress: await progressFor(),
       ...(recorder ? { phases: recorder.phases } : {}),
     });
     // a dry run moves nothing: no duration or rate to report

@@ -27,8 +27,11 @@ import { runPool } from "./pool";
 import { silentProgress, type Progress } from "./progress";
 import { fullRepository } from "./pull";
 
-/** Bytes per read of a bundle blob being uploaded: a few of these are all a push holds. */
-const READ_BUFFER = 256 * 1024;
+/**
+ * Bytes per read of a bundle blob being uploaded: a few of these are all a push holds. 64 KiB, not
+ * 256: reads of 256 KiB left malloc's heap ~8 MiB larger at the peak (docs/adr/0140).
+ */
+const READ_BUFFER = 64 * 1024;
 
 export interface PushOptions {
   parallel?: number;

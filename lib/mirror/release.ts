@@ -4,7 +4,6 @@
 // release layers it has just put in the bundle (no second download) and pulls those digests from
 // the same repository.
 import { createReadStream } from "node:fs";
-import { createGunzip } from "node:zlib";
 import type { Descriptor } from "../oci/manifest";
 import { isDigest } from "../oci/reference";
 import { blobPath } from "./bundle";
@@ -68,7 +67,8 @@ async function findInLayer(bundle: string, layer: Descriptor): Promise<string | 
   const gzip = type.endsWith("gzip") || type.endsWith(".tar.gzip");
   if (!gzip && !type.endsWith(".tar") && !type.endsWith("tar")) return undefined; // zstd, foreign
   const file = createReadStream(blobPath(bundle, layer.digest));
-  const stream = gzip ? file.pipe(createGunzip()) : file;
+  // zlib only when a release is read: loading it costs every other run ~1 MiB
+  const stream = gzip ? file.pipe((await import("node:zlib")).createGunzip()) : file;
   try {
     return await scanTar(stream, DIGESTS_FILE);
   } finally {

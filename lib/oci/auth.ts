@@ -1,10 +1,10 @@
 // Authentication as the registry asks for it in its `WWW-Authenticate` challenge: Basic
 // (credentials sent once the registry asked for them) or Bearer (a token fetched from the realm
 // with the credentials, cached per scope, shared by concurrent callers).
-import type { Dispatcher } from "undici";
 import { parseChallenges, TokenCache, type Challenge } from "./challenge";
 import { errorDetail } from "./failures";
 import { RegistryTransport, type SendRequest } from "./transport";
+import type { HttpResponse } from "./http";
 
 type AuthState =
   | { kind: "unknown" }
@@ -20,7 +20,7 @@ export class RegistrySession extends RegistryTransport {
   #probe: Promise<void> | undefined;
 
   /** One request with the challenge flow: at most one retry after a 401. */
-  async send(req: SendRequest): Promise<Dispatcher.ResponseData> {
+  async send(req: SendRequest): Promise<HttpResponse> {
     // until the first answer says how this registry authenticates, one request asks and the
     // others wait: a burst of N requests then costs one challenge and one token, not N
     while (this.#auth.kind === "unknown" && this.#probe) await this.#probe.catch(() => undefined);
@@ -39,7 +39,7 @@ export class RegistrySession extends RegistryTransport {
     }
   }
 
-  async #sendAuthenticated(req: SendRequest): Promise<Dispatcher.ResponseData> {
+  async #sendAuthenticated(req: SendRequest): Promise<HttpResponse> {
     const sent = await this.#authorization(req, false);
     const res = await this.dispatch(req, sent);
     if (res.statusCode !== 401) return res;
@@ -56,7 +56,7 @@ export class RegistrySession extends RegistryTransport {
     req: SendRequest,
     bearer: Challenge,
     sent: string | undefined,
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<HttpResponse> {
     this.#auth = {
       kind: "bearer",
       realm: bearer.params.realm as string,
@@ -70,10 +70,7 @@ export class RegistrySession extends RegistryTransport {
     return this.dispatch(req, await this.#authorization({ ...req, scopes }, refresh));
   }
 
-  async #answerBasic(
-    req: SendRequest,
-    refused: Dispatcher.ResponseData,
-  ): Promise<Dispatcher.ResponseData> {
+  async #answerBasic(req: SendRequest, refused: HttpResponse): Promise<HttpResponse> {
     if (this.basic === undefined) {
       throw this.error("auth", req, "authentication required and no credentials are configured", {
         status: 401,
@@ -108,7 +105,7 @@ export class RegistrySession extends RegistryTransport {
   ): Promise<{ token: string; expiresInSeconds: number }> {
     const url = this.#tokenUrl(auth, req);
     const why = `token from ${url.origin}${url.pathname}`;
-    let res: Dispatcher.ResponseData;
+    let res: HttpResponse;
     try {
       res = await this.getToken(url, req.signal);
     } catch (err) {
@@ -148,7 +145,7 @@ export class RegistrySession extends RegistryTransport {
   }
 
   async #tokenAnswer(
-    res: Dispatcher.ResponseData,
+    res: HttpResponse,
     req: SendRequest,
     why: string,
   ): Promise<{ token: string; expiresInSeconds: number }> {

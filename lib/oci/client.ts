@@ -24,7 +24,6 @@
 // This file is the client's face; the work is done beside it: transport.ts (dispatcher, TLS,
 // proxy, redirects, errors), auth.ts (the challenge flow), failures.ts (error classification),
 // blobs.ts (reads) and uploads.ts (writes).
-import type { Dispatcher } from "undici";
 import { RegistrySession } from "./auth";
 import {
   getBlob,
@@ -57,6 +56,7 @@ import {
   type ChunkedUploadOptions,
   type StreamUploadOptions,
 } from "./uploads";
+import type { HttpResponse } from "./http";
 
 export type {
   RegistryClientOptions,
@@ -199,7 +199,7 @@ export class RegistryClient {
 
   /** The manifest's sha256, checked against the digest asked for and the one the registry sent. */
   #checkManifestDigest(
-    res: Dispatcher.ResponseData,
+    res: HttpResponse,
     bytes: Buffer,
     at: Operation & { reference: string },
   ): string {
@@ -424,7 +424,7 @@ export class RegistryClient {
     const session = this.#session;
     const { op, target, field, signal } = listing;
     const at: Operation = { op, target };
-    const res: Dispatcher.ResponseData = await session.send({
+    const res: HttpResponse = await session.send({
       ...at,
       method: "GET",
       path,

@@ -1,8 +1,8 @@
 // Error classification for the registry client: what a failed request means (an OciErrorKind
 // and a reason), from the HTTP status and the registry's error body, or from Node's and
 // undici's error codes when nothing came back.
-import type { Dispatcher } from "undici";
 import type { OciErrorKind } from "./errors";
+import type { HttpResponse } from "./http";
 
 const MAX_ERROR_BODY = 16 * 1024;
 
@@ -29,7 +29,7 @@ export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-async function readLimited(res: Dispatcher.ResponseData): Promise<string> {
+async function readLimited(res: HttpResponse): Promise<string> {
   let text = "";
   try {
     for await (const chunk of res.body) {
@@ -46,9 +46,7 @@ async function readLimited(res: Dispatcher.ResponseData): Promise<string> {
 }
 
 /** The first `{errors: [{code, message}]}` entry of an error body (registries' error format). */
-export async function registryError(
-  res: Dispatcher.ResponseData,
-): Promise<{ code?: string; text?: string }> {
+export async function registryError(res: HttpResponse): Promise<{ code?: string; text?: string }> {
   const text = await readLimited(res);
   try {
     const doc = JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown }> };
@@ -66,7 +64,7 @@ export async function registryError(
   return plain && !plain.startsWith("<") ? { text: plain } : {};
 }
 
-export async function errorDetail(res: Dispatcher.ResponseData): Promise<string> {
+export async function errorDetail(res: HttpResponse): Promise<string> {
   const { code, text } = await registryError(res);
   return code || text ? `: ${[code, text].filter(Boolean).join(" ")}` : "";
 }

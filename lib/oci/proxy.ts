@@ -1,12 +1,11 @@
 // Egress through an HTTP(S) forward proxy, as clusters behind one reach registries: which origin
 // goes through which proxy (`HTTP_PROXY` for http://, `HTTPS_PROXY` for https://, `NO_PROXY`
-// exempts), and an undici dispatcher that routes each origin accordingly — direct, or through
-// undici's ProxyAgent, which tunnels with CONNECT (TLS to the registry end to end, the proxy
-// never sees the registry's traffic in clear).
+// exempts). undici-http.ts routes each origin accordingly — direct, or through undici's
+// ProxyAgent, which tunnels with CONNECT (TLS to the registry end to end, the proxy never sees
+// the registry's traffic in clear).
 //
 //   const proxy = egressProxyFromEnv(process.env);   // HTTPS_PROXY / https_proxy, …
 //   proxyFor(proxy, new URL("https://registry.example.com/v2/"))   → URL of the proxy, or undefined
-//   new EgressDispatcher(proxy, agentOptions, requestTls)
 //
 // NO_PROXY entries (comma or space separated), the union of what Go's net/http and curl accept,
 // plus CIDRs, which Deckhouse puts there (pod and service subnets) and undici's own
@@ -19,8 +18,6 @@
 // Nothing is exempt implicitly (not even loopback): the module writes its own addresses into
 // NO_PROXY (lib/domain/egress-proxy.ts), so what bypasses the proxy is visible in one place.
 import { BlockList, isIP } from "node:net";
-import type { ConnectionOptions } from "node:tls";
-import { Agent, Dispatcher, ProxyAgent } from "undici";
 
 export interface EgressProxy {
   /** proxy URL for http:// targets */
@@ -189,75 +186,4 @@ export class EgressRoutes {
 
 export function proxyFor(proxy: EgressProxy, target: URL): URL | undefined {
   return new EgressRoutes(proxy).proxyFor(target);
-}
-
-/**
- * Routes each request by its origin: direct through one Agent, or through the ProxyAgent of its
- * proxy (CONNECT tunnel, then TLS to the registry with `requestTls`).
- */
-export class EgressDispatcher extends Dispatcher {
-  readonly routes: EgressRoutes;
-  readonly #direct: Agent;
-  readonly #proxied = new Map<string, ProxyAgent>();
-  readonly #agentOptions: Agent.Options;
-  readonly #requestTls: ConnectionOptions & { timeout?: number };
-
-  constructor(
-    routes: EgressRoutes,
-    agentOptions: Agent.Options,
-    requestTls: ConnectionOptions & { timeout?: number },
-  ) {
-    super();
-    this.routes = routes;
-    this.#agentOptions = agentOptions;
-    this.#requestTls = requestTls;
-    this.#direct = new Agent({ ...agentOptions, connect: requestTls });
-  }
-
-  override dispatch(
-    options: Dispatcher.DispatchOptions,
-    handler: Dispatcher.DispatchHandlers,
-  ): boolean {
-    const origin = new URL(String(options.origin));
-    const proxy = this.routes.proxyFor(origin);
-    if (!proxy) return this.#direct.dispatch(options, handler);
-    let agent = this.#proxied.get(proxy.href);
-    if (!agent) {
-      const { connect: _connect, ...rest } = this.#agentOptions;
-      agent = new ProxyAgent({
-        ...rest,
-        uri: proxy.href,
-        requestTls: this.#requestTls,
-        proxyTls: { timeout: this.#requestTls.timeout },
-      });
-      this.#proxied.set(proxy.href, agent);
-    }
-    return agent.dispatch(options, handler);
-  }
-
-  override close(): Promise<void>;
-  override close(callback: () => void): void;
-  override close(callback?: () => void): Promise<void> | void {
-    const done = Promise.all([
-      this.#direct.close(),
-      ...[...this.#proxied.values()].map(a => a.close()),
-    ]).then(() => undefined);
-    if (callback) void done.then(callback);
-    else return done;
-  }
-
-  override destroy(): Promise<void>;
-  override destroy(err: Error | null): Promise<void>;
-  override destroy(callback: () => void): void;
-  override destroy(err: Error | null, callback: () => void): void;
-  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
-    const err = typeof a === "function" ? null : (a ?? null);
-    const callback = typeof a === "function" ? a : b;
-    const done = Promise.all([
-      this.#direct.destroy(err),
-      ...[...this.#proxied.values()].map(p => p.destroy(err)),
-    ]).then(() => undefined);
-    if (callback) void done.then(callback);
-    else return done;
-  }
 }

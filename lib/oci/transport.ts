@@ -1,18 +1,18 @@
-// The registry client's transport: one undici dispatcher per registry (TLS trust, forward proxy,
-// bounded keep-alive connections), redirects, reading answers within limits, and turning every
-// failure into an OciError that names operation and target and never a secret.
+// The registry client's transport: one HTTP engine per registry (TLS trust, forward proxy,
+// bounded keep-alive connections; undici, or Node's own node:http — http.ts), redirects, reading
+// answers within limits, and turning every failure into an OciError that names operation and
+// target and never a secret.
 import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import type { Readable } from "node:stream";
-import { Agent, type Dispatcher } from "undici";
 import { redactText } from "../runtime/redact";
 import { TokenCache } from "./challenge";
 import { describeTarget, OciError, type OciErrorKind, type OciErrorTarget } from "./errors";
 import { classify, errorText, registryError, statusFailure } from "./failures";
+import { NodeHttp, type HttpEngine, type HttpResponse } from "./http";
 import {
   describeProxy,
-  EgressDispatcher,
   egressProxyFromEnv,
   EgressProxyError,
   EgressRoutes,
@@ -44,6 +44,12 @@ export interface RegistryClientOptions {
    * `HTTP_PROXY`, `NO_PROXY`); `null`: always direct.
    */
   proxy?: EgressProxy | null;
+  /**
+   * HTTP engine: "undici" (default), or "node" — Node's own node:http/node:https Agents, which
+   * keep a process free of undici (the mirror CLI, for its memory: docs/adr/0140). Requests
+   * through a forward proxy go through undici either way (Node's Agent does not tunnel).
+   */
+  engine?: "undici" | "node";
 }
 
 /** What a request is, for its error messages: the operation and what it is about. */
@@ -81,7 +87,7 @@ export class RegistryTransport {
   readonly basic: string | undefined;
   /** Bearer tokens fetched so far: secrets too. */
   readonly tokens: TokenCache;
-  readonly #agent: Dispatcher;
+  readonly #engine: Promise<HttpEngine>;
   readonly #routes: EgressRoutes | undefined;
   readonly #secrets: string[];
   readonly #userAgent: string;
@@ -107,9 +113,17 @@ export class RegistryTransport {
       headersTimeout: timeout,
       bodyTimeout: timeout,
     };
-    this.#agent = this.#routes
-      ? new EgressDispatcher(this.#routes, agentOptions, connect)
-      : new Agent({ ...agentOptions, connect });
+    const routes = this.#routes;
+    this.#engine =
+      options.engine === "node" && !routes
+        ? Promise.resolve(
+            new NodeHttp({
+              connections: agentOptions.connections,
+              timeoutMs: timeout,
+              ...(secureContext ? { secureContext } : {}),
+            }),
+          )
+        : import("./undici-http").then(m => m.undiciEngine(routes, agentOptions, connect));
     this.tokens = new TokenCache(options.now);
     const { basic, password } = this.#credentials(options);
     this.basic = basic;
@@ -179,10 +193,7 @@ export class RegistryTransport {
   }
 
   /** One request, following storage redirects when asked; no authentication flow. */
-  async dispatch(
-    req: SendRequest,
-    authorization: string | undefined,
-  ): Promise<Dispatcher.ResponseData> {
+  async dispatch(req: SendRequest, authorization: string | undefined): Promise<HttpResponse> {
     let url = new URL(req.path, this.base);
     let auth = authorization;
     for (let hop = 0; ; hop++) {
@@ -201,14 +212,11 @@ export class RegistryTransport {
     }
   }
 
-  async #request(
-    req: SendRequest,
-    url: URL,
-    auth: string | undefined,
-  ): Promise<Dispatcher.ResponseData> {
+  async #request(req: SendRequest, url: URL, auth: string | undefined): Promise<HttpResponse> {
     const body = req.body;
     try {
-      return await this.#agent.request({
+      const engine = await this.#engine;
+      return await engine.request({
         origin: url.origin,
         path: url.pathname + url.search,
         method: req.method,
@@ -227,8 +235,9 @@ export class RegistryTransport {
   }
 
   /** A GET of a token realm with the configured credentials (the realm may be another origin). */
-  async getToken(url: URL, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
-    return this.#agent.request({
+  async getToken(url: URL, signal: AbortSignal | undefined): Promise<HttpResponse> {
+    const engine = await this.#engine;
+    return engine.request({
       origin: url.origin,
       path: url.pathname + url.search,
       method: "GET",
@@ -241,7 +250,7 @@ export class RegistryTransport {
   }
 
   /** Fails unless the status is one of `ok`, classifying the status and the registry's error. */
-  async expect(res: Dispatcher.ResponseData, ok: number[], at: Operation): Promise<void> {
+  async expect(res: HttpResponse, ok: number[], at: Operation): Promise<void> {
     if (ok.includes(res.statusCode)) return;
     const { code, text } = await registryError(res);
     const status = res.statusCode;
@@ -251,7 +260,7 @@ export class RegistryTransport {
   }
 
   /** The whole body, refused past `limit` bytes. */
-  async read(res: Dispatcher.ResponseData, at: Operation, limit: number): Promise<Buffer> {
+  async read(res: HttpResponse, at: Operation, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let total = 0;
     try {
@@ -271,7 +280,7 @@ export class RegistryTransport {
   }
 
   /** The answer's Location, resolved against the registry. */
-  location(res: Dispatcher.ResponseData, at: Operation): string {
+  location(res: HttpResponse, at: Operation): string {
     const location = header(res, "location");
     if (!location) throw this.error("protocol", at, "no Location header");
     return new URL(location, this.base).toString();
@@ -301,7 +310,7 @@ export class RegistryTransport {
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    await (await this.#engine).close();
   }
 }
 
@@ -337,7 +346,7 @@ function pemCertificates(bundle: string): string[] {
   return blocks;
 }
 
-export function header(res: Dispatcher.ResponseData, name: string): string | undefined {
+export function header(res: HttpResponse, name: string): string | undefined {
   const v = res.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }

@@ -2,12 +2,12 @@
 // digest checked before the commit, and cross-repository mounts. A failed upload is cancelled.
 import { createHash, type Hash } from "node:crypto";
 import { Transform, type Readable } from "node:stream";
-import type { Dispatcher } from "undici";
 import type { RegistrySession } from "./auth";
 import type { BlobHead, BlobRef, CallOptions } from "./blobs";
 import type { OciErrorTarget } from "./errors";
 import { assertDigest, assertRepositoryPath } from "./reference";
 import { pullScope, pushScope, sha256, type Operation, type StreamBody } from "./transport";
+import type { HttpResponse } from "./http";
 
 export interface ChunkedUploadOptions extends CallOptions {
   /** Expected digest: checked before the upload is committed. */
@@ -160,10 +160,10 @@ class StreamedUpload {
     },
     body: Piece,
     ok: number,
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<HttpResponse> {
     const session = this.#session;
     const at = { op: request.op, target: this.#target };
-    let res: Dispatcher.ResponseData;
+    let res: HttpResponse;
     try {
       res = await session.send({
         ...request,

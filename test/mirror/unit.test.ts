@@ -19,13 +19,8 @@ import {
 import { describeFailure, MirrorError } from "../../lib/mirror/errors";
 import { runPool } from "../../lib/mirror/pool";
 import { parseImagesDigests, scanTar } from "../../lib/mirror/release";
-import {
-  count,
-  formatEta,
-  lineProgress,
-  RESTORE_TERMINAL,
-  terminalProgress,
-} from "../../lib/mirror/progress";
+import { count, formatEta, lineProgress, RESTORE_TERMINAL } from "../../lib/mirror/progress";
+import { terminalProgress } from "../../lib/mirror/terminal-progress";
 import { PassThrough } from "node:stream";
 import { OciError } from "../../lib/oci/errors";
 
