@@ -214,9 +214,9 @@ describe("play: the CLI around the engine", () => {
     );
   });
 
-  it("a failed pull or a switch that did not converge: exit 1, each problem named", async () => {
+  it("a failed pull or a switch that did not converge: exit 1, each problem named, the pull's error shown", async () => {
     const engine: RunSandbox = (_scenario, cb) => {
-      cb.onPull(pull(toProxy, false));
+      cb.onPull({ ...pull(toProxy, false), error: "failed to resolve reference: 503" });
       return Promise.resolve([done(toDirect), done(toProxy, false)]);
     };
     const stdio = io();
@@ -225,6 +225,7 @@ describe("play: the CLI around the engine", () => {
       [
         "not accepted: Direct (EE) → Proxy (EE): did not converge",
         "not accepted: Direct (EE) → Proxy (EE): 1 failed pulls",
+        "failed pull: Direct (EE) → Proxy (EE): worker-0 00:00:00.001 (Unmanaged) system/deckhouse@sha256:0: failed to resolve reference: 503",
         "",
       ].join("\n"),
     );

@@ -134,6 +134,7 @@ export async function play(
   if (engineError !== undefined) {
     const message = engineError instanceof Error ? engineError.message : String(engineError);
     io.err.write(`sandbox: ${message}\n`);
+    for (const line of failedPullLines(pulls)) io.err.write(`${line}\n`);
     return abort.signal.aborted ? 130 : 1;
   }
   const problems = acceptanceProblems(report);
@@ -141,7 +142,27 @@ export async function play(
     problems.push(`the engine played ${steps.length} of ${scenario.steps.length} steps`);
   }
   for (const problem of problems) io.err.write(`not accepted: ${problem}\n`);
+  for (const line of failedPullLines(pulls)) io.err.write(`${line}\n`);
   return problems.length === 0 ? 0 : 1;
+}
+
+/**
+ * The failed pulls no step expected, a few per step and node (the first ones: where a defect
+ * starts), so a run that is not accepted says which pull failed how without a rerun.
+ */
+export function failedPullLines(pulls: readonly PullRecord[], perStepAndNode = 3): string[] {
+  const seen = new Map<string, number>();
+  const out: string[] = [];
+  for (const p of pulls) {
+    if (p.ok || p.expectedFailure) continue;
+    const key = `${p.step}\u0000${p.node}`;
+    const n = (seen.get(key) ?? 0) + 1;
+    seen.set(key, n);
+    if (n > perStepAndNode) continue;
+    const at = new Date(p.time).toISOString().slice(11, 23);
+    out.push(`failed pull: ${p.step}: ${p.node} ${at} (${p.mode}) ${p.image}: ${p.error ?? ""}`);
+  }
+  return out;
 }
 
 /** The summary tables, or why there are none. */

@@ -10,7 +10,7 @@
 // credentials go through MIRROR_CREDS, never through the command line.
 //
 //   const bundle = await pullBundle(upstream, RELEASE_TAG, join(dir, "bundle"));
-//   await pushBundle(cp, master.node.ip, bundle, dir, { timeoutMs: 240_000 });
+//   await pushBundle(cp, `${master.node.ip}:5001`, bundle, { timeoutMs: 240_000, caFile });
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -66,13 +66,14 @@ async function secretData(cp: Pick<ControlPlane, "kubectl">, name: string) {
 }
 
 /**
- * `mirror push <bundle> <masterIp>:5001/system/deckhouse` as `rw`, retried until it succeeds:
+ * `mirror push <bundle> <gateway>/system/deckhouse` as `rw`, retried until it succeeds:
  * the switch creates the user and starts the masters' registries in steps, and a user pushing
  * too early sees a refused connection or a 401 and tries again.
  */
 export async function pushBundle(
   cp: Pick<ControlPlane, "kubectl">,
-  masterIp: string,
+  /** `host:port` of the master's gateway */
+  gateway: string,
   bundle: string,
   opts: { timeoutMs: number; caFile: string },
 ): Promise<MirrorRun & { attempts: number }> {
@@ -87,7 +88,7 @@ export async function pushBundle(
       await writeFile(opts.caFile, ca);
       attempts++;
       try {
-        const target = `${masterIp}:5001/${LOCAL_PATH}`;
+        const target = `${gateway}/${LOCAL_PATH}`;
         const pushed = await mirror(
           ["push", bundle, target, "--ca", opts.caFile],
           `${rw("name")}:${rw("password")}`,
@@ -100,7 +101,7 @@ export async function pushBundle(
     await new Promise(r => setTimeout(r, 2_000));
   }
   throw new Error(
-    `mirror push to ${masterIp}:5001 did not succeed within ${opts.timeoutMs} ms ` +
+    `mirror push to ${gateway} did not succeed within ${opts.timeoutMs} ms ` +
       `(${attempts} attempts); last: ${last}`,
   );
 }

@@ -305,7 +305,7 @@ export const IMAGES_DIGESTS_FILE = "deckhouse/modules/images_digests.json";
  * `images_digests.json` with their digests, as a real release does; plus an image the cluster
  * never names (`uncached`: what the upstream-down fault asks a Proxy for).
  */
-async function makeRelease(
+export async function makeRelease(
   dir: string,
   imageNames: readonly string[],
 ): Promise<{ platform: OciLayout; modules: OciLayout[]; uncached: OciLayout }> {
@@ -336,7 +336,7 @@ async function makeRelease(
   return { platform, modules, uncached };
 }
 
-async function startUpstream(
+export async function startUpstream(
   name: UpstreamName,
   dir: string,
   hostIp: string,
@@ -634,7 +634,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         pulled: pulled.stdout,
       };
       const push = async () => {
-        const pushed = await pushBundle(cp, master.node.ip, bundle, {
+        const pushed = await pushBundle(cp, `${master.node.ip}:5001`, bundle, {
           timeoutMs: opts.switchTimeoutMs ?? 300_000,
           caFile: join(dir, "module-ca.crt"),
         });
