@@ -298,7 +298,7 @@ export function moduleDigests(
 }
 
 /** Where a Deckhouse release image keeps its module images' digests (mirror pull reads it). */
-export const IMAGES_DIGESTS_FILE = "deckhouse/modules/images_digests.json";
+const IMAGES_DIGESTS_FILE = "deckhouse/modules/images_digests.json";
 
 /**
  * The generated release: module images, then the platform image `deckhouse:<tag>` carrying
