@@ -148,19 +148,22 @@ export async function play(
 
 /**
  * The failed pulls no step expected, a few per step and node (the first ones: where a defect
- * starts), so a run that is not accepted says which pull failed how without a rerun.
+ * starts), so a run that is not accepted says which pull failed how without a rerun; and the
+ * first expected failure of each step, to show what a user then reads.
  */
 export function failedPullLines(pulls: readonly PullRecord[], perStepAndNode = 3): string[] {
   const seen = new Map<string, number>();
   const out: string[] = [];
   for (const p of pulls) {
-    if (p.ok || p.expectedFailure) continue;
-    const key = `${p.step}\u0000${p.node}`;
+    if (p.ok) continue;
+    // an expected failure: its message once per step (is it clear?), an unexpected one per node
+    const key = p.expectedFailure ? `${p.step}\u0000expected` : `${p.step}\u0000${p.node}`;
     const n = (seen.get(key) ?? 0) + 1;
     seen.set(key, n);
-    if (n > perStepAndNode) continue;
+    if (n > (p.expectedFailure ? 1 : perStepAndNode)) continue;
     const at = new Date(p.time).toISOString().slice(11, 23);
-    out.push(`failed pull: ${p.step}: ${p.node} ${at} (${p.mode}) ${p.image}: ${p.error ?? ""}`);
+    const what = p.expectedFailure ? "expected failed pull" : "failed pull";
+    out.push(`${what}: ${p.step}: ${p.node} ${at} (${p.mode}) ${p.image}: ${p.error ?? ""}`);
   }
   return out;
 }
