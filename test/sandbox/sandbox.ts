@@ -259,6 +259,13 @@ export const runSandbox: RunSandbox = async (scenario, callbacks) => {
       `the engine cannot play these steps yet (nothing was started):\n${unplayable.join("\n")}`,
     );
   const sb = await startSandbox({});
+  // the issue's closing figures beside the report: start time here, peak RSS at the end
+  const t = sb.timings;
+  const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  process.stderr.write(
+    `sandbox started in ${secs(t.totalMs)} (nodes ${secs(t.nodesMs)}, control plane ` +
+      `${secs(t.controlPlaneMs)}, operator settled ${secs(t.operatorSettledMs)})\n`,
+  );
   const aborted = new Promise<never>((_, reject) => {
     if (callbacks.signal?.aborted) reject(callbacks.signal.reason);
     callbacks.signal?.addEventListener("abort", () => reject(callbacks.signal?.reason), {
@@ -278,7 +285,11 @@ export const runSandbox: RunSandbox = async (scenario, callbacks) => {
     if (failed) throw new Error(`step "${failed.step.name}": ${failed.error}`);
     return sb.results.map(stepResult);
   } finally {
+    const peak = sb.peakRssBytes();
     await sb.close();
+    process.stderr.write(
+      `peak RSS of the sandbox's process tree: ${(peak / 2 ** 20).toFixed(0)} MiB\n`,
+    );
   }
 };
 
@@ -460,7 +471,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     );
     await seedStaticCluster(cp, cluster);
     await seedObjects(cp, [
-      deckhouseDeployment(`${MANAGED_BASE}@${release.platform}`) as unknown as LabObject,
+      // by the release tag, as a real cluster runs it: checkMode Relax checks only this image
+      // and requires a tag (a digest here left Direct (CE, Relax) stuck at "Initializing")
+      deckhouseDeployment(`${MANAGED_BASE}:${RELEASE_TAG}`) as unknown as LabObject,
     ]);
     const controlPlaneMs = Date.now() - tCp;
 
