@@ -35,7 +35,8 @@ export const MIRROR_USAGE = `Usage:
          with one de-duplicated blob store; every digest is verified; running it again after an
          interruption downloads only what is missing. --dry-run prints what would be fetched.
   push   uploads a bundle under REGISTRY/PATH (e.g. registry.example.com/system/deckhouse): blobs
-         (skipping present ones, mounting across repositories), manifests, then tags.
+         (skipping present ones, mounting across repositories), manifests, then tags (an image
+         pinned by digest is tagged with the digest's hex).
 
     --tag T            a release tag of the source repository; repeatable. The module images its
                        images_digests.json lists are pulled too (by digest, same repository)

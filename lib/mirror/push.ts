@@ -1,6 +1,7 @@
 // mirror push: a bundle into a registry under a target path (`…/system/deckhouse`): blobs first
 // (skipping those present, mounting from a repository this push already filled, else monolithic
-// or chunked uploads), then manifests children before indexes, then tags. A tag is the last thing
+// or chunked uploads), then manifests children before indexes, then tags (an image pinned by
+// digest gets its digest's hex as tag: pushTag). A tag is the last thing
 // written for its image, so an interrupted push never leaves a tag over incomplete content; the
 // next run skips every blob and manifest already there.
 //
@@ -318,26 +319,32 @@ async function ensureManifest(
   run.summary.manifestsPut++;
 }
 
+/**
+ * The tag an image is pushed under: its own, or — pinned by digest (a module image a release
+ * lists) — its digest's hex, as Deckhouse's own bundles do. A registry's API lists tags and never
+ * untagged manifests, so without one nothing that copies a registry by listing it (Local's
+ * mirrorer between masters) can find the image.
+ */
+function pushTag(image: Pick<BundleImage, "tag" | "descriptor">): string {
+  return image.tag ?? image.descriptor.digest.slice(image.descriptor.digest.indexOf(":") + 1);
+}
+
 /** Tags last: an interrupted push never leaves a tag over content that is not all there. */
 async function pushTags(run: PushRun, planned: readonly PlannedPush[]): Promise<void> {
-  await runPool(
-    planned.filter(p => p.image.tag !== undefined),
-    run.parallel,
-    async p => {
-      const root = p.manifests[p.manifests.length - 1] as ManifestNode;
-      if (!run.dryRun)
-        await run.phases.time("tag push", () =>
-          run.client.putManifest(
-            p.repository,
-            p.image.tag as string,
-            root.bytes,
-            root.mediaType,
-            run.call,
-          ),
-        );
-      run.summary.tags++;
-    },
-  );
+  await runPool(planned, run.parallel, async p => {
+    const root = p.manifests[p.manifests.length - 1] as ManifestNode;
+    if (!run.dryRun)
+      await run.phases.time("tag push", () =>
+        run.client.putManifest(
+          p.repository,
+          pushTag(p.image),
+          root.bytes,
+          root.mediaType,
+          run.call,
+        ),
+      );
+    run.summary.tags++;
+  });
 }
 
 function mount(run: PushRun, repo: string, digest: string, from: string): Promise<boolean> {

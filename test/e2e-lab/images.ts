@@ -48,6 +48,8 @@ export interface ImageSpec {
   baseLayers?: LayerSpec[];
   /** Annotations on each manifest (cheap way to get distinct digests over the same blobs). */
   annotations?: Record<string, string>;
+  /** More files in the image's own layer, path → content (e.g. a release's metadata). */
+  files?: Record<string, string>;
 }
 
 export interface Platform {
@@ -96,7 +98,7 @@ export async function writeOciLayout(dir: string, spec: ImageSpec): Promise<OciL
   const baseLayers = base.map(l => layer(l.seed, "", l.payloadBytes ?? 0));
   const manifests: OciLayout["manifests"] = [];
   for (const platform of platforms) {
-    const own = layer(spec.seed, platformString(platform), spec.payloadBytes ?? 0);
+    const own = layer(spec.seed, platformString(platform), spec.payloadBytes ?? 0, spec.files);
     const layers = [...baseLayers, own];
     const layerDescriptors: Descriptor[] = [];
     for (const l of layers) layerDescriptors.push(await put(OCI_LAYER_GZIP, l.gz));
@@ -160,10 +162,16 @@ function json(v: unknown): Buffer {
   return Buffer.from(JSON.stringify(v));
 }
 
-function layer(seed: string, platform: string, payloadBytes: number): { tar: Buffer; gz: Buffer } {
+function layer(
+  seed: string,
+  platform: string,
+  payloadBytes: number,
+  extra: Record<string, string> = {},
+): { tar: Buffer; gz: Buffer } {
   const files: Array<[string, Buffer]> = [
     ["etc/e2e-release", Buffer.from(`NAME=e2e-lab\nSEED=${seed}\nPLATFORM=${platform}\n`)],
     [`hello-${seed}.txt`, Buffer.from(`hello from ${seed} ${platform}\n`)],
+    ...Object.entries(extra).map(([path, text]): [string, Buffer] => [path, Buffer.from(text)]),
   ];
   if (payloadBytes > 0) files.push(["blob.bin", pseudoRandom(payloadBytes, `${seed}:${platform}`)]);
   const tar = ustar(files);
@@ -174,8 +182,9 @@ function ustar(files: Array<[string, Buffer]>): Buffer {
   const parts: Buffer[] = [];
   const dirs = new Set<string>();
   for (const [name] of files) {
-    const slash = name.lastIndexOf("/");
-    if (slash > 0) dirs.add(name.slice(0, slash + 1));
+    // every ancestor directory, parents first
+    for (let slash = name.indexOf("/"); slash > 0; slash = name.indexOf("/", slash + 1))
+      dirs.add(name.slice(0, slash + 1));
   }
   for (const d of dirs) parts.push(tarHeader(d, 0, "5", 0o755));
   for (const [name, data] of files) {

@@ -337,6 +337,15 @@ describe("mirror pull → push", () => {
     for (const d of [modA, modB]) {
       expect(await skopeoDigest(`${target.hostPort}/release/system/deckhouse@${d}`)).toBe(d);
     }
+    // and tagged with their digest's hex: a registry's API lists tags, never untagged manifests,
+    // so only a tag lets Local's mirrorer (which copies what the other masters list) find them
+    expect((await tagsAt("release/system/deckhouse")).sort()).toEqual(
+      ["release-1", ...[modA, modB].map(d => d.slice("sha256:".length))].sort(),
+    );
+    for (const d of [modA, modB]) {
+      const tag = d.slice("sha256:".length);
+      expect(await skopeoDigest(`${target.hostPort}/release/system/deckhouse:${tag}`)).toBe(d);
+    }
   }, 60_000);
 
   it("--images-file is exactly the images listed: a release image there brings no module images", async () => {

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { play, type RunIo } from "./cli";
+import { failedPullLines, play, type RunIo } from "./cli";
 import { loadScenario } from "./scenario";
 import type { LiveSnapshot, PullRecord, RunSandbox, SandboxReport, StepResult } from "./types";
 
@@ -214,9 +214,9 @@ describe("play: the CLI around the engine", () => {
     );
   });
 
-  it("a failed pull or a switch that did not converge: exit 1, each problem named", async () => {
+  it("a failed pull or a switch that did not converge: exit 1, each problem named, the pull's error shown", async () => {
     const engine: RunSandbox = (_scenario, cb) => {
-      cb.onPull(pull(toProxy, false));
+      cb.onPull({ ...pull(toProxy, false), error: "failed to resolve reference: 503" });
       return Promise.resolve([done(toDirect), done(toProxy, false)]);
     };
     const stdio = io();
@@ -225,9 +225,37 @@ describe("play: the CLI around the engine", () => {
       [
         "not accepted: Direct (EE) → Proxy (EE): did not converge",
         "not accepted: Direct (EE) → Proxy (EE): 1 failed pulls",
+        "failed pull: Direct (EE) → Proxy (EE): worker-0 00:00:00.001 (Unmanaged) system/deckhouse@sha256:0: failed to resolve reference: 503",
         "",
       ].join("\n"),
     );
+  });
+
+  it("failed pulls at the end: the first three unexpected per step and node, one expected per step", () => {
+    const down = "upstream-down in Proxy (EE)";
+    const failed = (node: string, error: string, expectedFailure = false): PullRecord => ({
+      ...pull(down, false),
+      node,
+      error,
+      ...(expectedFailure ? { expectedFailure } : {}),
+    });
+    const lines = failedPullLines([
+      pull(down),
+      ...[1, 2, 3, 4].map(i => failed("worker-0", `503 #${i}`)),
+      failed("worker-1", "503 #5"),
+      failed("master-0", "upstream registry unavailable", true),
+      failed("master-1", "upstream registry unavailable", true),
+    ]);
+    const at = `${down}: %s 00:00:00.001 (Unmanaged) system/deckhouse@sha256:0: %s`;
+    const line = (what: string, node: string, error: string) =>
+      `${what}: ${at.replace("%s", node).replace("%s", error)}`;
+    expect(lines).toEqual([
+      line("failed pull", "worker-0", "503 #1"),
+      line("failed pull", "worker-0", "503 #2"),
+      line("failed pull", "worker-0", "503 #3"),
+      line("failed pull", "worker-1", "503 #5"),
+      line("expected failed pull", "master-0", "upstream registry unavailable"),
+    ]);
   });
 
   it("the engine fails after a step: exit 1, the played step still reported", async () => {

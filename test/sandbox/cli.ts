@@ -134,6 +134,7 @@ export async function play(
   if (engineError !== undefined) {
     const message = engineError instanceof Error ? engineError.message : String(engineError);
     io.err.write(`sandbox: ${message}\n`);
+    for (const line of failedPullLines(pulls)) io.err.write(`${line}\n`);
     return abort.signal.aborted ? 130 : 1;
   }
   const problems = acceptanceProblems(report);
@@ -141,7 +142,30 @@ export async function play(
     problems.push(`the engine played ${steps.length} of ${scenario.steps.length} steps`);
   }
   for (const problem of problems) io.err.write(`not accepted: ${problem}\n`);
+  for (const line of failedPullLines(pulls)) io.err.write(`${line}\n`);
   return problems.length === 0 ? 0 : 1;
+}
+
+/**
+ * The failed pulls no step expected, a few per step and node (the first ones: where a defect
+ * starts), so a run that is not accepted says which pull failed how without a rerun; and the
+ * first expected failure of each step, to show what a user then reads.
+ */
+export function failedPullLines(pulls: readonly PullRecord[], perStepAndNode = 3): string[] {
+  const seen = new Map<string, number>();
+  const out: string[] = [];
+  for (const p of pulls) {
+    if (p.ok) continue;
+    // an expected failure: its message once per step (is it clear?), an unexpected one per node
+    const key = p.expectedFailure ? `${p.step}\u0000expected` : `${p.step}\u0000${p.node}`;
+    const n = (seen.get(key) ?? 0) + 1;
+    seen.set(key, n);
+    if (n > (p.expectedFailure ? 1 : perStepAndNode)) continue;
+    const at = new Date(p.time).toISOString().slice(11, 23);
+    const what = p.expectedFailure ? "expected failed pull" : "failed pull";
+    out.push(`${what}: ${p.step}: ${p.node} ${at} (${p.mode}) ${p.image}: ${p.error ?? ""}`);
+  }
+  return out;
 }
 
 /** The summary tables, or why there are none. */

@@ -46,6 +46,7 @@ import { startInCluster, type InCluster, type RegistryAccess } from "./incluster
 import { startMasters, type Masters, type SandboxMaster } from "./masters";
 import { startNodes, type Nodes, type SandboxNode } from "./nodes";
 import { startPullLoop, type PullLoop } from "./pull-loop";
+import { pullBundle, pushBundle } from "./local-fill";
 import { rssSampler } from "./rss";
 import type {
   FaultName,
@@ -60,7 +61,7 @@ import type {
   UpstreamName,
 } from "./types";
 import { buildReport } from "./report";
-import { fillUpstream } from "./scenario";
+import { fillUpstream, settingsLabel } from "./scenario";
 
 const NS = "d8-system";
 /** Repository of the release in both upstreams. Stock containerd cannot rewrite paths (ADR 0120):
@@ -109,7 +110,22 @@ export interface StepOutcome {
   pulls: PullRecord[];
   /** refused steps: the API server's message */
   refusal?: string;
+  /** switches to Local: how its registries were filled */
+  fill?: LocalFill;
   error?: string;
+}
+
+/** How a switch to Local filled the masters' registries (mirror pull, then push to one master). */
+export interface LocalFill {
+  source: UpstreamName;
+  /** the master whose gateway took the push */
+  master: string;
+  pullSeconds: number;
+  /** the summary lines of `mirror pull` and `mirror push` */
+  pulled: string;
+  pushSeconds?: number;
+  pushAttempts?: number;
+  pushed?: string;
 }
 
 export interface Upstream {
@@ -119,11 +135,16 @@ export interface Upstream {
   imagesRepo: string;
   ca: string;
   user?: { username: string; password: string };
+  /** the upstream-down fault: stops the registry, then starts it again on the same port */
+  stop(): Promise<void>;
+  start(): Promise<void>;
 }
 
 export interface Release {
   platform: string;
   modules: string[];
+  /** in both upstreams, named by nothing in the cluster: no Proxy has it cached */
+  uncached: string;
 }
 
 export interface StartTimings {
@@ -207,21 +228,23 @@ export function reportOf(scenario: Scenario, outcomes: readonly StepOutcome[]): 
 }
 
 /**
- * Steps the engine does not implement yet, as `FILE:LINE: why`: the `upstream-down` fault, and
- * Local mode (its registries would have to be filled by `registry-module mirror pull/push` first,
- * which the engine does not do yet, so the switch could only time out). Checked before anything
- * starts, so a scenario fails at once instead of after minutes.
+ * Steps the engine cannot play, as `FILE:LINE: why`: `upstream-down` anywhere but in Proxy (its
+ * point is what a Proxy's cache still serves; in Direct every pull would fail, and during a
+ * switch the switch could not converge). Checked before anything starts, so a scenario fails at
+ * once instead of after minutes.
  */
 export function unplayableSteps(scenario: Scenario): string[] {
+  let mode = "legacy Unmanaged";
   return scenario.steps.flatMap(step => {
     const at = `${scenario.file}:${step.line}`;
-    const settings = step.settings;
-    const local = settings !== undefined && settings !== "legacy" && settings.mode === "Local";
-    if (step.kind === "fault" && step.fault === "upstream-down")
-      return [`${at}: fault upstream-down is not implemented`];
-    if (local && step.kind !== "refused")
-      return [`${at}: Local mode (filling its registries by mirror push) is not implemented`];
-    return [];
+    const out: string[] = [];
+    if (step.kind === "fault" && step.fault === "upstream-down") {
+      if (step.settings !== undefined)
+        out.push(`${at}: upstream-down during a switch: give it no settings, it plays in Proxy`);
+      else if (mode !== "Proxy") out.push(`${at}: upstream-down in ${mode}: it plays in Proxy`);
+    }
+    if (step.kind !== "refused" && step.settings !== undefined) mode = settingsLabel(step.settings);
+    return out;
   });
 }
 
@@ -236,6 +259,13 @@ export const runSandbox: RunSandbox = async (scenario, callbacks) => {
       `the engine cannot play these steps yet (nothing was started):\n${unplayable.join("\n")}`,
     );
   const sb = await startSandbox({});
+  // the issue's closing figures beside the report: start time here, peak RSS at the end
+  const t = sb.timings;
+  const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  process.stderr.write(
+    `sandbox started in ${secs(t.totalMs)} (nodes ${secs(t.nodesMs)}, control plane ` +
+      `${secs(t.controlPlaneMs)}, operator settled ${secs(t.operatorSettledMs)})\n`,
+  );
   const aborted = new Promise<never>((_, reject) => {
     if (callbacks.signal?.aborted) reject(callbacks.signal.reason);
     callbacks.signal?.addEventListener("abort", () => reject(callbacks.signal?.reason), {
@@ -255,16 +285,41 @@ export const runSandbox: RunSandbox = async (scenario, callbacks) => {
     if (failed) throw new Error(`step "${failed.step.name}": ${failed.error}`);
     return sb.results.map(stepResult);
   } finally {
+    const peak = sb.peakRssBytes();
     await sb.close();
+    process.stderr.write(
+      `peak RSS of the sandbox's process tree: ${(peak / 2 ** 20).toFixed(0)} MiB\n`,
+    );
   }
 };
 
-async function makeRelease(dir: string): Promise<{ platform: OciLayout; modules: OciLayout[] }> {
-  const platform = await writeOciLayout(join(dir, "platform"), {
-    seed: "sandbox-platform",
-    tags: [RELEASE_TAG],
-    payloadBytes: 256 * 1024,
-  });
+/**
+ * `global.modulesImages.digests` of the sandbox's cluster: the registry module's images (keys as
+ * in examples/values.yaml) point at the release's module images, in turn.
+ */
+export function moduleDigests(
+  imageNames: readonly string[],
+  modules: readonly string[],
+): Record<string, Record<string, string>> {
+  return {
+    registry: Object.fromEntries(
+      imageNames.map((image, i) => [image, modules[i % modules.length] as string]),
+    ),
+  };
+}
+
+/** Where a Deckhouse release image keeps its module images' digests (mirror pull reads it). */
+const IMAGES_DIGESTS_FILE = "deckhouse/modules/images_digests.json";
+
+/**
+ * The generated release: module images, then the platform image `deckhouse:<tag>` carrying
+ * `images_digests.json` with their digests, as a real release does; plus an image the cluster
+ * never names (`uncached`: what the upstream-down fault asks a Proxy for).
+ */
+export async function makeRelease(
+  dir: string,
+  imageNames: readonly string[],
+): Promise<{ platform: OciLayout; modules: OciLayout[]; uncached: OciLayout }> {
   const modules = [
     await writeOciLayout(join(dir, "module-gateway"), {
       seed: "sandbox-gateway",
@@ -275,36 +330,58 @@ async function makeRelease(dir: string): Promise<{ platform: OciLayout; modules:
       tags: ["distribution"],
     }),
   ];
-  return { platform, modules };
+  const digests = moduleDigests(
+    imageNames,
+    modules.map(m => m.digest),
+  );
+  const platform = await writeOciLayout(join(dir, "platform"), {
+    seed: "sandbox-platform",
+    tags: [RELEASE_TAG],
+    payloadBytes: 256 * 1024,
+    files: { [IMAGES_DIGESTS_FILE]: JSON.stringify(digests) },
+  });
+  const uncached = await writeOciLayout(join(dir, "uncached"), {
+    seed: "sandbox-uncached",
+    tags: ["uncached"],
+  });
+  return { platform, modules, uncached };
 }
 
-async function startUpstream(
+export async function startUpstream(
   name: UpstreamName,
   dir: string,
   hostIp: string,
   ca: CertificateAuthority,
-  layouts: { platform: OciLayout; modules: OciLayout[] },
+  layouts: { platform: OciLayout; modules: OciLayout[]; uncached: OciLayout },
 ): Promise<Upstream> {
   const user = name === "ee" ? EE_USER : undefined;
-  const registry = await startRegistry({
+  const tls = await issueServerCert(ca, `upstream-${name}`, { ips: [hostIp] });
+  const options = {
     dir: join(dir, `upstream-${name}`),
     name: `upstream-${name}`,
     host: hostIp,
     onSandboxBridge: true,
-    tls: await issueServerCert(ca, `upstream-${name}`, { ips: [hostIp] }),
+    tls,
     ...(user ? { htpasswd: { [user.username]: user.password } } : {}),
-  });
+  };
+  const registry = await startRegistry(options);
   const path = RELEASE_PATH[name];
-  for (const layout of [layouts.platform, ...layouts.modules]) {
+  for (const layout of [...layouts.modules, layouts.platform, layouts.uncached]) {
     await pushImage(layout, registry, path, user ? { creds: user } : {});
   }
-  return {
+  const upstream: Upstream = {
     name,
     registry,
     imagesRepo: `${registry.hostPort}/${path}`,
     ca: ca.certPem,
     ...(user ? { user } : {}),
+    stop: () => upstream.registry.stop(),
+    // the same address, configuration and storage: what it held before, it holds again
+    async start() {
+      upstream.registry = await startRegistry({ ...options, port: registry.port });
+    },
   };
+  return upstream;
 }
 
 function deckhouseDeployment(image: string): KubeObject {
@@ -368,7 +445,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const nodesMs = Date.now() - t0;
 
     const ca = await createCa(join(dir, "pki-upstreams"), "sandbox upstreams CA");
-    const layouts = await makeRelease(join(dir, "release"));
+    const globalValues = structuredClone(exampleGlobalValues()) as {
+      modulesImages: { digests: Record<string, Record<string, string>> };
+    };
+    const imageNames = Object.keys(globalValues.modulesImages.digests.registry ?? {});
+    const layouts = await makeRelease(join(dir, "release"), imageNames);
     const upstreams = {
       ee: await startUpstream("ee", dir, nodes.hostIp, ca, layouts),
       ce: await startUpstream("ce", dir, nodes.hostIp, ca, layouts),
@@ -376,6 +457,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const release: Release = {
       platform: layouts.platform.digest,
       modules: layouts.modules.map(m => m.digest),
+      uncached: layouts.uncached.digest,
     };
 
     const tCp = Date.now();
@@ -389,7 +471,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     );
     await seedStaticCluster(cp, cluster);
     await seedObjects(cp, [
-      deckhouseDeployment(`${MANAGED_BASE}@${release.platform}`) as unknown as LabObject,
+      // by the release tag, as a real cluster runs it: checkMode Relax checks only this image
+      // and requires a tag (a digest here left Direct (CE, Relax) stuck at "Initializing")
+      deckhouseDeployment(`${MANAGED_BASE}:${RELEASE_TAG}`) as unknown as LabObject,
     ]);
     const controlPlaneMs = Date.now() - tCp;
 
@@ -428,12 +512,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       ),
     );
 
-    const globalValues = structuredClone(exampleGlobalValues()) as {
-      modulesImages: { digests: { registry: Record<string, string> } };
-    };
-    const digests = globalValues.modulesImages.digests.registry;
-    for (const [i, image] of Object.keys(digests).entries())
-      digests[image] = release.modules[i % release.modules.length] as string;
+    // the cluster runs the release's module images: the same map as its images_digests.json
+    globalValues.modulesImages.digests = moduleDigests(imageNames, release.modules);
 
     const bundles = await buildImageBundles(join(dir, "bundles"));
     const masters = await startMasters(cp, nodes.list, dir, bundles);
@@ -546,6 +626,94 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const results: StepOutcome[] = [];
     /** when a fault killed a server (master-down): pulls in flight then may fail with it */
     const faultAt: number[] = [];
+    /** the upstream-down fault: the image no Proxy has cached, pulled beside the others */
+    const outage: { image?: string; downAt?: number; upAt?: number } = {};
+    /** the upstream the cluster reads now (the last step that named one and converged) */
+    let currentUpstream: UpstreamName | undefined;
+
+    /**
+     * `mirror pull` of the release from the step's upstream (ee when it names none) into a bundle,
+     * and the push that fills the masters' registries once the switch has started them.
+     */
+    const pullLocalBundle = async (step: ScenarioStep) => {
+      const source = upstreams[step.upstream ?? "ee"];
+      const bundle = join(dir, `bundle-${source.name}`);
+      const pulled = await pullBundle(source, RELEASE_TAG, bundle);
+      const master = masters.list[0] as SandboxMaster;
+      const fill: LocalFill = {
+        source: source.name,
+        master: master.node.name,
+        pullSeconds: pulled.seconds,
+        pulled: pulled.stdout,
+      };
+      const push = async () => {
+        const pushed = await pushBundle(cp, `${master.node.ip}:5001`, bundle, {
+          timeoutMs: opts.switchTimeoutMs ?? 300_000,
+          caFile: join(dir, "module-ca.crt"),
+        });
+        Object.assign(fill, {
+          pushSeconds: pushed.seconds,
+          pushAttempts: pushed.attempts,
+          pushed: pushed.stdout,
+        });
+      };
+      return { fill, push };
+    };
+
+    /**
+     * The upstream-down fault: the upstream stops for `downMs` while the pull loop also asks for
+     * an image no Proxy has cached. Cached images must keep pulling; the uncached one fails (an
+     * expected failure) and must pull on every puller once the upstream is back.
+     */
+    const upstreamOutage = async (up: Upstream, pulls: readonly PullRecord[], downMs: number) => {
+      const base = ((await currentImages())[0] ?? "").split("@")[0];
+      const image = `${base}@${release.uncached}`;
+      const pullers = [
+        ...nodes.list.map(n => n.name),
+        ...(opts.inClusterClient === false ? [] : ["in-cluster"]),
+      ];
+      let stopped = false;
+      try {
+        outage.upAt = undefined;
+        outage.image = image;
+        await up.stop();
+        stopped = true;
+        outage.downAt = Date.now();
+        await new Promise(r => setTimeout(r, downMs));
+        await up.start();
+        stopped = false;
+        const upAt = Date.now();
+        outage.upAt = upAt;
+        const ofImage = () => pulls.filter(p => p.image === image);
+        const deadline = upAt + 120_000;
+        for (;;) {
+          const recovered = new Set(
+            ofImage()
+              .filter(p => p.ok && p.time >= upAt)
+              .map(p => p.node),
+          );
+          const missing = pullers.filter(n => !recovered.has(n));
+          if (missing.length === 0) break;
+          if (Date.now() > deadline) {
+            const last =
+              ofImage()
+                .filter(p => !p.ok)
+                .at(-1)?.error ?? "no failure";
+            throw new Error(
+              `upstream-down: ${image} did not pull within 120 s of the upstream's return on ${missing.join(", ")}; last error: ${last}`,
+            );
+          }
+          await new Promise(r => setTimeout(r, 500));
+        }
+        if (!ofImage().some(p => !p.ok && p.time < upAt))
+          throw new Error(
+            `upstream-down: ${image} pulled while the upstream was down: it was cached, the fault showed nothing`,
+          );
+      } finally {
+        outage.image = undefined;
+        if (stopped) await up.start();
+      }
+    };
 
     const runStep = async (step: ScenarioStep, observer: Observer): Promise<StepOutcome> => {
       const before = await readState();
@@ -555,6 +723,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       const to = settings === undefined ? from : targetModeOf(settings);
       let images = await currentImages();
       let mode = before?.mode ?? "";
+      // Local: the user pulls the bundle first (before the patch, outside the switch's time)
+      const local =
+        step.kind !== "refused" && settings !== undefined && to === "Local"
+          ? await pullLocalBundle(step)
+          : undefined;
       const pulls: PullRecord[] = [];
       const loop: PullLoop = startPullLoop({
         targets: [
@@ -573,11 +746,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
                 },
               ]),
         ],
-        images: () => images,
+        images: () => (outage.image ? [...images, outage.image] : images),
         context: () => ({ mode, step: step.name }),
         intervalMs: opts.pullIntervalMs ?? 1_000,
         // a pull already in flight when a fault killed what served it fails with it
-        expectFailure: (_image, startedAt) => faultAt.some(t => t >= startedAt),
+        // and while the upstream is down, the uncached image cannot be fetched by anyone
+        expectFailure: (image, startedAt) =>
+          faultAt.some(t => t >= startedAt) ||
+          (image === outage.image && startedAt < (outage.upAt ?? Infinity)),
         onPull: r => {
           pulls.push(r);
           observer.onPull(r);
@@ -611,7 +787,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         seconds: 0,
         hookRuns: 0,
         pulls,
+        ...(local ? { fill: local.fill } : {}),
       };
+      const fill = local?.push;
       try {
         if (step.kind === "refused") {
           const spec = await moduleConfigSpec();
@@ -633,13 +811,15 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
           result.converged = true;
         } else if (step.kind === "switch") {
           await patchSettings(resolveSettings(step.settings, upstream));
+          await fill?.();
           await waitFinished(to, opts.switchTimeoutMs ?? 300_000, JSON.stringify(before));
           result.converged = true;
         } else {
           const patch = settings === undefined ? undefined : resolveSettings(settings, upstream);
-          await runFault(step.fault, patch, to, before);
+          await runFault(step.fault, { patch, to, before, fill, pulls });
           result.converged = true;
         }
+        if (step.kind !== "refused" && settings !== undefined) currentUpstream = step.upstream;
         result.seconds = (Date.now() - started) / 1000;
         await new Promise(r => setTimeout(r, opts.tailMs ?? 2_000));
       } catch (err) {
@@ -672,9 +852,20 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
      */
     const runFault = async (
       fault: FaultName,
-      patch: Record<string, unknown> | undefined,
-      to: string,
-      before: RegistryState | undefined,
+      {
+        patch,
+        to,
+        before,
+        fill,
+        pulls,
+      }: {
+        patch: Record<string, unknown> | undefined;
+        to: string;
+        before: RegistryState | undefined;
+        /** a switch to Local: pushes the bundle once the masters' registries are up */
+        fill: (() => Promise<void>) | undefined;
+        pulls: readonly PullRecord[];
+      },
     ) => {
       const observeMs = 15_000;
       const timeout = opts.switchTimeoutMs ?? 300_000;
@@ -687,6 +878,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         await patchSettings(patch);
         await waitUnderway(before);
         await midway();
+        await fill?.();
         await waitFinished(to, timeout, JSON.stringify(before));
       };
       if (fault === "master-down") {
@@ -713,7 +905,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
           });
         });
       } else {
-        throw new Error(`fault ${fault} is not implemented by the engine yet`);
+        if (patch !== undefined || currentUpstream === undefined)
+          throw new Error(
+            "upstream-down is a fault in a mode that reads an upstream, not during a switch",
+          );
+        await upstreamOutage(upstreams[currentUpstream], pulls, observeMs);
       }
     };
 

@@ -361,16 +361,37 @@ describe("bad input fails before anything starts, naming file, line, field and r
   });
 });
 
-describe("steps the engine cannot play yet", () => {
-  it("are named by file and line before anything starts; the short scenario has none", async () => {
+describe("steps the engine cannot play", () => {
+  it("none in the shipped scenarios: the default one plays end to end", async () => {
     const { unplayableSteps } = await import("./sandbox");
     const dir = join(import.meta.dirname, "scenarios");
     expect(unplayableSteps(loadScenario(join(dir, "short.yaml")))).toEqual([]);
-    const file = join(dir, "default.yaml");
-    const lines = unplayableSteps(loadScenario(file));
-    expect(lines).toEqual([
-      `${file}:22: fault upstream-down is not implemented`,
-      `${file}:32: Local mode (filling its registries by mirror push) is not implemented`,
+    expect(unplayableSteps(loadScenario(join(dir, "default.yaml")))).toEqual([]);
+  });
+
+  it("upstream-down outside Proxy or during a switch is named by file and line before anything starts", async () => {
+    const { unplayableSteps } = await import("./sandbox");
+    const text = [
+      "steps:",
+      "  - kind: fault", // line 2: in legacy Unmanaged
+      "    fault: upstream-down",
+      "  - kind: switch",
+      "    upstream: ee",
+      "    settings: {mode: Proxy}",
+      "  - kind: fault", // line 7: in Proxy: playable
+      "    fault: upstream-down",
+      "  - kind: fault", // line 9: during a switch
+      "    fault: upstream-down",
+      "    upstream: ee",
+      "    settings: {mode: Direct}",
+      "  - kind: fault", // line 13: in Direct
+      "    fault: upstream-down",
+      "",
+    ].join("\n");
+    expect(unplayableSteps(parseScenario(text, "s.yaml"))).toEqual([
+      "s.yaml:2: upstream-down in legacy Unmanaged: it plays in Proxy",
+      "s.yaml:9: upstream-down during a switch: give it no settings, it plays in Proxy",
+      "s.yaml:13: upstream-down in Direct: it plays in Proxy",
     ]);
   });
 });
