@@ -158,8 +158,7 @@ export async function cleanLeftovers(): Promise<string[]> {
     rmSync(saved.dir, { recursive: true, force: true });
     removed.push(saved.dir);
   }
-  for (const ns of new Set([...(saved?.netns ?? []), ...listed]))
-    rmSync(join(ETC_NETNS, ns), { recursive: true, force: true });
+  for (const ns of new Set([...(saved?.netns ?? []), ...listed])) removeEtcNetns(ns);
   rmSync(STATE_FILE, { force: true });
   return removed;
 }
@@ -173,11 +172,25 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** A namespace's /etc/netns directory, and the temporary hosts file a crash may have left. */
+function removeEtcNetns(netns: string): void {
+  rmSync(join(ETC_NETNS, netns), { recursive: true, force: true });
+  rmSync(hostsTemporary(netns), { force: true });
+}
+
+function hostsTemporary(netns: string): string {
+  return join(ETC_NETNS, `.${netns}.hosts.tmp`);
+}
+
 async function setHosts(netns: string, hosts: string): Promise<void> {
   await mkdir(join(ETC_NETNS, netns), { recursive: true });
   const file = join(ETC_NETNS, netns, "hosts");
-  await writeFile(`${file}.tmp`, `127.0.0.1 localhost\n${hosts}`);
-  await rename(`${file}.tmp`, file);
+  // the temporary file lives beside the directory, not in it: `ip netns exec` bind-mounts every
+  // file of /etc/netns/<name>/ over /etc, and one started between write and rename failed on
+  // a vanished hosts.tmp
+  const temporary = hostsTemporary(netns);
+  await writeFile(temporary, `127.0.0.1 localhost\n${hosts}`);
+  await rename(temporary, file);
   // no DNS server: a name /etc/hosts lacks fails here instead of asking the machine's resolver
   await writeFile(join(ETC_NETNS, netns, "resolv.conf"), "# sandbox: /etc/hosts only\n");
 }
@@ -262,7 +275,7 @@ export async function startNodes(opts: { dir: string; subnet?: string }): Promis
       await ip("netns", "del", ns).catch(() => undefined);
     }
     await ip("link", "del", BRIDGE).catch(() => undefined);
-    for (const ns of state.netns) rmSync(join(ETC_NETNS, ns), { recursive: true, force: true });
+    for (const ns of state.netns) removeEtcNetns(ns);
     rmSync(STATE_FILE, { force: true });
   };
   let vethIndex = NODE_NAMES.length;
