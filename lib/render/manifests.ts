@@ -282,14 +282,19 @@ function inClusterProxyObjects(proxy: InClusterProxyState, values: ModuleValues,
   const gatewayYaml = stringify(
     inClusterProxyGatewayConfig(proxy, egressProxyFromValues(values.global)),
   );
+  // the gateway reads its config once: a changed Secret (the egress proxy too) rolls the pods
+  const gatewayChecksum = createHash("sha256").update(gatewayYaml).digest("hex");
   return render("incluster-proxy/registry-incluster-proxy.yaml", {
     ...facts,
+    // The Deployment's `hash` follows what it runs, not every input of the module: the API server
+    // bumps a Deployment's generation on any annotation change, and each bump holds
+    // InClusterProxyReady False until the controller has observed it (docs/adr/0137).
+    hash: createHash("sha256").update(`${proxy.version}\n${gatewayChecksum}`).digest("hex"),
     version: proxy.version,
     config: proxy.config,
     configYaml: stringify(proxy.config),
     gatewayYaml,
-    // the gateway reads its config once: a changed Secret (the egress proxy too) rolls the pods
-    gatewayChecksum: createHash("sha256").update(gatewayYaml).digest("hex"),
+    gatewayChecksum,
     images: images(values),
     replicas,
     maxUnavailable: replicas > 1 ? 1 : 0,

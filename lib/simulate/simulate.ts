@@ -267,8 +267,8 @@ export class Simulation {
       // status belongs to controllers, not to the chart
       if (existing?.status !== undefined) next.status = existing.status;
       if (existing?.metadata.generation !== undefined) {
-        const changed = JSON.stringify(existing.spec) !== JSON.stringify(m.spec);
-        next.metadata.generation = existing.metadata.generation + (changed ? 1 : 0);
+        next.metadata.generation =
+          existing.metadata.generation + (bumpsGeneration(existing, m) ? 1 : 0);
       }
       this.world.set(key, next);
     }
@@ -278,4 +278,17 @@ export class Simulation {
     }
     this.#released = now;
   }
+}
+
+/**
+ * What the API server counts as a new generation: a spec change, and for a Deployment also a
+ * change of its annotations (they are copied to its ReplicaSets; docs/peers.md#kubernetes-api-server).
+ */
+function bumpsGeneration(existing: KubeObject, next: KubeObject): boolean {
+  if (JSON.stringify(existing.spec) !== JSON.stringify(next.spec)) return true;
+  return (
+    next.kind === "Deployment" &&
+    JSON.stringify(existing.metadata.annotations ?? {}) !==
+      JSON.stringify(next.metadata.annotations ?? {})
+  );
 }

@@ -109,6 +109,44 @@ describe("a started control plane", () => {
     };
     await expect(cp.apply([pod])).rejects.toThrow(/serviceaccount "missing" not found/);
   });
+
+  // What docs/adr/0137 rests on: an annotation the module changes on its Deployment is a new
+  // generation the Deployment controller has to observe before the rollout counts as done.
+  it("bumps a Deployment's generation on an annotation change, not on a label change", async () => {
+    const generation = async () =>
+      Number(
+        (
+          await cp.kubectl([
+            "-n",
+            "default",
+            "get",
+            "deployment",
+            "g",
+            "-o",
+            "jsonpath={.metadata.generation}",
+          ])
+        ).stdout,
+      );
+    await cp.apply([
+      {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "g", namespace: "default", annotations: { a: "1" } },
+        spec: {
+          selector: { matchLabels: { app: "g" } },
+          template: {
+            metadata: { labels: { app: "g" } },
+            spec: { containers: [{ name: "c", image: "example/c:1" }] },
+          },
+        },
+      },
+    ]);
+    expect(await generation()).toBe(1);
+    await cp.kubectl(["-n", "default", "label", "deployment", "g", "b=2"]);
+    expect(await generation()).toBe(1);
+    await cp.kubectl(["-n", "default", "annotate", "--overwrite", "deployment", "g", "a=2"]);
+    expect(await generation()).toBe(2);
+  });
 });
 
 describe("stopping", () => {
