@@ -13,12 +13,14 @@ import {
   type Lab,
   type OciLayout,
   pushImage,
+  type Registry,
   requireTools,
   skopeoCopyToDir,
   startRegistry,
   until,
   writeOciLayout,
 } from "../e2e-lab";
+import { type Containerd, startContainerd, writeHostsToml } from "./support/containerd";
 import { https, type RawResponse } from "./support/gateway";
 import {
   type GatewayStack,
@@ -32,6 +34,9 @@ let lab: Lab;
 let f: StackFixtures;
 let s: GatewayStack;
 let uncached: OciLayout;
+let containerd: Containerd;
+/** the module's fixed registry name, mirrored to nginx as on a node */
+const SVC = "registry.d8-system.svc:5001";
 const REPO = "/v2/system/deckhouse";
 const ACCEPT =
   "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, " +
@@ -46,12 +51,21 @@ beforeAll(async () => {
   await pushImage(uncached, s.upstream!, "deckhouse/ee", {
     creds: { username: UPSTREAM_USER.name, password: UPSTREAM_USER.password },
   });
+  containerd = await startContainerd(lab.path("ctrd"));
+  await writeHostsToml(lab.path("hosts"), SVC, {
+    url: s.base,
+    caFile: f.moduleCa.cert,
+    username: s.ro.name,
+    password: s.ro.password,
+  });
 }, 180_000);
 
 afterAll(async () => {
   await lab?.close();
 });
 
+const ctrPull = (ref: string) =>
+  containerd.ctr("-n", "down", "images", "pull", "--hosts-dir", lab.path("hosts"), ref);
 const creds = () => `${s.ro.name}:${s.ro.password}`;
 /** Through nginx, as every node pulls. */
 const viaNginx = (path: string, method = "GET"): Promise<RawResponse> =>
@@ -70,6 +84,17 @@ async function viaGateway(path: string, method = "GET") {
     statusMessage: r.statusText,
     body: Buffer.from(await r.arrayBuffer()),
   };
+}
+
+/** The upstream again, on its address with its storage; `password` is the one it accepts. */
+async function startUpstream(upstream: Registry, password: string): Promise<Registry> {
+  return startRegistry({
+    dir: lab.path(`upstream-${password}`),
+    port: upstream.port,
+    storageDir: upstream.storageDir,
+    tls: await issueServerCert(f.upstreamCa, "upstream-proxy"),
+    htpasswd: { [UPSTREAM_USER.name]: password },
+  });
 }
 
 const DOWN = /^upstream registry 127\.0\.0\.1:\d+ is unavailable: .+/;
@@ -127,17 +152,31 @@ describe("Proxy mode, upstream stopped and started again", () => {
     expectUpstreamDown(await viaGateway(never), false);
     expectUpstreamDown(await viaGateway(never, "HEAD"), true);
 
+    // containerd 1.6 resolves with a HEAD and prints only its status line: the cause is in it
+    await ctrPull(`${SVC}/system/deckhouse:v1`);
+    const failed = await ctrPull(`${SVC}/system/deckhouse@${uncached.digest}`).catch(
+      (e: Error) => e,
+    );
+    expect(failed).toBeInstanceOf(Error);
+    expect(String((failed as Error).message)).toMatch(
+      /failed with status code .*: 503 upstream registry 127\.0\.0\.1:\d+ is unavailable: /,
+    );
+
+    // an upstream that answers, but refuses the gateway's credentials, is not "unavailable":
+    // distribution's 500 for it stays what it is
+    const refusing = await startUpstream(upstream, "rotated-elsewhere");
+    for (const r of [await viaNginx(never), await viaGateway(never)]) {
+      expect(r.status).toBe(500);
+      expect(r.body.toString()).not.toMatch(/unavailable/);
+    }
+    await refusing.stop();
+
     // the upstream returns on the same address with the same storage
-    await startRegistry({
-      dir: lab.path("upstream-again"),
-      port: upstream.port,
-      storageDir: upstream.storageDir,
-      tls: await issueServerCert(f.upstreamCa, "upstream-proxy"),
-      htpasswd: { [UPSTREAM_USER.name]: UPSTREAM_USER.password },
-    });
+    await startUpstream(upstream, UPSTREAM_USER.password);
     const back = await viaNginx(never);
     expect(back.status).toBe(200);
     expect(back.body.length).toBe(uncached.size);
     expect((await viaGateway(never, "HEAD")).status).toBe(200);
+    await ctrPull(`${SVC}/system/deckhouse@${uncached.digest}`);
   });
 });
