@@ -151,6 +151,10 @@ describe("Proxy mode, upstream stopped and started again", () => {
     expectUpstreamDown(await viaNginx(never, "HEAD"), true);
     expectUpstreamDown(await viaGateway(never), false);
     expectUpstreamDown(await viaGateway(never, "HEAD"), true);
+    // a blob never cached: from the storage location's fallback to distribution, and directly
+    const layer = [...uncached.blobs.keys()].find(d => d !== uncached.digest) as string;
+    expectUpstreamDown(await viaNginx(`${REPO}/blobs/${layer}`), false);
+    expectUpstreamDown(await viaGateway(`${REPO}/blobs/${layer}`), false);
 
     // containerd 1.6 resolves with a HEAD and prints only its status line: the cause is in it
     await ctrPull(`${SVC}/system/deckhouse:v1`);
