@@ -13,6 +13,7 @@ import { PerKeyLimiter } from "./limits";
 import { RateLimit } from "./rate-limit";
 import { PathAlias } from "./routes";
 import type { UpstreamTransport } from "./upstream";
+import { UpstreamHealth } from "./upstream-health";
 
 export const V2_HEADERS = { "docker-distribution-api-version": "registry/2.0" };
 
@@ -35,6 +36,8 @@ export interface GatewayContext {
   upstream: UpstreamTransport | undefined;
   /** mode direct: upstream connections per client address */
   upstreamSlots: PerKeyLimiter | undefined;
+  /** what the upstream listener last saw of the upstream (docs/adr/0160) */
+  upstreamHealth: UpstreamHealth;
   /** modes local and proxy: the stock distribution behind the gateway */
   backend: DistributionBackend | undefined;
   /** behind nginx (docs/adr/0110) */
@@ -71,6 +74,7 @@ export function gatewayContext(opts: ContextOptions): GatewayContext {
       config.mode === "local" ? undefined : new PathAlias(config.localPath, config.upstream.path),
     upstream,
     upstreamSlots: upstream ? upstreamSlots(upstream) : undefined,
+    upstreamHealth: new UpstreamHealth(),
     backend:
       config.mode === "local" || config.mode === "proxy"
         ? new DistributionBackend(config.distribution.url)

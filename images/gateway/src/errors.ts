@@ -42,9 +42,15 @@ const MESSAGE: Record<ErrorCode, string> = {
 };
 
 /** The error document; codes passed on from an upstream keep their own (lower-cased) message. */
-export function errorBody(code: ErrorCode | (string & {}), detail?: unknown): string {
+export function errorBody(
+  code: ErrorCode | (string & {}),
+  detail?: unknown,
+  ownMessage?: string,
+): string {
   const message =
-    (MESSAGE as Record<string, string>)[code] ?? code.toLowerCase().replace(/_/g, " ");
+    ownMessage ??
+    (MESSAGE as Record<string, string>)[code] ??
+    code.toLowerCase().replace(/_/g, " ");
   return JSON.stringify({ errors: [{ code, message, detail: detail ?? null }] });
 }
 
@@ -53,17 +59,24 @@ export function sendError(
   code: ErrorCode,
   opts: {
     status?: number;
+    /** the status line's reason phrase (printable ASCII); default Node's for the status */
+    statusMessage?: string;
+    /** the error's message instead of errcode's words for the code */
+    message?: string;
     headers?: Record<string, string>;
     detail?: unknown;
     head?: boolean;
   } = {},
 ): void {
-  const body = errorBody(code, opts.detail);
-  res.writeHead(opts.status ?? STATUS[code], {
+  const body = errorBody(code, opts.detail, opts.message);
+  const status = opts.status ?? STATUS[code];
+  const headers = {
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(body),
     "docker-distribution-api-version": "registry/2.0",
     ...opts.headers,
-  });
+  };
+  if (opts.statusMessage) res.writeHead(status, opts.statusMessage, headers);
+  else res.writeHead(status, headers);
   res.end(opts.head ? undefined : body);
 }

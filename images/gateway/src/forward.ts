@@ -10,6 +10,7 @@ import { forwardRequestHeaders, forwardResponseHeaders, headerValue } from "./ht
 import { toUpstreamRoute, type PathAlias, type Route } from "./routes";
 import { streamAnswer, type Reply } from "./stream";
 import { UpstreamUnavailable, type UpstreamResponse } from "./upstream";
+import { upstreamDownMessage } from "./upstream-health";
 
 /** The request being forwarded: its URL and route. */
 export interface Target {
@@ -39,6 +40,7 @@ export async function forwardToDistribution(
     req.resume();
   }
   const abort = abortOnClientGone(res);
+  const mark = ctx.upstreamHealth.mark();
   let answer: IncomingMessage;
   try {
     answer = await backend.send({
@@ -54,12 +56,42 @@ export async function forwardToDistribution(
     ctx.log.error("distribution did not answer", { route: route.kind, error: errorMessage(e) });
     return sendError(res, "UNAVAILABLE", { headers: V2_HEADERS, head: method === "HEAD" });
   }
+  const upstreamDown = upstreamDownMessageFor(ctx, answer, { method, route, mark });
+  if (upstreamDown) {
+    answer.resume();
+    // in the status line too: containerd shows only that for a failed manifest HEAD
+    return sendError(res, "UNAVAILABLE", {
+      statusMessage: upstreamDown,
+      message: upstreamDown,
+      headers: V2_HEADERS,
+      head: method === "HEAD",
+    });
+  }
   await streamAnswer(
     ctx,
     res,
     { status: answer.statusCode ?? 502, headers: answer.headers, body: answer },
     { route, listener: "client", head: method === "HEAD" },
   );
+}
+
+/**
+ * Mode proxy: distribution answers 500 to a read it could not fetch from the upstream. It is the
+ * upstream's failure when the upstream listener saw the upstream fail during this request and
+ * the upstream has not answered since (docs/adr/0160); any other 500 stays what it is. Returns
+ * the client's message then.
+ */
+function upstreamDownMessageFor(
+  ctx: GatewayContext,
+  answer: IncomingMessage,
+  read: { method: string; route: Route; mark: number },
+): string | undefined {
+  const { config } = ctx;
+  if (config.mode !== "proxy" || answer.statusCode !== 500) return undefined;
+  if (read.method !== "GET" && read.method !== "HEAD") return undefined;
+  if (read.route.kind !== "manifest" && read.route.kind !== "blob") return undefined;
+  const cause = ctx.upstreamHealth.failedSince(read.mark);
+  return cause === undefined ? undefined : upstreamDownMessage(config.upstream.host, cause);
 }
 
 /** Reads from the upstream through the alias (direct clients, and the cache's upstream listener). */
@@ -119,6 +151,7 @@ async function relayFromUpstream(
     ctx.metrics.upstream.inc({ route: route.kind, code: "0" });
     if (relay.abort.signal.aborted) return;
     const reason = e instanceof UpstreamUnavailable ? e.message : errorMessage(e);
+    ctx.upstreamHealth.failed(reason);
     ctx.log.warn("upstream request failed", { route: route.kind, error: reason });
     return sendError(res, "UNAVAILABLE", {
       headers: V2_HEADERS,
@@ -127,6 +160,7 @@ async function relayFromUpstream(
     });
   }
   ctx.metrics.upstream.inc({ route: route.kind, code: String(answer.status) });
+  ctx.upstreamHealth.answered();
   if (answer.status === 401 || answer.status === 403) {
     return refusedCredentials(ctx, res, answer, relay);
   }

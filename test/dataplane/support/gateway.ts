@@ -10,6 +10,8 @@ import { OciUpstream } from "../../../images/gateway/src/upstream";
 
 export interface RawResponse {
   status: number;
+  /** the status line's reason phrase as sent */
+  statusMessage: string;
   headers: Record<string, string | string[] | undefined>;
   body: Buffer;
 }
@@ -46,6 +48,7 @@ export function https(
         res.on("end", () =>
           resolve({
             status: res.statusCode ?? 0,
+            statusMessage: res.statusMessage ?? "",
             headers: res.headers,
             body: Buffer.concat(chunks),
           }),

@@ -35,6 +35,8 @@ export interface GatewayStack {
   base: string;
   hostPort: string;
   monitoring: string;
+  /** the gateway's own client listener (`host:port`; plain HTTP behind nginx, local and proxy) */
+  gateway: string;
   /** proxy mode: the loopback listener distribution uses as its remoteurl */
   upstreamListener?: string;
   ca: string;
@@ -185,6 +187,7 @@ export async function startStack(
     base: `https://${client}`,
     hostPort: client,
     monitoring: `http://${record.monitoring}`,
+    gateway: record.client,
     ...(listenerAddress ? { upstreamListener: `http://${listenerAddress}` } : {}),
     ca: f.moduleCa.certPem,
     ro,
