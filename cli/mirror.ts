@@ -310,17 +310,16 @@ function garbagePacer(): (bytes: number) => void {
 }
 
 /**
- * V8's optimizing compiler (TurboFan) and its baseline compiler (Sparkplug) cost a transfer
- * ~6 MiB of its peak: TurboFan's machine code, paged in from the node binary when it first runs,
- * and the code and compile zones they make. A transfer's work is native (TLS, sha256, file I/O);
- * the JavaScript between chunks runs interpreted instead, which costs a pull ~0.3 s of CPU per
- * 100 MB (docs/adr/0140). MIRROR_V8_OPT=1 keeps both compilers (6 MiB more, faster when CPU is
- * scarce). Process-wide: set before a pull or push starts.
+ * V8's optimizing compiler (TurboFan) costs a transfer ~6 MiB of its peak: its machine code, paged
+ * in from the node binary when it first runs, and the code and compile zones it makes. A
+ * transfer's work is native (TLS, sha256, file I/O); the JavaScript between chunks runs in the
+ * interpreter and Sparkplug's baseline code instead. Sparkplug stays on: it costs no measurable
+ * memory and wins back part of the interpreter's time (docs/adr/0140). MIRROR_V8_OPT=1 keeps
+ * TurboFan too (6 MiB more, faster when CPU is scarce). Process-wide: set before a transfer.
  */
-function interpretOnly(): void {
+function withoutOptimizingCompiler(): void {
   if (process.env.MIRROR_V8_OPT === "1") return;
   setFlagsFromString("--no-opt");
-  setFlagsFromString("--no-sparkplug");
 }
 
 /** One image per line: TAG, @DIGEST, SUB/REPO:TAG or SUB/REPO@DIGEST, relative to the source. */
@@ -371,7 +370,7 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("mirror pull: expected one BUNDLE_DIR");
   const bundle = positionals[0] as string;
   const images = requestedImages(values.tag ?? [], values["images-file"]);
-  interpretOnly();
+  withoutOptimizingCompiler();
   const parallel = parallelOf(values.parallel);
   const { client, repository } = clientFor(values.source, "--source", values, secrets);
   const recorder = phaseRecorder();
@@ -472,7 +471,7 @@ async function runPush(args: string[], secrets: string[]): Promise<number> {
   if (positionals.length !== 2)
     throw new UsageError("mirror push: expected BUNDLE_DIR REGISTRY/PATH");
   const [bundle, targetAddress] = positionals as [string, string];
-  interpretOnly();
+  withoutOptimizingCompiler();
   const parallel = parallelOf(values.parallel);
   if (values.license !== undefined)
     throw new UsageError("mirror push: --license is for pull; push with --creds");
