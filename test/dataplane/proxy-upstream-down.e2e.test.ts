@@ -1,7 +1,7 @@
 // Proxy mode with the upstream stopped (issue 11's fault): real distribution 2.8 as the cache, the
 // gateway as its bundled program, real nginx in front, a real TLS + htpasswd upstream the test
-// stops and starts again. A cached image still pulls; a manifest never cached answers 503
-// UNAVAILABLE naming the upstream and the cause, in the body and in the status line (the only
+// stops and starts again. A cached image still pulls; a manifest (by digest or tag) or blob never
+// cached answers 503 UNAVAILABLE naming the upstream and the cause, in the body and in the status line (the only
 // text containerd prints for a failed manifest HEAD), on the nginx path and on the gateway's own
 // listener; once the upstream is back, the same read succeeds (docs/adr/0160).
 import { access } from "node:fs/promises";
@@ -119,7 +119,7 @@ function expectUpstreamDown(
 }
 
 describe("Proxy mode, upstream stopped and started again", () => {
-  it("cached image pulls, an uncached manifest is a clear 503, and the same read recovers", async () => {
+  it("cached image pulls, an uncached manifest, tag or blob is a clear 503, and the same read recovers", async () => {
     // cache v1 as a node would: a full pull through nginx
     await skopeoCopyToDir(lab, `${s.hostPort}/system/deckhouse:v1`, lab.path("pull/v1"), {
       caPem: s.ca,
@@ -155,6 +155,13 @@ describe("Proxy mode, upstream stopped and started again", () => {
     const layer = [...uncached.blobs.keys()].find(d => d !== uncached.digest) as string;
     expectUpstreamDown(await viaNginx(`${REPO}/blobs/${layer}`), false);
     expectUpstreamDown(await viaGateway(`${REPO}/blobs/${layer}`), false);
+    // a tag never cached: distribution asks the upstream, then falls back to its own tags and
+    // answers 404, which would read as "no such image" while nobody could know
+    const neverTag = `${REPO}/manifests/v2`;
+    expectUpstreamDown(await viaNginx(neverTag), false);
+    expectUpstreamDown(await viaNginx(neverTag, "HEAD"), true);
+    expectUpstreamDown(await viaGateway(neverTag), false);
+    expectUpstreamDown(await viaGateway(neverTag, "HEAD"), true);
 
     // containerd 1.6 resolves with a HEAD and prints only its status line: the cause is in it
     await ctrPull(`${SVC}/system/deckhouse:v1`);
@@ -165,12 +172,21 @@ describe("Proxy mode, upstream stopped and started again", () => {
     expect(String((failed as Error).message)).toMatch(
       /failed with status code .*: 503 upstream registry 127\.0\.0\.1:\d+ is unavailable: /,
     );
+    const failedTag = await ctrPull(`${SVC}/system/deckhouse:v2`).catch((e: Error) => e);
+    expect(failedTag).toBeInstanceOf(Error);
+    expect(String((failedTag as Error).message)).toMatch(
+      /failed with status code .*: 503 upstream registry 127\.0\.0\.1:\d+ is unavailable: /,
+    );
 
     // an upstream that answers, but refuses the gateway's credentials, is not "unavailable":
     // distribution's 500 for it stays what it is
     const refusing = await startUpstream(upstream, "rotated-elsewhere");
     for (const r of [await viaNginx(never), await viaGateway(never)]) {
       expect(r.status).toBe(500);
+      expect(r.body.toString()).not.toMatch(/unavailable/);
+    }
+    for (const r of [await viaNginx(neverTag), await viaGateway(neverTag)]) {
+      expect(r.status).toBe(404);
       expect(r.body.toString()).not.toMatch(/unavailable/);
     }
     await refusing.stop();
@@ -182,5 +198,15 @@ describe("Proxy mode, upstream stopped and started again", () => {
     expect(back.body.length).toBe(uncached.size);
     expect((await viaGateway(never, "HEAD")).status).toBe(200);
     await ctrPull(`${SVC}/system/deckhouse@${uncached.digest}`);
+    expect((await viaNginx(neverTag, "HEAD")).status).toBe(200);
+    expect((await viaGateway(neverTag)).status).toBe(200);
+    // a tag the upstream does not have is not found, as before: the upstream answered
+    for (const r of [
+      await viaNginx(`${REPO}/manifests/v9`),
+      await viaGateway(`${REPO}/manifests/v9`),
+    ]) {
+      expect(r.status).toBe(404);
+      expect(r.body.toString()).toMatch(/MANIFEST_UNKNOWN/);
+    }
   });
 });

@@ -273,8 +273,11 @@ describe("Proxy mode, Basic-auth upstream at deckhouse/ee with its own CA", () =
       (e: Error) => e,
     );
     expect(uncached).toBeInstanceOf(Error);
-    // distribution reports the failed upstream lookup as an unknown manifest
-    expect(String((uncached as Error).message)).toMatch(/reading manifest v3 .*: manifest unknown/);
+    // distribution alone reports the failed upstream lookup as an unknown manifest; the client
+    // is told the upstream is down instead (docs/adr/0160)
+    expect(String((uncached as Error).message)).toMatch(
+      /reading manifest v3 .*upstream registry \S+ is unavailable: /,
+    );
     const metrics = await (await fetch(`http://${basicMaster.ip}:5003/metrics`)).text();
     expect(metrics).toMatch(
       /registry_gateway_upstream_requests_total\{code="0",route="manifest"\} [1-9]/,

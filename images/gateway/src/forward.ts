@@ -76,10 +76,11 @@ export async function forwardToDistribution(
 }
 
 /**
- * Mode proxy: distribution answers 500 to a read it could not fetch from the upstream. It is the
- * upstream's failure when the upstream listener saw the upstream fail during this request and
- * the upstream has not answered since (docs/adr/0160); any other 500 stays what it is. Returns
- * the client's message then.
+ * Mode proxy: distribution answers 500 to a read it could not fetch from the upstream, and 404 to
+ * a tag it has not cached (it falls back to its own tags). Either is the upstream's failure when
+ * the upstream listener saw the upstream fail during this request and the upstream has not
+ * answered since (docs/adr/0160); any other 500 or 404 stays what it is. Returns the client's
+ * message then.
  */
 function upstreamDownMessageFor(
   ctx: GatewayContext,
@@ -87,7 +88,8 @@ function upstreamDownMessageFor(
   read: { method: string; route: Route; mark: number },
 ): string | undefined {
   const { config } = ctx;
-  if (config.mode !== "proxy" || answer.statusCode !== 500) return undefined;
+  if (config.mode !== "proxy") return undefined;
+  if (answer.statusCode !== 500 && answer.statusCode !== 404) return undefined;
   if (read.method !== "GET" && read.method !== "HEAD") return undefined;
   if (read.route.kind !== "manifest" && read.route.kind !== "blob") return undefined;
   const cause = ctx.upstreamHealth.failedSince(read.mark);

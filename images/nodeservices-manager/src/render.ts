@@ -103,6 +103,7 @@ export function renderNodeFiles(cfg: NodeConfig, settings: ManagerSettings): Ren
       health: { host: lo, port: PORTS.nginxHealth },
       runDir: MOUNTS.nginxRun,
       storage: { root: MOUNTS.data, headers: DISTRIBUTION_HEADERS },
+      pullThroughCache: cfg.mode.kind === "proxy",
     }),
     mode: 0o644,
   });
@@ -143,6 +144,11 @@ export interface NginxConfigInput {
    * distribution's own config adds to its answers
    */
   storage?: { root: string; headers: Readonly<Record<string, string>> };
+  /**
+   * distribution is a pull-through cache (mode Proxy): its 404 on a read may mean the upstream is
+   * down, which only the gateway knows, so the gateway answers those too (docs/adr/0160)
+   */
+  pullThroughCache?: boolean;
 }
 
 /** nginx in front of the gateway (docs/adr/0110): TLS, blob reads straight from distribution. */
@@ -158,6 +164,7 @@ export function renderNginxConfig(input: NginxConfigInput): string {
     workers: input.workers ?? "auto",
     storage: input.storage?.root ?? false,
     storageHeaders: input.storage?.headers ?? {},
+    pullThroughCache: input.pullThroughCache ?? false,
   });
 }
 

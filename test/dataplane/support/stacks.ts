@@ -177,6 +177,7 @@ export async function startStack(
       workers: 1,
       // committed blobs from distribution's storage, as in the static pod (docs/adr/0136)
       storage: { root: (distribution as Registry).storageDir, headers: DISTRIBUTION_HEADERS },
+      pullThroughCache: mode === "proxy",
     });
   }
   const client = nginx?.hostPort ?? record.client;
