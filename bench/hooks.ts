@@ -1,11 +1,15 @@
 // Hook start-up (issue 13, docs/adr/0118): the built executable as addon-operator runs it, timed by
-// hyperfine against a bare `node -e 0` in the same hyperfine run, over several rounds.
+// hyperfine against a bare `node -e 0` in the same hyperfine runs, over several rounds.
 //   - `hook run` of the orchestrator, first switch run on a 1000-node cluster: ≤ 1.3× node -e 0;
 //   - steady-state run of a converged Direct cluster grown to 5000 nodes: ≤ 1.5× the same at 10.
-// Each round is one hyperfine invocation over every command (warm-up, then BENCH_RUNS runs each);
-// a round's ratio divides medians from that invocation, and the spread is over rounds. The
-// targets are on wall time; CPU time (user + system, hyperfine's means) is printed beside it
-// because on a shared machine it moves far less with the other load than wall time does.
+// A round is BENCH_BATCHES hyperfine invocations over every command, BENCH_RUNS runs each (after
+// one warm-up run): the commands take turns through the round, so a slower moment of a shared
+// machine falls on all of them rather than on whichever command hyperfine was running then. A
+// round's ratio divides the medians of the round's runs; the spread is over rounds. Before every
+// run the output files are made empty again, as addon-operator gives each run fresh empty files
+// (truncating the previous run's output instead would be timed as part of the hook). The targets
+// are on wall time; CPU time (user + system, hyperfine's means) is printed beside it because on a
+// shared machine it moves far less with the other load than wall time does.
 // BENCH_COMPARE_EXE=<another build's registry-hooks> times that build too, in the same runs.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -15,12 +19,13 @@ import orchestrator from "../hooks/orchestrator";
 import { createHookTest } from "../lib/harness/index";
 import type { BindingContext } from "../lib/runtime/types";
 import { cluster } from "../test/fixtures/clusters/generate";
-import { filesFor, grow, steadyState } from "./orchestrator";
+import { filesFor, grow, OUTPUT_FILES, steadyState } from "./orchestrator";
 import { quantile } from "./lib";
 
 const HOOKS_EXE = resolve("dist/module/hooks/registry-hooks");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 5);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const FIRST_RUN_NODES = 1000;
 const COMPARE_EXE = process.env.BENCH_COMPARE_EXE;
 
@@ -71,34 +76,47 @@ interface Timing {
   cpu: number;
 }
 
-/** Each command's timing in one hyperfine invocation. */
-function hyperfineRound(commands: readonly Command[]): Timing[] {
+/** One hyperfine invocation: each command's run times (s) and mean CPU time (ms). */
+function hyperfineBatch(
+  commands: readonly Command[],
+  prepare: string,
+): { times: number[]; cpu: number }[] {
   const dir = mkdtempSync(join(tmpdir(), "bench-hyperfine-"));
-  const out = join(dir, "round.json");
+  const out = join(dir, "batch.json");
   try {
     const r = spawnSync(
       "hyperfine",
       [
-        "--warmup",
-        "3",
-        "--runs",
-        String(RUNS),
-        "--style",
-        "none",
-        "--export-json",
-        out,
+        ...["--warmup", "1", "--runs", String(RUNS), "--prepare", prepare],
+        ...["--style", "none", "--export-json", out],
         ...commands.flatMap(c => ["--command-name", c.name, c.shell]),
       ],
       { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } },
     );
     if (r.status !== 0) throw new Error(`hyperfine failed: ${r.stderr}`);
     const { results } = JSON.parse(readFileSync(out, "utf8")) as {
-      results: { median: number; user: number; system: number }[];
+      results: { times: number[]; user: number; system: number }[];
     };
-    return results.map(x => ({ wall: x.median * 1000, cpu: (x.user + x.system) * 1000 }));
+    return results.map(x => ({ times: x.times, cpu: (x.user + x.system) * 1000 }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Each command's timing over one round of BATCHES interleaved hyperfine invocations. */
+function hyperfineRound(commands: readonly Command[], prepare: string): Timing[] {
+  const batches = Array.from({ length: BATCHES }, () => hyperfineBatch(commands, prepare));
+  return commands.map((_, i) => {
+    const mine = batches.map(b => b[i] as { times: number[]; cpu: number });
+    return {
+      wall:
+        quantile(
+          mine.flatMap(m => m.times),
+          0.5,
+        ) * 1000,
+      cpu: mine.reduce((sum, m) => sum + m.cpu, 0) / mine.length,
+    };
+  });
 }
 
 function spread(xs: readonly number[]): string {
@@ -135,13 +153,18 @@ export async function benchHooks(): Promise<void> {
   ];
   const rounds: Timing[][] = [];
   try {
-    for (let i = 0; i < ROUNDS; i++) rounds.push(hyperfineRound(commands));
+    // addon-operator's output files are fresh and empty for every run
+    const outputs = inputs.flatMap(i => OUTPUT_FILES.map(name => i.env[name] as string));
+    const prepare = outputs.map(path => `: > ${quote(path)}`).join("; ");
+    for (let i = 0; i < ROUNDS; i++) rounds.push(hyperfineRound(commands, prepare));
   } finally {
     for (const i of inputs) rmSync(i.dir, { recursive: true, force: true });
   }
 
   const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-  console.log(`hook start-up: ${ROUNDS} hyperfine rounds × ${RUNS} runs (load average ${load})`);
+  console.log(
+    `hook start-up: ${ROUNDS} rounds × ${BATCHES} interleaved hyperfine invocations × ${RUNS} runs (load average ${load})`,
+  );
   const at = (i: number, what: keyof Timing) => rounds.map(r => (r[i] as Timing)[what]);
   console.table(
     commands.map((c, i) => ({

@@ -47,6 +47,9 @@ export function grow(contexts: BindingContext[], nodes: number): BindingContext[
   });
 }
 
+/** The files a hook run writes: addon-operator creates them empty for every run. */
+export const OUTPUT_FILES = ["VALUES_JSON_PATCH_PATH", "KUBERNETES_PATCH_PATH", "METRICS_PATH"];
+
 export function filesFor(inputs: {
   bindingContexts: unknown[];
   values: object;
@@ -63,9 +66,8 @@ export function filesFor(inputs: {
     env[name] = join(dir, name);
     writeFileSync(env[name], text);
   }
-  const outputs = ["VALUES_JSON_PATCH_PATH", "KUBERNETES_PATCH_PATH", "METRICS_PATH"];
-  for (const name of outputs) env[name] = join(dir, name);
-  return { dir, env, reset: () => outputs.forEach(n => writeFileSync(env[n] as string, "")) };
+  for (const name of OUTPUT_FILES) env[name] = join(dir, name);
+  return { dir, env, reset: () => OUTPUT_FILES.forEach(n => writeFileSync(env[n] as string, "")) };
 }
 
 export async function steadyState() {
