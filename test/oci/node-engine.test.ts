@@ -2,11 +2,10 @@
 // mirror CLI runs on) against real CNCF distribution and the lab's token server: the same
 // answers and the same error kinds as the undici engine (test/oci/client.test.ts), connections
 // kept after HEAD, and a streamed upload whose bytes are wrong never committed.
-import { createHash } from "node:crypto";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OciError, RegistryClient, type ImageManifest } from "../../lib/oci";
+import { RegistryClient, type ImageManifest } from "../../lib/oci";
 import { NODE_HTTP_CONNECTED } from "../../lib/oci/http";
 import {
   closedPort,
@@ -22,6 +21,7 @@ import {
   type Lab,
   type Registry,
 } from "../e2e-lab";
+import { expectWrongDigestRefused, rejection } from "./support/uploads";
 
 const alice = { username: "alice", password: "correct-horse-battery" };
 let lab: Lab;
@@ -45,15 +45,6 @@ function nodeClient(
   });
   clients.push(c);
   return c;
-}
-
-async function rejection(p: Promise<unknown>): Promise<OciError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(OciError);
-  return err as OciError;
 }
 
 /** Connections the node engine opens while `run` runs. */
@@ -139,23 +130,7 @@ describe("the node engine", () => {
   });
 
   it("a streamed upload whose bytes do not match its digest is refused, nothing committed", async () => {
-    const reg = nodeClient(plain);
-    const bytes = Buffer.alloc(300_000, 7);
-    const wrong = `sha256:${"4".repeat(64)}`;
-    const source = {
-      size: bytes.length,
-      open: (start: number, end: number) => Readable.from([bytes.subarray(start, end)]),
-    };
-    for (const monolithicMaxBytes of [1 << 20, 1000]) {
-      const err = await rejection(
-        reg.uploadBlobFrom("bad/stream", source, { digest: wrong, monolithicMaxBytes }),
-      );
-      expect(err.kind).toBe("invalid");
-      expect(err.message).toContain(
-        `content digest is sha256:${createHash("sha256").update(bytes).digest("hex")}`,
-      );
-      expect(await reg.hasBlob("bad/stream", wrong)).toBe(false);
-    }
+    await expectWrongDigestRefused(nodeClient(plain));
   });
 
   it("Bearer: fetches tokens from the realm, pushes with one, and a refusal hides the password", async () => {
