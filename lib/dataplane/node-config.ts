@@ -2,9 +2,9 @@
 // `config`, YAML, key `version`; key `egress-proxy`), rendered by
 // the module (lib/render) and read by the manager (images/nodeservices-manager).
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { isIP } from "node:net";
 import type { EgressProxy } from "../oci/proxy";
 import { parseConfigYaml } from "../validation/config-file";
+import { ipFamily } from "../validation/ip";
 import { Problems, type Section } from "../validation/reader";
 import { readEgressProxy } from "./egress-proxy";
 import { REPOSITORY_NAME } from "./gateway-config";
@@ -179,7 +179,7 @@ function readLocalMode(section: Section, userRo: NodeUser | undefined): LocalMod
   const userPuller = readUser(section, "user_puller", true);
   const userPusher = readUser(section, "user_pusher", true);
   const upstreams = section.strings("upstreams", {
-    check: s => (isIP(s) ? undefined : "must be an IP address"),
+    check: s => (ipFamily(s) ? undefined : "must be an IP address"),
   });
   const ingressClientCa = readPem(section, "ingress_client_ca", false);
   section.noOtherKeys();

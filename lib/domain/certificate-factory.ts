@@ -2,10 +2,10 @@
 // @peculiar/x509. The X.509 builder is loaded on first use (it costs ~100 ms to load), so a hook
 // run that only checks existing certificates never pays for it.
 import { createPrivateKey, webcrypto } from "node:crypto";
-import { isIP } from "node:net";
 import type * as X509 from "@peculiar/x509";
 import type { CertificateFactory, CertificateRequest, CertKey, KeyAlgorithm } from "./pki";
 import { cryptoRandom, type RandomSource } from "./secrets";
+import { ipFamily } from "../validation/ip";
 
 export type KeyPair = webcrypto.CryptoKeyPair;
 export type KeyPairSource = (algorithm: KeyAlgorithm) => Promise<KeyPair>;
@@ -106,7 +106,7 @@ function signatureFor(pair: KeyPair): webcrypto.Algorithm | webcrypto.EcdsaParam
 function subjectAltNames(x509: typeof X509, hosts: readonly string[]) {
   return new x509.SubjectAlternativeNameExtension(
     hosts.map(host => ({
-      type: isIP(host) === 0 ? ("dns" as const) : ("ip" as const),
+      type: ipFamily(host) === 0 ? ("dns" as const) : ("ip" as const),
       value: host,
     })),
   );

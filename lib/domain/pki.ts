@@ -8,8 +8,8 @@
 // whose default (lib/domain/certificate-factory.ts) loads @peculiar/x509 on first use, so a
 // steady-state hook run neither generates keys nor loads the X.509 builder.
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
-import { isIPv4, isIPv6 } from "node:net";
 import { REGISTRY_SERVICE_HOST } from "./names";
+import { ipFamily } from "../validation/ip";
 
 /** A certificate and its private key, both PEM. */
 export interface CertKey {
@@ -149,17 +149,9 @@ export function caProblem(ca: CertKey, now: Date): string | undefined {
   return typeof parsed === "string" ? parsed : undefined;
 }
 
-/**
- * Whether `host` is an IP address. Not `net.isIP`: it always tries Node's IPv6 pattern, whose
- * first compilation costs ~6 ms of every hook run; only a host with a `:` can be IPv6.
- */
-function isIpAddress(host: string): boolean {
-  return host.includes(":") ? isIPv6(host) : isIPv4(host);
-}
-
 function hostProblem(cert: X509Certificate, hosts: readonly string[]): string | undefined {
   const missing = hosts.filter(host =>
-    !isIpAddress(host)
+    ipFamily(host) === 0
       ? cert.checkHost(host, { subject: "never" }) === undefined
       : cert.checkIP(host) === undefined,
   );
@@ -348,7 +340,7 @@ export const IN_CLUSTER_PROXY_HOSTS: readonly string[] = [
 
 /** SANs of a master's node-services certificates (docs/architecture.md#node-services). */
 export function nodeServicesHosts(nodeInternalIP: string): string[] {
-  if (!isIpAddress(nodeInternalIP)) {
+  if (ipFamily(nodeInternalIP) === 0) {
     throw new PkiError(
       "node InternalIP",
       `must be an IP address, got ${JSON.stringify(nodeInternalIP)}`,

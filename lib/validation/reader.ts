@@ -7,9 +7,10 @@
 // Two ways to finish: a data-plane program refuses to start on a bad config and the operator
 // reading the pod log must see every problem at once (`Problems.finish` throws them all); a hook
 // stops at the first problem with its own error class (`Problems` with `failFast`), because its
-// message goes to one condition or log line. Pure and cheap to import (node:net only): hooks load
-// it at start-up; reading files and YAML is in config-file.ts.
-import { isIP } from "node:net";
+// message goes to one condition or log line. Pure and cheap to import (no Node module): hooks
+// load it at start-up; reading files and YAML is in config-file.ts.
+
+import { ipFamily } from "./ip";
 
 export interface Problem {
   field: string;
@@ -171,7 +172,7 @@ export class Section {
     const hp = parseHostPort(s, opt.listener);
     const range = opt.listener ? "0-65535" : "1-65535";
     if (!hp) return this.#bad(key, `must be host:port (port ${range}), got ${JSON.stringify(s)}`);
-    if (opt.ipOnly && !isIP(hp.host))
+    if (opt.ipOnly && !ipFamily(hp.host))
       return this.#bad(key, `host must be an IP address, got ${JSON.stringify(hp.host)}`);
     return hp;
   }
@@ -261,13 +262,13 @@ export function parseHostPort(s: string, allowPortZero = false): HostPort | unde
   const host = m[1] ?? m[2] ?? "";
   const port = Number(m[3]);
   if (port < (allowPortZero ? 0 : 1) || port > 65535) return undefined;
-  if (m[1] !== undefined ? isIP(host) !== 6 : !(isIP(host) === 4 || HOSTNAME.test(host)))
+  if (m[1] !== undefined ? ipFamily(host) !== 6 : !(ipFamily(host) === 4 || HOSTNAME.test(host)))
     return undefined;
   return { host, port };
 }
 
 export function formatHostPort(hp: HostPort): string {
-  return isIP(hp.host) === 6 ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+  return ipFamily(hp.host) === 6 ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 }
 
 const DURATION = /^(\d+h)?(\d+m)?(\d+s)?$/;

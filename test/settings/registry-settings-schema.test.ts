@@ -402,6 +402,8 @@ describe("import weight", () => {
       resolve(import.meta.dirname, "../../lib/validation/reader.ts"),
       "utf8",
     );
-    expect(importsOf(reader)).toEqual(["node:net"]);
+    expect(importsOf(reader)).toEqual(["./ip"]);
+    const ip = readFileSync(resolve(import.meta.dirname, "../../lib/validation/ip.ts"), "utf8");
+    expect(importsOf(ip)).toEqual(["ipaddr.js"]);
   });
 });
