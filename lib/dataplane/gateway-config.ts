@@ -274,7 +274,9 @@ function readTlsFrontend(root: Section, mode: GatewayMode | undefined): TlsFront
 function readUsers(root: Section): GatewayUser[] | undefined {
   const items = root.sections("users", { required: true, minItems: 1 });
   if (!items) return undefined;
-  const names = new Set<string>();
+  // a name may come again with another password and the same role: one user accepted with
+  // either password while a switch rotates it (docs/adr/0122)
+  const roles = new Map<string, Role>();
   const users: GatewayUser[] = [];
   for (const item of items) {
     const name = item.string("name", {
@@ -289,8 +291,10 @@ function readUsers(root: Section): GatewayUser[] | undefined {
     });
     const role = item.oneOf("role", ROLES, { required: true });
     item.noOtherKeys();
-    if (name !== undefined && names.has(name)) item.reject("name", `duplicate user ${name}`);
-    if (name) names.add(name);
+    const earlier = name === undefined ? undefined : roles.get(name);
+    if (earlier && role && earlier !== role)
+      item.reject("role", `user ${name} is listed before with role ${earlier}: one role per user`);
+    if (name && role && !earlier) roles.set(name, role);
     if (name && passwordHash && role) users.push({ name, passwordHash, role });
   }
   return users;

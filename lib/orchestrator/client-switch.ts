@@ -67,10 +67,14 @@ export async function directTransitionClients(
     ...kept.map(k => ({ username: k.name, password: k.password })),
   ];
   const out: RegistryUser[] = [];
+  const same = (a: Credentials) => (b: Credentials) =>
+    a.username === b.username && a.password === b.password;
   for (const c of candidates) {
-    // one hash per name in the gateway: the client user's name wins, then the Secret's
-    if (c.username === managed.username || out.some(u => u.name === c.username)) continue;
-    const previous = kept.find(k => k.name === c.username);
+    // the same name with another password too: the gateway accepts a user with either of its
+    // passwords, so a rotated password overlaps as another user does
+    if (same(c)(managed) || out.some(u => same(c)({ username: u.name, password: u.password })))
+      continue;
+    const previous = kept.find(k => k.name === c.username && k.password === c.password);
     const hash = await run.deps.ensurePasswordHash(
       c.password,
       previous?.password_hash || undefined,

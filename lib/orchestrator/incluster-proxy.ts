@@ -87,14 +87,10 @@ export function acceptedClients(config: InClusterProxyConfig): RegistryUser[] {
   return [config.client_user ?? config.upstream.user, ...(config.transition_clients ?? [])];
 }
 
-/** The same config accepting `user` too (a new version), or undefined when its name is taken. */
-export function acceptingAlso(
-  proxy: InClusterProxyState,
-  user: RegistryUser,
-): InClusterProxyState | undefined {
+/** The same config accepting `user` too (a new version; itself when it accepts `user` already). */
+export function acceptingAlso(proxy: InClusterProxyState, user: RegistryUser): InClusterProxyState {
   const accepted = acceptedClients(proxy.config);
-  const same = accepted.find(u => u.name === user.name);
-  if (same) return same.password === user.password ? proxy : undefined;
+  if (accepted.some(u => u.name === user.name && u.password === user.password)) return proxy;
   const config = {
     ...proxy.config,
     transition_clients: [...(proxy.config.transition_clients ?? []), user],

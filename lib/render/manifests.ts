@@ -246,9 +246,10 @@ export function inClusterProxyGatewayConfig(
 ): Record<string, unknown> {
   const { config } = proxy;
   const user = config.upstream.user;
-  // the gateway keeps one hash per name: a transition client under a taken name is left out
+  // a name may come twice, with two passwords, while a switch rotates it (docs/adr/0122)
   const clients = acceptedClients(config).filter(
-    (c, i, all) => all.findIndex(o => o.name === c.name) === i,
+    (c, i, all) =>
+      all.findIndex(o => o.name === c.name && o.password_hash === c.password_hash) === i,
   );
   const gateway: GatewayConfig = {
     mode: "direct",

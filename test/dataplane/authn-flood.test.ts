@@ -110,3 +110,25 @@ describe("credential verifier under a guessing flood", () => {
     expect(seen.peak).toBe(2);
   });
 });
+
+describe("a user listed twice (a switch rotating its password, docs/adr/0122)", () => {
+  const rotating = [
+    { name: "puller", passwordHash: bcrypt.hashSync("new-pw", 4), role: "ro" as const },
+    { name: "puller", passwordHash: bcrypt.hashSync("old-pw", 4), role: "ro" as const },
+  ];
+
+  it("is accepted with either password, and refused with any other after both are checked", async () => {
+    const v = new CredentialVerifier(rotating);
+    const seen = spyBcrypt();
+    for (const password of ["new-pw", "old-pw"]) {
+      const verdict = await v.verify({ name: "puller", password }, "10.0.0.9");
+      expect(verdict.ok && verdict.user.name).toBe("puller");
+    }
+    expect(await v.verify({ name: "puller", password: "guess" }, "10.0.0.9")).toEqual({
+      ok: false,
+      reason: "bad-password",
+    });
+    // new-pw: 1, old-pw: 2 (the first hash refuses it), a guess: 2
+    expect(seen.calls).toBe(5);
+  });
+});

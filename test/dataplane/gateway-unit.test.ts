@@ -139,7 +139,7 @@ describe("gateway config", () => {
           { name: "ro", passwordHash: HASH, role: "rw" },
         ],
       },
-      "users[1].name: duplicate user ro",
+      "users[1].role: user ro is listed before with role ro: one role per user",
     ],
     [
       { distribution: { url: "http://127.0.0.1:5000/v2" } },

@@ -11,10 +11,12 @@
 //   helm  — Helm applied the Service of W1; the pods still run W0's configs (no rollout yet);
 //   pods  — the Deployment controller and the managers rolled out W1's configs.
 // What an endpoint accepts is read from what it runs: the in-cluster proxy's gateway.yaml users
-// (bcrypt), the node services' node config users.
+// (bcrypt; a user may be listed with two passwords while a switch rotates it), the node
+// services' node config users.
 import { compareSync } from "bcryptjs";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
+import { parseGatewayConfig } from "../../lib/dataplane/gateway-config";
 import { REGISTRY_ADDRESS } from "../../lib/domain/names";
 import type { KubeObject } from "../../lib/runtime/types";
 import { Simulation } from "../../lib/simulate/simulate";
@@ -73,13 +75,16 @@ function matches(a: Accepts, c: ClientCreds): boolean {
   return ok;
 }
 
-/** The users the in-cluster proxy pods run with, undefined when no pod runs. */
+/**
+ * The users the in-cluster proxy pods run with, undefined when no pod runs. Read by the gateway's
+ * own config reader: a config it would refuse to start with fails the test.
+ */
 function inClusterProxyUsers(w: World): Accepts[] | undefined {
   if (!find(w, "Deployment", "registry-incluster-proxy")) return undefined;
   const gateway = fromB64(
     data(find(w, "Secret", "registry-incluster-proxy-config"))["gateway.yaml"],
   );
-  return ((parse(gateway) as { users?: Accepts[] }).users ?? []).map(u => ({
+  return parseGatewayConfig(parse(gateway)).users.map(u => ({
     name: u.name,
     passwordHash: u.passwordHash,
   }));
@@ -128,6 +133,10 @@ const CHAIN: [string, Record<string, unknown>][] = [
   [
     "Direct → Direct (another user)",
     settings.direct(settings.withPassword("second-p4ss", { username: "other-puller" })),
+  ],
+  [
+    "Direct → Direct (the same user, a new password)",
+    settings.direct(settings.withPassword("rotated-p4ss", { username: "other-puller" })),
   ],
   ["Direct → Proxy", settings.proxy(settings.licensed("lic3nse"))],
   ["Proxy → Direct", settings.direct(settings.withPassword("third-p4ss"))],

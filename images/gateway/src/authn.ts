@@ -66,7 +66,8 @@ export class CredentialVerifier {
     failureWindowMs: 60_000,
   };
 
-  readonly #users = new Map<string, GatewayUser>();
+  /** a name may have several passwords while a switch rotates it (docs/adr/0122) */
+  readonly #users = new Map<string, GatewayUser[]>();
   readonly #key = randomBytes(32);
   /** HMAC(name:password) → verdict; Map order is insertion order, used as LRU */
   readonly #good = new LruMap<string, GatewayUser>();
@@ -81,7 +82,7 @@ export class CredentialVerifier {
   readonly stats: VerifierStats = { cacheHits: 0, bcryptChecks: 0, throttled: 0 };
 
   constructor(users: readonly GatewayUser[], opts: VerifierOptions = {}) {
-    for (const u of users) this.#users.set(u.name, u);
+    for (const u of users) this.#users.set(u.name, [...(this.#users.get(u.name) ?? []), u]);
     this.#opts = { ...CredentialVerifier.DEFAULTS, ...opts };
     this.#sources = new SourceBuckets(this.#opts.failuresPerSource, this.#opts.failureWindowMs);
     const cost = Math.max(
@@ -131,15 +132,21 @@ export class CredentialVerifier {
   }
 
   async #check(creds: BasicCredentials): Promise<Known> {
-    const user = this.#users.get(creds.name);
+    const candidates = this.#users.get(creds.name);
     if (this.#running < this.#opts.concurrency) this.#running++;
     // a finishing check hands its slot over directly, so the limit holds at every instant
     else await new Promise<void>(resolve => this.#queue.push(resolve));
     try {
-      this.stats.bcryptChecks++;
-      const ok = await bcrypt.compare(creds.password, user?.passwordHash ?? this.#dummyHash);
-      if (!user) return { ok: false, reason: "unknown-user" };
-      return ok ? { ok: true, user } : { ok: false, reason: "bad-password" };
+      if (!candidates) {
+        this.stats.bcryptChecks++;
+        await bcrypt.compare(creds.password, this.#dummyHash);
+        return { ok: false, reason: "unknown-user" };
+      }
+      for (const user of candidates) {
+        this.stats.bcryptChecks++;
+        if (await bcrypt.compare(creds.password, user.passwordHash)) return { ok: true, user };
+      }
+      return { ok: false, reason: "bad-password" };
     } finally {
       const next = this.#queue.shift();
       if (next) next();
