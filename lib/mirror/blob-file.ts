@@ -16,7 +16,7 @@ import type { Readable } from "node:stream";
  * promoted, and its memory then waits for a full collection (holding chunks instead of copying
  * them took a pull's peak from 59 to 110–118 MiB).
  */
-const BATCH_BYTES = 256 * 1024;
+const BATCH_BYTES = 128 * 1024;
 
 /**
  * Batch buffers not in use, shared by the downloads of a process: a download takes two (one
