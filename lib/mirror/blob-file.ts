@@ -42,9 +42,9 @@ class PrematureCloseError extends Error {
 
 /**
  * Streams `body` into `file` (truncated, or appended to with `append`), adding every byte to
- * `hash` and reporting it to `onBytes`. Resolves with the bytes received once all are on disk;
- * rejects with the body's error or the file's (the file is left as far as it got: a later pull
- * continues it).
+ * `hash` and reporting it to `onBytes`. Resolves with the bytes received once all are written
+ * and the file is closed; rejects with the body's error or the file's (the file is left as far
+ * as it got: a later pull continues it).
  */
 export function writeHashed(
   body: Readable,
@@ -62,6 +62,8 @@ class BatchedWriter {
   #filled = 0;
   /** The rest of a chunk that came while both buffers were taken: the body waits meanwhile. */
   #held: Buffer | undefined;
+  /** This writer paused the body (and only then resumes it). */
+  #paused = false;
   #received = 0;
   /** An open or a write in flight: the file is closed only after it returns. */
   #busy = false;
@@ -111,6 +113,7 @@ class BatchedWriter {
       if (this.#filled === BATCH_BYTES) {
         if (this.#busy) {
           this.#held = chunk.subarray(offset);
+          this.#paused = true;
           this.body.pause();
           return;
         }
@@ -162,7 +165,10 @@ class BatchedWriter {
       if (!this.#busy) this.#next();
     } else if (this.#held === undefined) {
       if (this.#filled === BATCH_BYTES && !this.#busy) this.#next();
-      this.body.resume();
+      if (this.#paused) {
+        this.#paused = false;
+        this.body.resume();
+      }
     }
   }
 
