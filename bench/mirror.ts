@@ -18,6 +18,10 @@
 //   node --import tsx bench/mirror.ts            (BENCH_IMAGES=24 BENCH_LAYER_MIB=8 BENCH_ROUNDS=5)
 //   node --import tsx bench/mirror.ts --burner   the same with a CPU-bound process running beside
 //                                                it for the whole measurement (one core of two)
+//   BENCH_ALSO="MIRROR_V8_OPT=1" …               each round also runs ours with these variables
+//   BENCH_ALSO_CLI=/elsewhere/dist/cli/registry-module.mjs …
+//                                                each round also runs another build of ours (e.g.
+//                                                main's, for before/after figures from one run)
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
@@ -41,11 +45,18 @@ const LAYER_MIB = Number(process.env.BENCH_LAYER_MIB ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const BURNER = process.argv.includes("--burner");
 /** `NAME=VALUE …`: each round also runs ours with these variables set (reported beside). */
-const ALSO = process.env.BENCH_ALSO
+/** Another build of our CLI, run in each round beside this one (with BENCH_ALSO's variables, if any). */
+const ALSO_CLI = process.env.BENCH_ALSO_CLI || undefined;
+const ALSO: NodeJS.ProcessEnv | undefined = process.env.BENCH_ALSO
   ? Object.fromEntries(
       process.env.BENCH_ALSO.split(/\s+/).map(kv => kv.split("=", 2) as [string, string]),
     )
-  : undefined;
+  : ALSO_CLI
+    ? {}
+    : undefined;
+const ALSO_LABEL = [ALSO_CLI && `the CLI at ${ALSO_CLI}`, process.env.BENCH_ALSO]
+  .filter(Boolean)
+  .join(" with ");
 const TARGET_RATIO = 1.5;
 const TARGET_RSS_MIB = 64;
 const ROOT = join(import.meta.dirname, "..");
@@ -158,6 +169,7 @@ async function mirrorRound(
   ctx: RoundContext,
   name: string,
   env: NodeJS.ProcessEnv,
+  cli = CLI,
 ): Promise<{ p: Step; q: Step }> {
   const bundle = ctx.lab.path(`bundle-${name}`);
   const ca = join(ctx.certDir, "ca.crt");
@@ -165,7 +177,7 @@ async function mirrorRound(
   const source = `${ctx.source.hostPort}/deckhouse/ee`;
   const p = await timed(
     [
-      CLI,
+      cli,
       "mirror",
       "pull",
       "--source",
@@ -182,7 +194,7 @@ async function mirrorRound(
   );
   const target = `${ctx.target.hostPort}/${name}/system/deckhouse`;
   const q = await timed(
-    [CLI, "mirror", "push", bundle, target, "--creds", credsArg, "--ca", ca],
+    [cli, "mirror", "push", bundle, target, "--creds", credsArg, "--ca", ca],
     phasesEnv,
   );
   await ctx.checkTags(ctx.target.hostPort, `${name}/system/deckhouse`);
@@ -276,7 +288,7 @@ async function main(): Promise<void> {
         ours.push({ ms: p.ms + q.ms, rssKiB: Math.max(p.rssKiB, q.rssKiB) });
         // ours again with BENCH_ALSO's environment (e.g. MIRROR_V8_OPT=1), for a trade measured
         // under the same load
-        const also = ALSO ? await mirrorRound(ctx, `also-${round}`, ALSO) : undefined;
+        const also = ALSO ? await mirrorRound(ctx, `also-${round}`, ALSO, ALSO_CLI) : undefined;
         if (also)
           alsoSteps.push({
             ms: also.p.ms + also.q.ms,
@@ -334,7 +346,7 @@ async function main(): Promise<void> {
           const alsoRatio = (s.ms + t.ms) / (also.p.ms + also.q.ms);
           alsoRatios.push(alsoRatio);
           console.log(
-            `round ${round + 1} with ${process.env.BENCH_ALSO}: pull ${(also.p.ms / 1000).toFixed(2)} s + push ${(also.q.ms / 1000).toFixed(2)} s ` +
+            `round ${round + 1} with ${ALSO_LABEL}: pull ${(also.p.ms / 1000).toFixed(2)} s + push ${(also.q.ms / 1000).toFixed(2)} s ` +
               `(peak RSS ${(also.p.rssKiB / 1024).toFixed(0)}/${(also.q.rssKiB / 1024).toFixed(0)} MiB); ratio ${alsoRatio.toFixed(2)}×`,
           );
         }
@@ -364,11 +376,11 @@ async function main(): Promise<void> {
     console.table([
       row("skopeo sync (baseline)", theirs),
       row("registry-module mirror", ours),
-      ...(ALSO ? [row(`mirror with ${process.env.BENCH_ALSO}`, alsoSteps)] : []),
+      ...(ALSO ? [row(`mirror with ${ALSO_LABEL}`, alsoSteps)] : []),
     ]);
     if (ALSO)
       console.log(
-        `with ${process.env.BENCH_ALSO}: ${median(alsoRatios).toFixed(2)}× (min ${Math.min(...alsoRatios).toFixed(2)}×, ` +
+        `with ${ALSO_LABEL}: ${median(alsoRatios).toFixed(2)}× (min ${Math.min(...alsoRatios).toFixed(2)}×, ` +
           `max ${Math.max(...alsoRatios).toFixed(2)}×); peak RSS per round median ` +
           `${median(alsoSteps.map(x => x.rssKiB / 1024)).toFixed(1)} MiB`,
       );

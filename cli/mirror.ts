@@ -310,14 +310,20 @@ function garbagePacer(): (bytes: number) => void {
 }
 
 /**
- * V8's optimizing compiler (TurboFan) costs a transfer ~6 MiB of its peak: its machine code, paged
- * in from the node binary when it first runs, and the code and compile zones it makes. A
- * transfer's work is native (TLS, sha256, file I/O); the JavaScript between chunks runs in the
- * interpreter and Sparkplug's baseline code instead. Sparkplug stays on: it costs no measurable
- * memory and wins back part of the interpreter's time (docs/adr/0140). MIRROR_V8_OPT=1 keeps
- * TurboFan too (6 MiB more, faster when CPU is scarce). Process-wide: set before a transfer.
+ * V8 settings for a transfer, process-wide, set before it starts (docs/adr/0140, 0141).
+ *
+ * - TurboFan off (`--no-opt`): it costs ~6 MiB of the peak (its machine code, paged in from the
+ *   node binary when it first runs, and the code and compile zones it makes). A transfer's work
+ *   is native (TLS, sha256, file I/O); the JavaScript between chunks runs in the interpreter and
+ *   Sparkplug's baseline code, and since a pull writes through one sink (lib/mirror/blob-file.ts)
+ *   TurboFan no longer makes it faster. MIRROR_V8_OPT=1 keeps it, for measuring the trade.
+ * - The young generation stays at its starting size (`--semi-space-growth-factor=1`): V8 grows
+ *   it after collections that many objects survive (the CLI's start), to 4 MiB semi-spaces;
+ *   the transfer's own garbage is collected every MiB of blob data anyway (garbagePacer), so the
+ *   larger one only held ~1.5 MiB more pages.
  */
-function withoutOptimizingCompiler(): void {
+function transferV8Flags(): void {
+  setFlagsFromString("--semi-space-growth-factor=1");
   if (process.env.MIRROR_V8_OPT === "1") return;
   setFlagsFromString("--no-opt");
 }
@@ -370,7 +376,7 @@ async function runPull(args: string[], secrets: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("mirror pull: expected one BUNDLE_DIR");
   const bundle = positionals[0] as string;
   const images = requestedImages(values.tag ?? [], values["images-file"]);
-  withoutOptimizingCompiler();
+  transferV8Flags();
   const parallel = parallelOf(values.parallel);
   const { client, repository } = clientFor(values.source, "--source", values, secrets);
   const recorder = phaseRecorder();
@@ -471,7 +477,7 @@ async function runPush(args: string[], secrets: string[]): Promise<number> {
   if (positionals.length !== 2)
     throw new UsageError("mirror push: expected BUNDLE_DIR REGISTRY/PATH");
   const [bundle, targetAddress] = positionals as [string, string];
-  withoutOptimizingCompiler();
+  transferV8Flags();
   const parallel = parallelOf(values.parallel);
   if (values.license !== undefined)
     throw new UsageError("mirror push: --license is for pull; push with --creds");

@@ -8,11 +8,8 @@
 // a partial download continues with a Range request from where it stopped. index.json is written
 // last, so an interrupted pull leaves no tag in the bundle that looks complete.
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { RegistryClient } from "../oci/client";
 import { OciError } from "../oci/errors";
 import type { Descriptor } from "../oci/manifest";
@@ -26,6 +23,7 @@ import {
   writeIndex,
   type BundleImage,
 } from "./bundle";
+import { writeHashed } from "./blob-file";
 import { MirrorError } from "./errors";
 import { walkImage, type ManifestNode } from "./graph";
 import { Phases } from "./phases";
@@ -357,21 +355,9 @@ async function downloadBlob(
   return writeBody(hash, offset);
 
   async function writeBody(h: ReturnType<typeof createHash>, from: number): Promise<number> {
-    let received = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        h.update(chunk);
-        received += chunk.length;
-        onBytes(chunk.length);
-        done(null, chunk);
-      },
-    });
+    let received: number;
     try {
-      await pipeline(
-        res.body,
-        counter,
-        createWriteStream(partial, { flags: from > 0 ? "a" : "w" }),
-      );
+      received = await writeHashed(res.body, partial, { append: from > 0, hash: h, onBytes });
     } catch (err) {
       throw networkOrDisk(err, `GET blob ${client.registry}/${repository}@${blob.digest}`);
     }
