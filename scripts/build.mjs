@@ -3,6 +3,7 @@
 // (a Node single executable application, docs/adr/0001), and the CLI (dist/cli).
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -233,6 +234,22 @@ function assembleModule() {
   copyFileSync(join(root, "chart", ".helmignore"), join(moduleDir, ".helmignore"));
 }
 
+/**
+ * CommonJS packages the CLI's `mirror` loads, bundled instead of left to node_modules: an ESM
+ * import of a CommonJS file makes Node load its CommonJS export scanner (WebAssembly), which
+ * costs `mirror` about 5 MiB of peak RSS (docs/adr/0140: ≤ 64 MiB); esbuild wraps them instead.
+ */
+const CLI_BUNDLED_PACKAGES = /^ipaddr\.js$/;
+
+const bundledPackages = {
+  name: "bundled-packages",
+  setup(b) {
+    b.onResolve({ filter: CLI_BUNDLED_PACKAGES }, args => ({
+      path: createRequire(join(root, "package.json")).resolve(args.path),
+    }));
+  },
+};
+
 async function bundleCli() {
   await build({
     entryPoints: [join(root, "cli/registry-module.ts")],
@@ -249,7 +266,7 @@ async function bundleCli() {
     packages: "external",
     banner: { js: "#!/usr/bin/env node" },
     logLevel: "warning",
-    plugins: [templates],
+    plugins: [templates, bundledPackages],
   });
   chmodSync(join(dist, "cli/registry-module.mjs"), 0o755);
 }
