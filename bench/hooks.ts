@@ -10,10 +10,10 @@
 // previous run's output instead would be timed as part of the hook).
 // Against `node -e 0`, the commands run without a shell (hyperfine -N) with the first run's
 // environment set for all of them, `node -e 0` included: hyperfine's correction for a shell's
-// start is an estimate that, subtracted from both, moved the ratio by a few hundredths. The two
-// steady-state runs need different environments and are compared with each other: they run
-// through the shell, which costs both the same. The targets
-// are on wall time; CPU time (user + system, hyperfine's means) is printed beside it because on a
+// start is an estimate subtracted from both sides of the ratio, and without a shell there is
+// nothing to estimate. The two steady-state runs need different environments and are compared
+// with each other: they run through the shell, which costs both the same. The targets are on
+// wall time; CPU time (user + system, hyperfine's means) is printed beside it because on a
 // shared machine it moves far less with the other load than wall time does.
 // BENCH_COMPARE_EXE=<another build's registry-hooks> times that build too, in the same runs.
 import { spawnSync } from "node:child_process";
