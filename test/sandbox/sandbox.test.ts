@@ -83,14 +83,15 @@ describe("sandbox: legacy Unmanaged → Direct (EE) → Proxy under the pull loo
       ["Direct (EE)", "Proxy (EE)", true],
     ]);
     expect(report.faults).toEqual([]);
+    // the failed pulls themselves first: a failure names the node, mode, image and error
+    const failed = pulls.filter(p => !p.ok);
+    expect(failed.map(p => `${p.node} ${p.mode} ${p.image}: ${p.error}`)).toEqual([]);
     for (const sw of report.switches) {
       expect(sw.hookRuns).toBeGreaterThan(0);
       // every node pulls twice a second (two images) for the whole switch
       expect(sw.pulls.attempted).toBeGreaterThan(5 * 2 * 10);
       expect(sw.pulls.failed).toBe(0);
     }
-    const failed = pulls.filter(p => !p.ok);
-    expect(failed.map(p => `${p.node} ${p.mode} ${p.image}: ${p.error}`)).toEqual([]);
     for (const sw of report.switches) {
       console.log(
         `${sw.from} → ${sw.to}: ${sw.seconds} s, ${sw.hookRuns} hook runs, ` +
