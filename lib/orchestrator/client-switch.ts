@@ -67,12 +67,12 @@ export async function directTransitionClients(
     ...kept.map(k => ({ username: k.name, password: k.password })),
   ];
   const out: RegistryUser[] = [];
-  const same = (a: Credentials) => (b: Credentials) =>
+  const same = (a: Credentials, b: Credentials) =>
     a.username === b.username && a.password === b.password;
   for (const c of candidates) {
     // the same name with another password too: the gateway accepts a user with either of its
     // passwords, so a rotated password overlaps as another user does
-    if (same(c)(managed) || out.some(u => same(c)({ username: u.name, password: u.password })))
+    if (same(c, managed) || out.some(u => same(c, { username: u.name, password: u.password })))
       continue;
     const previous = kept.find(k => k.name === c.username && k.password === c.password);
     const hash = await run.deps.ensurePasswordHash(
