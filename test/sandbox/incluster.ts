@@ -51,6 +51,11 @@ export interface InCluster {
   pull(image: string, access: RegistryAccess): Promise<void>;
   /** The addresses registry.d8-system.svc resolves to now. */
   endpoints(): string[];
+  /**
+   * Brings the client's /etc/hosts up to date with Service `registry` as read now (after every
+   * API write the caller has seen), as cluster DNS has done by the time a client is sent there.
+   */
+  syncEndpoints(): Promise<void>;
   errors(): string[];
   stop(): Promise<void>;
 }
@@ -163,14 +168,23 @@ export async function startInCluster(
     }
   };
 
+  // one round at a time, in the order asked: a round that read the Service later writes later
+  let serviceTurn: Promise<void> = Promise.resolve();
+  const serviceRoundInTurn = (): Promise<void> => {
+    const turn = serviceTurn.then(serviceRound);
+    serviceTurn = turn.catch(() => undefined);
+    return turn;
+  };
+
   const loops: RoundLoop[] = [
     roundLoop(deploymentRound, 500),
     roundLoop(statusRound, 200),
-    roundLoop(serviceRound, 300),
+    roundLoop(serviceRoundInTurn, 300),
   ];
 
   return {
     endpoints: () => endpoints,
+    syncEndpoints: serviceRoundInTurn,
     errors: () => loops.flatMap(l => l.errors),
     async pull(image, access) {
       const work = await mkdtemp(join(dir, "client-"));

@@ -91,8 +91,10 @@ export function startPullLoop(opts: PullLoopOptions): PullLoop {
   const perTarget = async (target: PullTarget): Promise<void> => {
     while (running) {
       const started = Date.now();
-      for (const image of opts.images()) {
-        if (!running) break;
+      // the names are read again before every pull: they change while a round runs
+      for (let i = 0; running; i++) {
+        const image = opts.images()[i];
+        if (image === undefined) break;
         await pullOnce(target, image);
       }
       const wait = Math.max(0, interval - (Date.now() - started));

@@ -42,11 +42,12 @@ import {
 import { startControlPlane, type ControlPlane } from "../lab/control-plane";
 import { BashibleActors } from "./bashible";
 import { buildImageBundles } from "../../images/build";
-import { startInCluster, type InCluster, type RegistryAccess } from "./incluster";
+import { startInCluster, type InCluster } from "./incluster";
 import { startMasters, type Masters, type SandboxMaster } from "./masters";
 import { startNodes, type Nodes, type SandboxNode } from "./nodes";
 import { startPullLoop, type PullLoop } from "./pull-loop";
 import { pullBundle, pushBundle } from "./local-fill";
+import { followDeckhouseRegistry } from "./registry-names";
 import { rssSampler } from "./rss";
 import type {
   FaultName,
@@ -592,25 +593,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     await waitFinished("Unmanaged", 240_000);
     const operatorSettledMs = Date.now() - tOp;
 
-    // per registry address, what deckhouse-registry said last: the in-cluster client uses it
-    const access = new Map<string, RegistryAccess>();
-    const currentImages = async (): Promise<string[]> => {
-      const r = await cp.kubectl(["get", "-n", NS, "secret", "deckhouse-registry", "-o", "json"]);
-      const data = (JSON.parse(r.stdout) as { data: Record<string, string> }).data;
-      const address = fromB64(data.address);
-      const auths = (
-        JSON.parse(fromB64(data[".dockerconfigjson"]) || "{}") as {
-          auths?: Record<string, { auth?: string }>;
-        }
-      ).auths;
-      const auth = auths?.[address]?.auth;
-      access.set(address, {
-        ...(auth ? { creds: fromB64(auth) } : {}),
-        ...(data.ca ? { ca: fromB64(data.ca) } : {}),
-      });
-      const base = `${address}${fromB64(data.path)}`;
-      return [`${base}@${release.platform}`, `${base}@${release.modules[0]}`];
-    };
+    // the names clients pull by: deckhouse-registry as the API server sends its changes; the
+    // in-cluster client's resolver catches up before a new address is handed out
+    const names = await followDeckhouseRegistry(cp.kubeConfig(), {
+      images: base => [`${base}@${release.platform}`, `${base}@${release.modules[0]}`],
+      beforeSwitch: () => inCluster.syncEndpoints(),
+    });
+    cleanups.push(() => names.stop());
+    const currentImages = async (): Promise<string[]> => names.images();
 
     const nodeVersions = async (): Promise<Record<string, string | undefined>> => {
       const r = await cp.kubectl(["get", "nodes", "-o", "json"]);
@@ -721,7 +711,6 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       const settings = step.kind === "fault" ? step.settings : step.settings;
       const upstream = step.upstream ? upstreams[step.upstream] : undefined;
       const to = settings === undefined ? from : targetModeOf(settings);
-      let images = await currentImages();
       let mode = before?.mode ?? "";
       // Local: the user pulls the bundle first (before the patch, outside the switch's time)
       const local =
@@ -742,11 +731,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
                 {
                   name: "in-cluster",
                   pull: (image: string) =>
-                    inCluster.pull(image, access.get(image.split("/")[0] ?? "") ?? {}),
+                    inCluster.pull(image, names.access(image.split("/")[0] ?? "")),
                 },
               ]),
         ],
-        images: () => (outage.image ? [...images, outage.image] : images),
+        images: () => (outage.image ? [...names.images(), outage.image] : names.images()),
         context: () => ({ mode, step: step.name }),
         intervalMs: opts.pullIntervalMs ?? 1_000,
         // a pull already in flight when a fault killed what served it fails with it
@@ -765,7 +754,6 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       const watcher = (async () => {
         while (watching) {
           const state = await readState().catch(() => undefined);
-          images = await currentImages().catch(() => images);
           if (state) mode = state.mode;
           observer.onSnapshot({
             step: step.name,
