@@ -1,6 +1,6 @@
 // How the sandbox's clients follow deckhouse-registry (./registry-names.ts), against a real lab
-// API server: the names change with the Secret's change, not on a poll, and a changed address is
-// handed out only after `beforeSwitch` (the DNS stand-in catching up) has finished.
+// API server: the names change with the Secret's change, not on a poll, and a changed Secret is
+// handed out only after `beforeChange` (the DNS stand-in catching up) has finished.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -78,13 +78,13 @@ describe("readRegistrySecret", () => {
 });
 
 describe("followDeckhouseRegistry against a real API server", () => {
-  it("hands out a new address only after beforeSwitch, and follows every change", async () => {
-    const switches: string[] = [];
+  it("hands out a changed Secret only after beforeChange, and follows every change", async () => {
+    let changes = 0;
     let release: (() => void) | undefined;
     const names = await followDeckhouseRegistry(cp.kubeConfig(), {
       images: base => [`${base}@sha256:aa`, `${base}@sha256:bb`],
-      beforeSwitch: address => {
-        switches.push(address);
+      beforeChange: () => {
+        changes += 1;
         return new Promise<void>(resolve => (release = resolve));
       },
     });
@@ -94,20 +94,28 @@ describe("followDeckhouseRegistry against a real API server", () => {
         `${UPSTREAM}/deckhouse/ee@sha256:bb`,
       ]);
       expect(names.access(UPSTREAM)).toEqual({ creds: "license-token:ee-secret" });
+      expect(changes).toBe(0);
 
       await patchData(registryData(SVC, "/system/deckhouse", "ro", "ro-pass", "MODULE CA"));
-      await waitFor("beforeSwitch called", () => switches.length === 1);
-      expect(switches).toEqual([SVC]);
+      await waitFor("beforeChange called", () => changes === 1);
       // the resolver has not caught up yet: clients still get the old names
       expect(names.images()[0]).toBe(`${UPSTREAM}/deckhouse/ee@sha256:aa`);
+      expect(names.access(SVC)).toEqual({});
       release?.();
       await waitFor("the new names", () => names.images()[0]?.startsWith(SVC) === true);
       expect(names.access(SVC)).toEqual({ creds: "ro:ro-pass", ca: "MODULE CA" });
 
-      // a rotated password at the same address: followed, without another beforeSwitch
-      await patchData(registryData(SVC, "/system/deckhouse", "ro", "rotated", "MODULE CA"));
-      await waitFor("the rotated password", () => names.access(SVC).creds === "ro:rotated");
-      expect(switches).toEqual([SVC]);
+      // other credentials at the same address (Local → Direct): the resolver catches up first too
+      await patchData(registryData(SVC, "/system/deckhouse", "license-token", "ee", "MODULE CA"));
+      await waitFor("beforeChange called again", () => changes === 2);
+      expect(names.access(SVC).creds).toBe("ro:ro-pass");
+      release?.();
+      await waitFor("the new credentials", () => names.access(SVC).creds === "license-token:ee");
+
+      // a change of nothing clients read (a label) hands out nothing new
+      await cp.kubectl(["label", "-n", "d8-system", "secret", "deckhouse-registry", "x=y"]);
+      await new Promise(r => setTimeout(r, 500));
+      expect(changes).toBe(2);
       expect(names.errors).toEqual([]);
     } finally {
       release?.();

@@ -6,13 +6,15 @@
 // (x509: certificate signed by unknown authority) though nothing a real client sees was wrong.
 // A watch delivers the change within milliseconds of the write.
 //
-// Ordering: the module sends clients to registry.d8-system.svc only after Service `registry`
-// selects the pods behind it (docs/adr/0122). The sandbox's stand-in for cluster DNS follows the
-// Service on a loop of its own, so before a new address is published `beforeSwitch` runs (the
-// in-cluster client's /etc/hosts brought up to date from a read made after this event): no
-// client is sent to a name its resolver does not know yet.
+// Ordering: the module changes the Secret only after Service `registry` selects pods that accept
+// what the Secret will say (docs/adr/0122): a new address, or new credentials at the same fixed
+// address (Local → Direct: node services accept `ro` only, the in-cluster proxy also the
+// upstream's). The sandbox's stand-in for cluster DNS follows the Service on a loop of its own,
+// so before a changed Secret is handed out `beforeChange` runs (the in-cluster client's
+// /etc/hosts brought up to date from a read made after this event): no client is sent to a name
+// its resolver does not know yet, or with credentials for pods it does not resolve to yet.
 //
-//   const names = await followDeckhouseRegistry(kc, { images, beforeSwitch });
+//   const names = await followDeckhouseRegistry(kc, { images, beforeChange });
 //   names.images(); names.access(host); await names.stop();
 import { type KubeConfig, Watch } from "@kubernetes/client-node";
 import type { RegistryAccess } from "./incluster";
@@ -33,8 +35,8 @@ export interface RegistryNames {
 export interface FollowOptions {
   /** The references to pull from a repository base `<address><path>`. */
   images: (base: string) => string[];
-  /** Awaited before a changed address is published (the DNS stand-in catching up). */
-  beforeSwitch?: (address: string) => Promise<void>;
+  /** Awaited before a changed Secret is handed out (the DNS stand-in catching up). */
+  beforeChange?: () => Promise<void>;
   /** How long to wait for the Secret's first event; default 30 s. */
   timeoutMs?: number;
 }
@@ -76,7 +78,8 @@ export async function followDeckhouseRegistry(
 ): Promise<RegistryNames> {
   const access = new Map<string, RegistryAccess>();
   const errors: string[] = [];
-  let address: string | undefined;
+  /** the last Secret data handed out */
+  let current: string | undefined;
   let images: string[] = [];
   let stopped = false;
   let controller: AbortController | undefined;
@@ -87,10 +90,12 @@ export async function followDeckhouseRegistry(
 
   const apply = async (secret: SecretObject): Promise<void> => {
     const read = readRegistrySecret(secret.data ?? {});
+    const text = JSON.stringify(read);
+    if (text === current) return;
+    if (current !== undefined) await opts.beforeChange?.();
     access.set(read.address, read.access);
-    if (read.address !== address && address !== undefined) await opts.beforeSwitch?.(read.address);
-    address = read.address;
     images = opts.images(read.base);
+    current = text;
     first?.();
   };
 

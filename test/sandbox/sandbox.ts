@@ -594,10 +594,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const operatorSettledMs = Date.now() - tOp;
 
     // the names clients pull by: deckhouse-registry as the API server sends its changes; the
-    // in-cluster client's resolver catches up before a new address is handed out
+    // in-cluster client's resolver catches up before a changed Secret is handed out
     const names = await followDeckhouseRegistry(cp.kubeConfig(), {
       images: base => [`${base}@${release.platform}`, `${base}@${release.modules[0]}`],
-      beforeSwitch: () => inCluster.syncEndpoints(),
+      beforeChange: () => inCluster.syncEndpoints(),
     });
     cleanups.push(() => names.stop());
     const currentImages = async (): Promise<string[]> => names.images();
