@@ -2,11 +2,20 @@
 // Builds dist/: the assembled module (dist/module) whose hooks run with no Node.js on the host
 // (a Node single executable application, docs/adr/0001), and the CLI (dist/cli).
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { loadedModuleIds, withoutLoadedModulesCodeCache } from "./sea-code-cache.mjs";
 import { templatesPlugin } from "./templates-plugin.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -147,8 +156,23 @@ function runQuietly(args, env, known) {
   }
 }
 
+/**
+ * Takes out of the snapshot the code cache of Node's modules it already holds: never read, and
+ * every start of the executable copied all of it out of the binary (docs/adr/0166).
+ */
+function dropDeadCodeCache(blob, loadedModulesFile) {
+  const loaded = new Set(loadedModuleIds(JSON.parse(readFileSync(loadedModulesFile, "utf8"))));
+  const trimmed = withoutLoadedModulesCodeCache(readFileSync(blob), loaded);
+  writeFileSync(blob, trimmed.blob);
+  const mb = (trimmed.droppedBytes / 1e6).toFixed(1);
+  log(
+    `snapshot: dropped the code cache of ${trimmed.dropped} loaded modules (${mb} MB), kept ${trimmed.kept}`,
+  );
+}
+
 function buildExecutable(warmUpRuns) {
   const blob = join(work, "hooks.blob");
+  const loadedModules = join(work, "loaded-modules.json");
   const seaConfig = join(work, "sea-config.json");
   writeFileSync(
     seaConfig,
@@ -164,9 +188,14 @@ function buildExecutable(warmUpRuns) {
   runQuietly(
     ["--disable-warning=ExperimentalWarning", "--experimental-sea-config", seaConfig],
     // read by hooks/main.ts while the snapshot is built
-    { ...process.env, REGISTRY_HOOKS_WARM_UP: warmUpRuns },
+    {
+      ...process.env,
+      REGISTRY_HOOKS_WARM_UP: warmUpRuns,
+      REGISTRY_HOOKS_LOADED_MODULES: loadedModules,
+    },
     /^Wrote single executable preparation blob to /,
   );
+  dropDeadCodeCache(blob, loadedModules);
   const exe = join(moduleDir, "hooks", HOOKS_EXE);
   mkdirSync(dirname(exe), { recursive: true });
   copyFileSync(process.execPath, exe);
