@@ -7,12 +7,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  codeCacheEntries,
-  loadedModuleIds,
-  withoutLoadedModulesCodeCache,
-} from "../../scripts/sea-code-cache.mjs";
+// @ts-expect-error -- plain ESM build script without type declarations
+import * as seaCodeCache from "../../scripts/sea-code-cache.mjs";
 import { HOOKS_EXE, requireBuild } from "./built";
+
+const { codeCacheEntries, loadedModuleIds, withoutLoadedModulesCodeCache } = seaCodeCache as {
+  codeCacheEntries(sea: Buffer): { id: string; size: number }[];
+  loadedModuleIds(moduleLoadList: string[]): string[];
+  withoutLoadedModulesCodeCache(
+    sea: Buffer,
+    loaded: Set<string>,
+  ): { blob: Buffer; dropped: number; droppedBytes: number; kept: number };
+};
 
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);
