@@ -1,12 +1,12 @@
-// The code cache of Node's built-in modules inside the hooks executable's snapshot, and taking out
-// the part no run can read (docs/adr/0166).
+// The code cache of Node's built-in modules inside the hooks executable's snapshot, cut down to
+// the modules hook runs compile (docs/adr/0166).
 //
 // `node --experimental-sea-config` with `useSnapshot` writes a preparation blob: a header, the path
 // of the main script, then Node's snapshot blob. That snapshot ends with a code cache for every
-// built-in module of Node (about 2.6 MB of the 4.6 MB), which every start of the executable
-// copies out of the binary. Node reads a module's code cache only when it compiles that module;
-// a module already loaded in the snapshot is never compiled again, so its code cache is dead
-// weight. Layouts (Node 20, src/node_sea.cc and src/node_snapshotable.cc), little-endian:
+// built-in module of Node (about 2.6 MB of the 4.6 MB), which every start of the executable reads
+// out of the binary. Node reads a module's code cache only when it compiles that module: a module
+// already loaded in the snapshot is never compiled again, and most of the others no hook run
+// loads. Layouts (Node 20, src/node_sea.cc and src/node_snapshotable.cc), little-endian:
 //   preparation blob: u32 magic 0x143da20, u32 flags, u64 length + main script path,
 //                     u64 length + snapshot blob (the last field when only kUseSnapshot is set)
 //   snapshot blob:    u32 magic 0x143da19, u8 type, 3 × (u64 length + text) (Node version, arch,
@@ -121,15 +121,11 @@ function u64(value) {
   return b;
 }
 
-/**
- * The preparation blob `sea` without the code cache of the built-in modules `loaded` names (the
- * modules its snapshot already holds); the code cache of every other module stays for the runs
- * that load it.
- */
-export function withoutLoadedModulesCodeCache(sea, loaded) {
+/** The preparation blob `sea` with the code cache of the built-in modules `keep` names only. */
+export function withCodeCacheOnlyFor(sea, keep) {
   const { snapshot, lengthAt } = snapshotOf(sea);
   const { offset, entries } = findCodeCache(snapshot);
-  const kept = entries.filter(e => !loaded.has(e.id));
+  const kept = entries.filter(e => keep.has(e.id));
   const newSnapshot = Buffer.concat([
     snapshot.subarray(0, offset),
     u64(kept.length),
