@@ -29,16 +29,13 @@ export function grow(contexts: BindingContext[], nodes: number): BindingContext[
   return contexts.map(ctx => {
     const items = ctx.snapshots?.["bashible-->nodes"];
     if (!items) return ctx;
-    const worker = items.find(
-      i => (i.filterResult as { isMaster: boolean }).isMaster === false,
-    ) as ObjectAndFilterResult;
-    const masters = items.filter(i => (i.filterResult as { isMaster: boolean }).isMaster);
+    // a Node's filterResult: [name, InternalIP, control-plane?, version, containerd label]
+    const isMaster = (i: ObjectAndFilterResult) => (i.filterResult as unknown[])[2] === true;
+    const worker = items.find(i => !isMaster(i)) as ObjectAndFilterResult;
+    const masters = items.filter(isMaster);
+    const [, , ...rest] = worker.filterResult as unknown[];
     const workers = Array.from({ length: nodes - masters.length }, (_, n) => ({
-      filterResult: {
-        ...(worker.filterResult as object),
-        name: `worker-${n}`,
-        internalIP: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`,
-      },
+      filterResult: [`worker-${n}`, `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, ...rest],
     }));
     return {
       ...ctx,

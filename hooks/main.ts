@@ -1,5 +1,5 @@
 // Entry point of the hooks executable (dist/module/hooks/registry-hooks).
-import { readFileSync, writeSync } from "node:fs";
+import { readFileSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { startupSnapshot } from "node:v8";
 import { runContract } from "../lib/runtime/contract";
@@ -67,6 +67,8 @@ interface WarmUpRun {
 
 /** Where scripts/build.mjs puts the warm-up runs while the snapshot is built. */
 const WARM_UP_ENV = "REGISTRY_HOOKS_WARM_UP";
+/** Where scripts/build.mjs wants the list of Node's modules the snapshot holds. */
+const LOADED_MODULES_ENV = "REGISTRY_HOOKS_LOADED_MODULES";
 
 /**
  * While the snapshot is built: runs the hooks as the executable will, on representative inputs,
@@ -93,6 +95,18 @@ if (startupSnapshot.isBuildingSnapshot()) {
       writeAll(2, `snapshot warm-up: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(1);
     });
+  }
+  // Node's modules loaded by now are in the snapshot and never compiled again: the build takes
+  // their code cache out of it (docs/adr/0166). Written when the snapshot is taken, after
+  // everything the warm-up loaded.
+  const loadedModulesFile = process.env[LOADED_MODULES_ENV];
+  if (loadedModulesFile) {
+    startupSnapshot.addSerializeCallback(() =>
+      writeFileSync(
+        loadedModulesFile,
+        JSON.stringify((process as unknown as { moduleLoadList: string[] }).moduleLoadList),
+      ),
+    );
   }
   startupSnapshot.setDeserializeMainFunction(main);
 } else main();

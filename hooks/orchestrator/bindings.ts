@@ -21,6 +21,7 @@ import type { KubernetesBinding } from "../../lib/runtime/define-hook";
 import type { ObjectAndFilterResult } from "../../lib/runtime/types";
 import {
   filterObject,
+  filterTuple,
   NarrowError,
   optionalBoolean,
   optionalNumber,
@@ -218,34 +219,47 @@ export const registrySwitcher: KubernetesBinding<SwitcherPodSnapshot> = {
   },
 };
 
+/**
+ * What the orchestrator reads of a Node, by position in the array the jqFilter projects. Thousands
+ * of Nodes per run: without a key per field the binding context of 5000 Nodes is a third smaller
+ * and parses about 1 ms faster (docs/adr/0166); the narrowing names each field in its messages.
+ */
+const NODE_FIELDS = [
+  "metadata.name",
+  "InternalIP",
+  "control-plane label",
+  "registry.deckhouse.io/version",
+  "containerd label",
+] as const;
+
 export const bashibleNodes: KubernetesBinding<NodeSnapshot> = {
   apiVersion: "v1",
   kind: "Node",
-  jqFilter: `{
-    name: .metadata.name,
-    isMaster: (.metadata.labels // {} | has("node-role.kubernetes.io/control-plane")),
-    version: .metadata.annotations["registry.deckhouse.io/version"],
-    internalIP: ([.status.addresses[]? | select(.type == "InternalIP") | .address][0]),
-    containerdConfigMode: .metadata.labels["node.deckhouse.io/containerd-config-registry"]
-  }`,
+  // the order of NODE_FIELDS
+  jqFilter: `[
+    .metadata.name,
+    ([.status.addresses[]? | select(.type == "InternalIP") | .address][0]),
+    (.metadata.labels // {} | has("node-role.kubernetes.io/control-plane")),
+    .metadata.annotations["registry.deckhouse.io/version"],
+    .metadata.labels["node.deckhouse.io/containerd-config-registry"]
+  ]`,
   ...watch,
   narrow: item => wellFormedNode(item.filterResult) ?? checkedNode(item),
 };
 
 /**
- * A Node whose every field already has its type, read without the guards: thousands of Nodes
+ * A Node whose every value already has its type, read without the guards: thousands of Nodes
  * are narrowed on every run, and a guard call per field and a label string per Node were most
  * of that (docs/adr/0145). Anything else is undefined here and goes through `checkedNode`, whose
  * result for a well-formed Node is the same (null reads as absent, as there).
  */
 function wellFormedNode(f: unknown): NodeSnapshot | undefined {
-  if (typeof f !== "object" || f === null || Array.isArray(f)) return undefined;
-  const fields = f as Record<string, unknown>;
-  const name = fields.name;
-  const isMaster = fields.isMaster ?? false;
-  const version = fields.version ?? "unknown";
-  const internalIP = fields.internalIP ?? undefined;
-  const containerdConfigMode = fields.containerdConfigMode ?? undefined;
+  if (!Array.isArray(f) || f.length !== NODE_FIELDS.length) return undefined;
+  const name: unknown = f[0];
+  const internalIP: unknown = f[1] ?? undefined;
+  const isMaster: unknown = f[2] ?? false;
+  const version: unknown = f[3] ?? "unknown";
+  const containerdConfigMode: unknown = f[4] ?? undefined;
   if (typeof name !== "string" || typeof isMaster !== "boolean" || typeof version !== "string") {
     return undefined;
   }
@@ -253,20 +267,25 @@ function wellFormedNode(f: unknown): NodeSnapshot | undefined {
   if (containerdConfigMode !== undefined && typeof containerdConfigMode !== "string") {
     return undefined;
   }
+  // key order: the inputs hash serialises the narrowed Node
   return { name, isMaster, version, internalIP, containerdConfigMode };
 }
 
 /** The guarded narrowing of a Node, whose messages name the object and the field. */
 function checkedNode(item: ObjectAndFilterResult): NodeSnapshot {
-  const f = filterObject(item, "Node");
-  const name = string(f.name, "Node", "metadata.name");
-  const what = `Node ${name}`;
+  const [name, internalIP, isMaster, version, containerdConfigMode] = filterTuple(
+    item,
+    "Node",
+    NODE_FIELDS,
+  );
+  const checkedName = string(name, "Node", NODE_FIELDS[0]);
+  const what = `Node ${checkedName}`;
   return {
-    name,
-    isMaster: optionalBoolean(f.isMaster, what, "control-plane label") ?? false,
-    version: optionalString(f.version, what, "registry.deckhouse.io/version") ?? "unknown",
-    internalIP: optionalString(f.internalIP, what, "InternalIP"),
-    containerdConfigMode: optionalString(f.containerdConfigMode, what, "containerd label"),
+    name: checkedName,
+    isMaster: optionalBoolean(isMaster, what, NODE_FIELDS[2]) ?? false,
+    version: optionalString(version, what, NODE_FIELDS[3]) ?? "unknown",
+    internalIP: optionalString(internalIP, what, NODE_FIELDS[1]),
+    containerdConfigMode: optionalString(containerdConfigMode, what, NODE_FIELDS[4]),
   };
 }
 

@@ -53,6 +53,27 @@ export function filterObject(item: ObjectAndFilterResult, what: string): Record<
   return record(item.filterResult, what, "filterResult");
 }
 
+/**
+ * The filterResult of a jqFilter that projects an object as an array of `fields` values (one per
+ * position, named for messages).
+ */
+export function filterTuple(
+  item: ObjectAndFilterResult,
+  what: string,
+  fields: readonly string[],
+): unknown[] {
+  const value = item.filterResult;
+  if (!Array.isArray(value)) {
+    throw new NarrowError(`${what} filterResult: expected an array, got ${kind(value)}`);
+  }
+  if (value.length !== fields.length) {
+    throw new NarrowError(
+      `${what} filterResult: expected ${fields.length} values (${fields.join(", ")}), got ${value.length}`,
+    );
+  }
+  return value;
+}
+
 /** Decodes a base64 Secret data value; undefined when the key is absent or empty. */
 export function secretValue(data: unknown, key: string, what: string): string | undefined {
   const encoded = optionalString(isRecord(data) ? data[key] : undefined, `${what}.data.${key}`);

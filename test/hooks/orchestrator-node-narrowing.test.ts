@@ -1,5 +1,6 @@
 // Narrowing of the orchestrator's Node snapshot: thousands of items per run, so the guards join
-// object and field names only for a message (docs/adr/0118); the messages name both.
+// object and field names only for a message (docs/adr/0118); the messages name both. The jqFilter
+// projects a Node as [name, InternalIP, control-plane?, version, containerd label] (docs/adr/0166).
 import { describe, expect, it } from "vitest";
 import { bashibleNodes } from "../../hooks/orchestrator/bindings";
 
@@ -7,7 +8,7 @@ const narrow = (filterResult: unknown) => () => bashibleNodes.narrow({ filterRes
 
 describe("bashible-->nodes narrowing", () => {
   it("keeps a well-formed Node, defaults for what is absent", () => {
-    expect(narrow({ name: "worker-1", internalIP: "10.0.0.1" })()).toEqual({
+    expect(narrow(["worker-1", "10.0.0.1", false, null, null])()).toEqual({
       name: "worker-1",
       isMaster: false,
       version: "unknown",
@@ -17,13 +18,7 @@ describe("bashible-->nodes narrowing", () => {
   });
 
   it("keeps every field of a Node as given, in the order the inputs hash serialises", () => {
-    const node = narrow({
-      containerdConfigMode: "custom",
-      internalIP: "10.0.0.7",
-      isMaster: true,
-      name: "master-0",
-      version: "v7",
-    })();
+    const node = narrow(["master-0", "10.0.0.7", true, "v7", "custom"])();
     expect(node).toStrictEqual({
       name: "master-0",
       isMaster: true,
@@ -41,13 +36,7 @@ describe("bashible-->nodes narrowing", () => {
   });
 
   it("reads null (what jq gives for a missing label or annotation) as absent", () => {
-    const node = narrow({
-      name: "worker-2",
-      isMaster: null,
-      version: null,
-      internalIP: null,
-      containerdConfigMode: null,
-    })();
+    const node = narrow(["worker-2", null, null, null, null])();
     expect(node).toStrictEqual({
       name: "worker-2",
       isMaster: false,
@@ -58,19 +47,21 @@ describe("bashible-->nodes narrowing", () => {
   });
 
   it.each([
-    [null, "Node filterResult: expected an object, got null"],
-    [{}, "Node metadata.name: required"],
-    [{ name: 7 }, "Node metadata.name: expected a string, got number"],
-    [{ name: "w", isMaster: "yes" }, "Node w control-plane label: expected a boolean, got string"],
+    [null, "Node filterResult: expected an array, got null"],
+    [{ name: "w", internalIP: "10.0.0.1" }, "Node filterResult: expected an array, got object"],
     [
-      { name: "w", version: 1 },
+      ["w", "10.0.0.1"],
+      "Node filterResult: expected 5 values (metadata.name, InternalIP, control-plane label, registry.deckhouse.io/version, containerd label), got 2",
+    ],
+    [[null, null, null, null, null], "Node metadata.name: required"],
+    [[7, null, null, null, null], "Node metadata.name: expected a string, got number"],
+    [["w", null, "yes", null, null], "Node w control-plane label: expected a boolean, got string"],
+    [
+      ["w", null, null, 1, null],
       "Node w registry.deckhouse.io/version: expected a string, got number",
     ],
-    [{ name: "w", internalIP: [] }, "Node w InternalIP: expected a string, got array"],
-    [
-      { name: "w", containerdConfigMode: {} },
-      "Node w containerd label: expected a string, got object",
-    ],
+    [["w", [], null, null, null], "Node w InternalIP: expected a string, got array"],
+    [["w", null, null, null, {}], "Node w containerd label: expected a string, got object"],
   ])("refuses %j naming the field", (filterResult, message) => {
     expect(narrow(filterResult)).toThrow(message);
   });
