@@ -5,6 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../e2e-lab";
 import { startControlPlane, type ControlPlane } from "../lab/control-plane";
 import { followDeckhouseRegistry, readRegistrySecret } from "./registry-names";
 
@@ -32,14 +33,6 @@ const patchData = (data: Record<string, string>) =>
     "patch", "-n", "d8-system", "secret", "deckhouse-registry", "--type=merge",
     "-p", JSON.stringify({ data }),
   ]); // prettier-ignore
-
-async function waitFor(what: string, probe: () => boolean): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within 20 s`);
-    await new Promise(r => setTimeout(r, 20));
-  }
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "rsbx-names-"));
@@ -97,20 +90,20 @@ describe("followDeckhouseRegistry against a real API server", () => {
       expect(changes).toBe(0);
 
       await patchData(registryData(SVC, "/system/deckhouse", "ro", "ro-pass", "MODULE CA"));
-      await waitFor("beforeChange called", () => changes === 1);
+      await until("beforeChange called", () => changes === 1);
       // the resolver has not caught up yet: clients still get the old names
       expect(names.images()[0]).toBe(`${UPSTREAM}/deckhouse/ee@sha256:aa`);
       expect(names.access(SVC)).toEqual({});
       release?.();
-      await waitFor("the new names", () => names.images()[0]?.startsWith(SVC) === true);
+      await until("the new names", () => names.images()[0]?.startsWith(SVC) === true);
       expect(names.access(SVC)).toEqual({ creds: "ro:ro-pass", ca: "MODULE CA" });
 
       // other credentials at the same address (Local → Direct): the resolver catches up first too
       await patchData(registryData(SVC, "/system/deckhouse", "license-token", "ee", "MODULE CA"));
-      await waitFor("beforeChange called again", () => changes === 2);
+      await until("beforeChange called again", () => changes === 2);
       expect(names.access(SVC).creds).toBe("ro:ro-pass");
       release?.();
-      await waitFor("the new credentials", () => names.access(SVC).creds === "license-token:ee");
+      await until("the new credentials", () => names.access(SVC).creds === "license-token:ee");
 
       // a change of nothing clients read (a label) hands out nothing new
       await cp.kubectl(["label", "-n", "d8-system", "secret", "deckhouse-registry", "x=y"]);
