@@ -263,7 +263,18 @@ export async function pushImage(
       `oci:${layout.dir}:${sourceTag}`,
       `docker://${reference}`,
     );
-    await run("skopeo", args, { env: { HOME: work, XDG_RUNTIME_DIR: work } });
+    // Stock distribution answered a blob HEAD of an index push with 500 once in CI ("trying to
+    // reuse blob … failed to read from destination repository"), most likely a read racing the
+    // commit of the same blob by a parallel upload (the race of distribution/distribution#2077,
+    // there on Azure). The copy is idempotent, so on a 500 it is made again, twice at most.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await run("skopeo", args, { env: { HOME: work, XDG_RUNTIME_DIR: work } });
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/: 500 \(Internal Server Error\)/.test(String(err))) throw err;
+      }
+    }
     return { reference, digest: (await readFile(digestFile, "utf8")).trim() };
   } finally {
     await rm(work, { recursive: true, force: true });
